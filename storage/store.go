@@ -1,0 +1,45 @@
+// Package storage keeps recorded segments: the Store interface with its disk and S3
+// backends, the self-describing object key codec, and the SQLite catalog.
+package storage
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// ErrNotFound is returned (wrapped) when a key does not exist in a Store.
+var ErrNotFound = errors.New("not found")
+
+// ErrInvalidKey is returned (wrapped) when a key is not a well-formed object key.
+var ErrInvalidKey = errors.New("invalid object key")
+
+// ObjectInfo describes one stored object.
+type ObjectInfo struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+}
+
+// Store keeps immutable objects addressed by keys of the form produced by SegmentKey.String.
+//
+// Implementations are safe for concurrent use and honour ctx cancellation. Keys are
+// '/'-separated, made of [a-z0-9._-] segments and never start with '/' or hold '..';
+// any other key is rejected with an error matching ErrInvalidKey before any I/O.
+// Get, Stat and Delete return an error matching ErrNotFound when the key does not exist.
+type Store interface {
+	// Put stores exactly size bytes read from r under key, atomically: a reader never
+	// sees a partial object, and Put returns nil only once the object is durable.
+	// Putting an existing key replaces it.
+	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	// Get opens the object for reading from byte offset off; length < 0 means to the end.
+	Get(ctx context.Context, key string, off, length int64) (io.ReadCloser, error)
+	// Stat returns the object's size and modification time.
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	// Delete removes the object. Deleting a missing key returns ErrNotFound.
+	Delete(ctx context.Context, key string) error
+	// List calls fn for every object whose key starts with prefix, in lexical key order.
+	// It stops at and returns the first error fn returns.
+	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
+}
