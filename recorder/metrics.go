@@ -1,0 +1,52 @@
+package recorder
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the recorder's Prometheus collectors. Labels hold camera IDs only, never
+// URLs, so credentials cannot leak into them.
+type Metrics struct {
+	CameraState     *prometheus.GaugeVec   // camera, state: 1 for the current state
+	Frames          *prometheus.CounterVec // camera
+	Bytes           *prometheus.CounterVec // camera: access unit payload bytes received
+	Reconnects      *prometheus.CounterVec // camera
+	Gaps            *prometheus.CounterVec // camera, cause
+	SegmentsWritten *prometheus.CounterVec // camera: segments closed in the spool
+	SegmentsStored  *prometheus.CounterVec // camera: segments uploaded and catalogued
+	UploadSeconds   prometheus.Histogram
+	UploadErrors    prometheus.Counter
+	SpoolBytes      prometheus.Gauge
+	StoreUp         prometheus.Gauge
+}
+
+// NewMetrics creates the collectors and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		CameraState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "straja_camera_state", Help: "1 for the camera's current state (connecting, online, stalled, offline)."},
+			[]string{"camera", "state"}),
+		Frames: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "straja_camera_frames_total", Help: "Access units received from the camera."}, []string{"camera"}),
+		Bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "straja_camera_bytes_total", Help: "Video payload bytes received from the camera."}, []string{"camera"}),
+		Reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "straja_camera_reconnects_total", Help: "Camera sessions restarted after a failure."}, []string{"camera"}),
+		Gaps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "straja_recording_gaps_total", Help: "Holes in the recording, by cause."}, []string{"camera", "cause"}),
+		SegmentsWritten: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "straja_segments_written_total", Help: "Segments closed in the local spool."}, []string{"camera"}),
+		SegmentsStored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "straja_segments_stored_total", Help: "Segments uploaded to the store and catalogued."}, []string{"camera"}),
+		UploadSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "straja_upload_seconds", Help: "Time to upload one segment to the store.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}),
+		UploadErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "straja_upload_errors_total", Help: "Failed segment uploads (retried)."}),
+		SpoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "straja_spool_bytes", Help: "Bytes waiting in the local spool."}),
+		StoreUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "straja_store_up", Help: "1 when the last store operation succeeded."}),
+	}
+	reg.MustRegister(m.CameraState, m.Frames, m.Bytes, m.Reconnects, m.Gaps, m.SegmentsWritten,
+		m.SegmentsStored, m.UploadSeconds, m.UploadErrors, m.SpoolBytes, m.StoreUp)
+	return m
+}
