@@ -1,0 +1,270 @@
+// Package configs defines Straja's configuration: its schema, defaults, environment
+// overrides and validation, plus the demo and example YAML files.
+//
+// Errors name the file, line and field ("straja.yaml:14: cameras[2].url: scheme must
+// be rtsp or rtsps") and never contain a camera password or the S3 secret key.
+package configs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration of one Straja process.
+type Config struct {
+	// Listen is the HTTP host:port. It must be a loopback address unless
+	// AllowRemote is set, because the API has no authentication yet.
+	Listen string `yaml:"listen,omitempty"`
+	// AllowRemote permits a Listen address reachable from other machines.
+	AllowRemote bool `yaml:"allow_remote,omitempty"`
+	// DataDir holds the catalog and, by default, the spool and disk segments.
+	DataDir   string    `yaml:"data_dir,omitempty"`
+	Storage   Storage   `yaml:"storage,omitempty"`
+	Spool     Spool     `yaml:"spool,omitempty"`
+	Recording Recording `yaml:"recording,omitempty"`
+	WebRTC    WebRTC    `yaml:"webrtc,omitempty"`
+	Sites     []Site    `yaml:"sites,omitempty"`
+	Cameras   []Camera  `yaml:"cameras,omitempty"`
+
+	src *source // where each field came from, for error messages
+}
+
+// Storage selects and configures where finished segments are kept.
+type Storage struct {
+	Backend Backend     `yaml:"backend,omitempty"`
+	Disk    DiskStorage `yaml:"disk,omitempty"`
+	S3      S3Storage   `yaml:"s3,omitempty"`
+}
+
+// DiskStorage keeps segments in a local directory.
+type DiskStorage struct {
+	// Path defaults to <data_dir>/segments (filled in by Validate).
+	Path string `yaml:"path,omitempty"`
+}
+
+// S3Storage keeps segments in an S3-compatible bucket such as MinIO.
+type S3Storage struct {
+	// Endpoint is host[:port], without a scheme; TLS selects https.
+	Endpoint string `yaml:"endpoint,omitempty"`
+	Bucket   string `yaml:"bucket,omitempty"`
+	// Prefix is prepended to every object key, e.g. "straja/".
+	Prefix    string `yaml:"prefix,omitempty"`
+	AccessKey string `yaml:"access_key,omitempty"`
+	SecretKey string `yaml:"secret_key,omitempty"`
+	Region    string `yaml:"region,omitempty"`
+	TLS       bool   `yaml:"tls,omitempty"`
+}
+
+// Spool is the local buffer where segments are written before upload.
+type Spool struct {
+	// Dir defaults to <data_dir>/spool (filled in by Validate).
+	Dir string `yaml:"dir,omitempty"`
+	// MaxBytes bounds the spool while storage is unreachable.
+	MaxBytes ByteSize `yaml:"max_bytes,omitempty"`
+}
+
+// Recording sets the shape of recorded files.
+type Recording struct {
+	// SegmentDuration is the target length of one stored object (2s..1h).
+	SegmentDuration Duration `yaml:"segment_duration,omitempty"`
+	// FragmentDuration is the target length of one fMP4 fragment, the most a crash
+	// can lose (100ms..SegmentDuration).
+	FragmentDuration Duration `yaml:"fragment_duration,omitempty"`
+}
+
+// WebRTC configures live view.
+type WebRTC struct {
+	// UDPPort is the one UDP port for all media; 0 picks a random port.
+	UDPPort int `yaml:"udp_port"`
+	// TCPPort is the ICE-TCP port used when UDP is blocked; 0 picks a random
+	// port, -1 disables ICE-TCP.
+	TCPPort int `yaml:"tcp_port"`
+	// HostAddresses are public IPs announced instead of local ones (NAT 1:1).
+	HostAddresses []string `yaml:"host_addresses,omitempty"`
+	// STUNServers are "stun:host:port" URLs.
+	STUNServers []string `yaml:"stun_servers,omitempty"`
+}
+
+// Site is a building or location that groups cameras.
+type Site struct {
+	// ID is 1..32 characters of [a-z0-9-], unique.
+	ID   string `yaml:"id,omitempty"`
+	Name string `yaml:"name,omitempty"`
+}
+
+// Camera is one RTSP source.
+type Camera struct {
+	// ID becomes part of object keys and paths: 1..48 characters of [a-z0-9-]
+	// starting with a letter or digit, unique.
+	ID   string `yaml:"id,omitempty"`
+	Name string `yaml:"name,omitempty"`
+	// Site is the ID of a configured site.
+	Site string `yaml:"site,omitempty"`
+	// URL is rtsp:// or rtsps://, possibly with user:password. Never log it: use
+	// RedactedURL.
+	URL string `yaml:"url,omitempty"`
+	// PasswordEnv names an environment variable holding the camera password; it
+	// replaces any password in URL and LiveURL.
+	PasswordEnv string `yaml:"password_env,omitempty"`
+	// Transport defaults to auto.
+	Transport Transport `yaml:"transport,omitempty"`
+	// Record is nil when unset; use Recording.
+	Record *bool `yaml:"record,omitempty"`
+	// LiveURL is an optional H.264 substream for live view, with the same rules as URL.
+	LiveURL string `yaml:"live_url,omitempty"`
+	// ReadTimeout is how long a silent camera is trusted before reconnecting
+	// (1s..5m; 0 means the default, 10s).
+	ReadTimeout Duration `yaml:"read_timeout,omitempty"`
+}
+
+// Recording reports whether the camera is recorded (default true) rather than only
+// shown live.
+func (c Camera) Recording() bool { return c.Record == nil || *c.Record }
+
+// Backend names a storage backend.
+type Backend string
+
+// Storage backends.
+const (
+	BackendDisk Backend = "disk"
+	BackendS3   Backend = "s3"
+)
+
+// UnmarshalText implements encoding.TextUnmarshaler and rejects unknown backends.
+func (b *Backend) UnmarshalText(t []byte) error { return parseEnum(b, t, BackendDisk, BackendS3) }
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (b *Backend) UnmarshalYAML(n *yaml.Node) error { return unmarshalScalar(n, b) }
+
+// Transport is how RTP travels from a camera.
+type Transport string
+
+// RTSP transports. Auto tries UDP and falls back to TCP.
+const (
+	TransportAuto Transport = "auto"
+	TransportTCP  Transport = "tcp"
+	TransportUDP  Transport = "udp"
+)
+
+// UnmarshalText implements encoding.TextUnmarshaler and rejects unknown transports.
+func (t *Transport) UnmarshalText(b []byte) error {
+	return parseEnum(t, b, TransportAuto, TransportTCP, TransportUDP)
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (t *Transport) UnmarshalYAML(n *yaml.Node) error { return unmarshalScalar(n, t) }
+
+func parseEnum[T ~string](dst *T, b []byte, allowed ...T) error {
+	if i := slices.Index(allowed, T(b)); i >= 0 {
+		*dst = allowed[i]
+		return nil
+	}
+	words := make([]string, len(allowed))
+	for i, a := range allowed {
+		words[i] = string(a)
+	}
+	return fmt.Errorf("unknown value %q (allowed: %s)", b, strings.Join(words, ", "))
+}
+
+// Default returns the configuration used for every field the file and the
+// environment leave unset.
+func Default() Config {
+	return Config{
+		Listen:    "127.0.0.1:8080",
+		DataDir:   "./data",
+		Storage:   Storage{Backend: BackendDisk},
+		Spool:     Spool{MaxBytes: 10 << 30},
+		Recording: Recording{SegmentDuration: Duration(time.Minute), FragmentDuration: Duration(time.Second)},
+		WebRTC:    WebRTC{UDPPort: 8189, TCPPort: 8189},
+	}
+}
+
+// Load reads the configuration file at path: defaults, then the file, then the
+// STRAJA_* environment variables, then Validate.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse is Load for data already in memory; name is used in error messages.
+func Parse(data []byte, name string) (*Config, error) {
+	return parse(data, name, os.LookupEnv)
+}
+
+// Environment variables that override the file.
+var envVars = []struct {
+	name, path string
+	field      func(*Config) *string
+}{
+	{"STRAJA_LISTEN", "listen", func(c *Config) *string { return &c.Listen }},
+	{"STRAJA_DATA_DIR", "data_dir", func(c *Config) *string { return &c.DataDir }},
+	{"STRAJA_S3_ENDPOINT", "storage.s3.endpoint", func(c *Config) *string { return &c.Storage.S3.Endpoint }},
+	{"STRAJA_S3_BUCKET", "storage.s3.bucket", func(c *Config) *string { return &c.Storage.S3.Bucket }},
+	{"STRAJA_S3_ACCESS_KEY", "storage.s3.access_key", func(c *Config) *string { return &c.Storage.S3.AccessKey }},
+	{"STRAJA_S3_SECRET_KEY", "storage.s3.secret_key", func(c *Config) *string { return &c.Storage.S3.SecretKey }},
+}
+
+func parse(data []byte, name string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	cfg := Default()
+	cfg.src = &source{file: name, lines: map[string]int{}, env: map[string]string{}, lookup: lookupEnv}
+	derr := decodeYAML(data, &cfg)
+	for _, e := range envVars {
+		if v, ok := lookupEnv(e.name); ok && v != "" {
+			*e.field(&cfg) = v
+			cfg.src.env[e.path] = e.name
+		}
+	}
+	if err := cfg.check(derr); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// fillDefaults sets the fields whose zero value means "default" and whose default
+// depends on other fields, so that a Config built in code works like a loaded one.
+func (c *Config) fillDefaults() {
+	if c.Storage.Disk.Path == "" && c.DataDir != "" {
+		c.Storage.Disk.Path = filepath.Join(c.DataDir, "segments")
+	}
+	if c.Spool.Dir == "" && c.DataDir != "" {
+		c.Spool.Dir = filepath.Join(c.DataDir, "spool")
+	}
+	for i := range c.Cameras {
+		cam := &c.Cameras[i]
+		if cam.Transport == "" {
+			cam.Transport = TransportAuto
+		}
+		if cam.ReadTimeout == 0 {
+			cam.ReadTimeout = Duration(10 * time.Second)
+		}
+	}
+}
+
+// Marshal encodes cfg as YAML that Load reads back to the same configuration.
+// The output holds cfg's secrets: write it only where the original file may be.
+func Marshal(cfg *Config) ([]byte, error) {
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("marshal config: %w", err)
+	}
+	return b, nil
+}
+
+// Camera returns the camera with the given ID.
+func (c *Config) Camera(id string) (Camera, bool) {
+	for _, cam := range c.Cameras {
+		if cam.ID == id {
+			return cam, true
+		}
+	}
+	return Camera{}, false
+}

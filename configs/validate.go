@@ -1,0 +1,250 @@
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var (
+	idPattern     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	prefixPattern = regexp.MustCompile(`^[a-z0-9-]+(/[a-z0-9-]+)*/?$`)
+	bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	envPattern    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Validate fills in defaults that depend on other fields (spool and disk paths
+// under DataDir, camera transport and read timeout), then reports every problem
+// in c, joined with errors.Join. When c came from Load or Parse, each problem
+// names the file and line (or the environment variable) it came from. The text
+// never contains a configured secret.
+func (c *Config) Validate() error { return c.check(nil) }
+
+// check joins decoding problems with validation problems, skipping validation of
+// fields that already failed to decode, and redacts secrets from all of them.
+func (c *Config) check(decodeErrs []*Error) error {
+	c.fillDefaults()
+	var failed []string
+	if c.src != nil {
+		failed = c.src.failed
+	}
+	errs := decodeErrs
+	for _, e := range c.validate() {
+		if !slices.ContainsFunc(failed, func(f string) bool { return isWithin(e.Path, f) }) {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	joined := make([]error, len(errs))
+	for i, e := range errs {
+		e.Msg = Redact(e.Msg, c)
+		e.Path = Redact(e.Path, c)
+		joined[i] = e
+	}
+	return errors.Join(joined...)
+}
+
+// isWithin reports whether path is field or one of its sub-fields.
+func isWithin(path, field string) bool {
+	rest, ok := strings.CutPrefix(path, field)
+	return ok && (rest == "" || rest[0] == '.' || rest[0] == '[')
+}
+
+func (c *Config) validate() []*Error {
+	var errs []*Error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, c.src.errorf(path, format, args...))
+	}
+
+	if err := checkListen(c.Listen, c.AllowRemote); err != "" {
+		bad("listen", "%s", err)
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "is required")
+	}
+
+	switch s := c.Storage; s.Backend {
+	case BackendDisk:
+		if s.Disk.Path == "" {
+			bad("storage.disk.path", "is required")
+		}
+	case BackendS3:
+		for _, f := range []struct{ name, v string }{
+			{"endpoint", s.S3.Endpoint}, {"bucket", s.S3.Bucket},
+			{"access_key", s.S3.AccessKey}, {"secret_key", s.S3.SecretKey},
+		} {
+			if f.v == "" {
+				bad("storage.s3."+f.name, "is required for the s3 backend")
+			}
+		}
+		if s.S3.Endpoint != "" && !validEndpoint(s.S3.Endpoint) {
+			bad("storage.s3.endpoint", "must be host or host:port without a scheme (set tls: true for https)")
+		}
+		if s.S3.Bucket != "" && (!bucketPattern.MatchString(s.S3.Bucket) || strings.Contains(s.S3.Bucket, "..")) {
+			bad("storage.s3.bucket", "must be 3-63 characters of a-z, 0-9, '.' and '-'")
+		}
+		if s.S3.Prefix != "" && !prefixPattern.MatchString(s.S3.Prefix) {
+			bad("storage.s3.prefix", "must be words of a-z, 0-9 and '-' separated by '/', with no leading '/'")
+		}
+	default:
+		bad("storage.backend", "is required (disk or s3)")
+	}
+
+	if c.Spool.Dir == "" {
+		bad("spool.dir", "is required")
+	}
+	if c.Spool.MaxBytes <= 0 {
+		bad("spool.max_bytes", "must be positive")
+	}
+
+	seg, frag := c.Recording.SegmentDuration, c.Recording.FragmentDuration
+	if err := checkRange(seg, 2*time.Second, time.Hour); err != "" {
+		bad("recording.segment_duration", "%s", err)
+	}
+	if err := checkRange(frag, 100*time.Millisecond, time.Duration(max(seg, Duration(100*time.Millisecond)))); err != "" {
+		bad("recording.fragment_duration", "%s (at most segment_duration)", err)
+	}
+
+	if p := c.WebRTC.UDPPort; p < 0 || p > 65535 {
+		bad("webrtc.udp_port", "must be a port number (0 for a random port)")
+	}
+	if p := c.WebRTC.TCPPort; p < -1 || p > 65535 {
+		bad("webrtc.tcp_port", "must be a port number (0 for a random port, -1 to disable)")
+	}
+	for i, a := range c.WebRTC.HostAddresses {
+		if _, err := netip.ParseAddr(a); err != nil {
+			bad(fmt.Sprintf("webrtc.host_addresses[%d]", i), "%q is not an IP address", a)
+		}
+	}
+	for i, s := range c.WebRTC.STUNServers {
+		if !validSTUN(s) {
+			bad(fmt.Sprintf("webrtc.stun_servers[%d]", i), "%q is not a stun:host[:port] URL", s)
+		}
+	}
+
+	sites := map[string]int{}
+	for i, s := range c.Sites {
+		p := fmt.Sprintf("sites[%d]", i)
+		switch first, dup := sites[s.ID]; {
+		case s.ID == "":
+			bad(p+".id", "is required")
+		case len(s.ID) > 32 || !idPattern.MatchString(s.ID):
+			bad(p+".id", "%q must be 1-32 characters of a-z, 0-9 and '-', starting with a letter or digit", s.ID)
+		case dup:
+			bad(p+".id", "duplicate site id %q (also sites[%d])", s.ID, first)
+		default:
+			sites[s.ID] = i
+		}
+		if strings.TrimSpace(s.Name) == "" {
+			bad(p+".name", "is required")
+		}
+	}
+	siteIDs := make([]string, 0, len(c.Sites))
+	for _, s := range c.Sites {
+		siteIDs = append(siteIDs, s.ID)
+	}
+
+	cams := map[string]int{}
+	for i, cam := range c.Cameras {
+		p := fmt.Sprintf("cameras[%d]", i)
+		switch first, dup := cams[cam.ID]; {
+		case cam.ID == "":
+			bad(p+".id", "is required")
+		case len(cam.ID) > 48 || !idPattern.MatchString(cam.ID):
+			bad(p+".id", "%q must be 1-48 characters of a-z, 0-9 and '-', starting with a letter or digit", cam.ID)
+		case dup:
+			bad(p+".id", "duplicate camera id %q (also cameras[%d])", cam.ID, first)
+		default:
+			cams[cam.ID] = i
+		}
+		if strings.TrimSpace(cam.Name) == "" {
+			bad(p+".name", "is required")
+		}
+		if cam.Site == "" {
+			bad(p+".site", "is required (one of: %s)", strings.Join(siteIDs, ", "))
+		} else if _, ok := sites[cam.Site]; !ok {
+			bad(p+".site", "unknown site %q (sites: %s)", cam.Site, strings.Join(siteIDs, ", "))
+		}
+		if cam.URL == "" {
+			bad(p+".url", "is required")
+		} else if err := checkCameraURL(cam.URL, cam.PasswordEnv != ""); err != "" {
+			bad(p+".url", "%s", err)
+		}
+		if cam.LiveURL != "" {
+			if err := checkCameraURL(cam.LiveURL, cam.PasswordEnv != ""); err != "" {
+				bad(p+".live_url", "%s", err)
+			}
+		}
+		if e := cam.PasswordEnv; e != "" {
+			if !envPattern.MatchString(e) {
+				bad(p+".password_env", "%q is not an environment variable name", e)
+			} else if _, ok := c.lookupEnv(e); !ok {
+				bad(p+".password_env", "environment variable %s is not set", e)
+			}
+		}
+		switch cam.Transport {
+		case TransportAuto, TransportTCP, TransportUDP:
+		default:
+			bad(p+".transport", "must be auto, tcp or udp")
+		}
+		if err := checkRange(cam.ReadTimeout, time.Second, 5*time.Minute); err != "" {
+			bad(p+".read_timeout", "%s", err)
+		}
+	}
+	return errs
+}
+
+func checkRange(d Duration, lo, hi time.Duration) string {
+	if time.Duration(d) < lo || time.Duration(d) > hi {
+		return fmt.Sprintf("%s is outside the allowed range %s to %s", d, Duration(lo), Duration(hi))
+	}
+	return ""
+}
+
+func checkListen(addr string, allowRemote bool) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Sprintf("%q is not a port number", port)
+	}
+	if allowRemote {
+		return ""
+	}
+	if ip, err := netip.ParseAddr(host); host == "localhost" || err == nil && ip.IsLoopback() {
+		return ""
+	}
+	return fmt.Sprintf("%q is reachable from other machines, but the API has no authentication yet; "+
+		"listen on 127.0.0.1 or set allow_remote: true", addr)
+}
+
+func validEndpoint(s string) bool {
+	host := s
+	if h, port, err := net.SplitHostPort(s); err == nil {
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return false
+		}
+		host = h
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	return host != "" && !strings.ContainsAny(host, "/:@?# ")
+}
+
+func validSTUN(s string) bool {
+	rest, ok := strings.CutPrefix(s, "stun:")
+	if !ok {
+		rest, ok = strings.CutPrefix(s, "stuns:")
+	}
+	return ok && validEndpoint(rest)
+}
