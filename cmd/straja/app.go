@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/straja-nvr/straja/configs"
+	"github.com/straja-nvr/straja/recorder"
+	"github.com/straja-nvr/straja/recorder/camsim"
+	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/streaming"
+	"github.com/straja-nvr/straja/streaming/webrtc"
+	"github.com/straja-nvr/straja/web"
+)
+
+// Main is the whole service, wired from a validated config. End-to-end tests drive it
+// the way the binary does: Run, then Close.
+type Main struct {
+	Config *configs.Config
+	Log    *slog.Logger
+	// Sim, when set, is a camera simulator the service owns (the demo).
+	Sim *camsim.Server
+
+	rec    *recorder.Recorder
+	rtc    *webrtc.Server
+	http   *http.Server
+	ln     net.Listener
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	runErr error
+}
+
+// Run opens storage, starts recording and the HTTP server, and returns once the server
+// listens. Stop it with Close.
+func (m *Main) Run(ctx context.Context) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rec, err := recorder.New(ctx, m.Config, reg, m.Log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", m.Config.Listen)
+	if err != nil {
+		rec.Close()
+		return fmt.Errorf("listen: %w", err)
+	}
+	m.rec, m.ln = rec, ln
+	rtc, err := webrtc.New(webrtc.Options{
+		UDPPort: m.Config.WebRTC.UDPPort, TCPPort: m.Config.WebRTC.TCPPort,
+		HostAddresses: m.Config.WebRTC.HostAddresses, STUNServers: m.Config.WebRTC.STUNServers,
+		IncludeLoopback: isLoopback(m.Config.Listen),
+	}, reg, m.Log.With("component", "webrtc"))
+	if err != nil {
+		ln.Close()
+		rec.Close()
+		return fmt.Errorf("webrtc: %w", err)
+	}
+	m.rtc = rtc
+	whep := rtc.WHEP(func(id string) (*streaming.Stream, error) {
+		st, ok := rec.Stream(id)
+		if !ok {
+			return nil, fmt.Errorf("camera %q: %w", id, webrtc.ErrUnknownCamera)
+		}
+		return st, nil
+	})
+	srv := web.New(web.Options{Cameras: rec, Segments: rec, Health: rec, Gatherer: reg, Extra: whep.Routes()}, m.Log)
+	m.http = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	m.wg.Go(func() {
+		if err := rec.Run(rctx); err != nil {
+			m.Log.Error("recorder stopped", "err", err)
+			m.runErr = err
+		}
+	})
+	m.wg.Go(func() {
+		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Log.Error("http server stopped", "err", err)
+		}
+	})
+	m.Log.Info("straja started", "listen", ln.Addr().String(), "cameras", len(m.Config.Cameras),
+		"storage", m.Config.Storage.Backend)
+	return nil
+}
+
+// Addr is the HTTP listen address.
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// Close stops recording (finalising open segments into the spool), the HTTP server and
+// the simulator, and waits for all of them.
+func (m *Main) Close() error {
+	if m.cancel == nil {
+		return nil
+	}
+	shutdownCtx, c := context.WithTimeout(context.Background(), 5*time.Second)
+	defer c()
+	_ = m.http.Shutdown(shutdownCtx)
+	rtcErr := m.rtc.Close()
+	m.cancel()
+	m.wg.Wait()
+	if m.Sim != nil {
+		m.Sim.Close()
+	}
+	err := m.rec.Close()
+	m.cancel = nil
+	return errors.Join(m.runErr, rtcErr, err)
+}
+
+func loadConfig(path string) (*configs.Config, error) {
+	cfg, err := configs.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+// rebuildCatalog replaces the catalog with what the store holds.
+func rebuildCatalog(ctx context.Context, cfg *configs.Config, stdout, stderr io.Writer) error {
+	st, err := recorder.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	cat, err := storage.OpenCatalog(recorder.CatalogPath(cfg))
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	var bar *progressbar.ProgressBar
+	n, err := storage.Rebuild(ctx, cat, st, func(done, total int) {
+		if bar == nil {
+			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(stderr),
+				progressbar.OptionSetDescription("rebuilding catalog"), progressbar.OptionShowCount())
+		}
+		_ = bar.Set(done)
+	})
+	if bar != nil {
+		_ = bar.Finish()
+		fmt.Fprintln(stderr)
+	}
+	if err != nil {
+		return fmt.Errorf("catalog rebuild: %w", err)
+	}
+	fmt.Fprintf(stdout, "catalog rebuilt: %d segments\n", n)
+	return nil
+}
+
+// isLoopback reports whether a listen address is on loopback, where browsers on the same
+// machine need loopback ICE candidates.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}

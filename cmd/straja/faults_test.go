@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/straja-nvr/straja/configs"
+	"github.com/straja-nvr/straja/recorder"
+	"github.com/straja-nvr/straja/recorder/camsim"
+	"github.com/straja-nvr/straja/storage"
+)
+
+func camsimOpts() camsim.Options { return camsim.Options{} }
+
+type apiCamera struct {
+	ID         string     `json:"id"`
+	State      string     `json:"state"`
+	LastFrame  *time.Time `json:"last_frame"`
+	Reconnects uint64     `json:"reconnects"`
+	LastError  string     `json:"last_error"`
+}
+
+func cameraOf(t *testing.T, addr, id string) apiCamera {
+	t.Helper()
+	var c apiCamera
+	if code := getJSON(t, fmt.Sprintf("http://%s/api/v1/cameras/%s", addr, id), &c); code != 200 {
+		t.Fatalf("camera %s: status %d", id, code)
+	}
+	return c
+}
+
+// TestCameraRestart stops a camera for 5 s: the recorder reconnects within 2 s of its
+// return, the outage is a hole in its segment list, and nothing else is lost.
+func TestCameraRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: ~20 s")
+	}
+	sim := startSim(t, 2, camsim.Options{Codecs: map[int]string{}})
+	cfg := baseConfig(t, t.TempDir(), sim, 2)
+	m := startMain(t, cfg)
+	waitFor(t, 20*time.Second, "cam-1 segments", func() bool { return len(segmentsOf(t, m.Addr(), "cam-1")) >= 2 })
+
+	if err := sim.StopCamera(1); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	waitFor(t, 15*time.Second, "cam-1 to notice the outage", func() bool { return cameraOf(t, m.Addr(), "cam-1").State != "online" })
+	time.Sleep(5*time.Second - time.Since(stopped)) // the outage itself, not a wait for a condition
+	if err := sim.StartCamera(1); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	waitFor(t, 10*time.Second, "cam-1 frames after restart", func() bool {
+		c := cameraOf(t, m.Addr(), "cam-1")
+		return c.State == "online" && c.LastFrame != nil && c.LastFrame.After(back)
+	})
+	// The first frame after restart comes at the camera's next keyframe (GOP 2 s), so
+	// the session itself must be up well within 2 s of the camera's return.
+	if took := time.Since(back); took > 2*time.Second+2500*time.Millisecond {
+		t.Errorf("first frame %v after the camera came back", took)
+	}
+	waitFor(t, 20*time.Second, "segments after restart", func() bool {
+		segs := segmentsOf(t, m.Addr(), "cam-1")
+		return len(segs) > 0 && segs[len(segs)-1].Start.After(back)
+	})
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := storage.OpenCatalog(recorder.CatalogPath(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	holes := func(id string) []time.Duration {
+		segs, err := cat.Segments(context.Background(), id, time.Unix(0, 0), time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hs []time.Duration
+		for i := 1; i < len(segs); i++ {
+			if h := segs[i].Start.Sub(segs[i-1].End()); h > frame {
+				hs = append(hs, h)
+			}
+		}
+		return hs
+	}
+	h1 := holes("cam-1")
+	if len(h1) != 1 || h1[0] < 4*time.Second || h1[0] > 10*time.Second {
+		t.Errorf("cam-1 holes %v, want one of about the 5 s outage (plus up to a GOP)", h1)
+	}
+	if h2 := holes("cam-2"); len(h2) != 0 {
+		t.Errorf("cam-2 holes %v, want none", h2)
+	}
+}
+
+// TestNoGoroutineLeft runs the whole service and checks that Close stops everything.
+func TestNoGoroutineLeft(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	sim := startSim(t, 2, camsim.Options{Codecs: map[int]string{}})
+	before := runtime.NumGoroutine()
+	cfg := baseConfig(t, t.TempDir(), sim, 2)
+	m := startMain(t, cfg)
+	waitFor(t, 20*time.Second, "cameras online", func() bool {
+		return cameraOf(t, m.Addr(), "cam-1").State == "online" && cameraOf(t, m.Addr(), "cam-2").State == "online"
+	})
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCredentialsNeverShown runs the binary with password-bearing camera URLs (one right,
+// one wrong) and checks the passwords appear nowhere: logs, API, metrics.
+func TestCredentialsNeverShown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	const user, pass, wrong = "operator", "Sup3r-Secret-Pa55", "Wr0ng-Secret-Pa55"
+	sim := startSim(t, 2, camsim.Options{Codecs: map[int]string{}, Username: user, Password: pass})
+	cfg := baseConfig(t, t.TempDir(), sim, 2)
+	cfg.Cameras[0].URL = strings.Replace(sim.URL(1), "rtsp://", "rtsp://"+user+":"+pass+"@", 1)
+	cfg.Cameras[1].URL = strings.Replace(sim.URL(2), "rtsp://", "rtsp://"+user+":"+wrong+"@", 1)
+	cfg.Listen = freeAddr(t)
+	logs := &lockedBuffer{}
+	p := startBinary(t, writeConfig(t, cfg), logs)
+	addr := cfg.Listen
+	waitFor(t, 20*time.Second, "cam-1 online, cam-2 offline with an error", func() bool {
+		c1, c2 := cameraOf(t, addr, "cam-1"), cameraOf(t, addr, "cam-2")
+		return c1.State == "online" && c2.State == "offline" && c2.LastError != ""
+	})
+	c2 := cameraOf(t, addr, "cam-2")
+	if !strings.Contains(strings.ToLower(c2.LastError), "401") && !strings.Contains(strings.ToLower(c2.LastError), "auth") {
+		t.Errorf("cam-2 error %q does not say authentication failed", c2.LastError)
+	}
+	var seen []string
+	for _, path := range []string{"/api/v1/cameras", "/api/v1/cameras/cam-2", "/metrics", "/healthz"} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		seen = append(seen, path+": "+string(b))
+	}
+	stopBinary(t, p)
+	seen = append(seen, "logs: "+logs.String())
+	for _, s := range seen {
+		for _, secret := range []string{pass, wrong} {
+			if strings.Contains(s, secret) {
+				t.Errorf("password %q shown in %s", secret, s[:min(len(s), 200)])
+			}
+		}
+	}
+	if !strings.Contains(logs.String(), "cam-2") {
+		t.Errorf("logs never mention the failing camera:\n%s", logs.String())
+	}
+}
+
+// TestKillMidSegment kills the service with SIGKILL in the middle of a segment: after
+// restart the partial segment is recovered and uploaded, losing at most one fragment.
+func TestKillMidSegment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: ~25 s")
+	}
+	needTool(t, "ffprobe")
+	sim := startSim(t, 1, camsim.Options{})
+	cfg := baseConfig(t, t.TempDir(), sim, 1)
+	cfg.Recording.SegmentDuration = configs.Duration(20 * time.Second)
+	cfg.Listen = freeAddr(t)
+	path := writeConfig(t, cfg)
+	logs := &lockedBuffer{}
+	p := startBinary(t, path, logs)
+	waitFor(t, 20*time.Second, "cam-1 online", func() bool { return cameraOf(t, cfg.Listen, "cam-1").State == "online" })
+	time.Sleep(7 * time.Second) // record into the first (20 s) segment, then crash mid-way
+	killed := time.Now()
+	if err := p.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Wait()
+	parts, _ := filepath.Glob(filepath.Join(cfg.Spool.Dir, "*", "*"))
+	if len(parts) == 0 {
+		t.Fatalf("nothing in the spool after the crash; logs:\n%s", logs.String())
+	}
+
+	p = startBinary(t, path, logs)
+	waitFor(t, 20*time.Second, "recovered segment catalogued", func() bool { return len(segmentsOf(t, cfg.Listen, "cam-1")) >= 1 })
+	stopBinary(t, p)
+
+	cat, err := storage.OpenCatalog(recorder.CatalogPath(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	segs, err := cat.Segments(context.Background(), "cam-1", time.Unix(0, 0), killed)
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("segments before the kill: %v %v", segs, err)
+	}
+	first := segs[0]
+	lost := killed.Sub(first.End())
+	t.Logf("recovered %s: %v of footage, %v lost before the kill", first.Key, first.Duration, lost)
+	// One fragment (1 s) plus the camera's own delivery latency.
+	if lost > time.Duration(cfg.Recording.FragmentDuration)+500*time.Millisecond {
+		t.Errorf("lost %v of footage before the kill, want at most one fragment", lost)
+	}
+	st, err := recorder.OpenStore(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr := ffprobe(t, fetch(t, st, first.Key)); !pr.FirstKey || pr.Codec != "h264" {
+		t.Errorf("recovered segment does not play: %+v", pr)
+	}
+	if left, _ := filepath.Glob(filepath.Join(cfg.Spool.Dir, "*", "*.part")); len(left) != 0 {
+		t.Errorf("spool still holds %v", left)
+	}
+}
+
+// lockedBuffer collects a child's output.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func startBinary(t *testing.T, config string, out *lockedBuffer) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(strajaBinary(t), "serve", "--config", config)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Env = os.Environ()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd
+}
+
+func stopBinary(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("straja exited with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("straja did not stop within 20 s of SIGTERM")
+	}
+}

@@ -1,0 +1,94 @@
+// Command straja records and relays the CCTV cameras of a site: `straja serve` runs the
+// service from a config file, `straja demo` runs it against simulated cameras, and
+// `straja catalog rebuild` rebuilds the catalog from storage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage:
+  straja demo [--listen ADDR] [--data DIR] [--cameras N] [--segment-duration D]
+  straja serve --config FILE
+  straja catalog rebuild --config FILE`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "straja:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return flag.ErrHelp
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	switch args[0] {
+	case "serve":
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		path := fs.String("config", "", "config file (YAML)")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *path == "" {
+			return errors.New("serve: --config is required")
+		}
+		cfg, err := loadConfig(*path)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, &Main{Config: cfg, Log: log}, stdout)
+	case "demo":
+		m, err := demoMain(args[1:], stderr, log)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, m, stdout)
+	case "catalog":
+		if len(args) < 2 || args[1] != "rebuild" {
+			return fmt.Errorf("catalog: want `catalog rebuild --config FILE`")
+		}
+		fs := flag.NewFlagSet("catalog rebuild", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		path := fs.String("config", "", "config file (YAML)")
+		if err := fs.Parse(args[2:]); err != nil {
+			return err
+		}
+		if *path == "" {
+			return errors.New("catalog rebuild: --config is required")
+		}
+		cfg, err := loadConfig(*path)
+		if err != nil {
+			return err
+		}
+		return rebuildCatalog(ctx, cfg, stdout, stderr)
+	default:
+		fmt.Fprintln(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
+
+// serve runs m until ctx is done.
+func serve(ctx context.Context, m *Main, stdout io.Writer) error {
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Straja is running: open http://%s/ (metrics at /metrics). Ctrl-C stops it.\n", m.Addr())
+	<-ctx.Done()
+	return m.Close()
+}

@@ -1,0 +1,295 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/straja-nvr/straja/streaming"
+)
+
+// CameraSpec says how to reach one camera.
+type CameraSpec struct {
+	// ID names the camera in logs, metrics and status.
+	ID string
+	// URL is the rtsp:// or rtsps:// address, with credentials. It is never logged or
+	// reported; errors mentioning it are redacted.
+	URL string
+	// Transport is "auto" (or empty: UDP, falling back to TCP), "tcp" or "udp".
+	Transport string
+	// ReadTimeout is how long the camera may send no video before the session is
+	// considered stalled and restarted. Zero means 10 s.
+	ReadTimeout time.Duration
+}
+
+// CameraState is a camera's ingest state as shown to operators.
+type CameraState string
+
+// Camera states.
+const (
+	StateConnecting CameraState = "connecting" // first connection, no video yet
+	StateOnline     CameraState = "online"     // video flowing
+	StateStalled    CameraState = "stalled"    // session up but no video for ReadTimeout; reconnecting
+	StateOffline    CameraState = "offline"    // connect failed or session lost; retrying
+)
+
+var cameraStates = []CameraState{StateConnecting, StateOnline, StateStalled, StateOffline}
+
+// CameraStatus is a snapshot of one camera's ingest health.
+type CameraStatus struct {
+	ID         string
+	State      CameraState
+	LastFrame  time.Time // wall clock of the last access unit delivered
+	BitrateBps float64   // over the last ~2 s
+	FPS        float64   // over the last ~2 s
+	Reconnects uint64
+	LastError  string // credentials removed
+	Codec      string // "h264" or "h265" once known
+	Width      int
+	Height     int
+	Since      time.Time // when State was entered
+}
+
+const (
+	cameraDefaultReadTimeout = 10 * time.Second
+	cameraRateWindow         = 2 * time.Second
+)
+
+// Camera ingests one camera over RTSP into a streaming.Stream, reconnecting forever.
+// Status is safe for concurrent use; Run must be called once.
+type Camera struct {
+	spec     CameraSpec
+	out      *streaming.Stream
+	m        *Metrics
+	log      *slog.Logger
+	secrets  []string // password forms to scrub from error text
+	timeout  time.Duration
+	backoffs *cameraBackoff
+
+	// params is the last published parameter set, kept across sessions so a camera
+	// that comes back unchanged does not look like a parameter change. Owned by Run.
+	params    *streaming.Params
+	loggedErr string // last session error logged at warn level; owned by Run
+
+	mu        sync.Mutex
+	status    CameraStatus
+	rate      []cameraRateSample // units delivered within the last cameraRateWindow
+	rateStart time.Time          // first unit since the camera went online
+}
+
+type cameraRateSample struct {
+	at    time.Time
+	bytes int
+}
+
+// NewCamera returns a camera that writes to out. log should already carry the camera
+// ID; m may be shared by every camera.
+func NewCamera(spec CameraSpec, out *streaming.Stream, m *Metrics, log *slog.Logger) *Camera {
+	if m == nil {
+		m = NewMetrics(prometheus.NewRegistry())
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Camera{
+		spec:     spec,
+		out:      out,
+		m:        m,
+		log:      log,
+		secrets:  cameraSecrets(spec.URL),
+		timeout:  spec.ReadTimeout,
+		backoffs: newCameraBackoff(cameraBackoffMin, cameraBackoffMax),
+	}
+	if c.timeout <= 0 {
+		c.timeout = cameraDefaultReadTimeout
+	}
+	c.status = CameraStatus{ID: spec.ID}
+	c.setState(StateConnecting)
+	return c
+}
+
+// Run connects to the camera and keeps it connected until ctx is done: any failure
+// (refused connection, bad credentials, stall, lost session) is followed by a
+// reconnect after a jittered exponential backoff. It returns once the RTSP client and
+// all its goroutines have stopped.
+func (c *Camera) Run(ctx context.Context) {
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			c.m.Reconnects.WithLabelValues(c.spec.ID).Inc()
+			c.mu.Lock()
+			c.status.Reconnects++
+			c.mu.Unlock()
+		}
+		// Retries keep the offline/stalled state, so Since says when video was lost.
+		res := c.runSession(ctx)
+		if ctx.Err() != nil {
+			c.setState(StateOffline)
+			return
+		}
+		c.fail(res)
+		if res.online >= cameraBackoffReset {
+			c.backoffs.Reset()
+		}
+		limit := cameraBackoffMax
+		if res.dialFailed {
+			limit = cameraBackoffDial
+		}
+		t := time.NewTimer(c.backoffs.Next(limit))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			c.setState(StateOffline)
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// fail records why a session ended.
+func (c *Camera) fail(res ingestResult) {
+	msg := cameraRedact(res.err.Error(), c.secrets)
+	state := StateOffline
+	if res.stalled {
+		state = StateStalled
+	}
+	c.setFailure(state, msg)
+	// A dead camera fails every second or so: say so once, not every attempt.
+	lvl := slog.LevelDebug
+	if res.delivered || msg != c.loggedErr {
+		lvl = slog.LevelWarn
+	}
+	c.loggedErr = msg
+	c.log.Log(context.Background(), lvl, "camera session ended", "state", state, "err", msg,
+		"online_for", res.online.Round(time.Millisecond))
+}
+
+// setFailure enters state with the (already redacted) error msg.
+func (c *Camera) setFailure(state CameraState, msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.status.LastError = msg
+	c.setStateLocked(state)
+}
+
+// Status returns a snapshot of the camera's health.
+func (c *Camera) Status() CameraStatus {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.status
+	c.trimRate(now)
+	if n := len(c.rate); n > 0 && st.State == StateOnline {
+		var bytes int
+		for _, s := range c.rate {
+			bytes += s.bytes
+		}
+		first, last := c.rate[0], c.rate[n-1]
+		switch span := last.at.Sub(first.at); {
+		case now.Sub(c.rateStart) >= cameraRateWindow:
+			st.FPS = float64(n) / cameraRateWindow.Seconds()
+			st.BitrateBps = float64(bytes) * 8 / cameraRateWindow.Seconds()
+		case n >= 2 && span > 0:
+			// Window not full yet: measure between the first and last unit instead.
+			st.FPS = float64(n-1) / span.Seconds()
+			st.BitrateBps = float64(bytes-first.bytes) * 8 / span.Seconds()
+		}
+	}
+	return st
+}
+
+func (c *Camera) trimRate(now time.Time) {
+	i := 0
+	for i < len(c.rate) && now.Sub(c.rate[i].at) > cameraRateWindow {
+		i++
+	}
+	c.rate = append(c.rate[:0], c.rate[i:]...)
+}
+
+// delivered accounts one access unit of n payload bytes written to the stream.
+func (c *Camera) delivered(now time.Time, n int, p *streaming.Params) {
+	c.m.Frames.WithLabelValues(c.spec.ID).Inc()
+	c.m.Bytes.WithLabelValues(c.spec.ID).Add(float64(n))
+	c.mu.Lock()
+	wasOnline := c.status.State == StateOnline
+	c.setStateLocked(StateOnline)
+	c.status.LastFrame = now
+	c.status.Codec, c.status.Width, c.status.Height = string(p.Codec), p.Width, p.Height
+	c.trimRate(now)
+	c.rate = append(c.rate, cameraRateSample{at: now, bytes: n})
+	c.mu.Unlock()
+	if !wasOnline {
+		c.log.Info("camera online", "codec", p.Codec, "width", p.Width, "height", p.Height)
+	}
+}
+
+func (c *Camera) setState(s CameraState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setStateLocked(s)
+}
+
+// setStateLocked needs c.mu held.
+func (c *Camera) setStateLocked(s CameraState) {
+	if c.status.State == s {
+		return
+	}
+	c.status.State = s
+	c.status.Since = time.Now()
+	c.rate = c.rate[:0]
+	c.rateStart = c.status.Since
+	for _, x := range cameraStates {
+		v := 0.0
+		if x == s {
+			v = 1
+		}
+		c.m.CameraState.WithLabelValues(c.spec.ID, string(x)).Set(v)
+	}
+}
+
+// cameraUserinfo matches the credentials part of any URL in a message.
+var cameraUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#\s@]*@`)
+
+// cameraRedact removes URL credentials and any literal occurrence of the password
+// from msg, so errors can be logged and shown to operators.
+func cameraRedact(msg string, secrets []string) string {
+	msg = cameraUserinfo.ReplaceAllString(msg, "$1")
+	for _, s := range secrets {
+		msg = strings.ReplaceAll(msg, s, "***")
+	}
+	return msg
+}
+
+// cameraSecrets returns the password of rawURL as written and as decoded. It parses
+// by hand because a URL that url.Parse rejects must still not leak.
+func cameraSecrets(rawURL string) []string {
+	rest := rawURL
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return nil
+	}
+	_, pass, ok := strings.Cut(rest[:at], ":")
+	if !ok || pass == "" {
+		return nil
+	}
+	out := []string{pass}
+	if dec, err := url.PathUnescape(pass); err == nil && dec != pass && dec != "" {
+		out = append(out, dec)
+	}
+	return out
+}
+
+// errCameraStalled reports a session that stopped delivering video.
+var errCameraStalled = errors.New("no video received")

@@ -1,0 +1,454 @@
+package recorder
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/straja-nvr/straja/streaming"
+)
+
+// ingestLogs keeps everything the cameras logged, to check no credential got out.
+type ingestLogs struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	out io.Writer
+}
+
+func (l *ingestLogs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	return l.out.Write(p)
+}
+
+func (l *ingestLogs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// ingestMetric reads a counter or gauge (testutil would need another go.sum entry).
+func ingestMetric(m prometheus.Metric) float64 {
+	var out dto.Metric
+	if err := m.Write(&out); err != nil {
+		panic(err)
+	}
+	if c := out.GetCounter(); c != nil {
+		return c.GetValue()
+	}
+	return out.GetGauge().GetValue()
+}
+
+// ingestRun is one Camera.Run under test, stopped when the test ends.
+type ingestRun struct {
+	cam    *Camera
+	stream *streaming.Stream
+	reader *streaming.Reader
+	m      *Metrics
+	logs   *ingestLogs
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startIngestCamera(t *testing.T, spec CameraSpec, m *Metrics) *ingestRun {
+	t.Helper()
+	if m == nil {
+		m = NewMetrics(prometheus.NewRegistry())
+	}
+	logs := &ingestLogs{out: t.Output()}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("camera", spec.ID)
+	r := &ingestRun{stream: streaming.New(), m: m, logs: logs, done: make(chan struct{})}
+	r.reader = r.stream.Subscribe(1024, false)
+	r.cam = NewCamera(spec, r.stream, m, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() {
+		defer close(r.done)
+		r.cam.Run(ctx)
+	}()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop cancels Run and fails the test if it does not return promptly.
+func (r *ingestRun) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case <-r.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Camera.Run did not return within 5 s of cancel")
+	}
+}
+
+// next returns the next unit delivered to the stream, failing after timeout.
+func (r *ingestRun) next(t *testing.T, timeout time.Duration) *streaming.Unit {
+	t.Helper()
+	select {
+	case d := <-r.reader.C():
+		if d.Lost != 0 {
+			t.Fatalf("test reader lost %d units", d.Lost)
+		}
+		return d.Unit
+	case <-time.After(timeout):
+		t.Fatalf("no unit within %v; status %+v", timeout, r.cam.Status())
+		return nil
+	}
+}
+
+// ingestWaitState polls the camera's status until it is in state.
+func ingestWaitState(t *testing.T, cam *Camera, state CameraState, timeout time.Duration) CameraStatus {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		st := cam.Status()
+		if st.State == state {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("camera not %s within %v: %+v", state, timeout, st)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
+	}
+}
+
+// ingestCheckUnits checks what a recorder or viewer relies on: a run of units from
+// one session starts with a key unit carrying its parameters, DTS only increases and
+// Time follows PTS.
+func ingestCheckUnits(t *testing.T, units []*streaming.Unit, codec streaming.Codec) {
+	t.Helper()
+	first := units[0]
+	if !first.Key {
+		t.Fatal("first unit is not a key unit")
+	}
+	keys := 0
+	for i, u := range units {
+		p := u.Params
+		if p == nil || p.Codec != codec || p.Width != 640 || p.Height != 360 {
+			t.Fatalf("unit %d params %+v, want %s 640x360", i, p, codec)
+		}
+		if u.Epoch != first.Epoch {
+			t.Fatalf("unit %d epoch %d, first %d: epoch changed within a healthy session", i, u.Epoch, first.Epoch)
+		}
+		if u.Key {
+			keys++
+			want := [][]byte{p.SPS, p.PPS}
+			if codec == streaming.H265 {
+				want = [][]byte{p.VPS, p.SPS, p.PPS}
+			}
+			for j, w := range want {
+				if !bytes.Equal(u.NALUs[j], w) {
+					t.Fatalf("key unit %d does not start with its parameter sets", i)
+				}
+			}
+		}
+		if i == 0 {
+			continue
+		}
+		prev := units[i-1]
+		if u.DTS <= prev.DTS {
+			t.Fatalf("unit %d DTS %d after %d", i, u.DTS, prev.DTS)
+		}
+		if u.PTS < u.DTS {
+			t.Fatalf("unit %d PTS %d before DTS %d", i, u.PTS, u.DTS)
+		}
+		if got, want := u.Time.Sub(first.Time), ingestTicks(u.PTS-first.PTS); got != want {
+			t.Fatalf("unit %d Time is %v after the first, PTS %v", i, got, want)
+		}
+	}
+	if keys < 2 {
+		t.Fatalf("%d key units in %d units; the clip has one every 2 s", keys, len(units))
+	}
+}
+
+func TestCameraIngestsH264AndH265(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams 3 s of real video per codec")
+	}
+	for _, codec := range []streaming.Codec{streaming.H264, streaming.H265} {
+		t.Run(string(codec), func(t *testing.T) {
+			t.Parallel()
+			// The audio media comes first in the SDP: ingest must skip it, not choke on it.
+			srv := newIngestTestCam(t, codec, ingestWithAudio())
+			r := startIngestCamera(t, CameraSpec{ID: "gate-" + string(codec), URL: srv.URL(), Transport: "tcp"}, nil)
+
+			first := r.next(t, 5*time.Second)
+			if d := time.Since(first.Time).Abs(); d > time.Second {
+				t.Fatalf("first unit Time %v is %v away from now", first.Time, d)
+			}
+			units := []*streaming.Unit{first}
+			for len(units) < 3*25 {
+				units = append(units, r.next(t, 2*time.Second))
+			}
+			ingestCheckUnits(t, units, codec)
+
+			st := r.cam.Status()
+			if st.State != StateOnline || st.Codec != string(codec) || st.Width != 640 || st.Height != 360 {
+				t.Fatalf("status %+v", st)
+			}
+			if st.FPS < 20 || st.FPS > 30 {
+				t.Errorf("FPS %.1f, the clip has 25", st.FPS)
+			}
+			if st.BitrateBps <= 10_000 {
+				t.Errorf("bitrate %.0f bit/s", st.BitrateBps)
+			}
+			if time.Since(st.LastFrame) > time.Second {
+				t.Errorf("last frame %v ago", time.Since(st.LastFrame))
+			}
+			id := st.ID
+			if n := ingestMetric(r.m.Frames.WithLabelValues(id)); n < float64(len(units)) {
+				t.Errorf("frames metric %v, delivered %d", n, len(units))
+			}
+			if n := ingestMetric(r.m.Bytes.WithLabelValues(id)); n <= 0 {
+				t.Errorf("bytes metric %v", n)
+			}
+			for _, s := range cameraStates {
+				want := 0.0
+				if s == StateOnline {
+					want = 1
+				}
+				if got := ingestMetric(r.m.CameraState.WithLabelValues(id, string(s))); got != want {
+					t.Errorf("state metric %s = %v, want %v", s, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestCameraIngestTransports(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams real video")
+	}
+	for _, tc := range []struct {
+		transport string
+		serverUDP bool
+	}{
+		{"tcp", true},
+		{"udp", true},
+		{"auto", true},
+		{"auto", false}, // UDP refused by the camera: falls back to TCP
+	} {
+		t.Run(fmt.Sprintf("%s/server-udp=%v", tc.transport, tc.serverUDP), func(t *testing.T) {
+			var opts []ingestCamOpt
+			if tc.serverUDP {
+				opts = append(opts, ingestWithUDP())
+			}
+			srv := newIngestTestCam(t, streaming.H264, opts...)
+			r := startIngestCamera(t, CameraSpec{ID: "yard", URL: srv.URL(), Transport: tc.transport}, nil)
+			units := []*streaming.Unit{r.next(t, 8*time.Second)}
+			for len(units) < 2*25+5 {
+				units = append(units, r.next(t, 2*time.Second))
+			}
+			ingestCheckUnits(t, units, streaming.H264)
+		})
+	}
+}
+
+func TestCameraUsesInbandParameterSets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams real video")
+	}
+	for _, codec := range []streaming.Codec{streaming.H264, streaming.H265} {
+		t.Run(string(codec), func(t *testing.T) {
+			t.Parallel()
+			srv := newIngestTestCam(t, codec, ingestWithInbandParams())
+			r := startIngestCamera(t, CameraSpec{ID: "hall", URL: srv.URL(), Transport: "tcp"}, nil)
+			units := []*streaming.Unit{r.next(t, 5*time.Second)}
+			for len(units) < 2*25+5 {
+				units = append(units, r.next(t, 2*time.Second))
+			}
+			ingestCheckUnits(t, units, codec)
+		})
+	}
+}
+
+func TestCameraReconnectsAfterCameraRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("restarts a camera")
+	}
+	srv := newIngestTestCam(t, streaming.H264)
+	r := startIngestCamera(t, CameraSpec{ID: "door", URL: srv.URL(), Transport: "tcp"}, nil)
+	before := r.next(t, 5*time.Second)
+
+	srv.Stop()
+	st := ingestWaitState(t, r.cam, StateOffline, 5*time.Second)
+	if st.LastError == "" {
+		t.Fatal("offline without an error")
+	}
+	// The camera stays off for a while, and the supervisor keeps retrying, backing off.
+	deadline := time.Now().Add(5 * time.Second)
+	for r.cam.Status().Reconnects < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("supervisor gave up retrying: %+v", r.cam.Status())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := r.cam.Status(); st.State != StateOffline {
+		t.Fatalf("camera off, state %s", st.State)
+	}
+
+	srv.Start()
+	back := time.Now()
+	var u *streaming.Unit
+	for u == nil || u.Epoch == before.Epoch {
+		u = r.next(t, 3*time.Second) // drains units queued before the stop
+	}
+	if took := time.Since(back); took > 2*time.Second {
+		t.Fatalf("first unit %v after the camera came back, want < 2 s", took)
+	}
+	if !u.Key || u.Params == nil {
+		t.Fatalf("first unit after reconnect: key=%v params=%v", u.Key, u.Params)
+	}
+	if u.DTS < 0 || u.Time.Before(before.Time) {
+		t.Fatalf("unit after reconnect goes back in time: %v before %v", u.Time, before.Time)
+	}
+	st = r.cam.Status()
+	if st.State != StateOnline || st.Reconnects < 1 {
+		t.Fatalf("after reconnect: %+v", st)
+	}
+	if n := ingestMetric(r.m.Reconnects.WithLabelValues("door")); n != float64(st.Reconnects) {
+		t.Fatalf("reconnects metric %v, status %d", n, st.Reconnects)
+	}
+}
+
+func TestCameraOfflineCamerasDoNotDisturbOthers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams real video")
+	}
+	const user, pass, wrong = "admin", "Corect-Cal-7931", "Gresit-Cal-4417"
+	srv := newIngestTestCam(t, streaming.H264, ingestWithAuth(user, pass))
+	m := NewMetrics(prometheus.NewRegistry()) // shared, as in the service
+	good := startIngestCamera(t, CameraSpec{ID: "good", URL: srv.URL(), Transport: "tcp"}, m)
+	refused := startIngestCamera(t, CameraSpec{ID: "refused", URL: "rtsp://" + user + ":" + pass + "@" + ingestClosedPort(t) + "/stream", Transport: "tcp"}, m)
+	badAuth := startIngestCamera(t, CameraSpec{ID: "bad-auth", URL: strings.Replace(srv.URL(), pass, wrong, 1), Transport: "tcp"}, m)
+
+	good.next(t, 5*time.Second)
+	for _, tc := range []struct {
+		r    *ingestRun
+		want string
+	}{{refused, "connection refused"}, {badAuth, "401"}} {
+		st := ingestWaitState(t, tc.r.cam, StateOffline, 5*time.Second)
+		deadline := time.Now().Add(5 * time.Second)
+		for st.Reconnects < 2 && time.Now().Before(deadline) { // it keeps retrying
+			time.Sleep(10 * time.Millisecond)
+			st = tc.r.cam.Status()
+		}
+		if st.Reconnects < 2 {
+			t.Errorf("%s: %d reconnect attempts in 5 s", st.ID, st.Reconnects)
+		}
+		if !strings.Contains(st.LastError, tc.want) {
+			t.Errorf("%s: LastError %q does not say %q", st.ID, st.LastError, tc.want)
+		}
+		if ingestMetric(m.CameraState.WithLabelValues(st.ID, string(StateOnline))) != 0 {
+			t.Errorf("%s: online metric set", st.ID)
+		}
+	}
+
+	// Meanwhile the good camera kept streaming, without a gap.
+	prev := good.next(t, time.Second)
+	for range 25 {
+		u := good.next(t, time.Second)
+		if u.Epoch != prev.Epoch || u.DTS-prev.DTS > streaming.ClockRate/10 {
+			t.Fatalf("good camera interrupted: epoch %d->%d, DTS step %d", prev.Epoch, u.Epoch, u.DTS-prev.DTS)
+		}
+		prev = u
+	}
+	if st := good.cam.Status(); st.State != StateOnline || st.Reconnects != 0 {
+		t.Fatalf("good camera: %+v", st)
+	}
+
+	for _, r := range []*ingestRun{good, refused, badAuth} {
+		st := r.cam.Status()
+		logs := r.logs.String()
+		for _, secret := range []string{pass, wrong} {
+			if strings.Contains(st.LastError, secret) || strings.Contains(logs, secret) {
+				t.Errorf("%s: password in LastError %q or logs", st.ID, st.LastError)
+			}
+		}
+	}
+}
+
+func TestCameraStallIsDetectedAndRecovered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams real video")
+	}
+	const timeout = time.Second
+	srv := newIngestTestCam(t, streaming.H264)
+	r := startIngestCamera(t, CameraSpec{ID: "lobby", URL: srv.URL(), Transport: "tcp", ReadTimeout: timeout}, nil)
+	before := r.next(t, 5*time.Second)
+
+	// The camera keeps the RTSP session open but sends no more video.
+	srv.paused.Store(true)
+	paused := time.Now()
+	st := ingestWaitState(t, r.cam, StateStalled, 3*timeout)
+	took := time.Since(paused)
+	if took < timeout-100*time.Millisecond || took > timeout+500*time.Millisecond {
+		t.Fatalf("stall reported %v after the video stopped, read timeout %v", took, timeout)
+	}
+	if !strings.Contains(st.LastError, "no video") {
+		t.Fatalf("LastError %q", st.LastError)
+	}
+
+	srv.paused.Store(false)
+	var u *streaming.Unit
+	for u == nil || u.Epoch == before.Epoch {
+		u = r.next(t, 5*time.Second)
+	}
+	if !u.Key {
+		t.Fatal("resumed without a key unit")
+	}
+	if n := srv.plays.Load(); n < 2 {
+		t.Fatalf("camera saw %d PLAY requests: the stalled session was not replaced", n)
+	}
+	if st := ingestWaitState(t, r.cam, StateOnline, time.Second); st.Reconnects < 1 {
+		t.Fatalf("status after recovery %+v", st)
+	}
+}
+
+func TestCameraRunStopsCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams real video")
+	}
+	baseline := runtime.NumGoroutine()
+	tcp := newIngestTestCam(t, streaming.H264)
+	udp := newIngestTestCam(t, streaming.H265, ingestWithUDP())
+	runs := []*ingestRun{
+		startIngestCamera(t, CameraSpec{ID: "tcp", URL: tcp.URL(), Transport: "tcp"}, nil),
+		startIngestCamera(t, CameraSpec{ID: "udp", URL: udp.URL(), Transport: "udp"}, nil),
+		// Stopped while waiting out its backoff.
+		startIngestCamera(t, CameraSpec{ID: "dead", URL: "rtsp://" + ingestClosedPort(t) + "/", Transport: "tcp"}, nil),
+	}
+	runs[0].next(t, 5*time.Second)
+	runs[1].next(t, 5*time.Second)
+	ingestWaitState(t, runs[2].cam, StateOffline, 5*time.Second)
+
+	for _, r := range runs {
+		r.stop(t)
+	}
+	tcp.Stop()
+	udp.Stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > baseline {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines left, %d before:\n%s", runtime.NumGoroutine(), baseline, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, r := range runs {
+		if st := r.cam.Status(); st.State != StateOffline {
+			t.Errorf("%s: state %s after Run returned", st.ID, st.State)
+		}
+	}
+}

@@ -1,0 +1,495 @@
+package recorder
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/pion/rtp"
+
+	"github.com/straja-nvr/straja/streaming"
+)
+
+const (
+	// ingestMaxDrift is how far a unit's wall-clock time may drift from the local clock
+	// before the session is re-anchored in a new epoch (camera clock jump, slow drift).
+	ingestMaxDrift = 2 * time.Second
+	// ingestMaxStep is the largest forward DTS step between consecutive units still
+	// considered continuous; anything larger (or backwards) is a discontinuity.
+	ingestMaxStep = 2 * streaming.ClockRate
+)
+
+// errIngestNoVideo is returned when a camera offers no H.264 or H.265 video.
+var errIngestNoVideo = errors.New("no h264 or h265 video track")
+
+// ingestEpochs numbers epochs process-wide, so a camera restarted on the same stream
+// (for example after a configuration change) can never repeat an earlier epoch.
+var ingestEpochs atomic.Uint64
+
+// ingestResult is how one RTSP session ended.
+type ingestResult struct {
+	err        error
+	stalled    bool
+	dialFailed bool          // the camera did not accept a connection at all
+	delivered  bool          // the session delivered video
+	online     time.Duration // from the first to the last unit delivered
+}
+
+// runSession runs one RTSP session until it fails, stalls or ctx is done. The client
+// and every goroutine it started have stopped when it returns.
+func (c *Camera) runSession(ctx context.Context) ingestResult {
+	u, err := base.ParseURL(c.spec.URL)
+	if err != nil {
+		return ingestResult{err: fmt.Errorf("parse camera url: %w", err)}
+	}
+	var transport *gortsplib.Transport
+	switch strings.ToLower(c.spec.Transport) {
+	case "", "auto":
+		// nil: UDP first, then TCP if no packet arrives.
+	case "tcp":
+		t := gortsplib.TransportTCP
+		transport = &t
+	case "udp":
+		t := gortsplib.TransportUDP
+		transport = &t
+	default:
+		return ingestResult{err: fmt.Errorf("unknown transport %q", c.spec.Transport)}
+	}
+	client := &gortsplib.Client{
+		Scheme:    u.Scheme,
+		Host:      u.Host,
+		Transport: transport,
+		// Our stall check must fire first and report the stall: the client's own check
+		// stamps packets in whole seconds, so it can fire up to 1 s early. It stays as
+		// a backstop, and bounds every RTSP request.
+		ReadTimeout: c.timeout + 2*time.Second,
+		OnTransportSwitch: func(err error) {
+			c.log.Info("camera transport switched", "err", cameraRedact(err.Error(), c.secrets))
+		},
+		OnPacketsLost: func(n uint64) { c.log.Debug("rtp packets lost", "count", n) },
+		OnDecodeError: func(err error) {
+			c.log.Debug("rtp decode error", "err", cameraRedact(err.Error(), c.secrets))
+		},
+	}
+	if err := client.Start2(); err != nil {
+		return ingestResult{err: fmt.Errorf("start rtsp client: %w", err)}
+	}
+
+	s := newIngestSession(c)
+	sessCtx, cancel := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		s.watch(sessCtx, client)
+	}()
+	err = s.play(client, u)
+	cancel()
+	<-watchDone
+	client.Close()
+
+	var opErr *net.OpError
+	delivered, online := s.delivery()
+	res := ingestResult{err: err, delivered: delivered, online: online,
+		dialFailed: errors.As(err, &opErr) && opErr.Op == "dial"}
+	if s.stalled.Load() || (s.playing() && s.idle() >= c.timeout) {
+		res.stalled = true
+		res.err = s.stallError()
+	}
+	return res
+}
+
+// ingestSession is the state of one RTSP session: depacketising, parameter sets,
+// timestamps. Its fields behind mu are touched only by the client's RTP callback.
+type ingestSession struct {
+	cam     *Camera
+	start   time.Time    // monotonic base for lastAU
+	lastAU  atomic.Int64 // ns since start of the last access unit; -1 until PLAY
+	stalled atomic.Bool
+
+	mu            sync.Mutex // gortsplib may switch transport, and so reader goroutine
+	codec         streaming.Codec
+	dec           ingestDepacketiser
+	vps, sps, pps []byte // latest seen: from the SDP, then in-band
+	dts           ingestDTSExtractor
+	synced        bool      // a key unit started the current run of continuous timestamps
+	newEpoch      bool      // the next delivered unit starts an epoch
+	reanchor      bool      // drift seen: start a new epoch at the next key unit
+	epoch         uint64    // of the units being delivered
+	anchorTime    time.Time // wall clock (no monotonic reading) of anchorPTS
+	anchorPTS     int64
+	prevDTS       int64
+	firstUnit     time.Time
+	lastUnit      time.Time
+}
+
+// ingestDepacketiser is rtph264.Decoder or rtph265.Decoder.
+type ingestDepacketiser interface {
+	Decode(*rtp.Packet) ([][]byte, error)
+}
+
+// ingestDTSExtractor is h264.DTSExtractor or h265.DTSExtractor.
+type ingestDTSExtractor interface {
+	Extract(au [][]byte, pts int64) (int64, error)
+}
+
+func newIngestSession(c *Camera) *ingestSession {
+	s := &ingestSession{cam: c, start: time.Now()}
+	s.lastAU.Store(-1)
+	return s
+}
+
+// play describes, sets up the first H.264/H.265 video media only, plays and waits
+// until the session ends.
+func (s *ingestSession) play(client *gortsplib.Client, u *base.URL) error {
+	desc, _, err := client.Describe(u)
+	if err != nil {
+		return fmt.Errorf("describe: %w", err)
+	}
+	medi, forma := ingestFindVideo(desc)
+	if medi == nil {
+		return fmt.Errorf("describe: %w (offered: %s)", errIngestNoVideo, ingestCodecs(desc))
+	}
+	if err := s.init(forma); err != nil {
+		return err
+	}
+	if _, err := client.Setup(desc.BaseURL, medi, 0, 0); err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	client.OnPacketRTP(medi, forma, func(pkt *rtp.Packet) {
+		pts, ok := client.PacketPTS2(medi, pkt)
+		if !ok {
+			return
+		}
+		s.onPacket(pkt, pts)
+	})
+	s.lastAU.Store(int64(time.Since(s.start)))
+	if _, err := client.Play(nil); err != nil {
+		return fmt.Errorf("play: %w", err)
+	}
+	if err := client.Wait(); errors.Is(err, io.EOF) {
+		return fmt.Errorf("session: camera closed the connection: %w", err)
+	} else if err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	return errors.New("session ended")
+}
+
+// watch closes the client when ctx is done or when no access unit has arrived for
+// the camera's read timeout.
+func (s *ingestSession) watch(ctx context.Context, client *gortsplib.Client) {
+	t := time.NewTicker(max(s.cam.timeout/10, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			client.Close()
+			return
+		case <-t.C:
+			if s.playing() && s.idle() >= s.cam.timeout {
+				s.stalled.Store(true)
+				s.cam.setFailure(StateStalled, s.stallError().Error())
+				client.Close()
+				return
+			}
+		}
+	}
+}
+
+func (s *ingestSession) stallError() error {
+	return fmt.Errorf("%w for %s", errCameraStalled, s.cam.timeout)
+}
+
+func (s *ingestSession) playing() bool { return s.lastAU.Load() >= 0 }
+
+// idle is how long since the last access unit (or PLAY).
+func (s *ingestSession) idle() time.Duration {
+	return time.Since(s.start) - time.Duration(s.lastAU.Load())
+}
+
+// delivery says whether the session delivered any unit, and for how long.
+func (s *ingestSession) delivery() (bool, time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.firstUnit.IsZero() {
+		return false, 0
+	}
+	return true, s.lastUnit.Sub(s.firstUnit)
+}
+
+// ingestFindVideo returns the first H.264 or H.265 video format offered. Audio and
+// other medias are left alone: they are never set up, so they cannot disturb ingest.
+func ingestFindVideo(desc *description.Session) (*description.Media, format.Format) {
+	for _, m := range desc.Medias {
+		if m.IsBackChannel {
+			continue
+		}
+		for _, f := range m.Formats {
+			switch f.(type) {
+			case *format.H264, *format.H265:
+				return m, f
+			}
+		}
+	}
+	return nil, nil
+}
+
+func ingestCodecs(desc *description.Session) string {
+	var names []string
+	for _, m := range desc.Medias {
+		for _, f := range m.Formats {
+			names = append(names, f.Codec())
+		}
+	}
+	if len(names) == 0 {
+		return "nothing"
+	}
+	return strings.Join(names, ", ")
+}
+
+// init prepares depacketising for forma and takes the parameter sets from the SDP.
+func (s *ingestSession) init(forma format.Format) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch f := forma.(type) {
+	case *format.H264:
+		dec, err := f.CreateDecoder()
+		if err != nil {
+			return fmt.Errorf("h264 depacketiser: %w", err)
+		}
+		s.codec, s.dec = streaming.H264, dec
+		sps, pps := f.SafeParams()
+		s.sps, s.pps = bytes.Clone(sps), bytes.Clone(pps)
+	case *format.H265:
+		dec, err := f.CreateDecoder()
+		if err != nil {
+			return fmt.Errorf("h265 depacketiser: %w", err)
+		}
+		s.codec, s.dec = streaming.H265, dec
+		vps, sps, pps := f.SafeParams()
+		s.vps, s.sps, s.pps = bytes.Clone(vps), bytes.Clone(sps), bytes.Clone(pps)
+	default:
+		return fmt.Errorf("unsupported format %s", forma.Codec())
+	}
+	return nil
+}
+
+func (s *ingestSession) onPacket(pkt *rtp.Packet, pts int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	au, err := s.dec.Decode(pkt)
+	if err != nil {
+		if !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) &&
+			!errors.Is(err, rtph265.ErrMorePacketsNeeded) && !errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
+			s.cam.log.Debug("depacketise", "err", err)
+		}
+		return
+	}
+	if u := s.onAU(au, pts, time.Now()); u != nil {
+		s.cam.out.Write(u)
+	}
+}
+
+// onAU turns one depacketised access unit into a Unit, or nil while waiting for a
+// key unit. Needs s.mu held.
+func (s *ingestSession) onAU(au [][]byte, pts int64, now time.Time) *streaming.Unit {
+	s.lastAU.Store(int64(now.Sub(s.start)))
+	size := 0
+	for _, n := range au {
+		size += len(n)
+	}
+	body := s.takeParams(au)
+	if len(body) == 0 {
+		return nil
+	}
+	random := s.isRandomAccess(body)
+	if random {
+		s.publishParams()
+	}
+	p := s.cam.params
+	key := random && p != nil && p.Codec == s.codec
+	nalus := body
+	if key {
+		nalus = make([][]byte, 0, len(body)+3)
+		if p.Codec == streaming.H265 {
+			nalus = append(nalus, p.VPS)
+		}
+		nalus = append(nalus, p.SPS, p.PPS)
+		nalus = append(nalus, body...)
+	}
+	dts, ok := s.timestamps(nalus, pts, key)
+	if !ok {
+		return nil
+	}
+	wall := now.Round(0) // wall clock only, so a local clock step shows up as drift
+	if !s.newEpoch && s.anchorTime.Add(ingestTicks(dts-s.anchorPTS)).Sub(wall).Abs() > ingestMaxDrift {
+		if !s.reanchor {
+			s.cam.log.Info("camera clock drifted from local clock, re-anchoring at next keyframe")
+		}
+		s.reanchor = true
+	}
+	if s.newEpoch || (key && s.reanchor) {
+		s.epoch = ingestEpochs.Add(1)
+		s.anchorTime, s.anchorPTS = wall.UTC(), pts
+		s.newEpoch, s.reanchor = false, false
+	}
+	s.prevDTS = dts
+	if s.firstUnit.IsZero() {
+		s.firstUnit = now
+	}
+	s.lastUnit = now
+	u := &streaming.Unit{
+		Epoch:  s.epoch,
+		PTS:    pts,
+		DTS:    dts,
+		Time:   s.anchorTime.Add(ingestTicks(pts - s.anchorPTS)),
+		Key:    key,
+		NALUs:  nalus,
+		Params: p,
+	}
+	s.cam.delivered(now, size, p)
+	return u
+}
+
+// timestamps returns the unit's DTS. After a discontinuity (DTS error, backwards or
+// large step) it drops units until the next key unit, which starts a new epoch.
+func (s *ingestSession) timestamps(nalus [][]byte, pts int64, key bool) (int64, bool) {
+	if s.synced {
+		dts, err := s.dts.Extract(nalus, pts)
+		if err == nil && dts >= s.prevDTS && dts-s.prevDTS <= ingestMaxStep {
+			return dts, true
+		}
+		if err == nil {
+			err = fmt.Errorf("dts jumped by %s", ingestTicks(dts-s.prevDTS))
+		}
+		s.cam.log.Info("timestamp discontinuity, resyncing at next keyframe", "err", err)
+		s.synced = false
+	}
+	if !key {
+		return 0, false
+	}
+	if s.codec == streaming.H265 {
+		d := &h265.DTSExtractor{}
+		d.Initialize()
+		s.dts = d
+	} else {
+		d := &h264.DTSExtractor{}
+		d.Initialize()
+		s.dts = d
+	}
+	dts, err := s.dts.Extract(nalus, pts)
+	if err != nil {
+		s.cam.log.Debug("dts", "err", err)
+		return 0, false
+	}
+	s.synced, s.newEpoch = true, true
+	return dts, true
+}
+
+// takeParams records in-band parameter sets and returns au without them and without
+// access unit delimiters: key units get the current set prepended instead, once.
+func (s *ingestSession) takeParams(au [][]byte) [][]byte {
+	body := make([][]byte, 0, len(au))
+	for _, n := range au {
+		if len(n) == 0 {
+			continue
+		}
+		if s.codec == streaming.H265 {
+			switch h265.NALUType((n[0] >> 1) & 0x3f) {
+			case h265.NALUType_VPS_NUT:
+				s.vps = ingestKeep(s.vps, n)
+				continue
+			case h265.NALUType_SPS_NUT:
+				s.sps = ingestKeep(s.sps, n)
+				continue
+			case h265.NALUType_PPS_NUT:
+				s.pps = ingestKeep(s.pps, n)
+				continue
+			case h265.NALUType_AUD_NUT:
+				continue
+			}
+		} else {
+			switch h264.NALUType(n[0] & 0x1f) {
+			case h264.NALUTypeSPS:
+				s.sps = ingestKeep(s.sps, n)
+				continue
+			case h264.NALUTypePPS:
+				s.pps = ingestKeep(s.pps, n)
+				continue
+			case h264.NALUTypeAccessUnitDelimiter:
+				continue
+			}
+		}
+		body = append(body, n)
+	}
+	return body
+}
+
+func ingestKeep(old, n []byte) []byte {
+	if bytes.Equal(old, n) {
+		return old
+	}
+	return bytes.Clone(n)
+}
+
+func (s *ingestSession) isRandomAccess(au [][]byte) bool {
+	if s.codec == streaming.H265 {
+		return h265.IsRandomAccess(au)
+	}
+	return h264.IsRandomAccess(au)
+}
+
+// publishParams makes the latest complete parameter set the camera's Params. It is
+// called at random access units only, where a new set takes effect; an unchanged set
+// keeps the same *Params so consumers see no change.
+func (s *ingestSession) publishParams() {
+	if len(s.sps) == 0 || len(s.pps) == 0 || (s.codec == streaming.H265 && len(s.vps) == 0) {
+		return
+	}
+	old := s.cam.params
+	if old != nil && old.Codec == s.codec && bytes.Equal(old.VPS, s.vps) &&
+		bytes.Equal(old.SPS, s.sps) && bytes.Equal(old.PPS, s.pps) {
+		return
+	}
+	p := &streaming.Params{Codec: s.codec, VPS: s.vps, SPS: s.sps, PPS: s.pps}
+	if s.codec == streaming.H265 {
+		var sps h265.SPS
+		if err := sps.Unmarshal(s.sps); err == nil {
+			p.Width, p.Height = sps.Width(), sps.Height()
+		} else {
+			s.cam.log.Warn("cannot parse h265 sps", "err", err)
+		}
+	} else {
+		var sps h264.SPS
+		if err := sps.Unmarshal(s.sps); err == nil {
+			p.Width, p.Height = sps.Width(), sps.Height()
+		} else {
+			s.cam.log.Warn("cannot parse h264 sps", "err", err)
+		}
+	}
+	if old != nil {
+		s.cam.log.Info("camera parameters changed", "codec", p.Codec, "width", p.Width, "height", p.Height)
+	}
+	s.cam.params = p
+}
+
+// ingestTicks converts ClockRate ticks to a duration without overflowing on sessions
+// that run for months.
+func ingestTicks(t int64) time.Duration {
+	return time.Duration(t/streaming.ClockRate)*time.Second +
+		time.Duration(t%streaming.ClockRate)*time.Second/streaming.ClockRate
+}

@@ -1,0 +1,426 @@
+package recorder
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	gomp4 "github.com/abema/go-mp4"
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/description"
+	"github.com/bluenviron/gortsplib/v4/pkg/format"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/pion/rtp"
+
+	"github.com/straja-nvr/straja/streaming"
+)
+
+// ingestClip is a test clip demuxed into access units, as a camera would send them.
+type ingestClip struct {
+	codec         streaming.Codec
+	vps, sps, pps []byte
+	aus           []ingestClipAU
+	duration      int64 // ClockRate ticks
+}
+
+type ingestClipAU struct {
+	pts int64 // ClockRate ticks from the clip start
+	au  [][]byte
+}
+
+var ingestClips sync.Map // codec -> *ingestClip
+
+// ingestLoadClip reads camsim/clips/<codec>.mp4 (progressive MP4 made by ffmpeg, no
+// B-frames). go-mp4 is used because mediacommon's pmp4 rejects ffmpeg's pasp/fiel boxes.
+func ingestLoadClip(t *testing.T, codec streaming.Codec) *ingestClip {
+	t.Helper()
+	if c, ok := ingestClips.Load(codec); ok {
+		return c.(*ingestClip)
+	}
+	f, err := os.Open(filepath.Join("camsim", "clips", string(codec)+".mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	info, err := gomp4.Probe(f)
+	if err != nil || len(info.Tracks) == 0 {
+		t.Fatalf("probe clip: %v", err)
+	}
+	tr := info.Tracks[0]
+	clip := &ingestClip{codec: codec}
+	ingestClipParams(t, f, clip)
+
+	scale := int64(tr.Timescale)
+	var dts int64
+	i := 0
+	for _, ch := range tr.Chunks {
+		off := int64(ch.DataOffset)
+		for range ch.SamplesPerChunk {
+			s := tr.Samples[i]
+			i++
+			buf := make([]byte, s.Size)
+			if _, err := f.ReadAt(buf, off); err != nil {
+				t.Fatal(err)
+			}
+			off += int64(s.Size)
+			var au h264.AVCC // length-prefixed NALUs: same framing for H.265
+			if err := au.Unmarshal(buf); err != nil {
+				t.Fatal(err)
+			}
+			pts := (dts + s.CompositionTimeOffset) * streaming.ClockRate / scale
+			clip.aus = append(clip.aus, ingestClipAU{pts: pts, au: au})
+			dts += int64(s.TimeDelta)
+		}
+	}
+	clip.duration = dts * streaming.ClockRate / scale
+	if len(clip.aus) == 0 || len(clip.sps) == 0 || len(clip.pps) == 0 {
+		t.Fatalf("clip %s: %d units, sps %d bytes, pps %d bytes", codec, len(clip.aus), len(clip.sps), len(clip.pps))
+	}
+	ingestClips.Store(codec, clip)
+	return clip
+}
+
+// ingestClipParams takes the parameter sets from the avcC / hvcC box.
+func ingestClipParams(t *testing.T, f *os.File, clip *ingestClip) {
+	t.Helper()
+	stsd := gomp4.BoxPath{gomp4.BoxTypeMoov(), gomp4.BoxTypeTrak(), gomp4.BoxTypeMdia(), gomp4.BoxTypeMinf(),
+		gomp4.BoxTypeStbl(), gomp4.BoxTypeStsd()}
+	find := func(entry, conf gomp4.BoxType) []*gomp4.BoxInfoWithPayload {
+		bs, err := gomp4.ExtractBoxWithPayload(f, nil, append(append(gomp4.BoxPath{}, stsd...), entry, conf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bs
+	}
+	if clip.codec == streaming.H264 {
+		bs := find(gomp4.BoxTypeAvc1(), gomp4.BoxTypeAvcC())
+		if len(bs) == 0 {
+			t.Fatal("no avcC")
+		}
+		c := bs[0].Payload.(*gomp4.AVCDecoderConfiguration)
+		clip.sps = c.SequenceParameterSets[0].NALUnit
+		clip.pps = c.PictureParameterSets[0].NALUnit
+		return
+	}
+	bs := find(gomp4.BoxTypeHvc1(), gomp4.BoxTypeHvcC())
+	if len(bs) == 0 {
+		bs = find(gomp4.BoxTypeHev1(), gomp4.BoxTypeHvcC())
+	}
+	if len(bs) == 0 {
+		t.Fatal("no hvcC")
+	}
+	for _, a := range bs[0].Payload.(*gomp4.HvcC).NaluArrays {
+		if len(a.Nalus) == 0 {
+			continue
+		}
+		switch a.NaluType {
+		case 32:
+			clip.vps = a.Nalus[0].NALUnit
+		case 33:
+			clip.sps = a.Nalus[0].NALUnit
+		case 34:
+			clip.pps = a.Nalus[0].NALUnit
+		}
+	}
+}
+
+// ingestTestCam is a real RTSP camera for tests: an in-process gortsplib server that
+// plays a clip in real time, in a loop. It can be stopped and started again on the
+// same port (a camera reboot) and paused while keeping the session (a stall).
+type ingestTestCam struct {
+	t          *testing.T
+	clip       *ingestClip
+	user, pass string
+	inband     bool // SDP without parameter sets; they are sent before each keyframe
+	withAudio  bool // an audio media before the video one, which ingest must ignore
+	udp        bool
+
+	addr            string // fixed after the first start
+	udpRTP, udpRTCP string
+
+	paused atomic.Bool
+	plays  atomic.Int64
+	keyAt  atomic.Int64 // unix ns after which the next frame is a keyframe; 0: none pending
+
+	mu     sync.RWMutex
+	srv    *gortsplib.Server
+	stream *gortsplib.ServerStream
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type ingestCamOpt func(*ingestTestCam)
+
+func ingestWithAuth(user, pass string) ingestCamOpt {
+	return func(c *ingestTestCam) { c.user, c.pass = user, pass }
+}
+func ingestWithInbandParams() ingestCamOpt { return func(c *ingestTestCam) { c.inband = true } }
+func ingestWithAudio() ingestCamOpt        { return func(c *ingestTestCam) { c.withAudio = true } }
+func ingestWithUDP() ingestCamOpt          { return func(c *ingestTestCam) { c.udp = true } }
+
+// newIngestTestCam starts a camera; it is closed when the test ends.
+func newIngestTestCam(t *testing.T, codec streaming.Codec, opts ...ingestCamOpt) *ingestTestCam {
+	t.Helper()
+	c := &ingestTestCam{t: t, clip: ingestLoadClip(t, codec), addr: "127.0.0.1:0"}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.udp {
+		c.udpRTP, c.udpRTCP = ingestFreeUDPPair(t)
+	}
+	c.Start()
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// URL is the camera's address with its credentials, if any.
+func (c *ingestTestCam) URL() string {
+	userinfo := ""
+	if c.user != "" {
+		userinfo = c.user + ":" + c.pass + "@"
+	}
+	return "rtsp://" + userinfo + c.addr + "/stream"
+}
+
+// Start powers the camera on; it streams from the clip's beginning, like a reboot.
+func (c *ingestTestCam) Start() {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.srv != nil {
+		return
+	}
+	srv := &gortsplib.Server{
+		Handler:     c,
+		RTSPAddress: c.addr,
+		Listen: func(network, address string) (net.Listener, error) {
+			l, err := net.Listen(network, address)
+			if err == nil {
+				c.addr = l.Addr().String()
+			}
+			return l, err
+		},
+	}
+	if c.udp {
+		srv.UDPRTPAddress, srv.UDPRTCPAddress = c.udpRTP, c.udpRTCP
+	}
+	if err := srv.Start(); err != nil {
+		c.t.Fatalf("start test camera: %v", err)
+	}
+	vf := c.videoFormat()
+	desc := &description.Session{}
+	if c.withAudio {
+		desc.Medias = append(desc.Medias, &description.Media{Type: description.MediaTypeAudio,
+			Formats: []format.Format{&format.G711{PayloadTyp: 8, SampleRate: 8000, ChannelCount: 1}}})
+	}
+	video := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{vf}}
+	desc.Medias = append(desc.Medias, video)
+	stream := &gortsplib.ServerStream{Server: srv, Desc: desc}
+	if err := stream.Initialize(); err != nil {
+		srv.Close()
+		c.t.Fatalf("test camera stream: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.srv, c.stream, c.cancel, c.done = srv, stream, cancel, make(chan struct{})
+	go func() {
+		defer close(c.done)
+		c.feed(ctx, stream, video, vf)
+	}()
+}
+
+// Stop powers the camera off: the port closes and every session drops.
+func (c *ingestTestCam) Stop() {
+	c.mu.Lock()
+	srv, stream, cancel, done := c.srv, c.stream, c.cancel, c.done
+	c.srv, c.stream = nil, nil
+	c.mu.Unlock() // handlers take c.mu, and srv.Close waits for them
+	if srv == nil {
+		return
+	}
+	cancel()
+	<-done
+	stream.Close()
+	srv.Close()
+}
+
+func (c *ingestTestCam) videoFormat() format.Format {
+	if c.clip.codec == streaming.H265 {
+		f := &format.H265{PayloadTyp: 96}
+		if !c.inband {
+			f.VPS, f.SPS, f.PPS = c.clip.vps, c.clip.sps, c.clip.pps
+		}
+		return f
+	}
+	f := &format.H264{PayloadTyp: 96, PacketizationMode: 1}
+	if !c.inband {
+		f.SPS, f.PPS = c.clip.sps, c.clip.pps
+	}
+	return f
+}
+
+// feed writes the clip's access units at their real-time pace, in a loop, until ctx
+// is done.
+func (c *ingestTestCam) feed(ctx context.Context, stream *gortsplib.ServerStream, medi *description.Media, vf format.Format) {
+	var encode func([][]byte) ([]*rtp.Packet, error)
+	var isKey func([][]byte) bool
+	switch f := vf.(type) {
+	case *format.H264:
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			panic(err)
+		}
+		encode, isKey = enc.Encode, h264.IsRandomAccess
+	case *format.H265:
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			panic(err)
+		}
+		encode = enc.Encode
+		isKey = func(au [][]byte) bool { return ingestH265Key(au) }
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	base := binary.BigEndian.Uint32(b[:])
+	aus := c.clip.aus
+	start := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var ticks int64 // output timeline: continuous across clip loops and key jumps
+	for i := 0; ; {
+		timer.Reset(time.Until(start.Add(ingestTicks(ticks))))
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		if at := c.keyAt.Load(); at != 0 && time.Now().UnixNano() >= at {
+			// Like most IP cameras, answer a new PLAY with a keyframe right away.
+			c.keyAt.Store(0)
+			for !isKey(aus[i].au) {
+				i = (i + 1) % len(aus)
+			}
+		}
+		a := aus[i]
+		step := c.clip.duration - a.pts + aus[0].pts
+		if i+1 < len(aus) {
+			step = aus[i+1].pts - a.pts
+		}
+		i = (i + 1) % len(aus)
+		pts := ticks
+		ticks += step
+		if c.paused.Load() {
+			continue
+		}
+		au := a.au
+		if c.inband && isKey(au) {
+			ps := [][]byte{c.clip.sps, c.clip.pps}
+			if c.clip.codec == streaming.H265 {
+				ps = append([][]byte{c.clip.vps}, ps...)
+			}
+			au = append(ps, au...)
+		}
+		pkts, err := encode(au)
+		if err != nil {
+			panic(err)
+		}
+		for _, p := range pkts {
+			p.Timestamp = base + uint32(pts)
+			_ = stream.WritePacketRTP(medi, p)
+		}
+	}
+}
+
+func ingestH265Key(au [][]byte) bool {
+	for _, n := range au {
+		if typ := (n[0] >> 1) & 0x3f; typ >= 16 && typ <= 21 {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *ingestTestCam) auth(ctx *gortsplib.ServerConn, req *base.Request) bool {
+	return c.user == "" || ctx.VerifyCredentials(req, c.user, c.pass)
+}
+
+// OnDescribe implements gortsplib.ServerHandlerOnDescribe.
+func (c *ingestTestCam) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if !c.auth(ctx.Conn, ctx.Request) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.stream == nil {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, c.stream, nil
+}
+
+// OnSetup implements gortsplib.ServerHandlerOnSetup.
+func (c *ingestTestCam) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if !c.auth(ctx.Conn, ctx.Request) {
+		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.stream == nil {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, c.stream, nil
+}
+
+// OnPlay implements gortsplib.ServerHandlerOnPlay.
+func (c *ingestTestCam) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	c.plays.Add(1)
+	// The session starts receiving only once this returns: key a little later.
+	c.keyAt.Store(time.Now().Add(100 * time.Millisecond).UnixNano())
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// ingestFreeUDPPair finds an even/odd pair of free UDP ports for the server's RTP/RTCP.
+func ingestFreeUDPPair(t *testing.T) (string, string) {
+	t.Helper()
+	for range 100 {
+		a, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := a.LocalAddr().(*net.UDPAddr).Port
+		if port%2 != 0 {
+			a.Close()
+			continue
+		}
+		b, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port+1))
+		a.Close()
+		if err != nil {
+			continue
+		}
+		b.Close()
+		return fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", port+1)
+	}
+	t.Fatal("no free udp port pair")
+	return "", ""
+}
+
+// ingestClosedPort returns an address where nothing listens.
+func ingestClosedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}

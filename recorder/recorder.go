@@ -1,0 +1,285 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/straja-nvr/straja/configs"
+	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/streaming"
+)
+
+// CameraInfo is what the API shows of a camera: configuration without credentials,
+// and live status.
+type CameraInfo struct {
+	ID         string      `json:"id"`
+	Name       string      `json:"name"`
+	Site       string      `json:"site"`
+	SiteName   string      `json:"site_name"`
+	Record     bool        `json:"record"`
+	State      CameraState `json:"state"`
+	Codec      string      `json:"codec,omitempty"`
+	Width      int         `json:"width,omitempty"`
+	Height     int         `json:"height,omitempty"`
+	FPS        float64     `json:"fps"`
+	BitrateBps float64     `json:"bitrate_bps"`
+	LastFrame  *time.Time  `json:"last_frame,omitempty"`
+	Reconnects uint64      `json:"reconnects"`
+	LastError  string      `json:"last_error,omitempty"`
+	Live       bool        `json:"live"`
+	LiveReason string      `json:"live_reason,omitempty"`
+}
+
+// Recorder owns every camera's ingest, fan-out stream and segmenter, the spool, the
+// uploader, the store and the catalog.
+type Recorder struct {
+	cfg     *configs.Config
+	log     *slog.Logger
+	metrics *Metrics
+	store   storage.Store
+	catalog *storage.Catalog
+	spool   *Spool
+
+	mu       sync.Mutex
+	cams     map[string]*cameraRun
+	uploader *Uploader
+}
+
+// cameraRun is one configured camera and what runs for it.
+type cameraRun struct {
+	cfg    configs.Camera
+	stream *streaming.Stream
+	cam    *Camera
+}
+
+// New opens the store, the catalog and the spool named by cfg. It starts nothing.
+func New(ctx context.Context, cfg *configs.Config, reg prometheus.Registerer, log *slog.Logger) (*Recorder, error) {
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	cat, err := storage.OpenCatalog(CatalogPath(cfg))
+	if err != nil {
+		return nil, err
+	}
+	m := NewMetrics(reg)
+	sp, err := OpenSpool(SpoolOptions{
+		Dir:              cfg.Spool.Dir,
+		MaxBytes:         int64(cfg.Spool.MaxBytes),
+		SegmentDuration:  time.Duration(cfg.Recording.SegmentDuration),
+		FragmentDuration: time.Duration(cfg.Recording.FragmentDuration),
+	}, m, log)
+	if err != nil {
+		cat.Close()
+		return nil, err
+	}
+	r := &Recorder{cfg: cfg, log: log, metrics: m, store: st, catalog: cat, spool: sp, cams: map[string]*cameraRun{}}
+	for _, c := range cfg.Cameras {
+		r.cams[c.ID] = &cameraRun{cfg: c, stream: streaming.New()}
+	}
+	return r, nil
+}
+
+// OpenStore opens the storage backend cfg names.
+func OpenStore(ctx context.Context, cfg *configs.Config) (storage.Store, error) {
+	switch cfg.Storage.Backend {
+	case configs.BackendS3:
+		s := cfg.Storage.S3
+		st, err := storage.NewS3(ctx, storage.S3Options{Endpoint: s.Endpoint, Bucket: s.Bucket, Prefix: s.Prefix,
+			AccessKey: s.AccessKey, SecretKey: s.SecretKey, Region: s.Region, TLS: s.TLS})
+		if err != nil {
+			return nil, fmt.Errorf("storage.s3: %s", configs.Redact(err.Error(), cfg))
+		}
+		return st, nil
+	default:
+		st, err := storage.NewDisk(cfg.Storage.Disk.Path)
+		if err != nil {
+			return nil, fmt.Errorf("storage.disk: %w", err)
+		}
+		return st, nil
+	}
+}
+
+// Run recovers the spool, then records every camera and uploads segments until ctx is
+// done. On the way out it finalises open segments and gives the uploader up to
+// drainTimeout to store them; what is left stays spooled for the next start. It returns
+// after every goroutine it started has stopped.
+func (r *Recorder) Run(ctx context.Context) error {
+	if err := r.spool.Recover(ctx); err != nil {
+		return fmt.Errorf("recover spool: %w", err)
+	}
+	upCtx, stopUploads := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopUploads()
+	up := NewUploader(r.spool, r.store, r.catalog, r.metrics, r.log)
+	r.mu.Lock()
+	r.uploader = up
+	r.mu.Unlock()
+	upDone := make(chan struct{})
+	go func() {
+		defer close(upDone)
+		_ = up.Run(upCtx)
+	}()
+
+	var wg sync.WaitGroup
+	r.mu.Lock()
+	for _, cr := range r.cams {
+		url, err := cr.cfg.DialURL()
+		if err != nil {
+			r.log.Error("camera not started", "camera", cr.cfg.ID, "err", configs.Redact(err.Error(), r.cfg))
+			continue
+		}
+		cr.cam = NewCamera(CameraSpec{ID: cr.cfg.ID, URL: url, Transport: string(cr.cfg.Transport),
+			ReadTimeout: time.Duration(cr.cfg.ReadTimeout)}, cr.stream, r.metrics, r.log.With("camera", cr.cfg.ID))
+		wg.Go(func() { cr.cam.Run(ctx) })
+		if cr.cfg.Recording() {
+			rd := cr.stream.Subscribe(recorderQueue, false)
+			wg.Go(func() {
+				defer rd.Close()
+				if err := r.spool.RecordCamera(ctx, cr.cfg.ID, rd); err != nil {
+					r.log.Error("recording stopped", "camera", cr.cfg.ID, "err", err)
+				}
+			})
+		}
+	}
+	r.mu.Unlock()
+	<-ctx.Done()
+	wg.Wait()
+
+	deadline := time.NewTimer(drainTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for n, _ := up.Pending(); n > 0; n, _ = up.Pending() {
+		select {
+		case <-deadline.C:
+			r.log.Warn("segments left in the spool for the next start", "segments", n)
+			stopUploads()
+		case <-upDone:
+			return nil
+		case <-tick.C:
+		}
+	}
+	stopUploads()
+	<-upDone
+	return nil
+}
+
+// drainTimeout bounds how long shutdown waits for spooled segments to upload.
+const drainTimeout = 5 * time.Second
+
+// recorderQueue holds ~10 s of 25 fps video, so only a stuck disk overflows it.
+const recorderQueue = 256
+
+// Close releases the catalog. Call it after Run has returned.
+func (r *Recorder) Close() error {
+	return r.catalog.Close()
+}
+
+// Catalog returns the recorder's catalog.
+func (r *Recorder) Catalog() *storage.Catalog { return r.catalog }
+
+// Store returns the recorder's store.
+func (r *Recorder) Store() storage.Store { return r.store }
+
+// Stream returns a camera's live stream.
+func (r *Recorder) Stream(id string) (*streaming.Stream, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cr, ok := r.cams[id]
+	if !ok {
+		return nil, false
+	}
+	return cr.stream, true
+}
+
+// Segments lists one camera's catalogued segments overlapping [from, to).
+func (r *Recorder) Segments(ctx context.Context, camera string, from, to time.Time) ([]storage.Segment, error) {
+	return r.catalog.Segments(ctx, camera, from, to)
+}
+
+// Cameras lists every configured camera, ordered by site then ID.
+func (r *Recorder) Cameras() []CameraInfo {
+	r.mu.Lock()
+	out := make([]CameraInfo, 0, len(r.cams))
+	for _, cr := range r.cams {
+		out = append(out, r.info(cr))
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Site != out[j].Site {
+			return out[i].Site < out[j].Site
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// Camera returns one camera's info.
+func (r *Recorder) Camera(id string) (CameraInfo, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cr, ok := r.cams[id]
+	if !ok {
+		return CameraInfo{}, false
+	}
+	return r.info(cr), true
+}
+
+func (r *Recorder) info(cr *cameraRun) CameraInfo {
+	ci := CameraInfo{ID: cr.cfg.ID, Name: cr.cfg.Name, Site: cr.cfg.Site, Record: cr.cfg.Recording(), State: StateConnecting}
+	for _, s := range r.cfg.Sites {
+		if s.ID == cr.cfg.Site {
+			ci.SiteName = s.Name
+		}
+	}
+	if cr.cam != nil {
+		st := cr.cam.Status()
+		ci.State, ci.Codec, ci.Width, ci.Height = st.State, st.Codec, st.Width, st.Height
+		ci.FPS, ci.BitrateBps, ci.Reconnects = st.FPS, st.BitrateBps, st.Reconnects
+		ci.LastError = configs.Redact(st.LastError, r.cfg)
+		if !st.LastFrame.IsZero() {
+			t := st.LastFrame.UTC()
+			ci.LastFrame = &t
+		}
+	}
+	switch {
+	case ci.Codec == string(streaming.H265):
+		ci.LiveReason = "this camera sends H.265, which browsers cannot play live; configure live_url with an H.264 substream"
+	case ci.State != StateOnline:
+		ci.LiveReason = "camera is " + string(ci.State)
+	default:
+		ci.Live = true
+	}
+	return ci
+}
+
+// Health is nil when the last upload succeeded.
+func (r *Recorder) Health() error {
+	r.mu.Lock()
+	up := r.uploader
+	r.mu.Unlock()
+	if up == nil {
+		return errors.New("starting")
+	}
+	if err := up.LastError(); err != nil {
+		n, size := up.Pending()
+		return fmt.Errorf("store unreachable, %d segments (%d bytes) waiting in the spool: %s",
+			n, size, configs.Redact(err.Error(), r.cfg))
+	}
+	return nil
+}
+
+// CatalogPath is where the catalog lives for cfg.
+func CatalogPath(cfg *configs.Config) string { return filepath.Join(cfg.DataDir, "catalog.db") }

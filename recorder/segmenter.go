@@ -1,0 +1,327 @@
+package recorder
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
+
+	"github.com/straja-nvr/straja/streaming"
+)
+
+// Default segment and fragment durations. A fragment is the unit of durability: a crash
+// loses at most the fragment being written.
+const (
+	DefaultSegmentDuration  = 60 * time.Second
+	DefaultFragmentDuration = time.Second
+)
+
+// maxSampleTicks bounds one sample's duration: a longer DTS step within an epoch is a
+// timestamp discontinuity, not a frame, and starts a new segment.
+const maxSampleTicks = 5 * streaming.ClockRate
+
+// defaultSampleTicks closes a segment whose only sample has no measured duration (25 fps).
+const defaultSampleTicks = streaming.ClockRate / 25
+
+// Gap causes, the values of the Metrics.Gaps "cause" label set by the recording side.
+const (
+	GapOverflow    = "overflow"    // the segmenter's queue overflowed and units were lost
+	GapSpoolFull   = "spool_full"  // the spool reached its cap
+	GapWriteError  = "write_error" // the spool disk failed a write (ENOSPC, EIO)
+	GapUnsupported = "unsupported" // units the segmenter cannot record (no or unknown codec)
+)
+
+// ErrSpoolFull is returned (wrapped) by the spool when writing would exceed its cap.
+var ErrSpoolFull = errors.New("spool full")
+
+// fragmentInfo describes one fragment of a segment, relative to the segment's start.
+type fragmentInfo struct {
+	Start, Duration time.Duration
+	Key             bool // the fragment starts with a random access sample
+}
+
+// segmentSink receives the bytes of consecutive segments. At most one segment is open.
+type segmentSink interface {
+	// startSegment opens a segment whose first sample is at wall-clock start, writing init.
+	startSegment(start time.Time, init []byte) error
+	// writeFragment appends one moof+mdat fragment; on error nothing of it is kept.
+	writeFragment(b []byte, f fragmentInfo) error
+	// endSegment closes the open segment with every fragment written successfully.
+	endSegment()
+}
+
+// segmenterEvents reports holes in the recording. Either func may be nil.
+type segmenterEvents struct {
+	// gap is called for every overflow and once at the start of each failure episode.
+	gap func(cause string, err error)
+	// resumed is called when writing succeeds again after a failure episode.
+	resumed func(cause string)
+}
+
+// segmenter cuts access units into keyframe-aligned fMP4 segments without re-encoding.
+// It is a pure state machine: units in, bytes out to a segmentSink; sink errors become
+// gaps and recording resumes at the next keyframe. Not safe for concurrent use.
+type segmenter struct {
+	segTicks, fragTicks int64
+	sink                segmentSink
+	ev                  segmenterEvents
+
+	params *streaming.Params
+	epoch  uint64
+	init   []byte // init section for params, nil until needed
+
+	open    bool   // a segment is open in the sink
+	failing string // cause of the current failure episode, "" when healthy
+
+	prev         *streaming.Unit // held back until the next DTS gives its duration
+	lastTicks    int64           // duration of the last sample written
+	segStartDTS  int64
+	fragStartDTS int64
+	seq          uint32
+
+	samples []fmp4.Sample
+	ptrs    []*fmp4.Sample
+	arena   []byte // sample payloads of the fragment being built
+	buf     seekablebuffer.Buffer
+	part    fmp4.Part
+	track   fmp4.PartTrack
+}
+
+func newSegmenter(segment, fragment time.Duration, sink segmentSink, ev segmenterEvents) *segmenter {
+	if segment <= 0 {
+		segment = DefaultSegmentDuration
+	}
+	if fragment <= 0 {
+		fragment = DefaultFragmentDuration
+	}
+	s := &segmenter{
+		segTicks:  durationToTicks(segment),
+		fragTicks: durationToTicks(fragment),
+		sink:      sink,
+		ev:        ev,
+		lastTicks: defaultSampleTicks,
+	}
+	s.track.ID = 1
+	s.part.Tracks = []*fmp4.PartTrack{&s.track}
+	return s
+}
+
+// write consumes one delivery.
+func (s *segmenter) write(d streaming.Delivery) {
+	u := d.Unit
+	if u == nil {
+		return
+	}
+	if d.Lost > 0 {
+		s.finish()
+		if s.ev.gap != nil {
+			s.ev.gap(GapOverflow, fmt.Errorf("%d units lost", d.Lost))
+		}
+	}
+	if s.prev != nil && s.discontinuous(u) {
+		s.finish()
+	}
+	if s.prev == nil {
+		s.begin(u)
+		return
+	}
+
+	dts := u.DTS - s.prev.DTS
+	s.appendSample(s.prev, dts)
+	s.lastTicks = dts
+	s.prev = nil
+	if u.Key && u.DTS-s.segStartDTS >= s.segTicks {
+		if s.flush() {
+			s.endSegment()
+		}
+		s.begin(u)
+		return
+	}
+	if u.DTS-s.fragStartDTS >= s.fragTicks && !s.flush() {
+		s.begin(u) // the failed segment is closed; u may start the next one
+		return
+	}
+	s.prev = u
+}
+
+// close finalises the open segment, giving its last sample the previous one's duration.
+func (s *segmenter) close() { s.finish() }
+
+// discontinuous reports whether u cannot continue the open segment.
+func (s *segmenter) discontinuous(u *streaming.Unit) bool {
+	step := u.DTS - s.prev.DTS
+	return u.Epoch != s.epoch || step <= 0 || step > maxSampleTicks || !s.sameParams(u.Params)
+}
+
+func (s *segmenter) sameParams(p *streaming.Params) bool {
+	if p == s.params {
+		return true
+	}
+	if p == nil || s.params == nil || p.Codec != s.params.Codec || !bytes.Equal(p.SPS, s.params.SPS) ||
+		!bytes.Equal(p.PPS, s.params.PPS) || !bytes.Equal(p.VPS, s.params.VPS) {
+		return false
+	}
+	s.params = p // same bytes in a new value: nothing for the decoder changes
+	return true
+}
+
+// begin opens a segment at u if u is a keyframe and the sink accepts it; otherwise u is dropped.
+func (s *segmenter) begin(u *streaming.Unit) {
+	if !u.Key {
+		return
+	}
+	if !s.sameParams(u.Params) {
+		s.params, s.init = u.Params, nil
+	}
+	if s.init == nil {
+		init, err := marshalInit(u.Params)
+		if err != nil {
+			s.fail(GapUnsupported, err)
+			return
+		}
+		s.init = init
+	}
+	if err := s.sink.startSegment(u.Time.UTC(), s.init); err != nil {
+		s.fail(causeOf(err), err)
+		return
+	}
+	s.open = true
+	s.epoch = u.Epoch
+	s.prev = u
+	s.segStartDTS, s.fragStartDTS, s.seq = u.DTS, u.DTS, 0
+}
+
+// finish closes the open segment, if any, with the held-back sample.
+func (s *segmenter) finish() {
+	if !s.open {
+		return
+	}
+	if s.prev != nil {
+		s.appendSample(s.prev, s.lastTicks)
+		s.prev = nil
+	}
+	if s.flush() {
+		s.endSegment()
+	}
+}
+
+func (s *segmenter) endSegment() {
+	s.open = false
+	s.sink.endSegment()
+}
+
+func (s *segmenter) appendSample(u *streaming.Unit, ticks int64) {
+	off := len(s.arena)
+	for _, n := range u.NALUs {
+		s.arena = binary.BigEndian.AppendUint32(s.arena, uint32(len(n)))
+		s.arena = append(s.arena, n...)
+	}
+	s.samples = append(s.samples, fmp4.Sample{
+		Duration:        uint32(ticks),
+		PTSOffset:       int32(u.PTS - u.DTS),
+		IsNonSyncSample: !u.Key,
+		// A later append may move the arena; this slice keeps pointing at the old copy.
+		Payload: s.arena[off:len(s.arena):len(s.arena)],
+	})
+}
+
+// flush writes the buffered samples as one fragment. On a sink error the segment is
+// closed with what was written before, and flush reports false.
+func (s *segmenter) flush() bool {
+	if len(s.samples) == 0 {
+		return true
+	}
+	var ticks int64
+	s.ptrs = s.ptrs[:0]
+	for i := range s.samples {
+		s.ptrs = append(s.ptrs, &s.samples[i])
+		ticks += int64(s.samples[i].Duration)
+	}
+	start := s.fragStartDTS - s.segStartDTS
+	s.seq++
+	s.part.SequenceNumber = s.seq
+	s.track.BaseTime = uint64(start)
+	s.track.Samples = s.ptrs
+	s.buf.Reset()
+	err := s.part.Marshal(&s.buf)
+	if err == nil {
+		err = s.sink.writeFragment(s.buf.Bytes(), fragmentInfo{
+			Start:    ticksToDuration(start),
+			Duration: ticksToDuration(ticks),
+			Key:      !s.samples[0].IsNonSyncSample,
+		})
+	}
+	clear(s.ptrs)
+	s.samples, s.arena, s.track.Samples = s.samples[:0], s.arena[:0], nil
+	s.fragStartDTS += ticks
+	if err != nil {
+		s.fail(causeOf(err), err)
+		s.endSegment()
+		return false
+	}
+	s.ok() // footage is being kept again
+	return true
+}
+
+// fail reports a gap at the start of a failure episode.
+func (s *segmenter) fail(cause string, err error) {
+	if s.failing != "" {
+		return
+	}
+	s.failing = cause
+	if s.ev.gap != nil {
+		s.ev.gap(cause, err)
+	}
+}
+
+func (s *segmenter) ok() {
+	if s.failing == "" {
+		return
+	}
+	if s.ev.resumed != nil {
+		s.ev.resumed(s.failing)
+	}
+	s.failing = ""
+}
+
+func causeOf(err error) string {
+	if errors.Is(err, ErrSpoolFull) {
+		return GapSpoolFull
+	}
+	return GapWriteError
+}
+
+// marshalInit builds the fMP4 init section (ftyp+moov) for p.
+func marshalInit(p *streaming.Params) ([]byte, error) {
+	if p == nil {
+		return nil, errors.New("no codec parameters")
+	}
+	var codec mp4.Codec
+	switch p.Codec {
+	case streaming.H264:
+		codec = &mp4.CodecH264{SPS: p.SPS, PPS: p.PPS}
+	case streaming.H265:
+		codec = &mp4.CodecH265{VPS: p.VPS, SPS: p.SPS, PPS: p.PPS}
+	default:
+		return nil, fmt.Errorf("codec %q not supported", p.Codec)
+	}
+	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: 1, TimeScale: streaming.ClockRate, Codec: codec}}}
+	var buf seekablebuffer.Buffer
+	if err := init.Marshal(&buf); err != nil {
+		return nil, fmt.Errorf("marshal %s init: %w", p.Codec, err)
+	}
+	return buf.Bytes(), nil
+}
+
+func ticksToDuration(t int64) time.Duration {
+	return time.Duration(t) * time.Second / streaming.ClockRate
+}
+
+func durationToTicks(d time.Duration) int64 {
+	return int64(d) * streaming.ClockRate / int64(time.Second)
+}

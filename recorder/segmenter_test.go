@@ -1,0 +1,444 @@
+package recorder
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
+
+	"github.com/straja-nvr/straja/streaming"
+)
+
+// clip is one test clip demuxed into units, as the ingest would deliver them.
+type clip struct {
+	units    []*streaming.Unit // one pass, DTS from 0
+	duration int64             // ticks of one pass
+	params   *streaming.Params
+}
+
+// loadClip demuxes recorder/camsim/clips/<name>.mp4 into 90 kHz units.
+func loadClip(tb testing.TB, name string) *clip {
+	tb.Helper()
+	b, err := os.ReadFile("camsim/clips/" + name + ".mp4")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hideUnknownBoxes(b, 0, len(b))
+	var p pmp4.Presentation
+	if err := p.Unmarshal(bytes.NewReader(b)); err != nil {
+		tb.Fatalf("demux %s: %v", name, err)
+	}
+	tr := p.Tracks[0]
+	c := &clip{params: &streaming.Params{}}
+	switch codec := tr.Codec.(type) {
+	case *mp4.CodecH264:
+		var sps h264.SPS
+		if err := sps.Unmarshal(codec.SPS); err != nil {
+			tb.Fatal(err)
+		}
+		*c.params = streaming.Params{Codec: streaming.H264, SPS: codec.SPS, PPS: codec.PPS,
+			Width: sps.Width(), Height: sps.Height()}
+	case *mp4.CodecH265:
+		var sps h265.SPS
+		if err := sps.Unmarshal(codec.SPS); err != nil {
+			tb.Fatal(err)
+		}
+		*c.params = streaming.Params{Codec: streaming.H265, VPS: codec.VPS, SPS: codec.SPS, PPS: codec.PPS,
+			Width: sps.Width(), Height: sps.Height()}
+	default:
+		tb.Fatalf("%s: unexpected codec %T", name, codec)
+	}
+	scale := func(t int64) int64 { return t * streaming.ClockRate / int64(tr.TimeScale) }
+	var dts int64 // in track time scale
+	for _, s := range tr.Samples {
+		payload, err := s.GetPayload()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var au h264.AVCC // H.265 samples are length-prefixed the same way
+		if err := au.Unmarshal(payload); err != nil {
+			tb.Fatal(err)
+		}
+		c.units = append(c.units, &streaming.Unit{
+			DTS: scale(dts), PTS: scale(dts + int64(s.PTSOffset)),
+			Key: !s.IsNonSyncSample, NALUs: au, Params: c.params,
+		})
+		dts += int64(s.Duration)
+	}
+	c.duration = scale(dts)
+	return c
+}
+
+// pmp4Boxes are the boxes pmp4.Presentation.Unmarshal understands; it rejects any other.
+var pmp4Boxes = map[string]int{ // value: header bytes before child boxes, 0 for a leaf
+	"moov": 8, "trak": 8, "edts": 8, "mdia": 8, "minf": 8, "stbl": 8, "stsd": 16,
+	"avc1": 86, "hvc1": 86, "hev1": 86,
+	"ftyp": 0, "mvhd": 0, "tkhd": 0, "elst": 0, "mdhd": 0, "hdlr": 0, "vmhd": 0, "dinf": 0,
+	"avcC": 0, "hvcC": 0, "stts": 0, "stss": 0, "ctts": 0, "stsc": 0, "stsz": 0, "stco": 0, "mdat": 0,
+}
+
+// hideUnknownBoxes renames the boxes ffmpeg adds that pmp4 rejects (pasp, btrt, fiel, udta,
+// free) to "dinf", which pmp4 skips.
+func hideUnknownBoxes(b []byte, off, end int) {
+	for off+8 <= end {
+		size := int(binary.BigEndian.Uint32(b[off:]))
+		if size < 8 || off+size > end {
+			return
+		}
+		hdr, known := pmp4Boxes[string(b[off+4:off+8])]
+		switch {
+		case !known:
+			copy(b[off+4:], "dinf")
+		case hdr > 0:
+			hideUnknownBoxes(b, off+hdr, off+size)
+		}
+		off += size
+	}
+}
+
+// clipEpoch is the fake wall clock of DTS 0.
+var clipEpoch = time.Date(2026, 11, 25, 21, 55, 7, 0, time.UTC)
+
+// loop returns n passes of the clip as continuous units of epoch, starting at DTS base,
+// with Time following DTS on the fake clock.
+func (c *clip) loop(n int, epoch uint64, base int64) []*streaming.Unit {
+	var out []*streaming.Unit
+	for i := 0; i < n; i++ {
+		off := base + int64(i)*c.duration
+		for _, u := range c.units {
+			v := *u
+			v.Epoch, v.DTS, v.PTS = epoch, u.DTS+off, u.PTS+off
+			v.Time = clipEpoch.Add(ticksToDuration(v.PTS))
+			out = append(out, &v)
+		}
+	}
+	return out
+}
+
+// memSink keeps segments in memory.
+type memSink struct {
+	segs []*memSegment
+	cur  *memSegment
+	fail func() error // when set and non-nil, writes fail with its error
+}
+
+type memSegment struct {
+	start time.Time
+	data  bytes.Buffer
+	frags []fragmentInfo
+}
+
+func (m *memSegment) duration() time.Duration {
+	var d time.Duration
+	for _, f := range m.frags {
+		d += f.Duration
+	}
+	return d
+}
+
+func (m *memSink) startSegment(start time.Time, init []byte) error {
+	if m.fail != nil {
+		if err := m.fail(); err != nil {
+			return err
+		}
+	}
+	m.cur = &memSegment{start: start}
+	m.cur.data.Write(init)
+	return nil
+}
+
+func (m *memSink) writeFragment(b []byte, f fragmentInfo) error {
+	if m.fail != nil {
+		if err := m.fail(); err != nil {
+			return err
+		}
+	}
+	m.cur.data.Write(b)
+	m.cur.frags = append(m.cur.frags, f)
+	return nil
+}
+
+func (m *memSink) endSegment() {
+	if len(m.cur.frags) > 0 {
+		m.segs = append(m.segs, m.cur)
+	}
+	m.cur = nil
+}
+
+// gapLog records the segmenter's gap events.
+type gapLog []string
+
+func (g *gapLog) events() segmenterEvents {
+	return segmenterEvents{gap: func(cause string, _ error) { *g = append(*g, cause) }}
+}
+
+func feed(s *segmenter, units []*streaming.Unit) {
+	for _, u := range units {
+		s.write(streaming.Delivery{Unit: u})
+	}
+}
+
+// readSamples parses a segment and returns its samples' DTS (from 0) and sync flags.
+func readSamples(t *testing.T, data []byte) (dts []int64, key []bool) {
+	t.Helper()
+	var parts fmp4.Parts
+	if err := parts.Unmarshal(data); err != nil {
+		t.Fatalf("parse segment: %v", err)
+	}
+	for _, p := range parts {
+		d := int64(p.Tracks[0].BaseTime)
+		for _, s := range p.Tracks[0].Samples {
+			dts = append(dts, d)
+			key = append(key, !s.IsNonSyncSample)
+			d += int64(s.Duration)
+		}
+	}
+	return dts, key
+}
+
+func TestSegmenterCutsAtKeyframesContiguously(t *testing.T) {
+	for _, name := range []string{"h264", "h265"} {
+		t.Run(name, func(t *testing.T) {
+			c := loadClip(t, name)
+			var sink memSink
+			var gaps gapLog
+			s := newSegmenter(2*time.Second, time.Second, &sink, gaps.events())
+			units := c.loop(2, 1, 0)
+			feed(s, units)
+			s.close()
+
+			// GOP = 2 s, so 16 s cut into 8 segments of 2 s, each of two 1 s fragments.
+			if len(sink.segs) != 8 {
+				t.Fatalf("got %d segments, want 8", len(sink.segs))
+			}
+			if len(gaps) != 0 {
+				t.Errorf("gaps %v on a clean stream", gaps)
+			}
+			end := sink.segs[0].start
+			var frames int
+			for i, seg := range sink.segs {
+				if !seg.start.Equal(end) {
+					t.Errorf("segment %d starts at %v, previous ends at %v", i, seg.start, end)
+				}
+				if d := seg.duration(); d != 2*time.Second {
+					t.Errorf("segment %d lasts %v, want 2s", i, d)
+				}
+				end = seg.start.Add(seg.duration())
+				if len(seg.frags) != 2 || !seg.frags[0].Key || seg.frags[1].Start != time.Second {
+					t.Errorf("segment %d fragments %+v, want two of 1s starting with a keyframe", i, seg.frags)
+				}
+				dts, key := readSamples(t, seg.data.Bytes())
+				if !key[0] || dts[0] != 0 {
+					t.Errorf("segment %d does not start with a keyframe at 0", i)
+				}
+				frames += len(dts)
+			}
+			if frames != len(units) {
+				t.Errorf("wrote %d frames of %d", frames, len(units))
+			}
+		})
+	}
+}
+
+func TestSegmenterStartsOverOnDiscontinuity(t *testing.T) {
+	c := loadClip(t, "h264")
+	otherParams := *c.params
+	otherParams.SPS = append([]byte(nil), c.params.SPS...)
+	// otherParams has the same bytes in a new value: must not cut.
+	changed := *c.params
+	changed.PPS = append(append([]byte(nil), c.params.PPS...), 0) // different bytes: must cut
+
+	cases := []struct {
+		name     string
+		mutate   func(u []*streaming.Unit) // applied to the second pass of a 2-pass loop
+		lost     uint64
+		wantSegs int
+		wantGaps []string
+	}{
+		{name: "epoch", mutate: func(us []*streaming.Unit) {
+			for _, u := range us {
+				u.Epoch = 2
+			}
+		}, wantSegs: 2},
+		{name: "dts backwards", mutate: func(us []*streaming.Unit) {
+			for _, u := range us {
+				u.DTS -= 3 * c.duration
+				u.PTS -= 3 * c.duration
+			}
+		}, wantSegs: 2},
+		{name: "params changed", mutate: func(us []*streaming.Unit) {
+			for _, u := range us {
+				u.Params = &changed
+			}
+		}, wantSegs: 2},
+		{name: "same params new value", mutate: func(us []*streaming.Unit) {
+			for _, u := range us {
+				u.Params = &otherParams
+			}
+		}, wantSegs: 1},
+		{name: "lost", lost: 7, wantSegs: 2, wantGaps: []string{GapOverflow}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var sink memSink
+			var gaps gapLog
+			// Long segments: only discontinuities cut.
+			s := newSegmenter(time.Hour, time.Second, &sink, gaps.events())
+			units := c.loop(2, 1, 0)
+			second := units[len(c.units):]
+			if tc.mutate != nil {
+				tc.mutate(second)
+			}
+			feed(s, units[:len(c.units)])
+			s.write(streaming.Delivery{Unit: second[0], Lost: tc.lost})
+			feed(s, second[1:])
+			s.close()
+			if len(sink.segs) != tc.wantSegs {
+				t.Fatalf("got %d segments, want %d", len(sink.segs), tc.wantSegs)
+			}
+			if len(gaps) != len(tc.wantGaps) || len(gaps) > 0 && gaps[0] != tc.wantGaps[0] {
+				t.Errorf("gaps %v, want %v", gaps, tc.wantGaps)
+			}
+			// Every frame is kept: closing uses the previous sample's duration.
+			var d time.Duration
+			for _, seg := range sink.segs {
+				d += seg.duration()
+			}
+			if want := 2 * ticksToDuration(c.duration); d != want {
+				t.Errorf("recorded %v, want %v", d, want)
+			}
+		})
+	}
+}
+
+func TestSegmenterWaitsForKeyframe(t *testing.T) {
+	c := loadClip(t, "h264")
+	var sink memSink
+	s := newSegmenter(time.Hour, time.Second, &sink, segmenterEvents{})
+	units := c.loop(1, 1, 0)
+	feed(s, units[10:]) // joins mid-GOP
+	s.close()
+	if len(sink.segs) != 1 {
+		t.Fatalf("got %d segments, want 1", len(sink.segs))
+	}
+	seg := sink.segs[0]
+	if want := units[50].Time; !seg.start.Equal(want) {
+		t.Errorf("segment starts at %v, want the second keyframe at %v", seg.start, want)
+	}
+	if d, want := seg.duration(), ticksToDuration(c.duration-units[50].DTS); d != want {
+		t.Errorf("duration %v, want %v", d, want)
+	}
+}
+
+func TestSegmenterKeepsCompositionOffsets(t *testing.T) {
+	c := loadClip(t, "h264")
+	// Reorder timestamps like an IPB stream: P frames shown after the B frame that follows.
+	units := c.loop(1, 1, 0)
+	for i, u := range units {
+		u.PTS = u.DTS + 2*3600
+		if i%3 == 1 {
+			u.PTS += 3600
+		} else if i%3 == 2 {
+			u.PTS -= 3600
+		}
+	}
+	var sink memSink
+	s := newSegmenter(time.Hour, time.Second, &sink, segmenterEvents{})
+	feed(s, units)
+	s.close()
+	var parts fmp4.Parts
+	if err := parts.Unmarshal(sink.segs[0].data.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	i := 0
+	for _, p := range parts {
+		for _, smp := range p.Tracks[0].Samples {
+			if want := int32(units[i].PTS - units[i].DTS); smp.PTSOffset != want {
+				t.Fatalf("sample %d: PTS offset %d, want %d", i, smp.PTSOffset, want)
+			}
+			i++
+		}
+	}
+}
+
+func TestSegmenterWriteFailureIsAGapNotACrash(t *testing.T) {
+	c := loadClip(t, "h264")
+	var sink memSink
+	var gaps gapLog
+	var resumed []string
+	ev := gaps.events()
+	ev.resumed = func(cause string) { resumed = append(resumed, cause) }
+	s := newSegmenter(2*time.Second, time.Second, &sink, ev)
+	units := c.loop(2, 1, 0)
+	failing := false
+	sink.fail = func() error {
+		if failing {
+			return ErrSpoolFull
+		}
+		return nil
+	}
+	feed(s, units[:80])    // 3.2 s: one closed segment, one with a fragment written
+	failing = true         // the disk fills
+	feed(s, units[80:260]) // until 10.4 s
+	failing = false        // space is freed
+	feed(s, units[260:])
+	s.close()
+	if len(gaps) != 1 || gaps[0] != GapSpoolFull || len(resumed) != 1 {
+		t.Errorf("gaps %v resumed %v, want one spool_full episode", gaps, resumed)
+	}
+	// The open segment keeps its complete fragment [2s,3s); recording resumes at the
+	// first keyframe after space was freed (12 s).
+	var starts []time.Duration
+	for _, seg := range sink.segs {
+		starts = append(starts, seg.start.Sub(clipEpoch))
+	}
+	want := []time.Duration{0, 2 * time.Second, 12 * time.Second, 14 * time.Second}
+	if len(starts) != len(want) {
+		t.Fatalf("segment starts %v, want %v", starts, want)
+	}
+	for i := range want {
+		if starts[i] != want[i] {
+			t.Fatalf("segment starts %v, want %v", starts, want)
+		}
+	}
+	if d := sink.segs[1].duration(); d != time.Second {
+		t.Errorf("interrupted segment kept %v, want its one complete fragment (1s)", d)
+	}
+}
+
+// BenchmarkSegmenter measures the segmenter alone, one frame per op, over the H.264 clip.
+func BenchmarkSegmenter(b *testing.B) {
+	c := loadClip(b, "h264")
+	units := c.loop(1, 1, 0)
+	var frameBytes int64
+	for _, u := range units {
+		for _, n := range u.NALUs {
+			frameBytes += int64(len(n))
+		}
+	}
+	b.SetBytes(frameBytes / int64(len(units)))
+	b.ReportAllocs()
+	s := newSegmenter(DefaultSegmentDuration, DefaultFragmentDuration, discardSink{}, segmenterEvents{})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		// Units are reused a pass later; the segmenter only holds the previous one.
+		src, u := c.units[i%len(c.units)], units[i%len(units)]
+		off := int64(i/len(units)) * c.duration
+		u.DTS, u.PTS = src.DTS+off, src.PTS+off
+		s.write(streaming.Delivery{Unit: u})
+	}
+	s.close()
+}
+
+type discardSink struct{}
+
+func (discardSink) startSegment(time.Time, []byte) error     { return nil }
+func (discardSink) writeFragment([]byte, fragmentInfo) error { return nil }
+func (discardSink) endSegment()                              {}

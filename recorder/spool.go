@@ -1,0 +1,553 @@
+package recorder
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/streaming"
+)
+
+// SpoolOptions configure a Spool.
+type SpoolOptions struct {
+	Dir string
+	// MaxBytes caps the spool; recording pauses (a "spool_full" gap) rather than delete
+	// footage that is not yet uploaded. 0 means no cap.
+	MaxBytes int64
+	// SegmentDuration and FragmentDuration default to DefaultSegmentDuration and
+	// DefaultFragmentDuration.
+	SegmentDuration, FragmentDuration time.Duration
+}
+
+// Spool is the local disk between the segmenters and the store. A segment being
+// written is <dir>/<camera>/<startUnixMillis>.part, fsynced after every fragment; a
+// closed one is renamed to <dir>/<storage key>, so a restart finds everything it needs
+// in file names and contents. Safe for concurrent use.
+type Spool struct {
+	opts SpoolOptions
+	m    *Metrics
+	log  *slog.Logger
+	wake chan struct{} // a segment became ready for upload
+
+	// dirMu keeps the uploader from removing an empty day folder that a segmenter is
+	// about to rename a segment into.
+	dirMu sync.Mutex
+
+	mu         sync.Mutex
+	bytes      int64      // all files in the spool
+	full       bool       // the cap was hit; writing waits for uploads to reach the low-water mark
+	ready      []*spooled // closed segments, oldest start first
+	readyBytes int64
+}
+
+// spooled is one closed segment waiting for upload.
+type spooled struct {
+	path   string
+	seg    storage.Segment
+	stored bool // the store has the bytes; only the catalog entry is missing
+}
+
+// OpenSpool creates the spool directory. Call Recover once, before recording or
+// uploading. m and log may be nil.
+func OpenSpool(opts SpoolOptions, m *Metrics, log *slog.Logger) (*Spool, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("spool: no directory")
+	}
+	if opts.MaxBytes < 0 {
+		return nil, fmt.Errorf("spool: negative max bytes %d", opts.MaxBytes)
+	}
+	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Spool{opts: opts, m: metricsOrNop(m), log: log.With("component", "spool"), wake: make(chan struct{}, 1)}, nil
+}
+
+// metricsOrNop lets tests and tools pass nil metrics.
+func metricsOrNop(m *Metrics) *Metrics {
+	if m == nil {
+		return NewMetrics(prometheus.NewRegistry())
+	}
+	return m
+}
+
+// Recover finalises what a previous run left: each .part file is cut back to its last
+// complete fragment and closed (or removed if it has none), and every closed segment
+// is queued for upload. Problems with single files are logged, not returned.
+func (s *Spool) Recover(ctx context.Context) error {
+	var parts, closed []string
+	var total int64
+	err := filepath.WalkDir(s.opts.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(s.opts.Dir, path)
+		if err != nil {
+			return err
+		}
+		switch rel = filepath.ToSlash(rel); {
+		case strings.HasSuffix(rel, ".part"):
+			parts = append(parts, rel)
+		case strings.HasSuffix(rel, ".mp4"):
+			closed = append(closed, rel)
+		default:
+			s.log.Warn("unknown file in spool left alone", "file", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("recover spool %s: %w", s.opts.Dir, err)
+	}
+	var ready []*spooled
+	for _, rel := range parts {
+		sp, err := s.recoverPart(rel)
+		if err != nil {
+			s.log.Error("spool file not recovered", "file", rel, "err", err)
+			total += fileSize(filepath.Join(s.opts.Dir, rel))
+		}
+		if sp != nil {
+			ready = append(ready, sp)
+		}
+	}
+	for _, rel := range closed {
+		sp, err := s.scanClosed(rel)
+		if err != nil {
+			s.log.Error("spooled segment not queued", "file", rel, "err", err)
+			total += fileSize(filepath.Join(s.opts.Dir, rel))
+			continue
+		}
+		ready = append(ready, sp)
+	}
+	s.mu.Lock()
+	for _, sp := range ready {
+		total += sp.seg.Size
+		s.insertLocked(sp)
+	}
+	s.bytes += total
+	s.m.SpoolBytes.Set(float64(s.bytes))
+	s.mu.Unlock()
+	if len(ready) > 0 {
+		s.log.Info("spool recovered", "segments", len(ready), "bytes", total)
+		s.notify()
+	}
+	return nil
+}
+
+// recoverPart truncates a crashed segment to its complete fragments and closes it.
+// A nil result with a nil error means the file held no complete fragment and is gone.
+func (s *Spool) recoverPart(rel string) (*spooled, error) {
+	camera, name, ok := strings.Cut(rel, "/")
+	ms, err := strconv.ParseInt(strings.TrimSuffix(name, ".part"), 10, 64)
+	if !ok || strings.Contains(name, "/") || !storage.ValidCameraID(camera) || err != nil {
+		return nil, errors.New("not <camera>/<unix millis>.part")
+	}
+	path := filepath.Join(s.opts.Dir, filepath.FromSlash(rel))
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	idx, err := storage.ScanSegment(f)
+	if err != nil || len(idx.Fragments) == 0 {
+		// Our writer only produces a torn init or no fragment at all before a crash.
+		s.log.Warn("spool file without a complete fragment removed", "file", rel, "err", err)
+		return nil, os.Remove(path)
+	}
+	if idx.Complete < idx.Size {
+		if err := f.Truncate(idx.Complete); err != nil {
+			return nil, fmt.Errorf("truncate: %w", err)
+		}
+		if err := f.Sync(); err != nil {
+			return nil, fmt.Errorf("sync: %w", err)
+		}
+		// The hash must cover exactly what stays.
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+		if idx, err = storage.ScanSegment(f); err != nil {
+			return nil, fmt.Errorf("rescan: %w", err)
+		}
+		s.log.Info("torn fragment cut off", "file", rel, "fragments", len(idx.Fragments), "bytes", idx.Size)
+	}
+	seg := storage.Segment{Camera: camera, Start: time.UnixMilli(ms).UTC(), Duration: idx.Duration,
+		Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments}
+	return s.finalise(path, seg)
+}
+
+// scanClosed indexes a closed segment left by a previous run.
+func (s *Spool) scanClosed(rel string) (*spooled, error) {
+	key, err := storage.ParseSegmentKey(rel)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(s.opts.Dir, filepath.FromSlash(rel))
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	idx, err := storage.ScanSegment(f)
+	if err != nil {
+		return nil, err
+	}
+	return &spooled{path: path, seg: storage.Segment{Camera: key.Camera, Start: key.Start, Duration: idx.Duration,
+		Key: rel, Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments}}, nil
+}
+
+// finalise renames the .part file at part to its storage key, which seg.Key receives.
+func (s *Spool) finalise(part string, seg storage.Segment) (*spooled, error) {
+	// A key already taken (the clock went back) moves to the next free millisecond
+	// rather than replace footage that is not uploaded yet.
+	var dst string
+	for range 1000 {
+		seg.Key = storage.SegmentKey{Camera: seg.Camera, Start: seg.Start, Duration: seg.Duration}.String()
+		dst = filepath.Join(s.opts.Dir, filepath.FromSlash(seg.Key))
+		if _, err := os.Lstat(dst); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		seg.Start = seg.Start.Add(time.Millisecond)
+	}
+	dir := filepath.Dir(dst)
+	s.dirMu.Lock()
+	err := os.MkdirAll(dir, 0o750)
+	if err == nil {
+		err = os.Rename(part, dst)
+	}
+	s.dirMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := syncDir(dir); err != nil {
+		return nil, err
+	}
+	if err := syncDir(filepath.Dir(part)); err != nil {
+		return nil, err
+	}
+	return &spooled{path: dst, seg: seg}, nil
+}
+
+// insertLocked queues sp in start order; s.mu is held.
+func (s *Spool) insertLocked(sp *spooled) {
+	i, _ := slices.BinarySearchFunc(s.ready, sp, func(a, b *spooled) int { return a.seg.Start.Compare(b.seg.Start) })
+	s.ready = slices.Insert(s.ready, i, sp)
+	s.readyBytes += sp.seg.Size
+}
+
+func (s *Spool) enqueue(sp *spooled) {
+	s.mu.Lock()
+	s.insertLocked(sp)
+	s.mu.Unlock()
+	s.notify()
+}
+
+func (s *Spool) notify() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next returns the oldest closed segment without removing it from the queue.
+func (s *Spool) next() (*spooled, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.ready) == 0 {
+		return nil, false
+	}
+	return s.ready[0], true
+}
+
+// remove deletes an uploaded segment's file and forgets it.
+func (s *Spool) remove(sp *spooled) error {
+	err := os.Remove(sp.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if err == nil {
+		// Empty day, month and year folders go too, not the camera's.
+		s.dirMu.Lock()
+		for dir := filepath.Dir(sp.path); len(dir) > len(filepath.Join(s.opts.Dir, sp.seg.Camera)); dir = filepath.Dir(dir) {
+			if os.Remove(dir) != nil {
+				break
+			}
+		}
+		s.dirMu.Unlock()
+	}
+	s.mu.Lock()
+	if i := slices.Index(s.ready, sp); i >= 0 {
+		s.ready = slices.Delete(s.ready, i, i+1)
+		s.readyBytes -= sp.seg.Size
+		if err == nil {
+			s.addBytesLocked(-sp.seg.Size)
+		}
+	}
+	if s.full && s.bytes <= s.opts.MaxBytes/10*9 {
+		s.full = false
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("remove %s from spool: %w", sp.seg.Key, err)
+	}
+	return nil
+}
+
+// pending reports the closed segments waiting for upload.
+func (s *Spool) pending() (int, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.ready), s.readyBytes
+}
+
+// Bytes returns how many bytes the spool holds, open segments included.
+func (s *Spool) Bytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bytes
+}
+
+// reserve accounts for n more bytes unless that would pass the cap. Once the cap is
+// hit, writing stays refused until uploads bring the spool down to 90% of it, so
+// recording resumes with room for whole segments rather than in scraps.
+func (s *Spool) reserve(n int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if max := s.opts.MaxBytes; max > 0 {
+		if s.full || s.bytes+n > max {
+			s.full = true
+			return fmt.Errorf("%w: %d of %d bytes used", ErrSpoolFull, s.bytes, max)
+		}
+	}
+	s.addBytesLocked(n)
+	return nil
+}
+
+func (s *Spool) addBytesLocked(n int64) {
+	s.bytes += n
+	s.m.SpoolBytes.Set(float64(s.bytes))
+}
+
+// RecordCamera segments one camera's units from r into the spool until ctx is done or
+// r's channel closes, then closes the open segment. The caller closes r. Write
+// failures and a full spool become counted gaps, never an error: recording resumes at
+// the next keyframe once writing succeeds.
+func (s *Spool) RecordCamera(ctx context.Context, camera string, r *streaming.Reader) error {
+	return s.record(ctx, camera, r.C())
+}
+
+func (s *Spool) record(ctx context.Context, camera string, c <-chan streaming.Delivery) error {
+	return s.recordWith(ctx, camera, c, openSpoolFile)
+}
+
+// recordWith is record with the spool files opened by open.
+func (s *Spool) recordWith(ctx context.Context, camera string, c <-chan streaming.Delivery,
+	open func(path string) (spoolFile, error)) error {
+	if !storage.ValidCameraID(camera) {
+		return fmt.Errorf("record: invalid camera ID %q", camera)
+	}
+	log := s.log.With("camera", camera)
+	w := &spoolWriter{s: s, camera: camera, log: log, open: open}
+	seg := newSegmenter(s.opts.SegmentDuration, s.opts.FragmentDuration, w, segmenterEvents{
+		gap: func(cause string, err error) {
+			s.m.Gaps.WithLabelValues(camera, cause).Inc()
+			log.Warn("recording gap", "cause", cause, "err", err)
+		},
+		resumed: func(cause string) { log.Info("recording resumed", "after", cause) },
+	})
+	defer seg.close()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case d, ok := <-c:
+			if !ok {
+				return nil
+			}
+			seg.write(d)
+		}
+	}
+}
+
+// spoolFile is what spoolWriter needs of an *os.File; tests inject failures through it.
+type spoolFile interface {
+	io.WriterAt
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
+
+func openSpoolFile(path string) (spoolFile, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+}
+
+// spoolWriter is the segmentSink that writes one camera's segments into the spool,
+// hashing and indexing them as they are written so the uploader never reads them twice.
+type spoolWriter struct {
+	s      *Spool
+	camera string
+	log    *slog.Logger
+	open   func(path string) (spoolFile, error)
+
+	f      spoolFile // nil when no segment is open
+	path   string
+	start  time.Time
+	size   int64 // bytes written and synced
+	hash   hash.Hash
+	frags  []storage.Fragment
+	broken bool // bytes past size could not be cut off: leave the file to Recover
+}
+
+func (w *spoolWriter) startSegment(start time.Time, init []byte) error {
+	if err := w.s.reserve(int64(len(init))); err != nil {
+		return err
+	}
+	err := w.create(start.Truncate(time.Millisecond), init)
+	if err != nil {
+		w.s.mu.Lock()
+		w.s.addBytesLocked(-int64(len(init)))
+		w.s.mu.Unlock()
+	}
+	return err
+}
+
+func (w *spoolWriter) create(start time.Time, init []byte) error {
+	dir := filepath.Join(w.s.opts.Dir, w.camera)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	var f spoolFile
+	var path string
+	var err error
+	for range 1000 { // a start already used (the clock went back) takes the next millisecond
+		path = filepath.Join(dir, strconv.FormatInt(start.UnixMilli(), 10)+".part")
+		if f, err = w.open(path); !errors.Is(err, fs.ErrExist) {
+			break
+		}
+		start = start.Add(time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if _, err = f.WriteAt(init, 0); err == nil {
+		err = syncDir(dir) // the new name must survive a crash too
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(path)
+		return fmt.Errorf("spool %s: %w", path, err)
+	}
+	if w.hash == nil {
+		w.hash = sha256.New()
+	}
+	w.hash.Reset()
+	w.hash.Write(init)
+	w.f, w.path, w.start, w.size, w.frags, w.broken = f, path, start, int64(len(init)), nil, false
+	return nil
+}
+
+func (w *spoolWriter) writeFragment(b []byte, fi fragmentInfo) error {
+	if err := w.s.reserve(int64(len(b))); err != nil {
+		return err
+	}
+	n, err := w.f.WriteAt(b, w.size)
+	if err == nil {
+		err = w.f.Sync()
+	}
+	if err != nil {
+		// Cut the failed fragment off so the file stays valid up to the last one.
+		kept := int64(n)
+		if n > 0 {
+			if terr := w.f.Truncate(w.size); terr != nil {
+				w.broken = true
+			} else {
+				kept = 0
+			}
+		}
+		w.s.mu.Lock()
+		w.s.addBytesLocked(kept - int64(len(b)))
+		w.s.mu.Unlock()
+		return fmt.Errorf("spool %s: %w", w.path, err)
+	}
+	w.hash.Write(b)
+	w.frags = append(w.frags, storage.Fragment{Offset: w.size, Size: int64(len(b)),
+		Start: fi.Start, Duration: fi.Duration, Key: fi.Key})
+	w.size += int64(len(b))
+	return nil
+}
+
+func (w *spoolWriter) endSegment() {
+	if w.f == nil {
+		return
+	}
+	err := w.f.Close()
+	w.f = nil
+	switch {
+	case w.broken:
+		w.log.Error("spool file left for recovery at next start", "file", w.path)
+		return
+	case err != nil:
+		w.log.Error("spool file left for recovery at next start", "file", w.path, "err", err)
+		return
+	case len(w.frags) == 0:
+		if err := os.Remove(w.path); err != nil {
+			w.log.Error("remove empty spool file", "file", w.path, "err", err)
+			return
+		}
+		w.s.mu.Lock()
+		w.s.addBytesLocked(-w.size)
+		w.s.mu.Unlock()
+		return
+	}
+	last := w.frags[len(w.frags)-1]
+	seg := storage.Segment{Camera: w.camera, Start: w.start, Duration: last.Start + last.Duration,
+		Size: w.size, Fragments: w.frags}
+	w.hash.Sum(seg.SHA256[:0])
+	sp, err := w.s.finalise(w.path, seg)
+	if err != nil {
+		w.log.Error("spool file left for recovery at next start", "file", w.path, "err", err)
+		return
+	}
+	w.s.m.SegmentsWritten.WithLabelValues(w.camera).Inc()
+	w.s.enqueue(sp)
+}
+
+// fileSize is the size of path, or 0 if it cannot be read.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// syncDir makes a directory's entries (a created or renamed file) durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}

@@ -1,0 +1,277 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Segment is one catalog row: a durable segment object and its index.
+type Segment struct {
+	Camera    string
+	Start     time.Time     // UTC, millisecond precision
+	Duration  time.Duration // millisecond precision
+	Key       string        // SegmentKey{Camera, Start, Duration}.String()
+	Size      int64
+	SHA256    [32]byte
+	Fragments []Fragment
+}
+
+// End returns the end of the segment.
+func (s Segment) End() time.Time { return s.Start.Add(s.Duration) }
+
+// Catalog indexes segments by camera and time in SQLite. It is safe for concurrent
+// use; the store stays the source of truth, and Rebuild recreates the catalog from it.
+type Catalog struct {
+	db *sql.DB
+}
+
+const catalogSchema = `
+CREATE TABLE IF NOT EXISTS segments (
+	key         TEXT PRIMARY KEY,
+	camera      TEXT NOT NULL,
+	start_ms    INTEGER NOT NULL,
+	duration_ms INTEGER NOT NULL,
+	size        INTEGER NOT NULL,
+	sha256      BLOB NOT NULL,
+	fragments   BLOB NOT NULL -- JSON [[offset, size, start_ns, duration_ns, key 0/1], ...]
+);
+CREATE INDEX IF NOT EXISTS segments_camera_start ON segments (camera, start_ms);
+-- Bounds how far before a range an overlapping segment can start, so range queries
+-- stay index scans: see Segments.
+CREATE INDEX IF NOT EXISTS segments_camera_duration ON segments (camera, duration_ms);
+`
+
+// OpenCatalog opens or creates the catalog database at path, in WAL mode so that
+// readers (playback) do not block the writer (recorder).
+func OpenCatalog(path string) (*Catalog, error) {
+	dsn := (&url.URL{Scheme: "file", Path: path}).String() +
+		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	if _, err := db.Exec(catalogSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	return &Catalog{db: db}, nil
+}
+
+// Close closes the database.
+func (c *Catalog) Close() error { return c.db.Close() }
+
+// Add records seg, replacing any row with the same key. The key must be the one
+// SegmentKey makes from seg's camera, start and duration, so that Rebuild, which
+// only sees keys, recreates the same row.
+func (c *Catalog) Add(ctx context.Context, seg Segment) error {
+	return addSegment(ctx, c.db, seg)
+}
+
+func addSegment(ctx context.Context, db interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, seg Segment) error {
+	want := SegmentKey{Camera: seg.Camera, Start: seg.Start, Duration: seg.Duration}.String()
+	if _, err := ParseSegmentKey(seg.Key); err != nil || seg.Key != want {
+		return fmt.Errorf("catalog add %s: %w: want %s for this camera, start and duration", seg.Key, ErrInvalidKey, want)
+	}
+	frags, err := encodeFragments(seg.Fragments)
+	if err != nil {
+		return fmt.Errorf("catalog add %s: %w", seg.Key, err)
+	}
+	_, err = db.ExecContext(ctx, `INSERT OR REPLACE INTO segments
+		(key, camera, start_ms, duration_ms, size, sha256, fragments) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		seg.Key, seg.Camera, seg.Start.UnixMilli(), seg.Duration.Milliseconds(), seg.Size, seg.SHA256[:], frags)
+	if err != nil {
+		return fmt.Errorf("catalog add %s: %w", seg.Key, err)
+	}
+	return nil
+}
+
+// Segments returns the camera's segments that overlap [from, to), ordered by start.
+func (c *Catalog) Segments(ctx context.Context, camera string, from, to time.Time) ([]Segment, error) {
+	// start_ms >= from - longest duration lets SQLite scan only the index range
+	// around [from, to) instead of every older segment.
+	rows, err := c.db.QueryContext(ctx, `SELECT key, camera, start_ms, duration_ms, size, sha256, fragments
+		FROM segments
+		WHERE camera = ?1 AND start_ms < ?3 AND start_ms + duration_ms > ?2
+		  AND start_ms >= ?2 - (SELECT COALESCE(MAX(duration_ms), 0) FROM segments WHERE camera = ?1)
+		ORDER BY start_ms, key`, camera, from.UnixMilli(), to.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("catalog segments %s: %w", camera, err)
+	}
+	defer rows.Close()
+	var segs []Segment
+	for rows.Next() {
+		var s Segment
+		var startMS, durMS int64
+		var sum, frags []byte
+		if err := rows.Scan(&s.Key, &s.Camera, &startMS, &durMS, &s.Size, &sum, &frags); err != nil {
+			return nil, fmt.Errorf("catalog segments %s: %w", camera, err)
+		}
+		s.Start = time.UnixMilli(startMS).UTC()
+		s.Duration = time.Duration(durMS) * time.Millisecond
+		copy(s.SHA256[:], sum)
+		if s.Fragments, err = decodeFragments(frags); err != nil {
+			return nil, fmt.Errorf("catalog segments %s: fragments of %s: %w", camera, s.Key, err)
+		}
+		segs = append(segs, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("catalog segments %s: %w", camera, err)
+	}
+	return segs, nil
+}
+
+// Keys returns every key in the catalog, sorted.
+func (c *Catalog) Keys(ctx context.Context) ([]string, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT key FROM segments ORDER BY key`)
+	if err != nil {
+		return nil, fmt.Errorf("catalog keys: %w", err)
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("catalog keys: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("catalog keys: %w", err)
+	}
+	return keys, nil
+}
+
+// Delete forgets the segment with key; a missing key returns ErrNotFound.
+func (c *Catalog) Delete(ctx context.Context, key string) error {
+	res, err := c.db.ExecContext(ctx, `DELETE FROM segments WHERE key = ?`, key)
+	if err != nil {
+		return fmt.Errorf("catalog delete %s: %w", key, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("catalog delete %s: %w", key, ErrNotFound)
+	}
+	return nil
+}
+
+// rebuildBatch is how many rows Rebuild commits at a time, so the recorder's own
+// Adds are not locked out for the whole rebuild.
+const rebuildBatch = 200
+
+// Rebuild clears the catalog and re-adds every segment in st: camera, start and
+// duration come from the key, size, SHA-256 and fragments from scanning the object.
+// Objects whose keys are not segment keys are ignored. An object that cannot be read
+// or scanned is skipped and reported in the error, after the others are added.
+// progress, if not nil, is called after each segment object. It returns the number
+// of segments added.
+func Rebuild(ctx context.Context, cat *Catalog, st Store, progress func(done, total int)) (int, error) {
+	var keys []string
+	err := st.List(ctx, "", func(o ObjectInfo) error {
+		if _, err := ParseSegmentKey(o.Key); err == nil {
+			keys = append(keys, o.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("rebuild catalog: %w", err)
+	}
+	if _, err := cat.db.ExecContext(ctx, `DELETE FROM segments`); err != nil {
+		return 0, fmt.Errorf("rebuild catalog: %w", err)
+	}
+	var (
+		added   int
+		skipped []error
+		tx      *sql.Tx
+	)
+	defer func() {
+		if tx != nil {
+			tx.Rollback()
+		}
+	}()
+	for i, key := range keys {
+		if tx == nil {
+			if tx, err = cat.db.BeginTx(ctx, nil); err != nil {
+				return added, fmt.Errorf("rebuild catalog: %w", err)
+			}
+		}
+		seg, err := scanObject(ctx, st, key)
+		if ctx.Err() != nil {
+			return added, fmt.Errorf("rebuild catalog: %w", ctx.Err())
+		}
+		if err != nil {
+			skipped = append(skipped, err)
+		} else {
+			if err := addSegment(ctx, tx, seg); err != nil {
+				return added, fmt.Errorf("rebuild catalog: %w", err)
+			}
+			added++
+		}
+		if (i+1)%rebuildBatch == 0 || i == len(keys)-1 {
+			err := tx.Commit()
+			tx = nil
+			if err != nil {
+				return added, fmt.Errorf("rebuild catalog: %w", err)
+			}
+		}
+		if progress != nil {
+			progress(i+1, len(keys))
+		}
+	}
+	if len(skipped) > 0 {
+		return added, fmt.Errorf("rebuild catalog: skipped %d of %d segments: %w",
+			len(skipped), len(keys), errors.Join(skipped[:min(len(skipped), 5)]...))
+	}
+	return added, nil
+}
+
+// scanObject indexes one stored segment.
+func scanObject(ctx context.Context, st Store, key string) (Segment, error) {
+	k, err := ParseSegmentKey(key)
+	if err != nil {
+		return Segment{}, err
+	}
+	rc, err := st.Get(ctx, key, 0, -1)
+	if err != nil {
+		return Segment{}, err
+	}
+	defer rc.Close()
+	idx, err := ScanSegment(rc)
+	if err != nil {
+		return Segment{}, fmt.Errorf("%s: %w", key, err)
+	}
+	return Segment{Camera: k.Camera, Start: k.Start, Duration: k.Duration, Key: key,
+		Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments}, nil
+}
+
+// encodeFragments packs fragments as rows of numbers: compact, and it keeps the
+// storage format out of Fragment's JSON form.
+func encodeFragments(fs []Fragment) ([]byte, error) {
+	rows := make([][5]int64, len(fs))
+	for i, f := range fs {
+		rows[i] = [5]int64{f.Offset, f.Size, int64(f.Start), int64(f.Duration), 0}
+		if f.Key {
+			rows[i][4] = 1
+		}
+	}
+	return json.Marshal(rows)
+}
+
+func decodeFragments(b []byte) ([]Fragment, error) {
+	var rows [][5]int64
+	if err := json.Unmarshal(b, &rows); err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	fs := make([]Fragment, len(rows))
+	for i, r := range rows {
+		fs[i] = Fragment{Offset: r[0], Size: r[1], Start: time.Duration(r[2]), Duration: time.Duration(r[3]), Key: r[4] == 1}
+	}
+	return fs, nil
+}

@@ -1,0 +1,208 @@
+package storage_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/straja-nvr/straja/storage"
+)
+
+var t0 = time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
+
+func seg(camera string, start time.Duration, dur time.Duration) storage.Segment {
+	k := storage.SegmentKey{Camera: camera, Start: t0.Add(start), Duration: dur}
+	return storage.Segment{
+		Camera: camera, Start: k.Start, Duration: dur, Key: k.String(), Size: int64(dur / time.Millisecond),
+		SHA256:    sha256.Sum256([]byte(k.String())),
+		Fragments: []storage.Fragment{{Offset: 800, Size: 1000, Duration: dur, Key: true}},
+	}
+}
+
+func openCatalog(t *testing.T, path string) *storage.Catalog {
+	t.Helper()
+	c, err := storage.OpenCatalog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func starts(segs []storage.Segment) []time.Duration {
+	var d []time.Duration
+	for _, s := range segs {
+		d = append(d, s.Start.Sub(t0))
+	}
+	return d
+}
+
+func TestCatalogSegments(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "catalog db?.sqlite")
+	c := openCatalog(t, path)
+	s := time.Second
+	all := []storage.Segment{
+		seg("gate", 4*s, 2*s), seg("gate", 0, 2*s), seg("gate", 2*s, 2*s), // added out of order
+		seg("gate", -90*s, 85*s), // a long one, ending at -5 s
+		seg("lobby", 1*s, 2*s),
+	}
+	for _, sg := range all {
+		if err := c.Add(ctx, sg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []struct {
+		from, to time.Duration
+		want     []time.Duration
+	}{
+		{1 * s, 3 * s, []time.Duration{0, 2 * s}},
+		{2 * s, 4 * s, []time.Duration{2 * s}}, // [0,2) ends where the range starts
+		{0, 1500 * time.Millisecond, []time.Duration{0}},
+		{6 * s, 10 * s, nil},                                         // after the last segment
+		{-6 * s, -5500 * time.Millisecond, []time.Duration{-90 * s}}, // inside the long one, near its end
+		{-5 * s, 0, nil},                                             // the gap between the long segment and the next
+		{-time.Hour, time.Hour, []time.Duration{-90 * s, 0, 2 * s, 4 * s}},
+	} {
+		got, err := c.Segments(ctx, "gate", t0.Add(q.from), t0.Add(q.to))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(starts(got), q.want) {
+			t.Errorf("Segments(gate, %v, %v) starts = %v, want %v", q.from, q.to, starts(got), q.want)
+		}
+	}
+	// The database is the named file, in WAL mode.
+	if _, err := os.Stat(path + "-wal"); err != nil {
+		t.Errorf("no write-ahead log next to the catalog: %v", err)
+	}
+	got, err := c.Segments(ctx, "lobby", t0, t0.Add(time.Minute))
+	if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], all[4]) {
+		t.Fatalf("Segments(lobby) = %+v, %v; want the row as added", got, err)
+	}
+	if got[0].End() != t0.Add(3*s) {
+		t.Errorf("End() = %v, want %v", got[0].End(), t0.Add(3*s))
+	}
+}
+
+func TestCatalogAddDelete(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "catalog.db")
+	c := openCatalog(t, path)
+	a := seg("gate", 0, 2*time.Second)
+	if err := c.Add(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	a.Size, a.Fragments = 4242, nil
+	if err := c.Add(ctx, a); err != nil { // replaces, e.g. when an upload is retried
+		t.Fatal(err)
+	}
+	got, err := c.Segments(ctx, "gate", t0, t0.Add(time.Hour))
+	if err != nil || len(got) != 1 || got[0].Size != 4242 || got[0].Fragments != nil {
+		t.Fatalf("after adding a key twice Segments = %+v, %v; want the second row only", got, err)
+	}
+
+	bad := seg("gate", 10*time.Second, 2*time.Second)
+	bad.Duration = 3 * time.Second // key no longer describes the row
+	if err := c.Add(ctx, bad); !errors.Is(err, storage.ErrInvalidKey) {
+		t.Errorf("Add with a key that does not match the row: err = %v, want ErrInvalidKey", err)
+	}
+
+	b := seg("lobby", 0, time.Second)
+	if err := c.Add(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	// The catalog survives a restart.
+	c.Close()
+	c = openCatalog(t, path)
+	keys, err := c.Keys(ctx)
+	if err != nil || !reflect.DeepEqual(keys, []string{a.Key, b.Key}) {
+		t.Fatalf("Keys after reopen = %q, %v; want [%s %s]", keys, err, a.Key, b.Key)
+	}
+	if err := c.Delete(ctx, a.Key); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, a.Key); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("second Delete err = %v, want ErrNotFound", err)
+	}
+	if keys, _ := c.Keys(ctx); !reflect.DeepEqual(keys, []string{b.Key}) {
+		t.Errorf("Keys after Delete = %q, want [%s]", keys, b.Key)
+	}
+}
+
+// TestRebuild loses the catalog and recreates it from a disk store alone, the way an
+// operator recovers from a lost or corrupt catalog.
+func TestRebuild(t *testing.T) {
+	ctx := t.Context()
+	st, err := storage.NewDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := openCatalog(t, filepath.Join(t.TempDir(), "orig.db"))
+	body := mediacommonFMP4(t, 25)
+	var want []storage.Segment
+	for i, camera := range []string{"gate", "gate", "gate", "lobby"} {
+		b := body
+		if i == 2 {
+			b = body[:len(body)-500] // a segment stored with a torn last fragment
+		}
+		idx, err := storage.ScanSegment(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := storage.SegmentKey{Camera: camera, Start: t0.Add(time.Duration(i) * 3 * time.Second), Duration: idx.Duration}
+		sg := storage.Segment{Camera: camera, Start: k.Start, Duration: k.Duration, Key: k.String(),
+			Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments}
+		if err := st.Put(ctx, sg.Key, bytes.NewReader(b), int64(len(b))); err != nil {
+			t.Fatal(err)
+		}
+		if err := orig.Add(ctx, sg); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, sg)
+	}
+	// Objects that are not segments, or not readable as one.
+	if err := st.Put(ctx, "exports/clip-1.json", strings.NewReader("{}"), 2); err != nil {
+		t.Fatal(err)
+	}
+	corrupt := storage.SegmentKey{Camera: "gate", Start: t0.Add(time.Minute), Duration: time.Second}.String()
+	if err := st.Put(ctx, corrupt, strings.NewReader("not an mp4"), 10); err != nil {
+		t.Fatal(err)
+	}
+
+	rebuilt := openCatalog(t, filepath.Join(t.TempDir(), "rebuilt.db"))
+	stale := seg("ghost", 0, time.Second) // a row whose object is gone
+	if err := rebuilt.Add(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	var done, total int
+	n, err := storage.Rebuild(ctx, rebuilt, st, func(d, tt int) { done, total = d, tt })
+	if n != 4 || err == nil || !strings.Contains(err.Error(), corrupt) {
+		t.Fatalf("Rebuild = %d, %v; want 4 segments and an error naming %s", n, err, corrupt)
+	}
+	if done != 5 || total != 5 {
+		t.Errorf("last progress = %d/%d, want 5/5", done, total)
+	}
+	for _, cat := range []*storage.Catalog{orig, rebuilt} {
+		var got []storage.Segment
+		for _, camera := range []string{"gate", "lobby", "ghost"} {
+			s, err := cat.Segments(ctx, camera, t0.Add(-time.Hour), t0.Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, s...)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("catalog rows differ from the segments written:\n got %+v\nwant %+v", got, want)
+		}
+	}
+	if want[2].Fragments[len(want[2].Fragments)-1].Offset+want[2].Fragments[len(want[2].Fragments)-1].Size >= want[2].Size {
+		t.Errorf("torn segment: the catalog should index only its complete fragments")
+	}
+}

@@ -1,0 +1,236 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// S3Options configures an S3 (MinIO) store.
+type S3Options struct {
+	Endpoint  string // host:port, without scheme
+	Bucket    string
+	Prefix    string // optional key prefix inside the bucket, e.g. "site-a"
+	AccessKey string
+	SecretKey string
+	Region    string // optional
+	TLS       bool
+}
+
+// String describes o without the secret key, so options can be logged.
+func (o S3Options) String() string {
+	scheme := "http"
+	if o.TLS {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://%s/%s/%s (access key %s)", scheme, o.Endpoint, o.Bucket, o.Prefix, o.AccessKey)
+}
+
+// LogValue keeps the secret key out of slog output.
+func (o S3Options) LogValue() slog.Value { return slog.StringValue(o.String()) }
+
+// S3 is a Store on an S3-compatible bucket; object names are prefix + key.
+type S3 struct {
+	client *minio.Client
+	bucket string
+	prefix string // "" or ends with '/'
+	secret string // only to scrub it from errors
+}
+
+var _ Store = (*S3)(nil)
+
+// NewS3 connects to the bucket described by o, creating the bucket if it is missing.
+func NewS3(ctx context.Context, o S3Options) (*S3, error) {
+	if o.Endpoint == "" || strings.Contains(o.Endpoint, "://") {
+		return nil, fmt.Errorf("s3 endpoint %q: want host:port without scheme", o.Endpoint)
+	}
+	if o.Bucket == "" {
+		return nil, errors.New("s3: bucket is required")
+	}
+	prefix := strings.Trim(o.Prefix, "/")
+	if prefix != "" {
+		if err := ValidKey(prefix); err != nil {
+			return nil, fmt.Errorf("s3 prefix: %w", err)
+		}
+		prefix += "/"
+	}
+	s := &S3{bucket: o.Bucket, prefix: prefix, secret: o.SecretKey}
+	client, err := minio.New(o.Endpoint, &minio.Options{
+		Creds:  credentials.NewStaticV4(o.AccessKey, o.SecretKey, ""),
+		Secure: o.TLS,
+		Region: o.Region,
+	})
+	if err != nil {
+		return nil, s.fail("connect", o.Endpoint, err)
+	}
+	s.client = client
+	ok, err := client.BucketExists(ctx, o.Bucket)
+	if err != nil {
+		return nil, s.fail("check bucket", o.Bucket, err)
+	}
+	if !ok {
+		err := client.MakeBucket(ctx, o.Bucket, minio.MakeBucketOptions{Region: o.Region})
+		if code := minio.ToErrorResponse(err).Code; err != nil && code != minio.BucketAlreadyOwnedByYou {
+			return nil, s.fail("create bucket", o.Bucket, err)
+		}
+	}
+	return s, nil
+}
+
+// Ping checks that the bucket is reachable with our credentials.
+func (s *S3) Ping(ctx context.Context) error {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return s.fail("ping bucket", s.bucket, err)
+	}
+	if !ok {
+		return fmt.Errorf("ping bucket %s: bucket does not exist", s.bucket)
+	}
+	return nil
+}
+
+// Put uploads exactly size bytes of r in one request (or an aborted-on-error multipart
+// upload for large objects), so the object appears only when complete. r must hold
+// exactly size bytes; fewer or more is an error that stores nothing.
+func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := ValidKey(key); err != nil {
+		return err
+	}
+	if size < 0 {
+		return fmt.Errorf("put %s: negative size %d", key, size)
+	}
+	body := &exactReader{ctx: ctx, r: r, left: size}
+	if size == 0 { // minio-go does not read at all then
+		if err := body.probe(); err != io.EOF {
+			return fmt.Errorf("put %s: %w", key, err)
+		}
+	}
+	ctype := "application/octet-stream"
+	if strings.HasSuffix(key, ".mp4") {
+		ctype = "video/mp4"
+	}
+	_, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, body, size, minio.PutObjectOptions{ContentType: ctype})
+	if err != nil {
+		return s.fail("put", key, err)
+	}
+	return nil
+}
+
+// Get opens the object at byte offset off, for length bytes or, if length < 0, to the end.
+func (s *S3) Get(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
+	if err := ValidKey(key); err != nil {
+		return nil, err
+	}
+	if off < 0 {
+		return nil, fmt.Errorf("get %s: negative offset %d", key, off)
+	}
+	if length == 0 { // no range header can ask for zero bytes
+		info, err := s.Stat(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if off > info.Size {
+			return nil, fmt.Errorf("get %s: offset %d outside object of %d bytes", key, off, info.Size)
+		}
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	var opts minio.GetObjectOptions
+	switch {
+	case length > 0:
+		err := opts.SetRange(off, off+length-1)
+		if err != nil {
+			return nil, s.fail("get", key, err)
+		}
+	case off > 0:
+		err := opts.SetRange(off, 0)
+		if err != nil {
+			return nil, s.fail("get", key, err)
+		}
+	}
+	obj, err := s.client.GetObject(ctx, s.bucket, s.prefix+key, opts)
+	if err != nil {
+		return nil, s.fail("get", key, err)
+	}
+	// GetObject is lazy; Stat sends the request so a missing key fails here.
+	if _, err := obj.Stat(); err != nil {
+		obj.Close()
+		// S3 refuses a range starting at the end; Disk returns an empty object there.
+		if minio.ToErrorResponse(err).StatusCode == http.StatusRequestedRangeNotSatisfiable {
+			if info, serr := s.Stat(ctx, key); serr == nil && off == info.Size {
+				return io.NopCloser(strings.NewReader("")), nil
+			}
+		}
+		return nil, s.fail("get", key, err)
+	}
+	return obj, nil
+}
+
+// Stat returns the size and modification time of the object.
+func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	if err := ValidKey(key); err != nil {
+		return ObjectInfo{}, err
+	}
+	info, err := s.client.StatObject(ctx, s.bucket, s.prefix+key, minio.StatObjectOptions{})
+	if err != nil {
+		return ObjectInfo{}, s.fail("stat", key, err)
+	}
+	return ObjectInfo{Key: key, Size: info.Size, ModTime: info.LastModified}, nil
+}
+
+// Delete removes the object. S3 deletes of missing keys succeed, so it stats first
+// to honour the ErrNotFound contract.
+func (s *S3) Delete(ctx context.Context, key string) error {
+	if _, err := s.Stat(ctx, key); err != nil {
+		return err
+	}
+	if err := s.client.RemoveObject(ctx, s.bucket, s.prefix+key, minio.RemoveObjectOptions{}); err != nil {
+		return s.fail("delete", key, err)
+	}
+	return nil
+}
+
+// List calls fn for every object under prefix in key order (S3 lists in UTF-8 binary
+// order, which for key characters is lexical order).
+func (s *S3) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
+	if err := validPrefix(prefix); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx) // stops the listing goroutine if fn fails
+	defer cancel()
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true}) {
+		if obj.Err != nil {
+			return s.fail("list", prefix, obj.Err)
+		}
+		key := strings.TrimPrefix(obj.Key, s.prefix)
+		if ValidKey(key) != nil {
+			continue // written by something else
+		}
+		if err := fn(ObjectInfo{Key: key, Size: obj.Size, ModTime: obj.LastModified}); err != nil {
+			return err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("list %s: %w", prefix, err)
+	}
+	return nil
+}
+
+// fail translates a minio error at the adapter boundary: a missing object becomes
+// ErrNotFound, and the secret key never appears in the message.
+func (s *S3) fail(op, key string, err error) error {
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) && (resp.Code == minio.NoSuchKey || resp.Code == "NotFound") {
+		return fmt.Errorf("%s %s: %w", op, key, ErrNotFound)
+	}
+	if s.secret != "" && strings.Contains(err.Error(), s.secret) {
+		return fmt.Errorf("%s %s: %s", op, key, strings.ReplaceAll(err.Error(), s.secret, "[redacted]"))
+	}
+	return fmt.Errorf("%s %s: %w", op, key, err)
+}

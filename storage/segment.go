@@ -1,0 +1,425 @@
+package storage
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+
+	amp4 "github.com/abema/go-mp4"
+)
+
+// SegmentIndex describes a fragmented-MP4 segment: what playback, export and crash
+// recovery need without reading the media again.
+type SegmentIndex struct {
+	Size      int64    // bytes read, including any torn tail
+	SHA256    [32]byte // of all Size bytes
+	InitSize  int64    // bytes up to the end of moov (ftyp+moov)
+	Fragments []Fragment
+	// Complete is the length up to the end of the last complete moof+mdat pair (or
+	// InitSize if there is none): truncating a crashed file there leaves a valid one.
+	Complete int64
+	Duration time.Duration // end of the last complete fragment
+}
+
+// Fragment is one moof+mdat pair of a segment.
+type Fragment struct {
+	Offset   int64         // of the moof box
+	Size     int64         // moof+mdat
+	Start    time.Duration // decode time from the first fragment's
+	Duration time.Duration
+	Key      bool // first sample is a sync sample
+}
+
+// Limits keep hostile input from exhausting memory: moov and moof are read whole.
+const (
+	maxHeaderBoxSize = 16 << 20
+	maxTrunSamples   = 1 << 17
+	maxSegmentSpan   = 24 * time.Hour // beyond this, timestamps are garbage
+)
+
+// sampleFlagNonSync is sample_is_non_sync_sample in ISO/IEC 14496-12 sample flags.
+const sampleFlagNonSync = 0x10000
+
+// errTorn marks input that ends inside a box or with bytes that are not a box.
+var errTorn = errors.New("torn box")
+
+// ScanSegment reads a fragmented MP4 (ftyp, moov, then moof+mdat pairs) to its end
+// and indexes it. Fragment times come from tfdt and the moov timescale of the first
+// video track (or the first track). A trailing fragment that is cut short, or
+// trailing bytes that do not form a box, are not an error: they are left out of
+// Fragments and Complete says where the valid part ends. Other top-level boxes (free,
+// sidx, mfra, ...) are skipped.
+func ScanSegment(r io.Reader) (SegmentIndex, error) {
+	sc := &scanner{h: sha256.New()}
+	sc.r = io.TeeReader(r, sc.h)
+	idx, err := sc.scan()
+	if err != nil {
+		return SegmentIndex{}, err
+	}
+	// Drain the tail so Size and SHA256 cover the whole input.
+	n, err := io.Copy(io.Discard, sc.r)
+	if err != nil {
+		return SegmentIndex{}, fmt.Errorf("scan segment: %w", err)
+	}
+	idx.Size = sc.off + n
+	copy(idx.SHA256[:], sc.h.Sum(nil))
+	return idx, nil
+}
+
+type scanner struct {
+	r   io.Reader
+	h   hash.Hash
+	off int64 // bytes consumed
+
+	track     uint32 // reference track ID
+	timescale uint32
+	trex      amp4.Trex // defaults for the reference track
+	base      uint64    // first fragment's decode time
+	started   bool      // base is set
+}
+
+type boxHeader struct {
+	typ        string
+	off, size  int64 // size includes the header
+	headerSize int64
+	raw        [16]byte
+}
+
+// header reads a box header. io.EOF means a clean end between boxes; errTorn means
+// the input ends inside the header or the header is not valid.
+func (sc *scanner) header() (boxHeader, error) {
+	h := boxHeader{off: sc.off, headerSize: 8}
+	b := h.raw[:]
+	n, err := io.ReadFull(sc.r, b[:8])
+	sc.off += int64(n)
+	if err == io.EOF {
+		return h, io.EOF
+	}
+	if err != nil {
+		return h, sc.readErr(err)
+	}
+	size := uint64(binary.BigEndian.Uint32(b[:4]))
+	h.typ = string(b[4:8])
+	if size == 1 {
+		n, err := io.ReadFull(sc.r, b[8:16])
+		sc.off += int64(n)
+		if err != nil {
+			return h, sc.readErr(err)
+		}
+		size, h.headerSize = binary.BigEndian.Uint64(b[8:16]), 16
+	}
+	// size 0 ("to end of file") is never written by our muxers; zeros are what a
+	// crash leaves behind.
+	if size < uint64(h.headerSize) || size > 1<<62 {
+		return h, errTorn
+	}
+	h.size = int64(size)
+	return h, nil
+}
+
+// body reads the rest of box h into memory, header included.
+func (sc *scanner) body(h boxHeader) ([]byte, error) {
+	if h.size > maxHeaderBoxSize {
+		return nil, fmt.Errorf("%s box at %d: %d bytes is too large", h.typ, h.off, h.size)
+	}
+	buf := make([]byte, h.size)
+	copy(buf, h.raw[:h.headerSize])
+	n, err := io.ReadFull(sc.r, buf[h.headerSize:])
+	sc.off += int64(n)
+	if err != nil {
+		return nil, sc.readErr(err)
+	}
+	return buf, nil
+}
+
+// skip discards the rest of box h.
+func (sc *scanner) skip(h boxHeader) error {
+	n, err := io.CopyN(io.Discard, sc.r, h.size-h.headerSize)
+	sc.off += n
+	if err != nil {
+		return sc.readErr(err)
+	}
+	return nil
+}
+
+func (sc *scanner) readErr(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return errTorn
+	}
+	return err
+}
+
+func (sc *scanner) scan() (SegmentIndex, error) {
+	var idx SegmentIndex
+	// Init: everything up to and including moov.
+	for idx.InitSize == 0 {
+		h, err := sc.header()
+		if err == nil && h.typ == "moof" {
+			err = fmt.Errorf("moof at %d before moov", h.off)
+		}
+		if err == nil && h.typ == "moov" {
+			var moov []byte
+			if moov, err = sc.body(h); err == nil {
+				err = sc.parseMoov(moov)
+				idx.InitSize = sc.off
+			}
+		} else if err == nil {
+			err = sc.skip(h)
+		}
+		switch {
+		case err == io.EOF || errors.Is(err, errTorn):
+			return idx, fmt.Errorf("scan segment: no complete moov in the first %d bytes", sc.off)
+		case err != nil:
+			return idx, fmt.Errorf("scan segment: %w", err)
+		}
+	}
+	idx.Complete = idx.InitSize
+	for {
+		f, err := sc.fragment()
+		switch {
+		case err == io.EOF || errors.Is(err, errTorn):
+			return idx, nil
+		case err != nil:
+			return idx, fmt.Errorf("scan segment: %w", err)
+		}
+		if f.Size == 0 { // a box other than moof, skipped
+			continue
+		}
+		idx.Fragments = append(idx.Fragments, f)
+		idx.Complete = sc.off
+		idx.Duration = f.Start + f.Duration
+	}
+}
+
+// fragment reads the next top-level box and, if it is a moof, the mdat after it.
+// A zero Fragment means another box was skipped.
+func (sc *scanner) fragment() (Fragment, error) {
+	h, err := sc.header()
+	if err != nil {
+		return Fragment{}, err
+	}
+	if h.typ != "moof" {
+		if h.typ == "mdat" || h.typ == "moov" {
+			return Fragment{}, fmt.Errorf("unexpected %s at %d", h.typ, h.off)
+		}
+		return Fragment{}, sc.skip(h)
+	}
+	moof, err := sc.body(h)
+	if err != nil {
+		return Fragment{}, err
+	}
+	m, err := sc.header()
+	if err == io.EOF {
+		return Fragment{}, errTorn
+	}
+	if err != nil {
+		return Fragment{}, err
+	}
+	if m.typ != "mdat" {
+		return Fragment{}, fmt.Errorf("moof at %d is followed by %s, not mdat", h.off, m.typ)
+	}
+	if err := sc.skip(m); err != nil {
+		return Fragment{}, err
+	}
+	f := Fragment{Offset: h.off, Size: h.size + m.size}
+	if err := sc.parseMoof(moof, &f, m.off+m.headerSize, m.off+m.size); err != nil {
+		return Fragment{}, fmt.Errorf("moof at %d: %w", h.off, err)
+	}
+	return f, nil
+}
+
+// parseMoov finds the reference track, its timescale and its trex defaults.
+func (sc *scanner) parseMoov(moov []byte) error {
+	type track struct {
+		id        uint32
+		timescale uint32
+		video     bool
+	}
+	var tracks []track
+	var trexes []amp4.Trex
+	_, err := amp4.ReadBoxStructure(bytes.NewReader(moov), func(h *amp4.ReadHandle) (any, error) {
+		switch h.BoxInfo.Type.String() {
+		case "moov", "trak", "mdia", "mvex":
+			return h.Expand()
+		case "tkhd", "mdhd", "hdlr", "trex":
+			box, _, err := h.ReadPayload()
+			if err != nil {
+				return nil, err
+			}
+			if h.BoxInfo.Type.String() == "trex" {
+				trexes = append(trexes, *box.(*amp4.Trex))
+				return nil, nil
+			}
+			if h.BoxInfo.Type.String() == "tkhd" {
+				tracks = append(tracks, track{id: box.(*amp4.Tkhd).TrackID})
+			} else if len(tracks) > 0 {
+				switch b := box.(type) {
+				case *amp4.Mdhd:
+					tracks[len(tracks)-1].timescale = b.Timescale
+				case *amp4.Hdlr:
+					tracks[len(tracks)-1].video = string(b.HandlerType[:]) == "vide"
+				}
+			}
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("moov: %w", err)
+	}
+	if len(tracks) == 0 {
+		return errors.New("moov has no track")
+	}
+	if len(trexes) == 0 {
+		return errors.New("moov has no mvex: not a fragmented MP4")
+	}
+	ref := tracks[0]
+	for i := len(tracks) - 1; i >= 0; i-- {
+		if tracks[i].video {
+			ref = tracks[i]
+		}
+	}
+	if ref.timescale == 0 {
+		return fmt.Errorf("track %d has no timescale", ref.id)
+	}
+	sc.track, sc.timescale = ref.id, ref.timescale
+	for _, t := range trexes {
+		if t.TrackID == ref.id {
+			sc.trex = t
+		}
+	}
+	return nil
+}
+
+// parseMoof fills f's times and key flag from the reference track's traf, and checks
+// that the track's sample data lies inside the mdat payload [dataStart, dataEnd).
+func (sc *scanner) parseMoof(moof []byte, f *Fragment, dataStart, dataEnd int64) error {
+	var (
+		tfhd     *amp4.Tfhd // of the reference track's traf, nil in other trafs
+		seen     bool
+		decode   uint64
+		hasTfdt  bool
+		ticks    uint64
+		samples  int
+		base     int64 // base data offset
+		dataNext int64 // end of the previous trun's data, or -1
+	)
+	_, err := amp4.ReadBoxStructure(bytes.NewReader(moof), func(h *amp4.ReadHandle) (any, error) {
+		switch typ := h.BoxInfo.Type.String(); {
+		case typ == "moof" || typ == "traf":
+			tfhd = nil
+			return h.Expand()
+		case typ == "tfhd":
+			box, _, err := h.ReadPayload()
+			if err != nil {
+				return nil, err
+			}
+			if b := box.(*amp4.Tfhd); b.TrackID == sc.track {
+				if seen {
+					return nil, fmt.Errorf("two trafs for track %d", sc.track)
+				}
+				seen, tfhd, base, dataNext = true, b, f.Offset, -1
+				if b.GetFlags()&amp4.TfhdBaseDataOffsetPresent != 0 {
+					base = int64(b.BaseDataOffset)
+				}
+			}
+		case typ == "tfdt" && tfhd != nil:
+			box, _, err := h.ReadPayload()
+			if err != nil {
+				return nil, err
+			}
+			decode, hasTfdt = box.(*amp4.Tfdt).GetBaseMediaDecodeTime(), true
+		case typ == "trun" && tfhd != nil:
+			// Check the sample count before go-mp4 allocates entries for it.
+			at := h.BoxInfo.Offset + h.BoxInfo.HeaderSize + 4
+			if h.BoxInfo.Size < h.BoxInfo.HeaderSize+8 || at+4 > uint64(len(moof)) {
+				return nil, errors.New("short trun")
+			}
+			if n := binary.BigEndian.Uint32(moof[at:]); n > maxTrunSamples {
+				return nil, fmt.Errorf("trun with %d samples", n)
+			}
+			box, _, err := h.ReadPayload()
+			if err != nil {
+				return nil, err
+			}
+			trun := box.(*amp4.Trun)
+			flags, tflags := trun.GetFlags(), tfhd.GetFlags()
+			pos := base
+			switch {
+			case flags&0x1 != 0: // data-offset-present
+				pos = base + int64(trun.DataOffset)
+			case dataNext >= 0:
+				pos = dataNext
+			}
+			if pos < dataStart {
+				return nil, fmt.Errorf("sample data of track %d starts at %d, before mdat data at %d", sc.track, pos, dataStart)
+			}
+			for i, e := range trun.Entries {
+				dur, size, sflags := sc.trex.DefaultSampleDuration, sc.trex.DefaultSampleSize, sc.trex.DefaultSampleFlags
+				if tflags&amp4.TfhdDefaultSampleDurationPresent != 0 {
+					dur = tfhd.DefaultSampleDuration
+				}
+				if tflags&amp4.TfhdDefaultSampleSizePresent != 0 {
+					size = tfhd.DefaultSampleSize
+				}
+				if tflags&amp4.TfhdDefaultSampleFlagsPresent != 0 {
+					sflags = tfhd.DefaultSampleFlags
+				}
+				if flags&0x100 != 0 {
+					dur = e.SampleDuration
+				}
+				if flags&0x200 != 0 {
+					size = e.SampleSize
+				}
+				switch {
+				case flags&0x400 != 0:
+					sflags = e.SampleFlags
+				case i == 0 && flags&0x4 != 0: // first-sample-flags, as ffmpeg writes them
+					sflags = trun.FirstSampleFlags
+				}
+				if samples == 0 {
+					f.Key = sflags&sampleFlagNonSync == 0
+				}
+				samples++
+				ticks += uint64(dur)
+				pos += int64(size)
+			}
+			if pos > dataEnd {
+				return nil, fmt.Errorf("sample data of track %d ends at %d, after mdat end %d", sc.track, pos, dataEnd)
+			}
+			dataNext = pos
+		}
+		return nil, nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case samples == 0:
+		return fmt.Errorf("no samples of track %d", sc.track)
+	case !hasTfdt:
+		return fmt.Errorf("no tfdt for track %d", sc.track)
+	}
+	if !sc.started {
+		sc.base, sc.started = decode, true
+	}
+	if decode < sc.base {
+		return fmt.Errorf("decode time %d goes back before the first fragment's %d", decode, sc.base)
+	}
+	ts := uint64(sc.timescale)
+	if (decode-sc.base)/ts > uint64(maxSegmentSpan/time.Second) || ticks/ts > uint64(maxSegmentSpan/time.Second) {
+		return fmt.Errorf("fragment times beyond %v from the segment start", maxSegmentSpan)
+	}
+	f.Start = sc.duration(decode - sc.base)
+	f.Duration = sc.duration(ticks)
+	return nil
+}
+
+// duration converts ticks of the reference timescale without overflowing early.
+func (sc *scanner) duration(ticks uint64) time.Duration {
+	ts := uint64(sc.timescale)
+	return time.Duration(ticks/ts)*time.Second + time.Duration(ticks%ts*uint64(time.Second)/ts)
+}

@@ -1,0 +1,368 @@
+package webrtc
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	gomp4 "github.com/abema/go-mp4"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/straja-nvr/straja/streaming"
+)
+
+const clipPath = "../../recorder/camsim/clips/h264.mp4"
+
+// clip is the test camera's content: access units of a real H.264 clip.
+type clip struct {
+	params *streaming.Params
+	units  []clipUnit
+	frame  int64 // duration of one frame in 90 kHz ticks
+}
+
+type clipUnit struct {
+	nalus [][]byte
+	key   bool
+}
+
+var (
+	clipOnce sync.Once
+	clipData *clip
+	clipErr  error
+)
+
+func loadClip(tb testing.TB) *clip {
+	tb.Helper()
+	clipOnce.Do(func() { clipData, clipErr = readClip(clipPath) })
+	if clipErr != nil {
+		tb.Fatal(clipErr)
+	}
+	return clipData
+}
+
+// readClip reads a progressive MP4's H.264 track (go-mp4: mediacommon's pmp4 rejects
+// the 'pasp' box ffmpeg writes).
+func readClip(path string) (*clip, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := gomp4.Probe(f)
+	if err != nil {
+		return nil, fmt.Errorf("probe %s: %w", path, err)
+	}
+	boxes, err := gomp4.ExtractBoxWithPayload(f, nil, gomp4.BoxPath{gomp4.BoxTypeMoov(), gomp4.BoxTypeTrak(),
+		gomp4.BoxTypeMdia(), gomp4.BoxTypeMinf(), gomp4.BoxTypeStbl(), gomp4.BoxTypeStsd(), gomp4.BoxTypeAvc1(), gomp4.BoxTypeAvcC()})
+	if err != nil || len(boxes) == 0 || len(info.Tracks) == 0 {
+		return nil, fmt.Errorf("%s: no h264 track (%v)", path, err)
+	}
+	avcc := boxes[0].Payload.(*gomp4.AVCDecoderConfiguration)
+	tr := info.Tracks[0]
+	c := &clip{params: &streaming.Params{Codec: streaming.H264,
+		SPS: avcc.SequenceParameterSets[0].NALUnit, PPS: avcc.PictureParameterSets[0].NALUnit,
+		Width: int(tr.AVC.Width), Height: int(tr.AVC.Height)}}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	i := 0
+	for _, ch := range tr.Chunks {
+		off := ch.DataOffset
+		for range ch.SamplesPerChunk {
+			s := tr.Samples[i]
+			i++
+			var au h264.AVCC
+			if err := au.Unmarshal(data[off : off+uint64(s.Size)]); err != nil {
+				return nil, fmt.Errorf("sample %d: %w", i, err)
+			}
+			off += uint64(s.Size)
+			key := false
+			for _, n := range au {
+				key = key || n[0]&0x1f == 5
+			}
+			c.units = append(c.units, clipUnit{nalus: au, key: key})
+			c.frame = int64(s.TimeDelta) * streaming.ClockRate / int64(tr.Timescale)
+		}
+	}
+	if len(c.units) == 0 || !c.units[0].key {
+		return nil, fmt.Errorf("%s: clip does not start with a keyframe", path)
+	}
+	return c, nil
+}
+
+// unit returns the i-th access unit of an endless loop of the clip.
+func (c *clip) unit(i int) *streaming.Unit {
+	cu := c.units[i%len(c.units)]
+	pts := int64(i) * c.frame
+	return &streaming.Unit{Epoch: 1, PTS: pts, DTS: pts, Time: time.Now(), Key: cu.key, NALUs: cu.nalus, Params: c.params}
+}
+
+// feed writes the clip to st at real-time pace until ctx ends; wait for the returned
+// channel to be closed.
+func feed(ctx context.Context, tb testing.TB, st *streaming.Stream) <-chan struct{} {
+	c := loadClip(tb)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Duration(c.frame) * time.Second / streaming.ClockRate)
+		defer t.Stop()
+		for i := 0; ; i++ {
+			st.Write(c.unit(i))
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return done
+}
+
+func newTestServer(tb testing.TB) *Server {
+	tb.Helper()
+	srv, err := New(Options{IncludeLoopback: true, TCPPort: 0}, nil, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
+// env is a server with a WHEP endpoint over camera "cam1" fed with the clip.
+type env struct {
+	srv    *Server
+	http   *httptest.Server
+	stream *streaming.Stream
+}
+
+func newEnv(tb testing.TB) *env {
+	tb.Helper()
+	srv := newTestServer(tb)
+	st := streaming.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := feed(ctx, tb, st)
+	h := srv.WHEP(func(id string) (*streaming.Stream, error) {
+		switch id {
+		case "cam1":
+			return st, nil
+		case "h265cam":
+			return nil, ErrCodecNotSupported
+		}
+		return nil, ErrUnknownCamera
+	})
+	hs := httptest.NewServer(h)
+	tb.Cleanup(func() {
+		hs.Close()
+		cancel()
+		<-done
+	})
+	return &env{srv: srv, http: hs, stream: st}
+}
+
+// viewer is a pion client: it negotiates over WHEP and hands RTP packets to onRTP.
+type testViewer struct {
+	pc       *webrtc.PeerConnection
+	location string
+	done     chan struct{}
+}
+
+// clientOffer builds a recvonly offer from a pion client with the given codecs.
+func newClientPC(tb testing.TB, register func(*webrtc.MediaEngine) error) *webrtc.PeerConnection {
+	tb.Helper()
+	me := &webrtc.MediaEngine{}
+	if register == nil {
+		register = (*webrtc.MediaEngine).RegisterDefaultCodecs
+	}
+	if err := register(me); err != nil {
+		tb.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		tb.Fatal(err)
+	}
+	return pc
+}
+
+func makeOffer(tb testing.TB, pc *webrtc.PeerConnection) string {
+	tb.Helper()
+	gathered := webrtc.GatheringCompletePromise(pc)
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		tb.Fatal(err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(5 * time.Second):
+		tb.Fatal("client ice gathering timed out")
+	}
+	return pc.LocalDescription().SDP
+}
+
+func post(url, ctype string, body []byte) (*http.Response, []byte, error) {
+	resp, err := http.Post(url, ctype, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
+}
+
+// connect starts a viewer of camera that calls onRTP for every packet from its own
+// goroutine, which ends when the connection closes.
+func (e *env) connect(tb testing.TB, camera string, onRTP func(*rtp.Packet)) *testViewer {
+	tb.Helper()
+	pc := newClientPC(tb, nil)
+	v := &testViewer{pc: pc, done: make(chan struct{})}
+	var once sync.Once
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		once.Do(func() {
+			defer close(v.done)
+			for {
+				p, _, err := tr.ReadRTP()
+				if err != nil {
+					return
+				}
+				onRTP(p)
+			}
+		})
+	})
+	offer := makeOffer(tb, pc)
+	resp, body, err := post(e.http.URL+"/api/v1/cameras/"+camera+"/whep", "application/sdp", []byte(offer))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusCreated {
+		tb.Fatalf("whep offer: %s: %s", resp.Status, body)
+	}
+	v.location = resp.Header.Get("Location")
+	if !strings.HasPrefix(v.location, SessionPath) {
+		tb.Fatalf("Location %q", v.location)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
+
+// close deletes the session over WHEP and closes the client.
+func (v *testViewer) close(tb testing.TB, e *env) {
+	tb.Helper()
+	req, _ := http.NewRequest(http.MethodDelete, e.http.URL+v.location, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		tb.Errorf("delete session: %s", resp.Status)
+	}
+	if err := v.pc.Close(); err != nil {
+		tb.Error(err)
+	}
+}
+
+// frameWatcher reassembles access units and checks sequence continuity.
+type frameWatcher struct {
+	mu        sync.Mutex
+	dec       *rtph264.Decoder
+	start     time.Time
+	firstKey  time.Duration // time of the first complete IDR with SPS and PPS
+	frames    int           // complete access units since the first keyframe
+	packets   int
+	lastSeq   uint16
+	holes     int
+	holeAfter int // packets received before the first hole
+}
+
+func newFrameWatcher() *frameWatcher {
+	d := &rtph264.Decoder{}
+	if err := d.Init(); err != nil {
+		panic(err)
+	}
+	return &frameWatcher{dec: d, start: time.Now(), firstKey: -1}
+}
+
+func (w *frameWatcher) onRTP(p *rtp.Packet) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.packets > 0 && p.SequenceNumber != w.lastSeq+1 {
+		if w.holes == 0 {
+			w.holeAfter = w.packets
+		}
+		w.holes++
+	}
+	w.lastSeq = p.SequenceNumber
+	w.packets++
+	au, err := w.dec.Decode(p)
+	if err != nil {
+		return
+	}
+	if w.firstKey < 0 {
+		var sps, pps, idr bool
+		for _, n := range au {
+			switch n[0] & 0x1f {
+			case 7:
+				sps = true
+			case 8:
+				pps = true
+			case 5:
+				idr = true
+			}
+		}
+		if !(sps && pps && idr) {
+			return
+		}
+		w.firstKey = time.Since(w.start)
+	}
+	w.frames++
+}
+
+type watchState struct {
+	firstKey time.Duration
+	frames   int
+	packets  int
+	holes    int
+}
+
+func (w *frameWatcher) state() watchState {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return watchState{w.firstKey, w.frames, w.packets, w.holes}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,377 @@
+// Package webrtc serves live view of cameras to browsers over WebRTC (WHEP, RFC 9725).
+//
+// Each camera's streaming.Stream is read once and packetised once into H.264 RTP
+// packets; every viewer of that camera is fed those same packets. All sessions share one
+// UDP port (ICE UDP mux) and one TCP port (ICE-TCP fallback), so a firewall needs two
+// holes, not a port range.
+package webrtc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/straja-nvr/straja/streaming"
+)
+
+// Errors returned by Server and mapped to HTTP statuses by the WHEP handler.
+var (
+	// ErrBadOffer means the offer is not a usable SDP offer.
+	ErrBadOffer = errors.New("malformed sdp offer")
+	// ErrNoH264 means the offer has no H.264 video the server can send (packetization-mode=1).
+	ErrNoH264 = errors.New("offer has no h264 video with packetization-mode=1")
+	// ErrCodecNotSupported means the camera's codec cannot be played by browsers (H.265):
+	// live view needs an H.264 substream (live_url).
+	ErrCodecNotSupported = errors.New("camera codec cannot be shown live in a browser")
+	// ErrUnknownCamera is what a lookup function should wrap for a camera that does not exist.
+	ErrUnknownCamera = errors.New("unknown camera")
+	// ErrSessionNotFound means no live session has that ID (it ended or never existed).
+	ErrSessionNotFound = errors.New("live session not found")
+	// ErrUnavailable means the camera's stream has ended (camera offline or restarting).
+	ErrUnavailable = errors.New("camera stream unavailable")
+	// ErrClosed means the server is shutting down.
+	ErrClosed = errors.New("live server closed")
+)
+
+// Options configure a Server.
+type Options struct {
+	// UDPPort is the single UDP port for all media (0: a random port per interface).
+	UDPPort int
+	// TCPPort is the single ICE-TCP port used when UDP is blocked (0: random; <0: disabled).
+	TCPPort int
+	// HostAddresses, when set, replace the addresses advertised in host candidates
+	// (NAT 1:1, or a server with several interfaces of which only one is reachable).
+	HostAddresses []string
+	// STUNServers, e.g. "stun:stun.example.org:3478"; none are needed on a LAN.
+	STUNServers []string
+	// IncludeLoopback also offers 127.0.0.1 candidates (tests, same-host browsers).
+	IncludeLoopback bool
+	// GatherTimeout bounds the wait for ICE gathering before answering (default 2 s).
+	GatherTimeout time.Duration
+	// ConnectTimeout ends a session that has not connected in time (default 15 s).
+	ConnectTimeout time.Duration
+}
+
+// Server holds the WebRTC API, the shared ICE ports, the per-camera packetisers and
+// the viewer sessions. Safe for concurrent use.
+type Server struct {
+	api        *webrtc.API
+	udpMux     ice.UDPMux
+	tcpMux     ice.TCPMux
+	iceServers []webrtc.ICEServer
+	opts       Options
+	log        *slog.Logger
+	m          *metrics
+
+	mu       sync.Mutex
+	closed   bool
+	cameras  map[cameraKey]*camera
+	sessions map[string]*session
+	wg       sync.WaitGroup // session goroutines
+}
+
+type cameraKey struct {
+	id string
+	st *streaming.Stream
+}
+
+// h264Profiles are the profile-level-ids offered to browsers, all with
+// packetization-mode=1. Browsers match on the first two bytes (profile_idc, iop), so
+// each distinct pair a browser may offer is listed once.
+var h264Profiles = []string{"42e01f", "42001f", "4d001f", "f4001f", "64001f", "640c1f"}
+
+// New starts a Server listening on the configured ICE ports. reg may be nil.
+func New(opts Options, reg prometheus.Registerer, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.GatherTimeout <= 0 {
+		opts.GatherTimeout = 2 * time.Second
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 15 * time.Second
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+
+	me := &webrtc.MediaEngine{}
+	for i, p := range h264Profiles {
+		if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType:    webrtc.MimeTypeH264,
+				ClockRate:   streaming.ClockRate,
+				SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + p,
+			},
+			PayloadType: webrtc.PayloadType(102 + 2*i),
+		}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, fmt.Errorf("register h264 %s: %w", p, err)
+		}
+	}
+	ir := &interceptor.Registry{}
+	// NACK responder: re-send lost packets on Wi-Fi; 512 packets is ~1 s at 4 Mbit/s.
+	if err := webrtc.ConfigureNackWithOptions(me, ir, nil, nack.ResponderSize(512)); err != nil {
+		return nil, fmt.Errorf("configure nack: %w", err)
+	}
+	// Sender reports let the browser map RTP time to wall time.
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+		return nil, fmt.Errorf("configure rtcp reports: %w", err)
+	}
+
+	se := webrtc.SettingEngine{}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIncludeLoopbackCandidate(opts.IncludeLoopback)
+	if len(opts.HostAddresses) > 0 {
+		se.SetNAT1To1IPs(opts.HostAddresses, webrtc.ICECandidateTypeHost)
+	}
+	muxOpts := []ice.UDPMuxFromPortOption{}
+	if opts.IncludeLoopback {
+		muxOpts = append(muxOpts, ice.UDPMuxFromPortWithLoopback())
+	}
+	udpMux, err := ice.NewMultiUDPMuxFromPort(opts.UDPPort, muxOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("listen ice udp port %d: %w", opts.UDPPort, err)
+	}
+	se.SetICEUDPMux(udpMux)
+	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+	var tcpMux ice.TCPMux
+	if opts.TCPPort >= 0 {
+		ln, err := net.ListenTCP("tcp", &net.TCPAddr{Port: opts.TCPPort})
+		if err != nil {
+			_ = udpMux.Close()
+			return nil, fmt.Errorf("listen ice tcp port %d: %w", opts.TCPPort, err)
+		}
+		tcpMux = webrtc.NewICETCPMux(nil, ln, 32)
+		se.SetICETCPMux(tcpMux)
+		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+	}
+	se.SetNetworkTypes(networks)
+
+	var iceServers []webrtc.ICEServer
+	if len(opts.STUNServers) > 0 {
+		iceServers = []webrtc.ICEServer{{URLs: opts.STUNServers}}
+	}
+	return &Server{
+		api:        webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)),
+		udpMux:     udpMux,
+		tcpMux:     tcpMux,
+		iceServers: iceServers,
+		opts:       opts,
+		log:        log,
+		m:          m,
+		cameras:    map[cameraKey]*camera{},
+		sessions:   map[string]*session{},
+	}, nil
+}
+
+// UDPAddrs returns the addresses the UDP mux listens on (useful with port 0).
+func (s *Server) UDPAddrs() []net.Addr { return s.udpMux.GetListenAddresses() }
+
+// Offer negotiates a new viewer of cameraID on st: it answers the SDP offer with an SDP
+// answer that already holds the server's ICE candidates (no trickle needed) and returns
+// the new session's ID. ctx bounds the negotiation only, not the session.
+func (s *Server) Offer(ctx context.Context, cameraID string, st *streaming.Stream, offer []byte) ([]byte, string, error) {
+	if err := checkOffer(offer); err != nil {
+		return nil, "", err
+	}
+	cam, err := s.acquireCamera(cameraID, st)
+	if err != nil {
+		return nil, "", err
+	}
+	sess, answer, err := s.negotiate(ctx, cam, offer)
+	if err != nil {
+		s.releaseCamera(cam)
+		return nil, "", err
+	}
+	return answer, sess.id, nil
+}
+
+// checkOffer rejects offers pion would choke on or that cannot carry our video, with
+// errors a browser developer can act on.
+func checkOffer(offer []byte) error {
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(string(offer)); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadOffer, err)
+	}
+	if len(sd.MediaDescriptions) == 0 {
+		return fmt.Errorf("%w: no media sections", ErrBadOffer)
+	}
+	video := false
+	for _, md := range sd.MediaDescriptions {
+		if md.MediaName.Media != "video" {
+			continue
+		}
+		video = true
+		codecs := map[string]bool{} // payload type -> is H.264
+		for _, a := range md.Attributes {
+			if a.Key == "rtpmap" {
+				pt, enc, _ := strings.Cut(a.Value, " ")
+				codecs[pt] = strings.HasPrefix(strings.ToUpper(enc), "H264/")
+			}
+		}
+		for _, a := range md.Attributes {
+			if a.Key != "fmtp" {
+				continue
+			}
+			pt, params, _ := strings.Cut(a.Value, " ")
+			if codecs[pt] && h264ParamsUsable(params) {
+				return nil
+			}
+		}
+	}
+	if !video {
+		return fmt.Errorf("%w: no video media section", ErrNoH264)
+	}
+	return ErrNoH264
+}
+
+// h264ParamsUsable reports whether an H.264 fmtp line matches one of h264Profiles.
+func h264ParamsUsable(params string) bool {
+	mode, profile := "", "42001f" // RFC 6184 defaults: mode 0, baseline
+	for _, kv := range strings.Split(params, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		switch strings.ToLower(k) {
+		case "packetization-mode":
+			mode = v
+		case "profile-level-id":
+			profile = strings.ToLower(v)
+		}
+	}
+	if mode != "1" || len(profile) != 6 {
+		return false
+	}
+	for _, p := range h264Profiles {
+		if p[:4] == profile[:4] {
+			return true
+		}
+	}
+	return false
+}
+
+// acquireCamera returns the running camera worker for (id, st), starting it for the
+// first viewer, and counts a reference that releaseCamera drops.
+func (s *Server) acquireCamera(id string, st *streaming.Stream) (*camera, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	key := cameraKey{id, st}
+	cam := s.cameras[key]
+	if cam == nil {
+		cam = startCamera(id, st, s.m, s.log.With("camera", id))
+		s.cameras[key] = cam
+	}
+	cam.refs++
+	s.mu.Unlock()
+
+	// Wait until the worker has the stream's latest GOP, so the codec is known.
+	select {
+	case <-cam.ready:
+	case <-cam.ended:
+	}
+	if err := cam.err(); err != nil {
+		s.releaseCamera(cam)
+		return nil, fmt.Errorf("camera %s: %w", id, err)
+	}
+	return cam, nil
+}
+
+// releaseCamera drops a reference; the last one stops the worker and waits for it.
+func (s *Server) releaseCamera(cam *camera) {
+	s.mu.Lock()
+	cam.refs--
+	last := cam.refs == 0
+	if last {
+		key := cameraKey{cam.id, cam.st}
+		if s.cameras[key] == cam {
+			delete(s.cameras, key)
+		}
+	}
+	s.mu.Unlock()
+	if last {
+		cam.stop()
+	}
+}
+
+// Delete ends a session and waits until its resources are released.
+func (s *Server) Delete(sessionID string) error {
+	s.mu.Lock()
+	sess := s.sessions[sessionID]
+	s.mu.Unlock()
+	if sess == nil {
+		return ErrSessionNotFound
+	}
+	sess.end()
+	<-sess.done
+	return nil
+}
+
+// Patch applies a trickle-ICE SDP fragment (RFC 8840) from the viewer: its
+// a=candidate lines are added as remote candidates. ICE restarts are not supported.
+func (s *Server) Patch(sessionID string, fragment []byte) error {
+	s.mu.Lock()
+	sess := s.sessions[sessionID]
+	s.mu.Unlock()
+	if sess == nil {
+		return ErrSessionNotFound
+	}
+	for _, line := range strings.Split(string(fragment), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "a=candidate:") {
+			continue
+		}
+		if err := sess.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: strings.TrimPrefix(line, "a=")}); err != nil {
+			return fmt.Errorf("%w: candidate %q: %v", ErrBadOffer, line, err)
+		}
+	}
+	return nil
+}
+
+// Sessions returns how many sessions are open.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// Close ends every session, stops every camera worker, closes the ICE ports and waits.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for _, sess := range s.sessions {
+		sess.end()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	err := s.udpMux.Close()
+	if s.tcpMux != nil {
+		err = errors.Join(err, s.tcpMux.Close())
+	}
+	return err
+}
+
+func newSessionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

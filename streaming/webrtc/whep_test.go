@@ -1,0 +1,285 @@
+package webrtc
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/straja-nvr/straja/streaming"
+)
+
+// A viewer gets a decodable keyframe (IDR with SPS/PPS) within 1 s, then 5 s of RTP
+// with no sequence hole and the clip's frame rate.
+func TestViewerGetsKeyframeThenContinuousVideo(t *testing.T) {
+	e := newEnv(t)
+	// Let the camera run mid-GOP so fast start, not luck, gives the keyframe.
+	waitFor(t, 5*time.Second, "camera running", func() bool { return e.stream.Written() > 30 })
+
+	w := newFrameWatcher()
+	v := e.connect(t, "cam1", w.onRTP)
+	defer v.close(t, e)
+	waitFor(t, time.Second, "first complete keyframe", func() bool { return w.state().firstKey >= 0 })
+	t.Logf("first keyframe after %v", w.state().firstKey)
+
+	start := w.state()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := w.state(); s.holes > 0 {
+			t.Fatalf("sequence hole after %d packets", s.packets)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	end := w.state()
+	if end.holes > 0 {
+		t.Fatalf("%d sequence holes", end.holes)
+	}
+	// 5 s at 25 fps = 125 frames; allow for scheduling on a busy 2-core machine.
+	if got := end.frames - start.frames; got < 115 {
+		t.Fatalf("got %d frames in 5 s, want about 125", got)
+	}
+	if n := e.srv.Sessions(); n != 1 {
+		t.Fatalf("%d sessions, want 1", n)
+	}
+}
+
+// Bad requests get a clear 4xx and never reach pion in a state that panics.
+func TestWHEPBadInput(t *testing.T) {
+	e := newEnv(t)
+	good := makeOffer(t, newClientPC(t, nil))
+	vp8 := makeOffer(t, newClientPC(t, func(me *webrtc.MediaEngine) error {
+		return me.RegisterCodec(webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
+			PayloadType:        96,
+		}, webrtc.RTPCodecTypeVideo)
+	}))
+	mode0 := strings.ReplaceAll(good, "packetization-mode=1", "packetization-mode=0")
+	cases := []struct {
+		name, camera, ctype string
+		body                []byte
+		code                int
+		msg                 string
+	}{
+		{"malformed sdp", "cam1", "application/sdp", []byte("hello, not sdp"), 400, "bad sdp offer"},
+		{"truncated sdp", "cam1", "application/sdp", []byte(good[:len(good)/3]), 400, "bad sdp offer"},
+		{"empty body", "cam1", "application/sdp", nil, 400, "bad sdp offer"},
+		{"vp8 only", "cam1", "application/sdp", []byte(vp8), 406, "no H.264"},
+		{"h264 mode 0 only", "cam1", "application/sdp", []byte(mode0), 406, "no H.264"},
+		{"unknown camera", "nope", "application/sdp", []byte(good), 404, "not found"},
+		{"h265 camera", "h265cam", "application/sdp", []byte(good), 409, "live_url"},
+		{"wrong content type", "cam1", "application/json", []byte(good), 415, "application/sdp"},
+		{"huge body", "cam1", "application/sdp", bytes.Repeat([]byte("a=x\r\n"), 30000), 413, "larger"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body, err := post(e.http.URL+"/api/v1/cameras/"+c.camera+"/whep", c.ctype, c.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != c.code || !strings.Contains(string(body), c.msg) {
+				t.Fatalf("got %s %q, want %d containing %q", resp.Status, body, c.code, c.msg)
+			}
+		})
+	}
+	for _, m := range []string{http.MethodDelete, http.MethodPatch} {
+		req, _ := http.NewRequest(m, e.http.URL+SessionPath+"deadbeef", strings.NewReader("a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n"))
+		req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s unknown session: %s, want 404", m, resp.Status)
+		}
+	}
+	if n := e.srv.Sessions(); n != 0 {
+		t.Fatalf("%d sessions left by failed offers", n)
+	}
+}
+
+// An H.265 camera is refused with the codec error even when the lookup did not know.
+func TestH265StreamRefused(t *testing.T) {
+	srv := newTestServer(t)
+	st := streaming.New()
+	st.Write(&streaming.Unit{Key: true, NALUs: [][]byte{{0x26, 0x01}}, Params: &streaming.Params{Codec: streaming.H265}})
+	_, _, err := srv.Offer(context.Background(), "cam", st, []byte(makeOffer(t, newClientPC(t, nil))))
+	if code, msg := Status(err, "cam"); code != http.StatusConflict || !strings.Contains(msg, "H.264 substream") {
+		t.Fatalf("got %v -> %d %q", err, code, msg)
+	}
+	if n := srv.Sessions(); n != 0 {
+		t.Fatalf("%d sessions", n)
+	}
+}
+
+// A viewer whose queue is full drops until the next keyframe, then resumes: the
+// camera worker never waits for it.
+func TestSlowViewerDropsAndResyncsAtKeyframe(t *testing.T) {
+	m, _ := newMetrics(nil)
+	drops := m.drops.WithLabelValues("x")
+	v := &viewer{queue: make(chan item, 2)}
+	key := &unit{key: true}
+	p := &unit{}
+	v.offer(item{units: []*unit{key}}, true, drops)
+	v.offer(item{units: []*unit{p}}, false, drops)
+	v.offer(item{units: []*unit{p}}, false, drops) // full: dropped, now waiting for a key
+	if !v.waitKey {
+		t.Fatal("viewer not waiting for keyframe after overflow")
+	}
+	<-v.queue
+	<-v.queue
+	v.offer(item{units: []*unit{p}}, false, drops) // room, but not decodable: dropped
+	if len(v.queue) != 0 {
+		t.Fatal("delta frame queued while waiting for a keyframe")
+	}
+	v.offer(item{units: []*unit{key}}, true, drops)
+	if len(v.queue) != 1 || v.waitKey {
+		t.Fatal("keyframe did not resume the viewer")
+	}
+}
+
+// A viewer that stops reading for 10 s does not disturb another viewer or the recording.
+func TestStalledViewerDoesNotAffectOthers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10 s stall")
+	}
+	e := newEnv(t)
+	rec := e.stream.Subscribe(256, false) // the recorder's reader
+	defer rec.Close()
+	recDone := make(chan struct{})
+	go func() {
+		defer close(recDone)
+		for range rec.C() {
+		}
+	}()
+
+	stall := make(chan struct{})
+	stalled := e.connect(t, "cam1", func(*rtp.Packet) { <-stall })
+	w := newFrameWatcher()
+	good := e.connect(t, "cam1", w.onRTP)
+	waitFor(t, time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
+	start := w.state()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	close(stall)
+	end := w.state()
+	if end.holes > 0 {
+		t.Fatalf("healthy viewer saw %d sequence holes", end.holes)
+	}
+	if got := end.frames - start.frames; got < 235 {
+		t.Fatalf("healthy viewer got %d frames in 10 s, want about 250", got)
+	}
+	if d := rec.Dropped(); d != 0 {
+		t.Fatalf("recorder reader lost %d units", d)
+	}
+	good.close(t, e)
+	stalled.close(t, e)
+	rec.Close()
+	<-recDone
+}
+
+// 100 connect/disconnect cycles leave no goroutines or memory behind, and the
+// recording reader of the same camera loses nothing.
+func TestConnectDisconnectCycles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("100 cycles")
+	}
+	e := newEnv(t)
+	rec := e.stream.Subscribe(256, false)
+	recDone := make(chan struct{})
+	go func() {
+		defer close(recDone)
+		for range rec.C() {
+		}
+	}()
+	defer func() { rec.Close(); <-recDone }()
+
+	cycle := func() {
+		w := newFrameWatcher()
+		v := e.connect(t, "cam1", w.onRTP)
+		waitFor(t, 2*time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
+		v.close(t, e)
+		<-v.done
+	}
+	settle := func() (int, uint64) {
+		var n int
+		waitFor(t, 10*time.Second, "sessions to end", func() bool { return e.srv.Sessions() == 0 })
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		n = runtime.NumGoroutine()
+		return n, ms.HeapAlloc
+	}
+	for range 5 { // warm up pools and pion's lazily started goroutines
+		cycle()
+	}
+	g0, h0 := settle()
+	for range 100 {
+		cycle()
+	}
+	// Goroutines of closed connections may take a moment to return.
+	var g1 int
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g1, _ = settle()
+		if g1 <= g0+2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, h1 := settle()
+	t.Logf("goroutines %d -> %d, heap %d KiB -> %d KiB", g0, g1, h0>>10, h1>>10)
+	if g1 > g0+2 {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("goroutines grew from %d to %d:\n%s", g0, g1, buf[:runtime.Stack(buf, true)])
+	}
+	if h1 > h0+8<<20 {
+		t.Fatalf("heap grew from %d KiB to %d KiB over 100 cycles", h0>>10, h1>>10)
+	}
+	if d := rec.Dropped(); d != 0 {
+		t.Fatalf("recorder reader lost %d units", d)
+	}
+}
+
+// Close ends live sessions and leaves no goroutine of its own behind.
+func TestCloseEndsSessions(t *testing.T) {
+	e := newEnv(t)
+	w := newFrameWatcher()
+	v := e.connect(t, "cam1", w.onRTP)
+	waitFor(t, 2*time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
+	if err := e.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.srv.Sessions(); n != 0 {
+		t.Fatalf("%d sessions after Close", n)
+	}
+	_, _, err := e.srv.Offer(context.Background(), "cam1", e.stream, []byte(makeOffer(t, newClientPC(t, nil))))
+	if code, _ := Status(err, "cam1"); code != http.StatusServiceUnavailable {
+		t.Fatalf("offer after close: %v", err)
+	}
+	_ = v.pc.Close()
+}
+
+// The routes mount on a parent mux next to GET /api/v1/cameras/{id} without conflict.
+func TestRoutesMountOnParentMux(t *testing.T) {
+	srv := newTestServer(t)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/cameras/{id}", func(http.ResponseWriter, *http.Request) {})
+	for p, h := range srv.WHEP(func(string) (*streaming.Stream, error) { return nil, ErrUnknownCamera }).Routes() {
+		mux.Handle(p, h)
+	}
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/cameras/x/whep", strings.NewReader("v=0\r\n")))
+	if rec.Code != http.StatusUnsupportedMediaType {
+		t.Fatalf("POST without content type through parent mux: %d", rec.Code)
+	}
+}
