@@ -11,9 +11,9 @@ import (
 const (
 	cameraBackoffMin = 200 * time.Millisecond
 	cameraBackoffMax = 5 * time.Second
-	// cameraBackoffDial caps the delay while the camera does not even accept a TCP
-	// connection (rebooting, unplugged): such a probe costs one packet, and a camera
-	// that comes back must be recorded again within a couple of seconds.
+	// cameraBackoffDial caps the delay while the camera does not accept a connection or
+	// does not serve its stream (rebooting, unplugged): such a probe is cheap, and a
+	// camera that comes back must be recorded again within a couple of seconds.
 	cameraBackoffDial = time.Second
 	// A session that delivered video for this long counts as healthy: the next failure
 	// starts the backoff from cameraBackoffMin again.

@@ -138,7 +138,7 @@ func (c *Camera) Run(ctx context.Context) {
 			c.backoffs.Reset()
 		}
 		limit := cameraBackoffMax
-		if res.dialFailed {
+		if res.unavailable {
 			limit = cameraBackoffDial
 		}
 		t := time.NewTimer(c.backoffs.Next(limit))

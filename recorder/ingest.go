@@ -18,6 +18,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph265"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
@@ -43,11 +44,11 @@ var ingestEpochs atomic.Uint64
 
 // ingestResult is how one RTSP session ended.
 type ingestResult struct {
-	err        error
-	stalled    bool
-	dialFailed bool          // the camera did not accept a connection at all
-	delivered  bool          // the session delivered video
-	online     time.Duration // from the first to the last unit delivered
+	err         error
+	stalled     bool
+	unavailable bool          // the camera or its stream is not there (yet): retry soon
+	delivered   bool          // the session delivered video
+	online      time.Duration // from the first to the last unit delivered
 }
 
 // runSession runs one RTSP session until it fails, stalls or ctx is done. The client
@@ -102,10 +103,8 @@ func (c *Camera) runSession(ctx context.Context) ingestResult {
 	<-watchDone
 	client.Close()
 
-	var opErr *net.OpError
 	delivered, online := s.delivery()
-	res := ingestResult{err: err, delivered: delivered, online: online,
-		dialFailed: errors.As(err, &opErr) && opErr.Op == "dial"}
+	res := ingestResult{err: err, delivered: delivered, online: online, unavailable: cameraUnavailable(err)}
 	if s.stalled.Load() || (s.playing() && s.idle() >= c.timeout) {
 		res.stalled = true
 		res.err = s.stallError()
@@ -492,4 +491,19 @@ func (s *ingestSession) publishParams() {
 func ingestTicks(t int64) time.Duration {
 	return time.Duration(t/streaming.ClockRate)*time.Second +
 		time.Duration(t%streaming.ClockRate)*time.Second/streaming.ClockRate
+}
+
+// cameraUnavailable reports a failure that a returning camera ends by itself: no TCP
+// connection, or the stream path not (yet) served. Credentials and protocol errors are
+// not: retrying them fast only floods the camera and the logs.
+func cameraUnavailable(err error) bool {
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "dial" {
+		return true
+	}
+	var bad liberrors.ErrClientBadStatusCode
+	if errors.As(err, &bad) {
+		return bad.Code == base.StatusNotFound || bad.Code == base.StatusServiceUnavailable
+	}
+	return false
 }

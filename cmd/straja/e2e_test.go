@@ -169,6 +169,11 @@ func segmentsOf(t *testing.T, addr, cam string) []apiSegment {
 	}
 	from := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	to := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	resp, err := http.Get(fmt.Sprintf("http://%s/api/v1/cameras/%s/segments?from=%s&to=%s", addr, cam, from, to))
+	if err != nil {
+		return nil // not up yet
+	}
+	resp.Body.Close()
 	if code := getJSON(t, fmt.Sprintf("http://%s/api/v1/cameras/%s/segments?from=%s&to=%s", addr, cam, from, to), &out); code != 200 {
 		t.Fatalf("segments of %s: status %d", cam, code)
 	}

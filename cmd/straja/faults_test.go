@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -31,11 +32,21 @@ type apiCamera struct {
 	LastError  string     `json:"last_error"`
 }
 
+// cameraOf reads one camera from the API; while the service is not up yet it returns
+// a zero apiCamera, so waitFor conditions can poll through start-up.
 func cameraOf(t *testing.T, addr, id string) apiCamera {
 	t.Helper()
 	var c apiCamera
-	if code := getJSON(t, fmt.Sprintf("http://%s/api/v1/cameras/%s", addr, id), &c); code != 200 {
-		t.Fatalf("camera %s: status %d", id, code)
+	resp, err := http.Get(fmt.Sprintf("http://%s/api/v1/cameras/%s", addr, id))
+	if err != nil {
+		return c
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("camera %s: status %d", id, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		t.Fatalf("camera %s: %v", id, err)
 	}
 	return c
 }

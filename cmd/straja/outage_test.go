@@ -83,8 +83,13 @@ func TestStoreOutage(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Close finalises open segments into the spool; a restart uploads them. Here we only
-	// check what was recorded up to the outage's end is in MinIO.
+	// Close finalises open segments and drains them into MinIO.
+	if left, _ := filepath.Glob(filepath.Join(cfg.Spool.Dir, "*", "*", "*", "*", "*")); len(left) != 0 {
+		t.Errorf("spool not empty after shutdown: %v", left)
+	}
+	if parts, _ := filepath.Glob(filepath.Join(cfg.Spool.Dir, "*", "*.part")); len(parts) != 0 {
+		t.Errorf("open segments left in the spool: %v", parts)
+	}
 	st, err := recorder.OpenStore(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
