@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"sync"
@@ -19,7 +20,6 @@ import (
 	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/recorder/camsim"
 	"github.com/straja-nvr/straja/storage"
-	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/webrtc"
 	"github.com/straja-nvr/straja/web"
 )
@@ -67,14 +67,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("webrtc: %w", err)
 	}
 	m.rtc = rtc
-	whep := rtc.WHEP(func(id string) (*streaming.Stream, error) {
-		st, ok := rec.Stream(id)
-		if !ok {
-			return nil, fmt.Errorf("camera %q: %w", id, webrtc.ErrUnknownCamera)
-		}
-		return st, nil
-	})
-	srv := web.New(web.Options{Cameras: rec, Segments: rec, Health: rec, Gatherer: reg, Extra: whep.Routes()}, m.Log)
+	extra := web.UIRoutes()
+	maps.Copy(extra, rtc.WHEP(web.LiveLookup(rec)).Routes())
+	srv := web.New(web.Options{Cameras: rec, Segments: rec, Health: rec, Gatherer: reg, Extra: extra}, m.Log)
 	m.http = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))

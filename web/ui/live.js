@@ -17,9 +17,10 @@ const BACKOFF_MAX_MS = 15000;
 const LAYOUTS = [1, 4, 9, 16];
 
 /**
- * strajaPlayers maps camera id to {pc, video, firstFrameMs, restart()}: what tests
- * and diagnostics read. pc is the current RTCPeerConnection (null between sessions);
- * restart() starts a new session and resolves with its time to first frame in ms.
+ * strajaPlayers maps camera id to {pc, video, firstFrameMs, marks, restart()}: what
+ * tests and diagnostics read; marks time each step of the current session's start.
+ * pc is the current RTCPeerConnection (null between sessions); restart() starts a
+ * new session and resolves with its time to first frame in ms.
  */
 const players = new Map();
 window.strajaPlayers = players;
@@ -77,6 +78,7 @@ class Tile {
       get pc() { return tile.client ? tile.client.pc : null; },
       video: this.video,
       get firstFrameMs() { return tile.client ? tile.client.firstFrameMs : null; },
+      get marks() { return tile.client ? tile.client.marks : {}; },
       restart: () => tile.restart(),
     });
     this.update(cam);
@@ -328,6 +330,15 @@ async function poll() {
       const res = await fetch(API, { cache: 'no-store' });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       reconcile(await res.json());
+      if (!banner.hidden) {
+        // The service is back (restart, network blip): retry at once, not after backoff.
+        for (const tile of tiles.values()) {
+          if (tile.retryTimer && tile.cam.live) {
+            tile.attempt = 0;
+            tile.connect();
+          }
+        }
+      }
       banner.hidden = true;
     } catch {
       banner.textContent = T.serviceDown;

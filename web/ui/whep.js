@@ -35,6 +35,8 @@ export class WHEPClient {
     this.location = null; // the session URL, once created
     this.startedAt = 0; // performance.now() when the peer connection was created
     this.firstFrameMs = null;
+    // marks are milliseconds since startedAt of each step of the start (diagnostics).
+    this.marks = {};
     this.closed = false;
     this.abort = new AbortController();
   }
@@ -50,11 +52,13 @@ export class WHEPClient {
       video.play().catch(() => {}); // autoplay of muted video is allowed; ignore aborts
     };
     pc.onconnectionstatechange = () => {
+      this.mark(pc.connectionState);
       if (!this.closed) this.onState(pc.connectionState);
     };
 
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc, this.gatherTimeoutMs);
+    this.mark('gathered');
     if (this.closed) throw new WHEPError(0, 'closed');
 
     let res;
@@ -70,6 +74,7 @@ export class WHEPClient {
       throw new WHEPError(0, this.closed ? 'closed' : `network error: ${err.message}`);
     }
     const body = await res.text();
+    this.mark('answered');
     if (res.status !== 201) throw new WHEPError(res.status, body.trim());
     const loc = res.headers.get('Location');
     if (loc) this.location = new URL(loc, res.url).href;
@@ -91,6 +96,7 @@ export class WHEPClient {
         while (!this.closed) {
           if ((await this.framesDecoded()) > 0) {
             this.firstFrameMs = performance.now() - this.startedAt;
+            this.mark('decoded');
             return this.firstFrameMs;
           }
           await sleep(10);
@@ -113,6 +119,10 @@ export class WHEPClient {
       return 0; // closed meanwhile
     }
     return n;
+  }
+
+  mark(name) {
+    if (!(name in this.marks)) this.marks[name] = Math.round(performance.now() - this.startedAt);
   }
 
   /** close ends the session; safe to call more than once and during start. */
