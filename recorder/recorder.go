@@ -35,8 +35,11 @@ type CameraInfo struct {
 	LastFrame  *time.Time  `json:"last_frame,omitempty"`
 	Reconnects uint64      `json:"reconnects"`
 	LastError  string      `json:"last_error,omitempty"`
-	Live       bool        `json:"live"`
-	LiveReason string      `json:"live_reason,omitempty"`
+	// Live says whether a browser can show the camera now; LiveCodec is what live view
+	// gets (the live_url substream when configured).
+	Live       bool   `json:"live"`
+	LiveCodec  string `json:"live_codec,omitempty"`
+	LiveReason string `json:"live_reason,omitempty"`
 }
 
 // Recorder owns every camera's ingest, fan-out stream and segmenter, the spool, the
@@ -59,6 +62,9 @@ type cameraRun struct {
 	cfg    configs.Camera
 	stream *streaming.Stream
 	cam    *Camera
+	// The live_url substream, when configured: a second session, for live view only.
+	liveStream *streaming.Stream
+	liveCam    *Camera
 }
 
 // New opens the store, the catalog and the spool named by cfg. It starts nothing.
@@ -87,7 +93,11 @@ func New(ctx context.Context, cfg *configs.Config, reg prometheus.Registerer, lo
 	}
 	r := &Recorder{cfg: cfg, log: log, metrics: m, store: st, catalog: cat, spool: sp, cams: map[string]*cameraRun{}}
 	for _, c := range cfg.Cameras {
-		r.cams[c.ID] = &cameraRun{cfg: c, stream: streaming.New()}
+		cr := &cameraRun{cfg: c, stream: streaming.New()}
+		if c.LiveURL != "" {
+			cr.liveStream = streaming.New()
+		}
+		r.cams[c.ID] = cr
 	}
 	return r, nil
 }
@@ -143,6 +153,16 @@ func (r *Recorder) Run(ctx context.Context) error {
 		cr.cam = NewCamera(CameraSpec{ID: cr.cfg.ID, URL: url, Transport: string(cr.cfg.Transport),
 			ReadTimeout: time.Duration(cr.cfg.ReadTimeout)}, cr.stream, r.metrics, r.log.With("camera", cr.cfg.ID))
 		wg.Go(func() { cr.cam.Run(ctx) })
+		if cr.liveStream != nil {
+			if url, err := cr.cfg.DialLiveURL(); err != nil {
+				r.log.Error("live substream not started", "camera", cr.cfg.ID, "err", configs.Redact(err.Error(), r.cfg))
+			} else {
+				// The substream's ID is not a valid camera ID, so its metrics cannot clash.
+				cr.liveCam = NewCamera(CameraSpec{ID: cr.cfg.ID + "/live", URL: url, Transport: string(cr.cfg.Transport),
+					ReadTimeout: time.Duration(cr.cfg.ReadTimeout)}, cr.liveStream, r.metrics, r.log.With("camera", cr.cfg.ID, "stream", "live"))
+				wg.Go(func() { cr.liveCam.Run(ctx) })
+			}
+		}
 		if cr.cfg.Recording() {
 			rd := cr.stream.Subscribe(recorderQueue, false)
 			wg.Go(func() {
@@ -204,6 +224,21 @@ func (r *Recorder) Stream(id string) (*streaming.Stream, bool) {
 	return cr.stream, true
 }
 
+// LiveStream returns the stream live view shows: the live_url substream when the camera
+// has one, else the recorded stream.
+func (r *Recorder) LiveStream(id string) (*streaming.Stream, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cr, ok := r.cams[id]
+	if !ok {
+		return nil, false
+	}
+	if cr.liveStream != nil {
+		return cr.liveStream, true
+	}
+	return cr.stream, true
+}
+
 // Segments lists one camera's catalogued segments overlapping [from, to).
 func (r *Recorder) Segments(ctx context.Context, camera string, from, to time.Time) ([]storage.Segment, error) {
 	return r.catalog.Segments(ctx, camera, from, to)
@@ -254,11 +289,23 @@ func (r *Recorder) info(cr *cameraRun) CameraInfo {
 			ci.LastFrame = &t
 		}
 	}
+	liveCam, liveState, liveCodec := cr.cam, ci.State, ci.Codec
+	if cr.liveStream != nil {
+		liveCam = cr.liveCam
+		liveState, liveCodec = StateConnecting, ""
+		if liveCam != nil {
+			st := liveCam.Status()
+			liveState, liveCodec = st.State, st.Codec
+		}
+	}
+	ci.LiveCodec = liveCodec
 	switch {
-	case ci.Codec == string(streaming.H265):
+	case liveCodec == string(streaming.H265) && cr.liveStream != nil:
+		ci.LiveReason = "the live_url substream sends H.265, which browsers cannot play live; configure an H.264 substream"
+	case liveCodec == string(streaming.H265):
 		ci.LiveReason = "this camera sends H.265, which browsers cannot play live; configure live_url with an H.264 substream"
-	case ci.State != StateOnline:
-		ci.LiveReason = "camera is " + string(ci.State)
+	case liveState != StateOnline:
+		ci.LiveReason = "camera is " + string(liveState)
 	default:
 		ci.Live = true
 	}

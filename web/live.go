@@ -112,7 +112,7 @@ func (h *uiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // LiveStreams is what live view needs from the recorder.
 type LiveStreams interface {
 	Camera(id string) (recorder.CameraInfo, bool)
-	Stream(id string) (*streaming.Stream, bool)
+	LiveStream(id string) (*streaming.Stream, bool)
 }
 
 // LiveLookup returns the WHEP lookup over rec: an unknown camera is
@@ -125,13 +125,13 @@ func LiveLookup(rec LiveStreams) webrtc.LookupFunc {
 		if !ok {
 			return nil, fmt.Errorf("camera %q: %w", id, webrtc.ErrUnknownCamera)
 		}
-		if info.Codec == string(streaming.H265) {
+		if info.LiveCodec == string(streaming.H265) {
 			return nil, fmt.Errorf("camera %q: %w", id, webrtc.ErrCodecNotSupported)
 		}
-		if info.State != recorder.StateOnline {
-			return nil, fmt.Errorf("camera %q is %s: %w", id, info.State, webrtc.ErrUnavailable)
+		if !info.Live {
+			return nil, fmt.Errorf("camera %q: %s: %w", id, info.LiveReason, webrtc.ErrUnavailable)
 		}
-		st, ok := rec.Stream(id)
+		st, ok := rec.LiveStream(id)
 		if !ok {
 			return nil, fmt.Errorf("camera %q: %w", id, webrtc.ErrUnknownCamera)
 		}

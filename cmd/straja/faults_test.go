@@ -296,3 +296,42 @@ func stopBinary(t *testing.T, cmd *exec.Cmd) {
 		t.Fatal("straja did not stop within 20 s of SIGTERM")
 	}
 }
+
+// TestLiveSubstream: an H.265 camera with an H.264 live_url is shown live from the
+// substream while it records H.265; without live_url it says why it cannot be shown.
+func TestLiveSubstream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	sim := startSim(t, 3, camsim.Options{Codecs: map[int]string{1: "h265", 3: "h265"}})
+	cfg := baseConfig(t, t.TempDir(), sim, 3)
+	cfg.Cameras[0].LiveURL = sim.URL(2)
+	m := startMain(t, cfg)
+	type liveInfo struct {
+		State      string `json:"state"`
+		Codec      string `json:"codec"`
+		Live       bool   `json:"live"`
+		LiveCodec  string `json:"live_codec"`
+		LiveReason string `json:"live_reason"`
+	}
+	var c1, c3 liveInfo
+	waitFor(t, 20*time.Second, "cameras online", func() bool {
+		getJSON(t, "http://"+m.Addr()+"/api/v1/cameras/cam-1", &c1)
+		getJSON(t, "http://"+m.Addr()+"/api/v1/cameras/cam-3", &c3)
+		return c1.State == "online" && c1.LiveCodec != "" && c3.State == "online"
+	})
+	if c1.Codec != "h265" || !c1.Live || c1.LiveCodec != "h264" {
+		t.Errorf("cam-1 with live_url: %+v, want recorded h265, live from h264", c1)
+	}
+	if c3.Live || !strings.Contains(c3.LiveReason, "live_url") {
+		t.Errorf("cam-3 without live_url: %+v, want not live with a reason naming live_url", c3)
+	}
+	resp, err := http.Post("http://"+m.Addr()+"/api/v1/cameras/cam-3/whep", "application/sdp", strings.NewReader("v=0\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("WHEP offer to an H.265 camera: status %d, want 409", resp.StatusCode)
+	}
+}
