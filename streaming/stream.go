@@ -86,7 +86,11 @@ func (s *Stream) Write(u *Unit) {
 	if u.Key {
 		s.gop = s.gop[:0]
 	}
-	if len(s.gop) < maxGOP && (len(s.gop) > 0 || u.Key) {
+	if len(s.gop) == maxGOP {
+		// Too long to replay whole; a truncated GOP followed by live units would
+		// hide a gap from new readers, so they wait for the next keyframe instead.
+		s.gop = nil
+	} else if len(s.gop) > 0 || u.Key {
 		s.gop = append(s.gop, u)
 	}
 	for r := range s.readers {
