@@ -46,6 +46,10 @@ func main() {
 		res.print(os.Stdout)
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "strajaload: interrupted; every child process was stopped")
+			os.Exit(130)
+		}
 		fmt.Fprintln(os.Stderr, "strajaload: ERROR:", err)
 		os.Exit(1)
 	}
@@ -66,6 +70,7 @@ type options struct {
 	segmentDuration time.Duration
 	viewers         int
 	viewerCamera    int
+	viewerRcvbuf    int
 	ffmpegBaseline  bool
 	strajaBin       string
 	clip            string
@@ -101,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.segmentDuration, "segment-duration", time.Minute, "segment length (straja and ffmpeg)")
 	fs.IntVar(&o.viewers, "viewers", 0, "WebRTC viewers to open (straja only)")
 	fs.IntVar(&o.viewerCamera, "viewer-camera", 1, "camera number (1-based) the viewers watch")
+	fs.IntVar(&o.viewerRcvbuf, "viewer-rcvbuf", 4<<20, "receive buffer of each viewer's UDP socket in bytes, capped by net.core.rmem_max (0: system default)")
 	fs.BoolVar(&o.ffmpegBaseline, "ffmpeg-baseline", false, "measure one `ffmpeg -c copy` segment recorder per camera instead of straja")
 	fs.StringVar(&o.strajaBin, "straja-bin", "", "prebuilt straja binary (default: go build ./cmd/straja)")
 	fs.StringVar(&o.clip, "clip", "", "MP4 clip for the cameras (default: made with ffmpeg and cached)")
@@ -147,6 +153,9 @@ func (o options) validate() error {
 	}
 	if o.viewers > 0 && (o.viewerCamera < 1 || o.viewerCamera > o.cameras) {
 		bad("--viewer-camera %d: want a camera between 1 and %d", o.viewerCamera, o.cameras)
+	}
+	if o.viewerRcvbuf < 0 {
+		bad("--viewer-rcvbuf %d: must not be negative", o.viewerRcvbuf)
 	}
 	if o.viewers > 0 && o.ffmpegBaseline {
 		bad("--viewers needs straja: ffmpeg has no live view")

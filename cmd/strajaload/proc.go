@@ -14,6 +14,9 @@ import (
 type procUsage struct {
 	ticks uint64 // user + system CPU time, in clock ticks
 	rssKB uint64 // resident set size
+	// pssKB is the proportional set size: shared pages (the libraries of many ffmpeg
+	// processes) split between the processes sharing them, so sums are fair.
+	pssKB uint64
 }
 
 // readUsage sums CPU time and RSS over pids ("self" is allowed).
@@ -32,12 +35,21 @@ func readUsage(pids []string) (procUsage, error) {
 		if err != nil {
 			return u, fmt.Errorf("process %s: %w", pid, err)
 		}
-		rss, err := parseVmRSS(status)
+		rss, err := parseKB(status, "VmRSS:")
 		if err != nil {
 			return u, fmt.Errorf("/proc/%s/status: %w", pid, err)
 		}
+		smaps, err := os.ReadFile("/proc/" + pid + "/smaps_rollup")
+		if err != nil {
+			return u, fmt.Errorf("process %s: %w", pid, err)
+		}
+		pss, err := parseKB(smaps, "Pss:")
+		if err != nil {
+			return u, fmt.Errorf("/proc/%s/smaps_rollup: %w", pid, err)
+		}
 		u.ticks += t
 		u.rssKB += rss
+		u.pssKB += pss
 	}
 	return u, nil
 }
@@ -66,21 +78,21 @@ func parseStatTicks(b []byte) (uint64, error) {
 	return utime + stime, nil
 }
 
-// parseVmRSS returns VmRSS in kB from the contents of /proc/PID/status.
-func parseVmRSS(b []byte) (uint64, error) {
+// parseKB returns the "key: N kB" line of /proc/PID/status or smaps_rollup, in kB.
+func parseKB(b []byte, key string) (uint64, error) {
 	for line := range strings.Lines(string(b)) {
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		rest, ok := strings.CutPrefix(line, key)
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("VmRSS %q: want \"N kB\"", strings.TrimSpace(rest))
+			return 0, fmt.Errorf("%s %q: want \"N kB\"", key, strings.TrimSpace(rest))
 		}
 		return strconv.ParseUint(f[0], 10, 64)
 	}
-	// Zombies and kernel threads have no VmRSS line.
-	return 0, errors.New("no VmRSS (process exited?)")
+	// Zombies and kernel threads have no memory lines.
+	return 0, fmt.Errorf("no %s line (process exited?)", key)
 }
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times (almost always 100).
@@ -105,4 +117,48 @@ func loadAverage() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// udpStats are the kernel's UDP counters (all processes).
+type udpStats struct {
+	rcvbufErrors uint64 // datagrams dropped because a socket's receive buffer was full
+}
+
+func readUDPStats() (udpStats, error) {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return udpStats{}, fmt.Errorf("udp counters: %w", err)
+	}
+	return parseUDPStats(b)
+}
+
+// parseUDPStats reads /proc/net/snmp, where a "Udp:" line of names is followed by a
+// "Udp:" line of values.
+func parseUDPStats(b []byte) (udpStats, error) {
+	var names []string
+	for line := range strings.Lines(string(b)) {
+		rest, ok := strings.CutPrefix(line, "Udp:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if names == nil {
+			names = f
+			continue
+		}
+		if len(f) != len(names) {
+			return udpStats{}, fmt.Errorf("udp counters: %d names, %d values", len(names), len(f))
+		}
+		for i, n := range names {
+			if n == "RcvbufErrors" {
+				v, err := strconv.ParseUint(f[i], 10, 64)
+				if err != nil {
+					return udpStats{}, fmt.Errorf("udp RcvbufErrors: %w", err)
+				}
+				return udpStats{rcvbufErrors: v}, nil
+			}
+		}
+		return udpStats{}, errors.New("udp counters: no RcvbufErrors")
+	}
+	return udpStats{}, errors.New("udp counters: no Udp lines")
 }

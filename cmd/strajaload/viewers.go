@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -76,8 +79,9 @@ type viewer struct {
 }
 
 // viewerAPI is a pion API for receive-only H.264 clients on loopback. No interceptors:
-// without NACKs, what the counters see is the raw loss.
-func viewerAPI() (*webrtc.API, error) {
+// without NACKs, what the counters see is the raw loss. rcvbuf, when positive, is each
+// viewer socket's receive buffer (the kernel caps it at net.core.rmem_max).
+func viewerAPI(rcvbuf int) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("register codecs: %w", err)
@@ -88,7 +92,35 @@ func viewerAPI() (*webrtc.API, error) {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	// Only loopback: the server and the viewers share the machine.
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	if rcvbuf > 0 {
+		n, err := stdnet.NewNet()
+		if err != nil {
+			return nil, fmt.Errorf("viewer network: %w", err)
+		}
+		se.SetNet(bufferedNet{Net: n, rcvbuf: rcvbuf})
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)), nil
+}
+
+// bufferedNet gives every UDP socket pion opens a larger receive buffer. All viewers
+// share this process and two cores with the server: with the default buffer (208 KiB,
+// about 90 packets) a keyframe burst overflows a viewer's socket whenever its goroutine
+// is not scheduled in time, which measures the load tool, not the server.
+type bufferedNet struct {
+	*stdnet.Net
+	rcvbuf int
+}
+
+// ListenUDP implements transport.Net.
+func (n bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := c.(interface{ SetReadBuffer(int) error }); ok {
+		_ = b.SetReadBuffer(n.rcvbuf)
+	}
+	return c, nil
 }
 
 // openViewer negotiates a viewer of camera id at the straja HTTP address base.
@@ -209,8 +241,8 @@ type viewerSet struct {
 
 // openViewers opens n viewers of camera id, a few at a time, and waits until each has
 // received video. Viewers that fail are reported in errs, not fatal.
-func openViewers(ctx context.Context, base, id string, n int) (*viewerSet, error) {
-	api, err := viewerAPI()
+func openViewers(ctx context.Context, base, id string, n, rcvbuf int) (*viewerSet, error) {
+	api, err := viewerAPI(rcvbuf)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseStatTicks(t *testing.T) {
+	// A command name with spaces and a ')' must not shift the fields.
+	line := "4242 (tricky ) name) S 1 4242 4242 0 -1 4194560 1000 0 0 0 1234 567 0 0 20 0 12 0 100 2000000 5000 18446744073709551615\n"
+	got, err := parseStatTicks([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != 1234+567 {
+		t.Errorf("ticks = %d, want %d (utime 1234 + stime 567)", got, 1234+567)
+	}
+	for _, bad := range []string{"", "1 (x) S 1 2 3", "1 (x) S 1 2 3 4 5 6 7 8 9 10 x 0"} {
+		if _, err := parseStatTicks([]byte(bad)); err == nil {
+			t.Errorf("parseStatTicks(%q): no error", bad)
+		}
+	}
+	// And the real thing: this process has used some CPU by now.
+	u, err := readUsage([]string{"self"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.rssKB == 0 || u.pssKB == 0 {
+		t.Errorf("own usage %+v: want RSS and PSS", u)
+	}
+}
+
+func TestParseKB(t *testing.T) {
+	status := "Name:\tstraja\nVmPeak:\t  900000 kB\nVmRSS:\t  131072 kB\nThreads:\t12\n"
+	if got, err := parseKB([]byte(status), "VmRSS:"); err != nil || got != 131072 {
+		t.Errorf("VmRSS = %d, %v; want 131072", got, err)
+	}
+	smaps := "55d0-7ffc ---p 00000000 00:00 0 [rollup]\nRss:  2048 kB\nPss:  1024 kB\n"
+	if got, err := parseKB([]byte(smaps), "Pss:"); err != nil || got != 1024 {
+		t.Errorf("Pss = %d, %v; want 1024", got, err)
+	}
+	if _, err := parseKB([]byte("Name:\tzombie\nState:\tZ\n"), "VmRSS:"); err == nil {
+		t.Error("a zombie's status (no VmRSS) gave no error")
+	}
+	if _, err := parseKB([]byte("VmRSS:\t12 MB\n"), "VmRSS:"); err == nil {
+		t.Error("a unit other than kB gave no error")
+	}
+}
+
+func TestParseUDPStats(t *testing.T) {
+	snmp := "Ip: Forwarding DefaultTTL\nIp: 1 64\n" +
+		"Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors\n" +
+		"Udp: 1562506 1416 243542 1810002 243541 0 0 0 0\n" +
+		"UdpLite: InDatagrams NoPorts\nUdpLite: 0 0\n"
+	got, err := parseUDPStats([]byte(snmp))
+	if err != nil || got.rcvbufErrors != 243541 {
+		t.Errorf("RcvbufErrors = %d, %v; want 243541", got.rcvbufErrors, err)
+	}
+	if _, err := parseUDPStats([]byte("Udp: A RcvbufErrors\nUdp: 1\n")); err == nil {
+		t.Error("mismatched Udp lines gave no error")
+	}
+}
+
+func TestLossCounter(t *testing.T) {
+	tests := []struct {
+		name     string
+		seqs     []uint16
+		received int64
+		lost     int64
+	}{
+		{"none", nil, 0, 0},
+		{"contiguous", []uint16{10, 11, 12, 13}, 4, 0},
+		{"gap", []uint16{10, 11, 15, 16}, 4, 3},
+		{"wraparound", []uint16{65533, 65534, 65535, 0, 1}, 5, 0},
+		{"loss across the wrap", []uint16{65534, 65535, 2, 3}, 4, 2},
+		{"two wraps", append(seqRange(65000, 65535), append(seqRange(0, 65535), seqRange(0, 100)...)...), 536 + 65536 + 101, 0},
+		{"reordered is not lost", []uint16{1, 3, 2, 4}, 4, 0},
+		{"late packet before the first", []uint16{5, 4, 6}, 3, 0},
+		{"duplicates do not hide loss as negative", []uint16{1, 1, 1, 2}, 4, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c lossCounter
+			for _, s := range tt.seqs {
+				c.add(s, 1200)
+			}
+			if c.received != tt.received || c.lost() != tt.lost {
+				t.Errorf("received %d lost %d; want %d and %d", c.received, c.lost(), tt.received, tt.lost)
+			}
+			if tt.lost == 0 && c.lossPercent() != 0 {
+				t.Errorf("loss %.3f %% with nothing lost", c.lossPercent())
+			}
+		})
+	}
+	var c lossCounter
+	for _, s := range []uint16{0, 1, 2, 3, 4, 5, 6, 7, 8, 10} {
+		c.add(s, 1)
+	}
+	if got := c.lossPercent(); got < 9.09 || got > 9.10 {
+		t.Errorf("1 lost of 11 = %.3f %%, want 9.09 %%", got)
+	}
+}
+
+func seqRange(from, to int) []uint16 {
+	var s []uint16
+	for i := from; i <= to; i++ {
+		s = append(s, uint16(i))
+	}
+	return s
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		args    string
+		wantErr string // "" for valid
+	}{
+		{"", ""},
+		{"--cameras 21 --viewers 100 --viewer-camera 21 --duration 30s --store minio", ""},
+		{"--cameras 20 --ffmpeg-baseline --store disk", ""},
+		{"--cameras 0", "--cameras 0"},
+		{"--cameras 300", "--cameras 300"},
+		{"--width 1919", "--width/--height 1919x1080"},
+		{"--bitrate 0", "--bitrate 0"},
+		{"--duration 1s", "--duration 1s"},
+		{"--store s3", `--store "s3"`},
+		{"--segment-duration 1s", "--segment-duration 1s"},
+		{"--viewers 5 --viewer-camera 21", "--viewer-camera 21: want a camera between 1 and 20"},
+		{"--viewers -1", "--viewers -1"},
+		{"--viewers 2 --ffmpeg-baseline", "ffmpeg has no live view"},
+		{"--viewer-rcvbuf -5", "--viewer-rcvbuf -5"},
+		{"extra", `unexpected argument "extra"`},
+		{"--cameras 0 --store s3", "--store"}, // every problem is reported, not just the first
+	}
+	for _, tt := range tests {
+		t.Run(tt.args, func(t *testing.T) {
+			o, err := parseFlags(strings.Fields(tt.args), io.Discard)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if o.cameras < 1 || o.duration <= 0 {
+					t.Errorf("defaults not applied: %+v", o)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+	o, _ := parseFlags(nil, io.Discard)
+	if o.cameras != 20 || o.width != 1920 || o.height != 1080 || o.bitrateKbps != 4000 || o.store != storeMinio ||
+		o.segmentDuration != time.Minute || o.warmup != 5*time.Second {
+		t.Errorf("defaults %+v, want 20 cameras of 1080p 4000 kbit/s into minio, 60s segments, 5s warm-up", o)
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	text := `# HELP straja_camera_frames_total Access units received.
+# TYPE straja_camera_frames_total counter
+straja_camera_frames_total{camera="cam-1"} 100
+straja_camera_frames_total{camera="cam-2"} 250
+straja_recording_gaps_total{camera="cam } 1",cause="reconnect"} 2
+straja_spool_bytes 4.5e+06
+straja_camera_frames_total_extra 7
+`
+	m, err := parseMetrics(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := metrics{"straja_camera_frames_total": 350, "straja_recording_gaps_total": 2,
+		"straja_spool_bytes": 4.5e6, "straja_camera_frames_total_extra": 7}
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("%s = %v, want %v", k, m[k], v)
+		}
+	}
+	if _, err := parseMetrics(strings.NewReader("x{a=\"b\" 1\n")); err == nil {
+		t.Error("unterminated labels gave no error")
+	}
+}
+
+func TestFFmpegArgsCopyIntoFragmentedSegments(t *testing.T) {
+	args := strings.Join(ffmpegArgs("rtsp://127.0.0.1:8554/cam1", "/out", 90*time.Second), " ")
+	for _, want := range []string{"-rtsp_transport tcp", "-i rtsp://127.0.0.1:8554/cam1", "-c copy", "-segment_time 90",
+		"movflags=frag_keyframe+empty_moov", "-reset_timestamps 1", "/out/out%03d.mp4"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("ffmpeg args %q lack %q", args, want)
+		}
+	}
+}
+
+// TestRunMeasuresStrajaAndViewers runs the whole tool small: two cameras of the
+// embedded clip, straja on disk, two viewers.
+func TestRunMeasuresStrajaAndViewers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs straja for ~15 s")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go command to build straja")
+	}
+	clip, err := filepath.Abs("../../recorder/camsim/clips/h264.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := parseFlags([]string{"--cameras", "2", "--duration", "5s", "--warmup", "1s", "--store", "disk",
+		"--viewers", "2", "--viewer-camera", "2", "--clip", clip}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := run(ctx, o, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	res.print(&out)
+	t.Log(out.String())
+	if len(res.Failures) > 0 {
+		t.Errorf("failures: %v", res.Failures)
+	}
+	if res.CPUPercent <= 0 || res.RSSPeakKB < 1024 {
+		t.Errorf("CPU %.2f %%, RSS %d kB: the recorder's usage was not measured", res.CPUPercent, res.RSSPeakKB)
+	}
+	if s := res.Straja; s == nil || s.FramesPerSec < 45 || s.FramesPerSec > 55 {
+		t.Errorf("straja stats %+v: want ~50 frames/s from 2 cameras at 25 fps", s)
+	}
+	if v := res.Viewers; v == nil || v.Working != 2 || v.Packets == 0 || v.LossMax > 1 {
+		t.Errorf("viewers %+v: want 2 receiving with little loss", v)
+	}
+	if !strings.Contains(out.String(), "| straja (disk) | 2 × 360p25 H.264") {
+		t.Errorf("README row missing or wrong:\n%s", out.String())
+	}
+	// Every child is gone once run returns.
+	if out, _ := exec.Command("pgrep", "-f", "strajaload-.*/straja.yaml").Output(); len(out) > 0 {
+		t.Errorf("straja still running after run returned: %s", out)
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
