@@ -6,15 +6,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	gomp4 "github.com/abema/go-mp4"
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
@@ -24,6 +22,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/straja-nvr/straja/streaming"
+	streamclip "github.com/straja-nvr/straja/streaming/clip"
 )
 
 // ingestClip is a test clip demuxed into access units, as a camera would send them.
@@ -39,100 +38,24 @@ type ingestClipAU struct {
 	au  [][]byte
 }
 
-var ingestClips sync.Map // codec -> *ingestClip
-
-// ingestLoadClip reads camsim/clips/<codec>.mp4 (progressive MP4 made by ffmpeg, no
-// B-frames). go-mp4 is used because mediacommon's pmp4 rejects ffmpeg's pasp/fiel boxes.
+// ingestLoadClip returns the embedded clip of codec (no B-frames), its key frames
+// without in-band parameter sets: the camera sends them in the SDP unless inband.
 func ingestLoadClip(t *testing.T, codec streaming.Codec) *ingestClip {
 	t.Helper()
-	if c, ok := ingestClips.Load(codec); ok {
-		return c.(*ingestClip)
-	}
-	f, err := os.Open(filepath.Join("camsim", "clips", string(codec)+".mp4"))
+	c, err := streamclip.Embedded(codec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	info, err := gomp4.Probe(f)
-	if err != nil || len(info.Tracks) == 0 {
-		t.Fatalf("probe clip: %v", err)
+	clip := &ingestClip{codec: codec, duration: int64(c.Duration()) * streaming.ClockRate / int64(time.Second)}
+	clip.vps, clip.sps, clip.pps = c.Params()
+	isParam := func(n []byte) bool { return n[0]&0x1f == 7 || n[0]&0x1f == 8 }
+	if codec == streaming.H265 {
+		isParam = func(n []byte) bool { return (n[0]>>1)&0x3f >= 32 && (n[0]>>1)&0x3f <= 34 }
 	}
-	tr := info.Tracks[0]
-	clip := &ingestClip{codec: codec}
-	ingestClipParams(t, f, clip)
-
-	scale := int64(tr.Timescale)
-	var dts int64
-	i := 0
-	for _, ch := range tr.Chunks {
-		off := int64(ch.DataOffset)
-		for range ch.SamplesPerChunk {
-			s := tr.Samples[i]
-			i++
-			buf := make([]byte, s.Size)
-			if _, err := f.ReadAt(buf, off); err != nil {
-				t.Fatal(err)
-			}
-			off += int64(s.Size)
-			var au h264.AVCC // length-prefixed NALUs: same framing for H.265
-			if err := au.Unmarshal(buf); err != nil {
-				t.Fatal(err)
-			}
-			pts := (dts + s.CompositionTimeOffset) * streaming.ClockRate / scale
-			clip.aus = append(clip.aus, ingestClipAU{pts: pts, au: au})
-			dts += int64(s.TimeDelta)
-		}
+	for _, f := range c.Frames() {
+		clip.aus = append(clip.aus, ingestClipAU{pts: f.PTS, au: slices.DeleteFunc(slices.Clone(f.NALUs), isParam)})
 	}
-	clip.duration = dts * streaming.ClockRate / scale
-	if len(clip.aus) == 0 || len(clip.sps) == 0 || len(clip.pps) == 0 {
-		t.Fatalf("clip %s: %d units, sps %d bytes, pps %d bytes", codec, len(clip.aus), len(clip.sps), len(clip.pps))
-	}
-	ingestClips.Store(codec, clip)
 	return clip
-}
-
-// ingestClipParams takes the parameter sets from the avcC / hvcC box.
-func ingestClipParams(t *testing.T, f *os.File, clip *ingestClip) {
-	t.Helper()
-	stsd := gomp4.BoxPath{gomp4.BoxTypeMoov(), gomp4.BoxTypeTrak(), gomp4.BoxTypeMdia(), gomp4.BoxTypeMinf(),
-		gomp4.BoxTypeStbl(), gomp4.BoxTypeStsd()}
-	find := func(entry, conf gomp4.BoxType) []*gomp4.BoxInfoWithPayload {
-		bs, err := gomp4.ExtractBoxWithPayload(f, nil, append(append(gomp4.BoxPath{}, stsd...), entry, conf))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return bs
-	}
-	if clip.codec == streaming.H264 {
-		bs := find(gomp4.BoxTypeAvc1(), gomp4.BoxTypeAvcC())
-		if len(bs) == 0 {
-			t.Fatal("no avcC")
-		}
-		c := bs[0].Payload.(*gomp4.AVCDecoderConfiguration)
-		clip.sps = c.SequenceParameterSets[0].NALUnit
-		clip.pps = c.PictureParameterSets[0].NALUnit
-		return
-	}
-	bs := find(gomp4.BoxTypeHvc1(), gomp4.BoxTypeHvcC())
-	if len(bs) == 0 {
-		bs = find(gomp4.BoxTypeHev1(), gomp4.BoxTypeHvcC())
-	}
-	if len(bs) == 0 {
-		t.Fatal("no hvcC")
-	}
-	for _, a := range bs[0].Payload.(*gomp4.HvcC).NaluArrays {
-		if len(a.Nalus) == 0 {
-			continue
-		}
-		switch a.NaluType {
-		case 32:
-			clip.vps = a.Nalus[0].NALUnit
-		case 33:
-			clip.sps = a.Nalus[0].NALUnit
-		case 34:
-			clip.pps = a.Nalus[0].NALUnit
-		}
-	}
 }
 
 // ingestTestCam is a real RTSP camera for tests: an in-process gortsplib server that

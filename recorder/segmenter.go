@@ -2,7 +2,6 @@ package recorder
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -49,8 +48,9 @@ type fragmentInfo struct {
 type segmentSink interface {
 	// startSegment opens a segment whose first sample is at wall-clock start, writing init.
 	startSegment(start time.Time, init []byte) error
-	// writeFragment appends one moof+mdat fragment; on error nothing of it is kept.
-	writeFragment(b []byte, f fragmentInfo) error
+	// writeFragment appends frag (its header marshalled) with frag.writeTo; on error
+	// nothing of it is kept. frag is reused once writeFragment returns.
+	writeFragment(frag *fragment, f fragmentInfo) error
 	// endSegment closes the open segment with every fragment written successfully.
 	endSegment()
 }
@@ -84,12 +84,7 @@ type segmenter struct {
 	fragStartDTS int64
 	seq          uint32
 
-	samples []fmp4.Sample
-	ptrs    []*fmp4.Sample
-	arena   []byte // sample payloads of the fragment being built
-	buf     seekablebuffer.Buffer
-	part    fmp4.Part
-	track   fmp4.PartTrack
+	frag fragment // being built: samples since fragStartDTS
 }
 
 func newSegmenter(segment, fragment time.Duration, sink segmentSink, ev segmenterEvents) *segmenter {
@@ -106,8 +101,6 @@ func newSegmenter(segment, fragment time.Duration, sink segmentSink, ev segmente
 		ev:        ev,
 		lastTicks: defaultSampleTicks,
 	}
-	s.track.ID = 1
-	s.part.Tracks = []*fmp4.PartTrack{&s.track}
 	return s
 }
 
@@ -216,48 +209,32 @@ func (s *segmenter) endSegment() {
 }
 
 func (s *segmenter) appendSample(u *streaming.Unit, ticks int64) {
-	off := len(s.arena)
-	for _, n := range u.NALUs {
-		s.arena = binary.BigEndian.AppendUint32(s.arena, uint32(len(n)))
-		s.arena = append(s.arena, n...)
-	}
-	s.samples = append(s.samples, fmp4.Sample{
-		Duration:        uint32(ticks),
-		PTSOffset:       int32(u.PTS - u.DTS),
-		IsNonSyncSample: !u.Key,
-		// A later append may move the arena; this slice keeps pointing at the old copy.
-		Payload: s.arena[off:len(s.arena):len(s.arena)],
-	})
+	s.frag.add(u, ticks)
 }
 
 // flush writes the buffered samples as one fragment. On a sink error the segment is
 // closed with what was written before, and flush reports false.
 func (s *segmenter) flush() bool {
-	if len(s.samples) == 0 {
+	f := &s.frag
+	if len(f.samples) == 0 {
 		return true
 	}
 	var ticks int64
-	s.ptrs = s.ptrs[:0]
-	for i := range s.samples {
-		s.ptrs = append(s.ptrs, &s.samples[i])
-		ticks += int64(s.samples[i].Duration)
+	for _, smp := range f.samples {
+		ticks += int64(smp.duration)
 	}
 	start := s.fragStartDTS - s.segStartDTS
 	s.seq++
-	s.part.SequenceNumber = s.seq
-	s.track.BaseTime = uint64(start)
-	s.track.Samples = s.ptrs
-	s.buf.Reset()
-	err := s.part.Marshal(&s.buf)
+	f.seq, f.baseTime = s.seq, uint64(start)
+	err := f.marshalHeader()
 	if err == nil {
-		err = s.sink.writeFragment(s.buf.Bytes(), fragmentInfo{
+		err = s.sink.writeFragment(f, fragmentInfo{
 			Start:    ticksToDuration(start),
 			Duration: ticksToDuration(ticks),
-			Key:      !s.samples[0].IsNonSyncSample,
+			Key:      !f.samples[0].nonSync,
 		})
 	}
-	clear(s.ptrs)
-	s.samples, s.arena, s.track.Samples = s.samples[:0], s.arena[:0], nil
+	f.reset()
 	s.fragStartDTS += ticks
 	if err != nil {
 		s.fail(causeOf(err), err)
@@ -310,7 +287,7 @@ func marshalInit(p *streaming.Params) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("codec %q not supported", p.Codec)
 	}
-	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: 1, TimeScale: streaming.ClockRate, Codec: codec}}}
+	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: trackID, TimeScale: streaming.ClockRate, Codec: codec}}}
 	var buf seekablebuffer.Buffer
 	if err := init.Marshal(&buf); err != nil {
 		return nil, fmt.Errorf("marshal %s init: %w", p.Codec, err)

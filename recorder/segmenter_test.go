@@ -2,18 +2,14 @@ package recorder
 
 import (
 	"bytes"
-	"encoding/binary"
-	"os"
+	"io"
 	"testing"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
 
 	"github.com/straja-nvr/straja/streaming"
+	streamclip "github.com/straja-nvr/straja/streaming/clip"
 )
 
 // clip is one test clip demuxed into units, as the ingest would deliver them.
@@ -23,84 +19,19 @@ type clip struct {
 	params   *streaming.Params
 }
 
-// loadClip demuxes recorder/camsim/clips/<name>.mp4 into 90 kHz units.
+// loadClip returns the embedded test clip of codec name ("h264" or "h265") as units.
 func loadClip(tb testing.TB, name string) *clip {
 	tb.Helper()
-	b, err := os.ReadFile("camsim/clips/" + name + ".mp4")
+	src, err := streamclip.Embedded(streaming.Codec(name))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	hideUnknownBoxes(b, 0, len(b))
-	var p pmp4.Presentation
-	if err := p.Unmarshal(bytes.NewReader(b)); err != nil {
-		tb.Fatalf("demux %s: %v", name, err)
+	units := src.Units(1, 0, time.Time{})
+	c := &clip{units: units, duration: durationToTicks(src.Duration())}
+	if len(units) > 0 {
+		c.params = units[0].Params
 	}
-	tr := p.Tracks[0]
-	c := &clip{params: &streaming.Params{}}
-	switch codec := tr.Codec.(type) {
-	case *mp4.CodecH264:
-		var sps h264.SPS
-		if err := sps.Unmarshal(codec.SPS); err != nil {
-			tb.Fatal(err)
-		}
-		*c.params = streaming.Params{Codec: streaming.H264, SPS: codec.SPS, PPS: codec.PPS,
-			Width: sps.Width(), Height: sps.Height()}
-	case *mp4.CodecH265:
-		var sps h265.SPS
-		if err := sps.Unmarshal(codec.SPS); err != nil {
-			tb.Fatal(err)
-		}
-		*c.params = streaming.Params{Codec: streaming.H265, VPS: codec.VPS, SPS: codec.SPS, PPS: codec.PPS,
-			Width: sps.Width(), Height: sps.Height()}
-	default:
-		tb.Fatalf("%s: unexpected codec %T", name, codec)
-	}
-	scale := func(t int64) int64 { return t * streaming.ClockRate / int64(tr.TimeScale) }
-	var dts int64 // in track time scale
-	for _, s := range tr.Samples {
-		payload, err := s.GetPayload()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		var au h264.AVCC // H.265 samples are length-prefixed the same way
-		if err := au.Unmarshal(payload); err != nil {
-			tb.Fatal(err)
-		}
-		c.units = append(c.units, &streaming.Unit{
-			DTS: scale(dts), PTS: scale(dts + int64(s.PTSOffset)),
-			Key: !s.IsNonSyncSample, NALUs: au, Params: c.params,
-		})
-		dts += int64(s.Duration)
-	}
-	c.duration = scale(dts)
 	return c
-}
-
-// pmp4Boxes are the boxes pmp4.Presentation.Unmarshal understands; it rejects any other.
-var pmp4Boxes = map[string]int{ // value: header bytes before child boxes, 0 for a leaf
-	"moov": 8, "trak": 8, "edts": 8, "mdia": 8, "minf": 8, "stbl": 8, "stsd": 16,
-	"avc1": 86, "hvc1": 86, "hev1": 86,
-	"ftyp": 0, "mvhd": 0, "tkhd": 0, "elst": 0, "mdhd": 0, "hdlr": 0, "vmhd": 0, "dinf": 0,
-	"avcC": 0, "hvcC": 0, "stts": 0, "stss": 0, "ctts": 0, "stsc": 0, "stsz": 0, "stco": 0, "mdat": 0,
-}
-
-// hideUnknownBoxes renames the boxes ffmpeg adds that pmp4 rejects (pasp, btrt, fiel, udta,
-// free) to "dinf", which pmp4 skips.
-func hideUnknownBoxes(b []byte, off, end int) {
-	for off+8 <= end {
-		size := int(binary.BigEndian.Uint32(b[off:]))
-		if size < 8 || off+size > end {
-			return
-		}
-		hdr, known := pmp4Boxes[string(b[off+4:off+8])]
-		switch {
-		case !known:
-			copy(b[off+4:], "dinf")
-		case hdr > 0:
-			hideUnknownBoxes(b, off+hdr, off+size)
-		}
-		off += size
-	}
 }
 
 // clipEpoch is the fake wall clock of DTS 0.
@@ -154,13 +85,15 @@ func (m *memSink) startSegment(start time.Time, init []byte) error {
 	return nil
 }
 
-func (m *memSink) writeFragment(b []byte, f fragmentInfo) error {
+func (m *memSink) writeFragment(frag *fragment, f fragmentInfo) error {
 	if m.fail != nil {
 		if err := m.fail(); err != nil {
 			return err
 		}
 	}
-	m.cur.data.Write(b)
+	if _, err := frag.writeTo(&m.cur.data); err != nil {
+		return err
+	}
 	m.cur.frags = append(m.cur.frags, f)
 	return nil
 }
@@ -428,7 +361,7 @@ func BenchmarkSegmenter(b *testing.B) {
 	s := newSegmenter(DefaultSegmentDuration, DefaultFragmentDuration, discardSink{}, segmenterEvents{})
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		// Units are reused a pass later; the segmenter only holds the previous one.
+		// Units are reused a pass (8 s) later; the segmenter holds at most a fragment's worth.
 		src, u := c.units[i%len(c.units)], units[i%len(units)]
 		off := int64(i/len(units)) * c.duration
 		u.DTS, u.PTS = src.DTS+off, src.PTS+off
@@ -439,6 +372,9 @@ func BenchmarkSegmenter(b *testing.B) {
 
 type discardSink struct{}
 
-func (discardSink) startSegment(time.Time, []byte) error     { return nil }
-func (discardSink) writeFragment([]byte, fragmentInfo) error { return nil }
-func (discardSink) endSegment()                              {}
+func (discardSink) startSegment(time.Time, []byte) error { return nil }
+func (discardSink) writeFragment(f *fragment, _ fragmentInfo) error {
+	_, err := f.writeTo(io.Discard) // walks the payload as a file write would
+	return err
+}
+func (discardSink) endSegment() {}

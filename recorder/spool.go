@@ -1,8 +1,10 @@
 package recorder
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
+	"encoding"
 	"errors"
 	"fmt"
 	"hash"
@@ -402,6 +404,10 @@ func openSpoolFile(path string) (spoolFile, error) {
 	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 }
 
+// spoolWriteBuffer sizes the buffer a fragment's NALUs are gathered in on their way to
+// the file: big enough for few writes per fragment, small next to a camera's GOP.
+const spoolWriteBuffer = 32 << 10
+
 // spoolWriter is the segmentSink that writes one camera's segments into the spool,
 // hashing and indexing them as they are written so the uploader never reads them twice.
 type spoolWriter struct {
@@ -414,9 +420,35 @@ type spoolWriter struct {
 	path   string
 	start  time.Time
 	size   int64 // bytes written and synced
-	hash   hash.Hash
+	hash   sha256State
 	frags  []storage.Fragment
 	broken bool // bytes past size could not be cut off: leave the file to Recover
+
+	out    fileAppender
+	bw     *bufio.Writer // over out
+	hstate []byte        // hash state before the fragment being written
+}
+
+// sha256State is a SHA-256 whose state can be saved and restored, so that a fragment
+// that fails half-written can be taken back out of the segment's hash.
+type sha256State interface {
+	hash.Hash
+	encoding.BinaryAppender
+	encoding.BinaryUnmarshaler
+}
+
+// fileAppender writes at off and on, hashing what reaches the file.
+type fileAppender struct {
+	f   io.WriterAt
+	off int64
+	h   hash.Hash
+}
+
+func (a *fileAppender) Write(p []byte) (int, error) {
+	n, err := a.f.WriteAt(p, a.off)
+	a.off += int64(n)
+	a.h.Write(p[:n])
+	return n, err
 }
 
 func (w *spoolWriter) startSegment(start time.Time, init []byte) error {
@@ -459,7 +491,7 @@ func (w *spoolWriter) create(start time.Time, init []byte) error {
 		return fmt.Errorf("spool %s: %w", path, err)
 	}
 	if w.hash == nil {
-		w.hash = sha256.New()
+		w.hash = sha256.New().(sha256State) // documented to implement both
 	}
 	w.hash.Reset()
 	w.hash.Write(init)
@@ -467,33 +499,51 @@ func (w *spoolWriter) create(start time.Time, init []byte) error {
 	return nil
 }
 
-func (w *spoolWriter) writeFragment(b []byte, fi fragmentInfo) error {
-	if err := w.s.reserve(int64(len(b))); err != nil {
+// writeFragment streams frag from the units' NALUs through a small buffer into the
+// file, hashing as it goes, and syncs.
+func (w *spoolWriter) writeFragment(frag *fragment, fi fragmentInfo) error {
+	size := frag.size()
+	if err := w.s.reserve(size); err != nil {
 		return err
 	}
-	n, err := w.f.WriteAt(b, w.size)
+	w.hstate, _ = w.hash.AppendBinary(w.hstate[:0]) // never fails for SHA-256
+	w.out = fileAppender{f: w.f, off: w.size, h: w.hash}
+	if w.bw == nil {
+		w.bw = bufio.NewWriterSize(&w.out, spoolWriteBuffer)
+	}
+	w.bw.Reset(&w.out) // also clears the error of a previous failed fragment
+	_, err := frag.writeTo(w.bw)
+	if err == nil {
+		err = w.bw.Flush()
+	}
+	if n := w.out.off - w.size; err == nil && n != size {
+		err = fmt.Errorf("wrote %d bytes of a %d-byte fragment", n, size)
+	}
 	if err == nil {
 		err = w.f.Sync()
 	}
 	if err != nil {
-		// Cut the failed fragment off so the file stays valid up to the last one.
-		kept := int64(n)
-		if n > 0 {
+		// Cut the failed fragment off so the file stays valid up to the last one, and
+		// take it out of the hash.
+		kept := w.out.off - w.size
+		if kept > 0 {
 			if terr := w.f.Truncate(w.size); terr != nil {
 				w.broken = true
 			} else {
 				kept = 0
 			}
 		}
+		if herr := w.hash.UnmarshalBinary(w.hstate); herr != nil {
+			w.broken = true // cannot happen: the state is our own
+		}
 		w.s.mu.Lock()
-		w.s.addBytesLocked(kept - int64(len(b)))
+		w.s.addBytesLocked(kept - size)
 		w.s.mu.Unlock()
 		return fmt.Errorf("spool %s: %w", w.path, err)
 	}
-	w.hash.Write(b)
-	w.frags = append(w.frags, storage.Fragment{Offset: w.size, Size: int64(len(b)),
+	w.frags = append(w.frags, storage.Fragment{Offset: w.size, Size: size,
 		Start: fi.Start, Duration: fi.Duration, Key: fi.Key})
-	w.size += int64(len(b))
+	w.size += size
 	return nil
 }
 

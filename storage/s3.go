@@ -116,12 +116,18 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 	if strings.HasSuffix(key, ".mp4") {
 		ctype = "video/mp4"
 	}
-	_, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, body, size, minio.PutObjectOptions{ContentType: ctype})
+	// minio-go buffers one part in memory for a reader like ours; the smallest part S3
+	// allows keeps that to 5 MiB instead of its 16 MiB default.
+	_, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, body, size,
+		minio.PutObjectOptions{ContentType: ctype, PartSize: s3PartSize})
 	if err != nil {
 		return s.fail("put", key, err)
 	}
 	return nil
 }
+
+// s3PartSize is the multipart part size: S3's minimum.
+const s3PartSize = 5 << 20
 
 // Get opens the object at byte offset off, for length bytes or, if length < 0, to the end.
 func (s *S3) Get(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {

@@ -28,7 +28,7 @@ func ffmpegFMP4(t *testing.T, clip string) []byte {
 		t.Skip("ffmpeg not installed")
 	}
 	out := filepath.Join(t.TempDir(), "out.mp4")
-	cmd := exec.Command("ffmpeg", "-loglevel", "error", "-i", "../recorder/camsim/clips/"+clip,
+	cmd := exec.Command("ffmpeg", "-loglevel", "error", "-i", "../streaming/clip/clips/"+clip,
 		"-c", "copy", "-movflags", "frag_keyframe+empty_moov+default_base_moof", out)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, b)
@@ -200,7 +200,7 @@ func TestScanSegmentErrors(t *testing.T) {
 	b := mediacommonFMP4(t, 25)
 	idx := scan(t, b)
 	moof := idx.Fragments[0].Offset
-	progressive, err := os.ReadFile("../recorder/camsim/clips/h264.mp4")
+	progressive, err := os.ReadFile("../streaming/clip/clips/h264.mp4")
 	if err != nil {
 		t.Fatal(err)
 	}

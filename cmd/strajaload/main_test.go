@@ -205,7 +205,7 @@ func TestRunMeasuresStrajaAndViewers(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("needs the go command to build straja")
 	}
-	clip, err := filepath.Abs("../../recorder/camsim/clips/h264.mp4")
+	clip, err := filepath.Abs("../../streaming/clip/clips/h264.mp4")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,6 +214,9 @@ func TestRunMeasuresStrajaAndViewers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A private TMPDIR makes this run's children recognisable among other processes.
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	res, err := run(ctx, o, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
@@ -239,7 +242,7 @@ func TestRunMeasuresStrajaAndViewers(t *testing.T) {
 		t.Errorf("README row missing or wrong:\n%s", out.String())
 	}
 	// Every child is gone once run returns.
-	if out, _ := exec.Command("pgrep", "-f", "strajaload-.*/straja.yaml").Output(); len(out) > 0 {
+	if out, _ := exec.Command("pgrep", "-f", tmp+"/strajaload-.*/straja.yaml").Output(); len(out) > 0 {
 		t.Errorf("straja still running after run returned: %s", out)
 	}
 }

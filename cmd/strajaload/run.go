@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/recorder/camsim"
+	"github.com/straja-nvr/straja/streaming/clip"
 )
 
 // clipDuration is how long the cached clip is; the simulator loops it.
@@ -67,7 +68,7 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	clip, err := camsim.LoadClip(clipPath)
+	c, err := clip.Load(clipPath)
 	if err != nil {
 		return nil, err
 	}
@@ -76,8 +77,8 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
 	res := &result{opts: o, Cameras: o.cameras,
-		Clip: clipInfo{Width: clip.Width(), Height: clip.Height(), FPS: clip.FrameRate(), GOP: clip.KeyInterval(),
-			Mbps: float64(fi.Size()) * 8 / clip.Duration().Seconds() / 1e6}}
+		Clip: clipInfo{Width: c.Width(), Height: c.Height(), FPS: c.FrameRate(), GOP: c.KeyInterval(),
+			Mbps: float64(fi.Size()) * 8 / c.Duration().Seconds() / 1e6}}
 
 	dir, err := os.MkdirTemp("", "strajaload-")
 	if err != nil {

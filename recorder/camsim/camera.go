@@ -11,10 +11,10 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
-)
 
-// rtpClock is the RTP clock rate of H.264 and H.265.
-const rtpClock = 90000
+	"github.com/straja-nvr/straja/streaming"
+	"github.com/straja-nvr/straja/streaming/clip"
+)
 
 // behindLimit is how late a unit may be before the camera skips ahead
 // instead of sending a burst, as a real camera would after a stall.
@@ -24,7 +24,7 @@ const behindLimit = time.Second
 type camera struct {
 	index  int
 	path   string
-	clip   *Clip
+	clip   *clip.Clip
 	log    *slog.Logger
 	tsBase uint32 // RTP timestamp at epoch; kept across restarts
 
@@ -40,12 +40,12 @@ type auEncoder interface {
 	Encode(au [][]byte) ([]*rtp.Packet, error)
 }
 
-func newCamera(index int, clip *Clip, log *slog.Logger) *camera {
+func newCamera(index int, cl *clip.Clip, log *slog.Logger) *camera {
 	name := "cam" + strconv.Itoa(index)
 	return &camera{
 		index:  index,
 		path:   name,
-		clip:   clip,
+		clip:   cl,
 		log:    log.With("camera", name),
 		tsBase: rand.Uint32(),
 	}
@@ -57,16 +57,17 @@ func (c *camera) running() bool { return c.stream != nil }
 func (c *camera) start(rs *gortsplib.Server) error {
 	var forma format.Format
 	var enc auEncoder
-	switch c.clip.codec {
-	case CodecH264:
-		f := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: c.clip.params[0], PPS: c.clip.params[1]}
+	vps, sps, pps := c.clip.Params()
+	switch c.clip.Codec() {
+	case streaming.H264:
+		f := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: sps, PPS: pps}
 		e, err := f.CreateEncoder()
 		if err != nil {
 			return err
 		}
 		forma, enc = f, e
 	default:
-		f := &format.H265{PayloadTyp: 96, VPS: c.clip.params[0], SPS: c.clip.params[1], PPS: c.clip.params[2]}
+		f := &format.H265{PayloadTyp: 96, VPS: vps, SPS: sps, PPS: pps}
 		e, err := f.CreateEncoder()
 		if err != nil {
 			return err
@@ -98,10 +99,11 @@ func (c *camera) stop() {
 // seek returns the loop and unit to send next at time now: the first
 // keyframe at or after the clip position of now.
 func (c *camera) seek(epoch, now time.Time) (loop int64, i int) {
-	e := max(durationToTicks(now.Sub(epoch), c.clip.timeScale), 0)
-	loop, pos := e/c.clip.duration, e%c.clip.duration
-	for i, u := range c.clip.units {
-		if u.key && u.dts >= pos {
+	d := durationToTicks(c.clip.Duration())
+	e := max(durationToTicks(now.Sub(epoch)), 0)
+	loop, pos := e/d, e%d
+	for i, f := range c.clip.Frames() {
+		if f.Key && f.DTS >= pos {
 			return loop, i
 		}
 	}
@@ -114,16 +116,17 @@ func (c *camera) run(ctx context.Context, done chan<- struct{}, epoch time.Time,
 	stream *gortsplib.ServerStream, media *description.Media, enc auEncoder,
 ) {
 	defer close(done)
-	clip := c.clip
+	frames := c.clip.Frames()
+	loopTicks := durationToTicks(c.clip.Duration())
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	writeFailed := false
 
 	loop, i := c.seek(epoch, time.Now())
 	for {
-		u := &clip.units[i]
-		base := loop * clip.duration
-		wait := time.Until(epoch.Add(ticksToDuration(base+u.dts, clip.timeScale)))
+		f := &frames[i]
+		base := loop * loopTicks
+		wait := time.Until(epoch.Add(ticksToDuration(base + f.DTS)))
 		if wait < -behindLimit {
 			c.log.Warn("camera fell behind real time; skipping to the next keyframe", "late", -wait)
 			loop, i = c.seek(epoch, time.Now())
@@ -140,13 +143,13 @@ func (c *camera) run(ctx context.Context, done chan<- struct{}, epoch time.Time,
 			return
 		}
 
-		pkts, err := enc.Encode(u.nalus)
+		pkts, err := enc.Encode(f.NALUs)
 		if err != nil {
 			c.log.Error("packetise access unit", "err", err)
 		}
-		pts := base + u.pts
-		ts := c.tsBase + uint32(rescale(pts, clip.timeScale, rtpClock))
-		ntp := epoch.Add(ticksToDuration(pts, clip.timeScale))
+		pts := base + f.PTS
+		ts := c.tsBase + uint32(pts) // clip ticks are the RTP clock (90 kHz)
+		ntp := epoch.Add(ticksToDuration(pts))
 		for _, p := range pkts {
 			p.Timestamp = ts
 			if err := stream.WritePacketRTPWithNTP(media, p, ntp); err != nil && !writeFailed {
@@ -155,8 +158,21 @@ func (c *camera) run(ctx context.Context, done chan<- struct{}, epoch time.Time,
 			}
 		}
 
-		if i++; i == len(clip.units) {
+		if i++; i == len(frames) {
 			i, loop = 0, loop+1
 		}
 	}
+}
+
+// ticksToDuration converts 90 kHz ticks to a duration without overflowing.
+func ticksToDuration(t int64) time.Duration {
+	const s = streaming.ClockRate
+	return time.Duration(t/s)*time.Second + time.Duration(t%s)*time.Second/s
+}
+
+// durationToTicks is the inverse of ticksToDuration, rounding to the nearest
+// tick so that a round trip (a clip's Duration) gives back the same ticks.
+func durationToTicks(d time.Duration) int64 {
+	const s = streaming.ClockRate
+	return int64(d/time.Second)*s + (int64(d%time.Second)*s+int64(time.Second)/2)/int64(time.Second)
 }

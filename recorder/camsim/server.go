@@ -4,8 +4,9 @@
 // stopped and restarted to drill reconnects and gaps.
 //
 // Nothing is re-encoded: resolution, bitrate and GOP come from the clip.
-// The embedded clips are 640x360 25 fps with a keyframe every 2 s; use
-// Options.Clip (or camsim -clip) with a file made by MakeClip for others.
+// The embedded clips (package streaming/clip) are 640x360 25 fps with a
+// keyframe every 2 s; use Options.Clip (or camsim -clip) with a file made by
+// MakeClip for others.
 //
 // What a client sees, as from a real camera: SPS/PPS (and VPS) in the SDP and
 // before every keyframe; RTP timestamps (90 kHz) that advance with real time
@@ -26,6 +27,15 @@ import (
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+
+	"github.com/straja-nvr/straja/streaming"
+	"github.com/straja-nvr/straja/streaming/clip"
+)
+
+// Codec names accepted by Options and ClipSpec, the values of streaming.Codec.
+const (
+	CodecH264 = "h264"
+	CodecH265 = "h265"
 )
 
 // Options configure a Server.
@@ -93,24 +103,24 @@ func New(opts Options, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("udp port %d: want an even port (RTCP uses the next)", opts.UDPPort)
 	}
 
-	var custom *Clip
+	var custom *clip.Clip
 	if opts.Clip != "" {
 		var err error
-		if custom, err = LoadClip(opts.Clip); err != nil {
+		if custom, err = clip.Load(opts.Clip); err != nil {
 			return nil, err
 		}
 		if opts.Codec == "" {
-			opts.Codec = custom.Codec()
+			opts.Codec = string(custom.Codec())
 		}
 	}
 	if opts.Codec == "" {
 		opts.Codec = CodecH264
 	}
-	clipFor := func(codec string) (*Clip, error) {
-		if custom != nil && custom.Codec() == codec {
+	clipFor := func(codec string) (*clip.Clip, error) {
+		if custom != nil && string(custom.Codec()) == codec {
 			return custom, nil
 		}
-		return EmbeddedClip(codec)
+		return clip.Embedded(streaming.Codec(codec))
 	}
 	if _, err := clipFor(opts.Codec); err != nil {
 		return nil, err
@@ -130,8 +140,8 @@ func New(opts Options, log *slog.Logger) (*Server, error) {
 		if c, ok := opts.Codecs[i]; ok {
 			codec = c
 		}
-		clip, _ := clipFor(codec) // checked above
-		c := newCamera(i, clip, log)
+		cl, _ := clipFor(codec) // checked above
+		c := newCamera(i, cl, log)
 		s.cams = append(s.cams, c)
 		s.byPath[c.path] = c
 	}
@@ -217,7 +227,7 @@ func (s *Server) URL(i int) string {
 func (s *Server) Cameras() int { return len(s.cams) }
 
 // Clip returns the clip camera i loops, or nil if there is no camera i.
-func (s *Server) Clip(i int) *Clip {
+func (s *Server) Clip(i int) *clip.Clip {
 	if i < 1 || i > len(s.cams) {
 		return nil
 	}

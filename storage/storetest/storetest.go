@@ -31,6 +31,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		fn   func(t *testing.T, s storage.Store)
 	}{
 		{"RoundTrip", testRoundTrip},
+		{"Large", testLarge},
 		{"Range", testRange},
 		{"Replace", testReplace},
 		{"List", testList},
@@ -42,6 +43,18 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
+	}
+}
+
+// testLarge stores an object the size of a long 1080p segment, which S3 uploads in parts.
+func testLarge(t *testing.T, s storage.Store) {
+	data := payload(12<<20+12345, 7)
+	put(t, s, segKey, data)
+	if got := get(t, s, segKey, 0, -1); !bytes.Equal(got, data) {
+		t.Fatalf("Get returned %d bytes differing from the %d put", len(got), len(data))
+	}
+	if got := get(t, s, segKey, 6<<20, 1000); !bytes.Equal(got, data[6<<20:6<<20+1000]) {
+		t.Fatal("range across a part boundary differs")
 	}
 }
 

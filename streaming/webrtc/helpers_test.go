@@ -3,111 +3,46 @@ package webrtc
 import (
 	"bytes"
 	"context"
-	"fmt"
-	gomp4 "github.com/abema/go-mp4"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format/rtph264"
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/straja-nvr/straja/streaming"
+	"github.com/straja-nvr/straja/streaming/clip"
 )
 
-const clipPath = "../../recorder/camsim/clips/h264.mp4"
-
-// clip is the test camera's content: access units of a real H.264 clip.
-type clip struct {
-	params *streaming.Params
-	units  []clipUnit
-	frame  int64 // duration of one frame in 90 kHz ticks
+// testClip is the test camera's content: the embedded H.264 clip as the ingest
+// delivers it (parameter sets in band on keyframes).
+type testClip struct {
+	units []*streaming.Unit // one loop, DTS from 0
+	frame int64             // duration of one frame in 90 kHz ticks
 }
 
-type clipUnit struct {
-	nalus [][]byte
-	key   bool
-}
-
-var (
-	clipOnce sync.Once
-	clipData *clip
-	clipErr  error
-)
-
-func loadClip(tb testing.TB) *clip {
+func loadClip(tb testing.TB) *testClip {
 	tb.Helper()
-	clipOnce.Do(func() { clipData, clipErr = readClip(clipPath) })
-	if clipErr != nil {
-		tb.Fatal(clipErr)
-	}
-	return clipData
-}
-
-// readClip reads a progressive MP4's H.264 track (go-mp4: mediacommon's pmp4 rejects
-// the 'pasp' box ffmpeg writes).
-func readClip(path string) (*clip, error) {
-	f, err := os.Open(path)
+	c, err := clip.Embedded(streaming.H264)
 	if err != nil {
-		return nil, err
+		tb.Fatal(err)
 	}
-	defer f.Close()
-	info, err := gomp4.Probe(f)
-	if err != nil {
-		return nil, fmt.Errorf("probe %s: %w", path, err)
-	}
-	boxes, err := gomp4.ExtractBoxWithPayload(f, nil, gomp4.BoxPath{gomp4.BoxTypeMoov(), gomp4.BoxTypeTrak(),
-		gomp4.BoxTypeMdia(), gomp4.BoxTypeMinf(), gomp4.BoxTypeStbl(), gomp4.BoxTypeStsd(), gomp4.BoxTypeAvc1(), gomp4.BoxTypeAvcC()})
-	if err != nil || len(boxes) == 0 || len(info.Tracks) == 0 {
-		return nil, fmt.Errorf("%s: no h264 track (%v)", path, err)
-	}
-	avcc := boxes[0].Payload.(*gomp4.AVCDecoderConfiguration)
-	tr := info.Tracks[0]
-	c := &clip{params: &streaming.Params{Codec: streaming.H264,
-		SPS: avcc.SequenceParameterSets[0].NALUnit, PPS: avcc.PictureParameterSets[0].NALUnit,
-		Width: int(tr.AVC.Width), Height: int(tr.AVC.Height)}}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	i := 0
-	for _, ch := range tr.Chunks {
-		off := ch.DataOffset
-		for range ch.SamplesPerChunk {
-			s := tr.Samples[i]
-			i++
-			var au h264.AVCC
-			if err := au.Unmarshal(data[off : off+uint64(s.Size)]); err != nil {
-				return nil, fmt.Errorf("sample %d: %w", i, err)
-			}
-			off += uint64(s.Size)
-			key := false
-			for _, n := range au {
-				key = key || n[0]&0x1f == 5
-			}
-			c.units = append(c.units, clipUnit{nalus: au, key: key})
-			c.frame = int64(s.TimeDelta) * streaming.ClockRate / int64(tr.Timescale)
-		}
-	}
-	if len(c.units) == 0 || !c.units[0].key {
-		return nil, fmt.Errorf("%s: clip does not start with a keyframe", path)
-	}
-	return c, nil
+	units := c.Units(1, 1, time.Now())
+	return &testClip{units: units, frame: units[1].DTS - units[0].DTS}
 }
 
 // unit returns the i-th access unit of an endless loop of the clip.
-func (c *clip) unit(i int) *streaming.Unit {
-	cu := c.units[i%len(c.units)]
-	pts := int64(i) * c.frame
-	return &streaming.Unit{Epoch: 1, PTS: pts, DTS: pts, Time: time.Now(), Key: cu.key, NALUs: cu.nalus, Params: c.params}
+func (c *testClip) unit(i int) *streaming.Unit {
+	u := *c.units[i%len(c.units)]
+	u.PTS = int64(i) * c.frame
+	u.DTS, u.Time = u.PTS, time.Now()
+	return &u
 }
 
 // feed writes the clip to st at real-time pace until ctx ends; wait for the returned

@@ -1,4 +1,4 @@
-package camsim
+package clip
 
 import (
 	"bytes"
