@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -51,6 +50,7 @@ type Recorder struct {
 	store   storage.Store
 	catalog *storage.Catalog
 	spool   *Spool
+	unlock  func()
 
 	mu       sync.Mutex
 	cams     map[string]*cameraRun
@@ -68,13 +68,19 @@ type cameraRun struct {
 }
 
 // New opens the store, the catalog and the spool named by cfg. It starts nothing.
-func New(ctx context.Context, cfg *configs.Config, reg prometheus.Registerer, log *slog.Logger) (*Recorder, error) {
-	st, err := OpenStore(ctx, cfg)
+func New(ctx context.Context, cfg *configs.Config, reg prometheus.Registerer, log *slog.Logger) (r *Recorder, err error) {
+	unlock, err := LockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data_dir: %w", err)
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
 	cat, err := storage.OpenCatalog(CatalogPath(cfg))
 	if err != nil {
@@ -91,7 +97,8 @@ func New(ctx context.Context, cfg *configs.Config, reg prometheus.Registerer, lo
 		cat.Close()
 		return nil, err
 	}
-	r := &Recorder{cfg: cfg, log: log, metrics: m, store: st, catalog: cat, spool: sp, cams: map[string]*cameraRun{}}
+	r = &Recorder{cfg: cfg, log: log, metrics: m, store: st, catalog: cat, spool: sp, unlock: unlock,
+		cams: map[string]*cameraRun{}}
 	for _, c := range cfg.Cameras {
 		cr := &cameraRun{cfg: c, stream: streaming.New()}
 		if c.LiveURL != "" {
@@ -202,9 +209,11 @@ const drainTimeout = 5 * time.Second
 // recorderQueue holds ~10 s of 25 fps video, so only a stuck disk overflows it.
 const recorderQueue = 256
 
-// Close releases the catalog. Call it after Run has returned.
+// Close releases the catalog and the data_dir lock. Call it after Run has returned.
 func (r *Recorder) Close() error {
-	return r.catalog.Close()
+	err := r.catalog.Close()
+	r.unlock()
+	return err
 }
 
 // Catalog returns the recorder's catalog.

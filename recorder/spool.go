@@ -45,6 +45,8 @@ type Spool struct {
 	m    *Metrics
 	log  *slog.Logger
 	wake chan struct{} // a segment became ready for upload
+	// syncDir makes a directory's entries durable; tests observe and fail it.
+	syncDir func(dir string) error
 
 	// dirMu keeps the uploader from removing an empty day folder that a segmenter is
 	// about to rename a segment into.
@@ -73,13 +75,14 @@ func OpenSpool(opts SpoolOptions, m *Metrics, log *slog.Logger) (*Spool, error) 
 	if opts.MaxBytes < 0 {
 		return nil, fmt.Errorf("spool: negative max bytes %d", opts.MaxBytes)
 	}
-	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
+	if err := mkdirs(opts.Dir, syncDir); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Spool{opts: opts, m: metricsOrNop(m), log: log.With("component", "spool"), wake: make(chan struct{}, 1)}, nil
+	return &Spool{opts: opts, m: metricsOrNop(m), log: log.With("component", "spool"), wake: make(chan struct{}, 1),
+		syncDir: syncDir}, nil
 }
 
 // metricsOrNop lets tests and tools pass nil metrics.
@@ -160,6 +163,7 @@ func (s *Spool) Recover(ctx context.Context) error {
 
 // recoverPart truncates a crashed segment to its complete fragments and closes it.
 // A nil result with a nil error means the file held no complete fragment and is gone.
+// A file that cannot be read is left for a later attempt.
 func (s *Spool) recoverPart(rel string) (*spooled, error) {
 	camera, name, ok := strings.Cut(rel, "/")
 	ms, err := strconv.ParseInt(strings.TrimSuffix(name, ".part"), 10, 64)
@@ -172,13 +176,25 @@ func (s *Spool) recoverPart(rel string) (*spooled, error) {
 		return nil, err
 	}
 	defer f.Close()
-	idx, err := storage.ScanSegment(f)
-	if err != nil || len(idx.Fragments) == 0 {
-		// Our writer only produces a torn init or no fragment at all before a crash.
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	er := &errReader{r: f}
+	idx, err := storage.ScanSegment(er)
+	if er.err != nil {
+		return nil, fmt.Errorf("read: %w", er.err)
+	}
+	if len(idx.Fragments) == 0 {
 		s.log.Warn("spool file without a complete fragment removed", "file", rel, "err", err)
 		return nil, os.Remove(path)
 	}
-	if idx.Complete < idx.Size {
+	// On a parse error too, the fragments before the problem were fsynced and are kept.
+	if err != nil || idx.Complete < fi.Size() {
+		reason := "torn fragment"
+		if err != nil {
+			reason = err.Error()
+		}
 		if err := f.Truncate(idx.Complete); err != nil {
 			return nil, fmt.Errorf("truncate: %w", err)
 		}
@@ -192,7 +208,8 @@ func (s *Spool) recoverPart(rel string) (*spooled, error) {
 		if idx, err = storage.ScanSegment(f); err != nil {
 			return nil, fmt.Errorf("rescan: %w", err)
 		}
-		s.log.Info("torn fragment cut off", "file", rel, "fragments", len(idx.Fragments), "bytes", idx.Size)
+		s.log.Warn("spool file cut after its last complete fragment", "file", rel, "fragments", len(idx.Fragments),
+			"kept", idx.Size, "cut", fi.Size()-idx.Size, "reason", reason)
 	}
 	seg := storage.Segment{Camera: camera, Start: time.UnixMilli(ms).UTC(), Duration: idx.Duration,
 		Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments}
@@ -234,7 +251,7 @@ func (s *Spool) finalise(part string, seg storage.Segment) (*spooled, error) {
 	}
 	dir := filepath.Dir(dst)
 	s.dirMu.Lock()
-	err := os.MkdirAll(dir, 0o750)
+	err := s.mkdirs(dir)
 	if err == nil {
 		err = os.Rename(part, dst)
 	}
@@ -242,11 +259,13 @@ func (s *Spool) finalise(part string, seg storage.Segment) (*spooled, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syncDir(dir); err != nil {
-		return nil, err
+	// The rename happened: queue the segment whatever the syncs say, or it would sit
+	// unqueued until the next restart.
+	if err := s.syncDir(dir); err != nil {
+		s.log.Error("sync spool folder after rename", "file", seg.Key, "err", err)
 	}
-	if err := syncDir(filepath.Dir(part)); err != nil {
-		return nil, err
+	if err := s.syncDir(filepath.Dir(part)); err != nil {
+		s.log.Error("sync spool folder after rename", "file", seg.Key, "err", err)
 	}
 	return &spooled{path: dst, seg: seg}, nil
 }
@@ -306,9 +325,6 @@ func (s *Spool) remove(sp *spooled) error {
 			s.addBytesLocked(-sp.seg.Size)
 		}
 	}
-	if s.full && s.bytes <= s.opts.MaxBytes/10*9 {
-		s.full = false
-	}
 	s.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("remove %s from spool: %w", sp.seg.Key, err)
@@ -346,9 +362,14 @@ func (s *Spool) reserve(n int64) error {
 	return nil
 }
 
+// addBytesLocked adjusts the byte total; s.mu is held. Whatever frees the space, not
+// only an upload, ends a spool-full pause once the low-water mark is reached.
 func (s *Spool) addBytesLocked(n int64) {
 	s.bytes += n
 	s.m.SpoolBytes.Set(float64(s.bytes))
+	if s.full && s.bytes <= s.opts.MaxBytes/10*9 {
+		s.full = false
+	}
 }
 
 // RecordCamera segments one camera's units from r into the spool until ctx is done or
@@ -466,7 +487,7 @@ func (w *spoolWriter) startSegment(start time.Time, init []byte) error {
 
 func (w *spoolWriter) create(start time.Time, init []byte) error {
 	dir := filepath.Join(w.s.opts.Dir, w.camera)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := w.s.mkdirs(dir); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
 	var f spoolFile
@@ -483,7 +504,7 @@ func (w *spoolWriter) create(start time.Time, init []byte) error {
 		return fmt.Errorf("spool: %w", err)
 	}
 	if _, err = f.WriteAt(init, 0); err == nil {
-		err = syncDir(dir) // the new name must survive a crash too
+		err = w.s.syncDir(dir) // the new name must survive a crash too
 	}
 	if err != nil {
 		f.Close()
@@ -590,6 +611,44 @@ func fileSize(path string) int64 {
 		return 0
 	}
 	return fi.Size()
+}
+
+// mkdirs is mkdirs with s.syncDir.
+func (s *Spool) mkdirs(dir string) error {
+	return mkdirs(dir, s.syncDir)
+}
+
+// mkdirs creates dir and its missing parents one level at a time, syncing each parent
+// whose entries changed so the new path survives a crash (os.MkdirAll syncs nothing).
+func mkdirs(dir string, sync func(dir string) error) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if err := mkdirs(parent, sync); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return sync(parent)
+}
+
+// errReader remembers the first error of r other than io.EOF, telling a file that
+// could not be read from one that could be read and is broken.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // syncDir makes a directory's entries (a created or renamed file) durable.

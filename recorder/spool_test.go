@@ -4,13 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -595,4 +601,127 @@ func TestRecordCameraStopsCleanly(t *testing.T) {
 		t.Errorf("segment closed on cancel lasts %v, want the 0.8 s received", d)
 	}
 	waitFor(t, "goroutines gone", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// TestRecoverKeepsFragmentsBeforeCorruption: a crash that leaves stale bytes inside
+// the last moof (not zeros, not a clean cut) costs that fragment, not the segment.
+func TestRecoverKeepsFragmentsBeforeCorruption(t *testing.T) {
+	c := loadClip(t, "h264")
+	b := segmentBytes(t, c, 5).data.Bytes()
+	idx, err := storage.ScanSegment(bytes.NewReader(b))
+	if err != nil || len(idx.Fragments) < 5 {
+		t.Fatalf("test segment: %v, %d fragments", err, len(idx.Fragments))
+	}
+	f3 := idx.Fragments[3]
+	crashed := slices.Clone(b)
+	rnd := rand.New(rand.NewPCG(7, 7))
+	for i := f3.Offset + 8; i < f3.Offset+min(f3.Size, 200); i++ {
+		crashed[i] = byte(rnd.Uint32() | 1)
+	}
+	dir := filepath.Join(t.TempDir(), "spool")
+	part := filepath.Join(dir, testCamera, strconv.FormatInt(clipEpoch.UnixMilli(), 10)+".part")
+	if err := os.MkdirAll(filepath.Dir(part), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(part, crashed, 0o640); err != nil {
+		t.Fatal(err)
+	}
+
+	r := newRig(t, SpoolOptions{Dir: dir})
+	if err := r.spool.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, size := r.up.Pending(); n != 1 || size != f3.Offset {
+		t.Fatalf("pending %d segments of %d bytes after recovery, want 1 of %d", n, size, f3.Offset)
+	}
+	r.startUploader()
+	r.drain()
+	segs := r.segments()
+	if len(segs) != 1 || len(segs[0].Fragments) != 3 || segs[0].Duration != 3*time.Second {
+		t.Fatalf("catalogued %+v, want one 3 s segment of 3 fragments", segs)
+	}
+	if !bytes.Equal(getObject(t, r.store, segs[0].Key), b[:f3.Offset]) {
+		t.Error("stored object is not the crashed file cut after its third fragment")
+	}
+}
+
+// TestSpoolQueuesSegmentWhenDirSyncFails: once a segment is renamed to its key, a
+// failed directory sync must not keep it from upload until the next restart.
+func TestSpoolQueuesSegmentWhenDirSyncFails(t *testing.T) {
+	c := loadClip(t, "h264")
+	r := newRig(t, SpoolOptions{})
+	r.spool.syncDir = func(dir string) error {
+		// Only day folders fail: they are synced after the rename.
+		if rel, _ := filepath.Rel(r.dir, dir); strings.Count(filepath.ToSlash(rel), "/") == 3 {
+			return syscall.EIO
+		}
+		return syncDir(dir)
+	}
+	r.record(c.loop(1, 1, 0)[:100], nil) // 4 s: two segments
+	if n, _ := r.up.Pending(); n != 2 {
+		t.Fatalf("%d segments queued for upload, want 2 (spool holds %v)", n, spoolFiles(t, r.dir))
+	}
+	r.startUploader()
+	r.drain()
+	if got := len(r.segments()); got != 2 {
+		t.Errorf("catalogued %d segments, want 2", got)
+	}
+}
+
+// TestSpoolResumesWhenSpaceFreedWithoutUpload: bytes released by anything but an
+// upload (here a segment that ended without a fragment) must end a spool-full pause
+// too, or recording stays paused with nothing left to upload.
+func TestSpoolResumesWhenSpaceFreedWithoutUpload(t *testing.T) {
+	sp := newRig(t, SpoolOptions{MaxBytes: 1000}).spool
+	w1 := &spoolWriter{s: sp, camera: testCamera, log: sp.log, open: openSpoolFile}
+	w2 := &spoolWriter{s: sp, camera: "cam2", log: sp.log, open: openSpoolFile}
+	init := make([]byte, 600)
+	if err := w1.startSegment(clipEpoch, init); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.startSegment(clipEpoch, init); !errors.Is(err, ErrSpoolFull) {
+		t.Fatalf("second camera's segment over the cap: %v, want ErrSpoolFull", err)
+	}
+	w1.endSegment() // no fragment: the file goes
+	if b := sp.Bytes(); b != 0 {
+		t.Fatalf("spool holds %d bytes, want 0", b)
+	}
+	if n, _ := sp.pending(); n != 0 {
+		t.Fatalf("%d segments pending, want none", n)
+	}
+	if err := w2.startSegment(clipEpoch, init); err != nil {
+		t.Fatalf("recording still refused with an empty spool: %v", err)
+	}
+	w2.endSegment()
+}
+
+// TestSpoolSyncsNewDirectories: every folder the spool creates is fsynced into its
+// parent, so a crash cannot lose a segment by losing the folder it was renamed into.
+func TestSpoolSyncsNewDirectories(t *testing.T) {
+	c := loadClip(t, "h264")
+	r := newRig(t, SpoolOptions{})
+	var mu sync.Mutex
+	synced := map[string]bool{}
+	r.spool.syncDir = func(dir string) error {
+		rel, _ := filepath.Rel(r.dir, dir)
+		mu.Lock()
+		synced[filepath.ToSlash(rel)] = true
+		mu.Unlock()
+		return syncDir(dir)
+	}
+	r.record(c.loop(1, 1, 0)[:50], nil) // one 2 s segment
+	files := spoolFiles(t, r.dir)
+	if len(files) != 1 {
+		t.Fatalf("spool holds %v, want one segment", files)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for dir := path.Dir(files[0]); ; dir = path.Dir(dir) {
+		if !synced[dir] {
+			t.Errorf("folder %q of %s never synced (synced: %v)", dir, files[0], synced)
+		}
+		if dir == "." {
+			break
+		}
+	}
 }

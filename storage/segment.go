@@ -54,17 +54,21 @@ var errTorn = errors.New("torn box")
 // trailing bytes that do not form a box, are not an error: they are left out of
 // Fragments and Complete says where the valid part ends. Other top-level boxes (free,
 // sidx, mfra, ...) are skipped.
+//
+// On error, the returned index still describes the complete fragments before the
+// problem (InitSize, Fragments, Complete, Duration; all zero if the init is bad), so
+// crash recovery can keep them; its Size and SHA256 are then zero.
 func ScanSegment(r io.Reader) (SegmentIndex, error) {
 	sc := &scanner{h: sha256.New()}
 	sc.r = io.TeeReader(r, sc.h)
 	idx, err := sc.scan()
 	if err != nil {
-		return SegmentIndex{}, err
+		return idx, err
 	}
 	// Drain the tail so Size and SHA256 cover the whole input.
 	n, err := io.Copy(io.Discard, sc.r)
 	if err != nil {
-		return SegmentIndex{}, fmt.Errorf("scan segment: %w", err)
+		return idx, fmt.Errorf("scan segment: %w", err)
 	}
 	idx.Size = sc.off + n
 	copy(idx.SHA256[:], sc.h.Sum(nil))
@@ -173,9 +177,9 @@ func (sc *scanner) scan() (SegmentIndex, error) {
 		}
 		switch {
 		case err == io.EOF || errors.Is(err, errTorn):
-			return idx, fmt.Errorf("scan segment: no complete moov in the first %d bytes", sc.off)
+			return SegmentIndex{}, fmt.Errorf("scan segment: no complete moov in the first %d bytes", sc.off)
 		case err != nil:
-			return idx, fmt.Errorf("scan segment: %w", err)
+			return SegmentIndex{}, fmt.Errorf("scan segment: %w", err)
 		}
 	}
 	idx.Complete = idx.InitSize

@@ -3,6 +3,8 @@ package storage_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -239,4 +241,38 @@ func FuzzScanSegment(f *testing.F) {
 			next = f.Offset + f.Size
 		}
 	})
+}
+
+// TestScanSegmentCorruptFragment checks what crash recovery relies on when the tail is
+// not a clean cut: a fragment whose moof is garbage is an error, yet the index still
+// holds the complete fragments before it, so only that fragment is lost.
+func TestScanSegmentCorruptFragment(t *testing.T) {
+	b := ffmpegFMP4(t, "h264.mp4")
+	full := scan(t, b)
+	f := full.Fragments[3]
+	for name, corrupt := range map[string]func([]byte){
+		// Stale bytes inside the moof: its header is fine, its boxes are not.
+		"garbage moof body": func(c []byte) {
+			rnd := rand.New(rand.NewPCG(1, 2))
+			for i := f.Offset + 8; i < f.Offset+f.Size && i < f.Offset+200; i++ {
+				c[i] = byte(rnd.Uint32() | 1)
+			}
+		},
+		// A moof header claiming more than a moof may hold.
+		"huge moof": func(c []byte) { binary.BigEndian.PutUint32(c[f.Offset:], 64<<20) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := slices.Clone(b)
+			corrupt(c)
+			idx, err := storage.ScanSegment(bytes.NewReader(c))
+			if err == nil {
+				t.Fatal("ScanSegment accepted a corrupt moof")
+			}
+			if !slices.Equal(idx.Fragments, full.Fragments[:3]) || idx.Complete != f.Offset ||
+				idx.InitSize != full.InitSize || idx.Duration != full.Fragments[2].Start+full.Fragments[2].Duration {
+				t.Errorf("on error got %d fragments, complete %d, %v; want the 3 before the corrupt one, %d",
+					len(idx.Fragments), idx.Complete, idx.Duration, f.Offset)
+			}
+		})
+	}
 }

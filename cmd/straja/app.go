@@ -38,7 +38,8 @@ type Main struct {
 	ln     net.Listener
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	runErr error
+	done   chan struct{} // closed when the recorder stops
+	runErr error         // why it stopped; read after done is closed
 }
 
 // Run opens storage, starts recording and the HTTP server, and returns once the server
@@ -70,11 +71,15 @@ func (m *Main) Run(ctx context.Context) error {
 	extra := web.UIRoutes()
 	maps.Copy(extra, rtc.WHEP(web.LiveLookup(rec)).Routes())
 	srv := web.New(web.Options{Cameras: rec, Segments: rec, Health: rec, Gatherer: reg, Extra: extra}, m.Log)
-	m.http = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	// No WriteTimeout: playback responses may stream for long.
+	m.http = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute}
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
+	m.done = make(chan struct{})
 	m.wg.Go(func() {
+		defer close(m.done)
 		if err := rec.Run(rctx); err != nil {
 			m.Log.Error("recorder stopped", "err", err)
 			m.runErr = err
@@ -89,6 +94,10 @@ func (m *Main) Run(ctx context.Context) error {
 		"storage", m.Config.Storage.Backend)
 	return nil
 }
+
+// Done is closed when the recorder stops by itself (an error it cannot recover from) or
+// after Close; the service must not go on answering HTTP without recording.
+func (m *Main) Done() <-chan struct{} { return m.done }
 
 // Addr is the HTTP listen address.
 func (m *Main) Addr() string { return m.ln.Addr().String() }
@@ -123,6 +132,11 @@ func loadConfig(path string) (*configs.Config, error) {
 
 // rebuildCatalog replaces the catalog with what the store holds.
 func rebuildCatalog(ctx context.Context, cfg *configs.Config, stdout, stderr io.Writer) error {
+	unlock, err := recorder.LockDataDir(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("catalog rebuild: %w; stop the service first", err)
+	}
+	defer unlock()
 	st, err := recorder.OpenStore(ctx, cfg)
 	if err != nil {
 		return err

@@ -89,6 +89,14 @@ func serve(ctx context.Context, m *Main, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "Straja is running: open http://%s/ (metrics at /metrics). Ctrl-C stops it.\n", m.Addr())
-	<-ctx.Done()
-	return m.Close()
+	select {
+	case <-ctx.Done():
+		return m.Close()
+	case <-m.Done():
+		err := m.Close()
+		if err == nil {
+			err = errors.New("recorder stopped")
+		}
+		return err
+	}
 }
