@@ -364,19 +364,26 @@ func (s *ingestSession) onAU(au [][]byte, pts int64, now time.Time) *streaming.U
 	return u
 }
 
-// timestamps returns the unit's DTS. After a discontinuity (DTS error, backwards or
-// large step) it drops units until the next key unit, which starts a new epoch.
+// timestamps returns the unit's DTS. After a discontinuity (DTS error, repeated,
+// backwards or large step) it drops units until the next key unit, which starts a new
+// epoch; the dropped units are a counted gap.
 func (s *ingestSession) timestamps(nalus [][]byte, pts int64, key bool) (int64, bool) {
 	if s.synced {
 		dts, err := s.dts.Extract(nalus, pts)
-		if err == nil && dts >= s.prevDTS && dts-s.prevDTS <= ingestMaxStep {
+		// A repeated DTS is no frame interval: two samples cannot share a decode time.
+		if err == nil && dts > s.prevDTS && dts-s.prevDTS <= ingestMaxStep {
 			return dts, true
 		}
 		if err == nil {
 			err = fmt.Errorf("dts jumped by %s", ingestTicks(dts-s.prevDTS))
 		}
-		s.cam.log.Info("timestamp discontinuity, resyncing at next keyframe", "err", err)
 		s.synced = false
+		if key {
+			s.cam.log.Info("timestamp discontinuity, new epoch at this keyframe", "err", err)
+		} else {
+			s.cam.m.Gaps.WithLabelValues(s.cam.spec.ID, GapDiscontinuity).Inc()
+			s.cam.log.Warn("timestamp discontinuity, dropping video until the next keyframe", "err", err)
+		}
 	}
 	if !key {
 		return 0, false

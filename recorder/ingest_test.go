@@ -246,3 +246,46 @@ func TestIngestDiscontinuityStartsNewEpochAtKey(t *testing.T) {
 		t.Fatalf("re-anchored Time off by %v", d)
 	}
 }
+
+// A camera that repeats a timestamp mid-GOP: the units up to the next keyframe cannot
+// be recorded, and the hole must show up as a counted gap, then a new segment.
+func TestIngestRepeatedDTSIsACountedGapAndNewSegment(t *testing.T) {
+	f := newIngestFeed(t, streaming.H264, true)
+	gop := ingestKeyIndexes(f.clip)[1]
+	var sink memSink
+	var segGaps gapLog
+	seg := newSegmenter(time.Hour, time.Second, &sink, segGaps.events())
+	var delivered []*streaming.Unit
+	push := func(u *streaming.Unit) {
+		if u != nil {
+			delivered = append(delivered, u)
+			seg.write(streaming.Delivery{Unit: u})
+		}
+	}
+	wall := func(i int) time.Duration { return ingestTicks(f.clip.aus[i].pts) }
+	for i := 0; i < 5; i++ {
+		push(f.au(i, 0, wall(i)))
+	}
+	// Unit 5 arrives with unit 4's timestamp.
+	repeat := f.clip.aus[4].pts - f.clip.aus[5].pts
+	push(f.au(5, repeat, wall(5)))
+	for i := 6; i < 2*gop; i++ {
+		push(f.au(i, 0, wall(i)))
+	}
+	seg.close()
+
+	if got := ingestMetric(f.cam.m.Gaps.WithLabelValues("unit", GapDiscontinuity)); got != 1 {
+		t.Errorf("discontinuity gaps counted = %v, want 1 (gaps by segmenter: %v)", got, segGaps)
+	}
+	for i := 1; i < len(delivered); i++ {
+		if delivered[i].Epoch == delivered[i-1].Epoch && delivered[i].DTS <= delivered[i-1].DTS {
+			t.Fatalf("unit %d delivered with DTS %d after %d in the same epoch", i, delivered[i].DTS, delivered[i-1].DTS)
+		}
+	}
+	if len(sink.segs) != 2 {
+		t.Fatalf("got %d segments, want 2: the one before the repeat and one from the next keyframe", len(sink.segs))
+	}
+	if want := f.start.Add(wall(gop)).Round(0).UTC(); !sink.segs[1].start.Equal(want) {
+		t.Errorf("second segment starts at %v, want the keyframe after the repeat at %v", sink.segs[1].start, want)
+	}
+}

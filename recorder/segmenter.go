@@ -33,6 +33,9 @@ const (
 	GapSpoolFull   = "spool_full"  // the spool reached its cap
 	GapWriteError  = "write_error" // the spool disk failed a write (ENOSPC, EIO)
 	GapUnsupported = "unsupported" // units the segmenter cannot record (no or unknown codec)
+	// GapDiscontinuity: units dropped after a timestamp or parameter discontinuity while
+	// waiting for the keyframe that starts the next segment.
+	GapDiscontinuity = "discontinuity"
 )
 
 // ErrSpoolFull is returned (wrapped) by the spool when writing would exceed its cap.
@@ -118,6 +121,10 @@ func (s *segmenter) write(d streaming.Delivery) {
 	}
 	if s.prev != nil && s.discontinuous(u) {
 		s.finish()
+		if !u.Key && s.ev.gap != nil {
+			// begin drops u and what follows until the next keyframe.
+			s.ev.gap(GapDiscontinuity, fmt.Errorf("discontinuity at dts %d, dropping until the next keyframe", u.DTS))
+		}
 	}
 	if s.prev == nil {
 		s.begin(u)

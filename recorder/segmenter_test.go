@@ -378,3 +378,25 @@ func (discardSink) writeFragment(f *fragment, _ fragmentInfo) error {
 	return err
 }
 func (discardSink) endSegment() {}
+
+// A unit repeating the previous DTS mid-GOP ends the segment; the units dropped until
+// the next keyframe are one counted gap, never silent loss.
+func TestSegmenterRepeatedDTSIsACountedGap(t *testing.T) {
+	c := loadClip(t, "h264")
+	var sink memSink
+	var gaps gapLog
+	s := newSegmenter(time.Hour, time.Second, &sink, gaps.events())
+	units := c.loop(1, 1, 0)
+	units[10].DTS, units[10].PTS = units[9].DTS, units[9].PTS
+	feed(s, units)
+	s.close()
+	if len(gaps) != 1 || gaps[0] != GapDiscontinuity {
+		t.Errorf("gaps %v, want one %s", gaps, GapDiscontinuity)
+	}
+	if len(sink.segs) != 2 {
+		t.Fatalf("got %d segments, want 2", len(sink.segs))
+	}
+	if want := units[50].Time; !sink.segs[1].start.Equal(want) {
+		t.Errorf("second segment starts at %v, want the next keyframe at %v", sink.segs[1].start, want)
+	}
+}

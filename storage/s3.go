@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -40,14 +41,21 @@ func (o S3Options) LogValue() slog.Value { return slog.StringValue(o.String()) }
 type S3 struct {
 	client *minio.Client
 	bucket string
+	region string
 	prefix string // "" or ends with '/'
 	secret string // only to scrub it from errors
+
+	bucketMu sync.Mutex // one bucket check at a time
+	bucketOK bool       // the bucket is known to exist
 }
 
 var _ Store = (*S3)(nil)
 
-// NewS3 connects to the bucket described by o, creating the bucket if it is missing.
-func NewS3(ctx context.Context, o S3Options) (*S3, error) {
+// NewS3 returns a store on the bucket described by o. It validates o but does no
+// network I/O, so the service starts while the server is still down (the spool holds
+// segments meanwhile): the bucket is checked, and created if missing, by the first
+// operation that reaches the server. Ping reports whether the server is reachable.
+func NewS3(_ context.Context, o S3Options) (*S3, error) {
 	if o.Endpoint == "" || strings.Contains(o.Endpoint, "://") {
 		return nil, fmt.Errorf("s3 endpoint %q: want host:port without scheme", o.Endpoint)
 	}
@@ -61,7 +69,7 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 		}
 		prefix += "/"
 	}
-	s := &S3{bucket: o.Bucket, prefix: prefix, secret: o.SecretKey}
+	s := &S3{bucket: o.Bucket, region: o.Region, prefix: prefix, secret: o.SecretKey}
 	client, err := minio.New(o.Endpoint, &minio.Options{
 		Creds:  credentials.NewStaticV4(o.AccessKey, o.SecretKey, ""),
 		Secure: o.TLS,
@@ -71,21 +79,37 @@ func NewS3(ctx context.Context, o S3Options) (*S3, error) {
 		return nil, s.fail("connect", o.Endpoint, err)
 	}
 	s.client = client
-	ok, err := client.BucketExists(ctx, o.Bucket)
-	if err != nil {
-		return nil, s.fail("check bucket", o.Bucket, err)
-	}
-	if !ok {
-		err := client.MakeBucket(ctx, o.Bucket, minio.MakeBucketOptions{Region: o.Region})
-		if code := minio.ToErrorResponse(err).Code; err != nil && code != minio.BucketAlreadyOwnedByYou {
-			return nil, s.fail("create bucket", o.Bucket, err)
-		}
-	}
 	return s, nil
 }
 
-// Ping checks that the bucket is reachable with our credentials.
+// ensureBucket checks that the bucket exists, creating it if missing, until that
+// succeeds once; a failure is returned and the next call tries again.
+func (s *S3) ensureBucket(ctx context.Context) error {
+	s.bucketMu.Lock()
+	defer s.bucketMu.Unlock()
+	if s.bucketOK {
+		return nil
+	}
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return s.fail("check bucket", s.bucket, err)
+	}
+	if !ok {
+		err := s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.region})
+		if code := minio.ToErrorResponse(err).Code; err != nil && code != minio.BucketAlreadyOwnedByYou {
+			return s.fail("create bucket", s.bucket, err)
+		}
+	}
+	s.bucketOK = true
+	return nil
+}
+
+// Ping checks that the bucket is reachable with our credentials, creating it first
+// if no operation has yet.
 func (s *S3) Ping(ctx context.Context) error {
+	if err := s.ensureBucket(ctx); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
 	ok, err := s.client.BucketExists(ctx, s.bucket)
 	if err != nil {
 		return s.fail("ping bucket", s.bucket, err)
@@ -111,6 +135,9 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 		if err := body.probe(); err != io.EOF {
 			return fmt.Errorf("put %s: %w", key, err)
 		}
+	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
 	}
 	ctype := "application/octet-stream"
 	if strings.HasSuffix(key, ".mp4") {
@@ -146,6 +173,9 @@ func (s *S3) Get(ctx context.Context, key string, off, length int64) (io.ReadClo
 			return nil, fmt.Errorf("get %s: offset %d outside object of %d bytes", key, off, info.Size)
 		}
 		return io.NopCloser(strings.NewReader("")), nil
+	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
 	var opts minio.GetObjectOptions
 	switch {
@@ -183,6 +213,9 @@ func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	if err := ValidKey(key); err != nil {
 		return ObjectInfo{}, err
 	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, err)
+	}
 	info, err := s.client.StatObject(ctx, s.bucket, s.prefix+key, minio.StatObjectOptions{})
 	if err != nil {
 		return ObjectInfo{}, s.fail("stat", key, err)
@@ -207,6 +240,9 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 func (s *S3) List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error {
 	if err := validPrefix(prefix); err != nil {
 		return err
+	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return fmt.Errorf("list %s: %w", prefix, err)
 	}
 	ctx, cancel := context.WithCancel(ctx) // stops the listing goroutine if fn fails
 	defer cancel()

@@ -1,8 +1,19 @@
 package storage_test
 
 import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/storetest"
@@ -57,14 +68,107 @@ func TestS3Prefix(t *testing.T) {
 func TestS3SecretNotInErrors(t *testing.T) {
 	o := storetest.S3FromEnv(t)
 	o.SecretKey = "wrong-secret-Zq93xk"
-	_, err := storage.NewS3(t.Context(), o)
+	s, err := storage.NewS3(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Put(t.Context(), "cam/x", strings.NewReader("a"), 1)
 	if err == nil {
-		t.Fatal("NewS3 with a wrong secret key succeeded")
+		t.Fatal("Put with a wrong secret key succeeded")
 	}
 	if strings.Contains(err.Error(), o.SecretKey) {
 		t.Fatalf("error leaks the secret key: %v", err)
 	}
+	if err := s.Ping(t.Context()); err == nil || strings.Contains(err.Error(), o.SecretKey) {
+		t.Fatalf("Ping with a wrong secret key: %v", err)
+	}
 	if s := o.String(); strings.Contains(s, o.SecretKey) {
 		t.Fatalf("S3Options.String leaks the secret key: %s", s)
 	}
+}
+
+// TestS3StartsWhileServerDown checks that the service can start before MinIO (after a
+// site power cut MinIO may boot later): NewS3 succeeds with nothing listening,
+// operations fail until the server is up, then work, creating the bucket.
+func TestS3StartsWhileServerDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a MinIO server")
+	}
+	bin, err := exec.LookPath("minio")
+	if err != nil {
+		bin = filepath.Join(os.Getenv("HOME"), "go", "bin", "minio")
+		if _, err := os.Stat(bin); err != nil {
+			t.Skip("minio binary not found")
+		}
+	}
+	addr := freeAddr(t)
+	o := storage.S3Options{Endpoint: addr, Bucket: "late-bucket", AccessKey: "late-test", SecretKey: "late-test-secret"}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	s, err := storage.NewS3(ctx, o)
+	if err != nil {
+		t.Fatalf("NewS3 with the server down: %v", err)
+	}
+	if err := s.Put(ctx, "cam/x", strings.NewReader("a"), 1); err == nil {
+		t.Fatal("Put with the server down succeeded")
+	}
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("Ping with the server down succeeded")
+	}
+
+	cmd := exec.Command(bin, "server", t.TempDir(), "--quiet", "--address", addr, "--console-address", freeAddr(t))
+	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+o.AccessKey, "MINIO_ROOT_PASSWORD="+o.SecretKey)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	for {
+		resp, err := http.Get("http://" + addr + "/minio/health/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatal("MinIO not ready in time")
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not a wait for an event
+	}
+
+	if err := s.Put(ctx, "cam/x", strings.NewReader("a"), 1); err != nil {
+		t.Fatalf("Put once the server is up: %v", err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping once the server is up: %v", err)
+	}
+	c, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(o.AccessKey, o.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.BucketExists(ctx, o.Bucket); err != nil || !ok {
+		t.Fatalf("bucket %s exists = %v, %v; want created by the first Put", o.Bucket, ok, err)
+	}
+	if info, err := s.Stat(ctx, "cam/x"); err != nil || info.Size != 1 {
+		t.Fatalf("Stat = %+v, %v", info, err)
+	}
+	if _, err := s.Stat(ctx, "cam/y"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Stat of a missing key: %v, want ErrNotFound", err)
+	}
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }

@@ -41,6 +41,11 @@ const viewerQueue = 64
 // initial GOP replay from the Stream is not truncated.
 const streamQueue = 1024
 
+// maxGOP bounds the GOP cache, as streaming.Stream bounds its own: a camera with a very
+// long GOP would otherwise grow memory by its bitrate while watched, and every new
+// viewer would get the whole burst.
+const maxGOP = 600
+
 // unit is one access unit packetised for RTP. Shared by all viewers: read only.
 type unit struct {
 	pkts []*rtp.Packet
@@ -195,7 +200,10 @@ func (c *camera) publish(pu *unit, backlog bool) {
 	if pu.key {
 		c.gop = c.gop[:0:0] // new slice: bursts already queued keep the old one
 	}
-	if len(c.gop) > 0 || pu.key {
+	if len(c.gop) == maxGOP {
+		// A truncated GOP does not decode: new viewers wait for the next keyframe.
+		c.gop = nil
+	} else if len(c.gop) > 0 || pu.key {
 		c.gop = append(c.gop, pu)
 	}
 	if backlog {

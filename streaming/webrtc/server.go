@@ -45,7 +45,12 @@ var (
 	ErrUnavailable = errors.New("camera stream unavailable")
 	// ErrClosed means the server is shutting down.
 	ErrClosed = errors.New("live server closed")
+	// ErrTooManySessions means Options.MaxSessions sessions are already open.
+	ErrTooManySessions = errors.New("too many live sessions")
 )
+
+// DefaultMaxSessions is Options.MaxSessions when unset.
+const DefaultMaxSessions = 256
 
 // Options configure a Server.
 type Options struct {
@@ -64,6 +69,10 @@ type Options struct {
 	GatherTimeout time.Duration
 	// ConnectTimeout ends a session that has not connected in time (default 15 s).
 	ConnectTimeout time.Duration
+	// MaxSessions bounds open sessions, negotiating ones included (default
+	// DefaultMaxSessions): each costs a peer connection, goroutines and SRTP per
+	// packet, so offers beyond it get ErrTooManySessions.
+	MaxSessions int
 }
 
 // Server holds the WebRTC API, the shared ICE ports, the per-camera packetisers and
@@ -81,6 +90,7 @@ type Server struct {
 	closed   bool
 	cameras  map[cameraKey]*camera
 	sessions map[string]*session
+	slots    int            // sessions open or negotiating, at most opts.MaxSessions
 	wg       sync.WaitGroup // session goroutines
 }
 
@@ -104,6 +114,9 @@ func New(opts Options, reg prometheus.Registerer, log *slog.Logger) (*Server, er
 	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 15 * time.Second
+	}
+	if opts.MaxSessions <= 0 {
+		opts.MaxSessions = DefaultMaxSessions
 	}
 	m, err := newMetrics(reg)
 	if err != nil {
@@ -189,16 +202,42 @@ func (s *Server) Offer(ctx context.Context, cameraID string, st *streaming.Strea
 	if err := checkOffer(offer); err != nil {
 		return nil, "", err
 	}
+	if err := s.takeSlot(); err != nil {
+		return nil, "", err
+	}
 	cam, err := s.acquireCamera(cameraID, st)
 	if err != nil {
+		s.releaseSlot()
 		return nil, "", err
 	}
 	sess, answer, err := s.negotiate(ctx, cam, offer)
 	if err != nil {
 		s.releaseCamera(cam)
+		s.releaseSlot()
 		return nil, "", err
 	}
 	return answer, sess.id, nil
+}
+
+// takeSlot reserves room for one session; releaseSlot gives it back when the session
+// ends or fails to start.
+func (s *Server) takeSlot() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.slots >= s.opts.MaxSessions {
+		return fmt.Errorf("%w: %d open", ErrTooManySessions, s.slots)
+	}
+	s.slots++
+	return nil
+}
+
+func (s *Server) releaseSlot() {
+	s.mu.Lock()
+	s.slots--
+	s.mu.Unlock()
 }
 
 // checkOffer rejects offers pion would choke on or that cannot carry our video, with

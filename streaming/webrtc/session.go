@@ -203,6 +203,7 @@ func (s *Server) runSession(sess *session, sender *webrtc.RTPSender) {
 
 	s.mu.Lock()
 	delete(s.sessions, sess.id)
+	s.slots--
 	s.mu.Unlock()
 	sess.cam.remove(sess.v)
 	close(writerQuit)

@@ -153,6 +153,9 @@ func hasType(r *http.Request, want string) bool {
 // fail writes err as a plain-text status; this is the one place errors become statuses.
 func (h *WHEP) fail(w http.ResponseWriter, r *http.Request, cameraID string, err error) {
 	code, msg := Status(err, cameraID)
+	if errors.Is(err, ErrTooManySessions) {
+		w.Header().Set("Retry-After", "10")
+	}
 	if code >= 500 {
 		h.log.Error("whep request failed", "camera", cameraID, "method", r.Method, "err", err)
 	}
@@ -182,6 +185,8 @@ func Status(err error, cameraID string) (int, string) {
 		return http.StatusNotFound, "live session not found"
 	case errors.Is(err, ErrUnavailable):
 		return http.StatusServiceUnavailable, fmt.Sprintf("camera %q is offline", cameraID)
+	case errors.Is(err, ErrTooManySessions):
+		return http.StatusServiceUnavailable, "too many live views are open on this server; close another live view or try again later"
 	case errors.Is(err, ErrClosed):
 		return http.StatusServiceUnavailable, "live view is shutting down"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

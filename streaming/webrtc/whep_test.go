@@ -283,3 +283,37 @@ func TestRoutesMountOnParentMux(t *testing.T) {
 		t.Fatalf("POST without content type through parent mux: %d", rec.Code)
 	}
 }
+
+// Beyond MaxSessions an offer gets a 503 saying why; closing a session makes room.
+func TestMaxSessionsRefusesWith503(t *testing.T) {
+	srv, err := New(Options{IncludeLoopback: true, TCPPort: -1, MaxSessions: 2}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	st := streaming.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := feed(ctx, t, st)
+	hs := httptest.NewServer(srv.WHEP(func(string) (*streaming.Stream, error) { return st, nil }))
+	t.Cleanup(func() { hs.Close(); cancel(); <-done })
+	e := &env{srv: srv, http: hs, stream: st}
+
+	a := e.connect(t, "cam1", func(*rtp.Packet) {})
+	b := e.connect(t, "cam1", func(*rtp.Packet) {})
+	resp, body, err := post(hs.URL+"/api/v1/cameras/cam1/whep", "application/sdp", []byte(makeOffer(t, newClientPC(t, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "too many live views") ||
+		resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third offer with MaxSessions 2: %s %q (Retry-After %q), want 503 saying too many live views",
+			resp.Status, body, resp.Header.Get("Retry-After"))
+	}
+	if n := srv.Sessions(); n != 2 {
+		t.Fatalf("%d sessions, want 2", n)
+	}
+	a.close(t, e)
+	c := e.connect(t, "cam1", func(*rtp.Packet) {}) // fails the test unless 201
+	b.close(t, e)
+	c.close(t, e)
+}
