@@ -61,9 +61,10 @@ type Spool struct {
 
 // spooled is one closed segment waiting for upload.
 type spooled struct {
-	path   string
-	seg    storage.Segment
-	stored bool // the store has the bytes; only the catalog entry is missing
+	path     string
+	seg      storage.Segment
+	stored   bool // the store has the bytes; only the catalog entry is missing
+	failures int  // consecutive failed uploads; only the uploader uses it
 }
 
 // OpenSpool creates the spool directory. Call Recover once, before recording or
@@ -299,6 +300,15 @@ func (s *Spool) next() (*spooled, bool) {
 		return nil, false
 	}
 	return s.ready[0], true
+}
+
+// requeue moves a queued segment to the back of the upload queue.
+func (s *Spool) requeue(sp *spooled) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := slices.Index(s.ready, sp); i >= 0 {
+		s.ready = append(slices.Delete(s.ready, i, i+1), sp)
+	}
 }
 
 // remove deletes an uploaded segment's file and forgets it.

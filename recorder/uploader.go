@@ -52,6 +52,9 @@ func NewUploader(sp *Spool, st storage.Store, cat segmentCatalog, m *Metrics, lo
 		minBackoff: minUploadBackoff, maxBackoff: maxUploadBackoff}
 }
 
+// uploadTriesBeforeRequeue is how often the oldest segment is tried before the others.
+const uploadTriesBeforeRequeue = 3
+
 // Run uploads segments as they close until ctx is done, then returns nil. A segment
 // whose upload is interrupted stays in the spool for the next run.
 func (u *Uploader) Run(ctx context.Context) error {
@@ -77,6 +80,12 @@ func (u *Uploader) Run(ctx context.Context) error {
 		u.m.UploadErrors.Inc()
 		u.m.StoreUp.Set(0)
 		u.setErr(err)
+		// A segment that keeps failing goes to the back of the queue, so one bad file
+		// cannot hold up every camera's uploads until the spool fills.
+		if sp.failures++; sp.failures >= uploadTriesBeforeRequeue {
+			sp.failures = 0
+			u.sp.requeue(sp)
+		}
 		wait := backoff/2 + rand.N(backoff/2+1)
 		u.log.Warn("upload failed, retrying", "key", sp.seg.Key, "in", wait, "err", err)
 		t := time.NewTimer(wait)

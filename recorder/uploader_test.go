@@ -85,10 +85,10 @@ func TestUploaderCataloguesOnlyStoredBytesAndPutsOnce(t *testing.T) {
 	r.startUploader()
 	r.record(c.loop(1, 1, 0), nil) // 4 segments
 
-	// The first segment's bytes are stored; its catalog entry keeps failing.
-	waitFor(t, "catalog retries", func() bool { return counterValue(t, r.m.UploadErrors) >= 3 })
-	if n, _ := r.up.Pending(); n != 4 || r.store.puts.Load() != 1 {
-		t.Errorf("pending %d segments after %d puts, want 4 pending and the oldest put once", n, r.store.puts.Load())
+	// Every segment's bytes get stored once; their catalog entries keep failing.
+	waitFor(t, "catalog retries", func() bool { return counterValue(t, r.m.UploadErrors) >= 12 })
+	if n, _ := r.up.Pending(); n != 4 || r.store.puts.Load() != 4 {
+		t.Errorf("pending %d segments after %d puts, want 4 pending, each put once", n, r.store.puts.Load())
 	}
 	cat.fail.Store(false)
 	r.drain()
@@ -97,5 +97,42 @@ func TestUploaderCataloguesOnlyStoredBytesAndPutsOnce(t *testing.T) {
 	}
 	if puts := r.store.puts.Load(); puts != 4 {
 		t.Errorf("%d puts for 4 segments: a catalog failure must not upload again", puts)
+	}
+}
+
+// badKeyCatalog refuses one key for good.
+type badKeyCatalog struct {
+	segmentCatalog
+	bad atomic.Value // string
+}
+
+func (f *badKeyCatalog) Add(ctx context.Context, seg storage.Segment) error {
+	if bad, _ := f.bad.Load().(string); bad == "" {
+		f.bad.Store(seg.Key)
+	}
+	if seg.Key == f.bad.Load().(string) {
+		return errors.New("refused")
+	}
+	return f.segmentCatalog.Add(ctx, seg)
+}
+
+// TestUploaderOneBadSegmentDoesNotBlockTheRest: a segment that can never be catalogued
+// stays spooled, and every other segment is still stored and catalogued.
+func TestUploaderOneBadSegmentDoesNotBlockTheRest(t *testing.T) {
+	r := newRig(t, SpoolOptions{})
+	c := loadClip(t, "h264")
+	cat := &badKeyCatalog{segmentCatalog: r.cat}
+	r.up.cat = cat
+	r.startUploader()
+	r.record(c.loop(1, 1, 0), nil) // 4 segments
+	// Catalogued first, then removed from the spool: wait for both.
+	waitFor(t, "the other segments stored, catalogued and unspooled", func() bool {
+		n, _ := r.up.Pending()
+		return len(r.segments()) == 3 && n == 1
+	})
+	for _, s := range r.segments() {
+		if s.Key == cat.bad.Load().(string) {
+			t.Errorf("refused segment %s catalogued", s.Key)
+		}
 	}
 }
