@@ -55,6 +55,9 @@ type CameraStatus struct {
 	Width      int
 	Height     int
 	Since      time.Time // when State was entered
+	// BFrames: the camera reorders frames (PTS != DTS seen this session). Recording
+	// keeps them; browsers' WebRTC decoders mostly do not.
+	BFrames bool
 }
 
 const (
@@ -213,7 +216,7 @@ func (c *Camera) trimRate(now time.Time) {
 }
 
 // delivered accounts one access unit of n payload bytes written to the stream.
-func (c *Camera) delivered(now time.Time, n int, p *streaming.Params) {
+func (c *Camera) delivered(now time.Time, n int, p *streaming.Params, reordered bool) {
 	c.m.Frames.WithLabelValues(c.spec.ID).Inc()
 	c.m.Bytes.WithLabelValues(c.spec.ID).Add(float64(n))
 	c.mu.Lock()
@@ -221,6 +224,7 @@ func (c *Camera) delivered(now time.Time, n int, p *streaming.Params) {
 	c.setStateLocked(StateOnline)
 	c.status.LastFrame = now
 	c.status.Codec, c.status.Width, c.status.Height = string(p.Codec), p.Width, p.Height
+	c.status.BFrames = c.status.BFrames || reordered
 	c.trimRate(now)
 	c.rate = append(c.rate, cameraRateSample{at: now, bytes: n})
 	c.mu.Unlock()

@@ -54,6 +54,9 @@ type ingestResult struct {
 // runSession runs one RTSP session until it fails, stalls or ctx is done. The client
 // and every goroutine it started have stopped when it returns.
 func (c *Camera) runSession(ctx context.Context) ingestResult {
+	c.mu.Lock()
+	c.status.BFrames = false // a camera may be reconfigured between sessions
+	c.mu.Unlock()
 	u, err := base.ParseURL(c.spec.URL)
 	if err != nil {
 		return ingestResult{err: fmt.Errorf("parse camera url: %w", err)}
@@ -360,7 +363,7 @@ func (s *ingestSession) onAU(au [][]byte, pts int64, now time.Time) *streaming.U
 		NALUs:  nalus,
 		Params: p,
 	}
-	s.cam.delivered(now, size, p)
+	s.cam.delivered(now, size, p, pts != dts)
 	return u
 }
 

@@ -298,13 +298,15 @@ func (r *Recorder) info(cr *cameraRun) CameraInfo {
 			ci.LastFrame = &t
 		}
 	}
-	liveCam, liveState, liveCodec := cr.cam, ci.State, ci.Codec
+	liveState, liveCodec, liveBFrames := ci.State, ci.Codec, false
+	if cr.cam != nil {
+		liveBFrames = cr.cam.Status().BFrames
+	}
 	if cr.liveStream != nil {
-		liveCam = cr.liveCam
-		liveState, liveCodec = StateConnecting, ""
-		if liveCam != nil {
-			st := liveCam.Status()
-			liveState, liveCodec = st.State, st.Codec
+		liveState, liveCodec, liveBFrames = StateConnecting, "", false
+		if cr.liveCam != nil {
+			st := cr.liveCam.Status()
+			liveState, liveCodec, liveBFrames = st.State, st.Codec, st.BFrames
 		}
 	}
 	ci.LiveCodec = liveCodec
@@ -315,6 +317,9 @@ func (r *Recorder) info(cr *cameraRun) CameraInfo {
 		ci.LiveReason = "this camera sends H.265, which browsers cannot play live; configure live_url with an H.264 substream"
 	case liveState != StateOnline:
 		ci.LiveReason = "camera is " + string(liveState)
+	case liveBFrames:
+		ci.LiveReason = "this camera sends B-frames, which browsers cannot play live smoothly; " +
+			"turn B-frames off in the camera's encoder or configure an H.264 live_url substream without them"
 	default:
 		ci.Live = true
 	}

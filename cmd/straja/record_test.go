@@ -5,11 +5,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder"
+	"github.com/straja-nvr/straja/recorder/camsim"
 	"github.com/straja-nvr/straja/storage"
 )
 
@@ -117,5 +118,57 @@ func sameSet(a, b []string) bool {
 	return true
 }
 
-var _ = filepath.Join
-var _ configs.Config
+// TestBFramesCamera: a camera that sends B-frames is recorded correctly (composition
+// offsets kept: ffprobe agrees on duration, keyframe first) and live view says why it
+// does not show it instead of showing a frozen picture.
+func TestBFramesCamera(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: ~10 s")
+	}
+	needTool(t, "ffmpeg")
+	needTool(t, "ffprobe")
+	clipPath := filepath.Join(t.TempDir(), "bframes.mp4")
+	spec := camsim.ClipSpec{Codec: "h264", Width: 320, Height: 180, FPS: 25, GOP: 50, BitrateKbps: 300,
+		Duration: 4 * time.Second, BFrames: 2}
+	if err := spec.Make(context.Background(), clipPath); err != nil {
+		t.Fatal(err)
+	}
+	sim := startSim(t, 1, camsim.Options{Clip: clipPath})
+	cfg := baseConfig(t, t.TempDir(), sim, 1)
+	m := startMain(t, cfg)
+	var info struct {
+		State      string `json:"state"`
+		Live       bool   `json:"live"`
+		LiveReason string `json:"live_reason"`
+	}
+	waitFor(t, 20*time.Second, "2 segments", func() bool { return len(segmentsOf(t, m.Addr(), "cam-1")) >= 2 })
+	getJSON(t, "http://"+m.Addr()+"/api/v1/cameras/cam-1", &info)
+	if info.Live || !strings.Contains(info.LiveReason, "B-frames") {
+		t.Errorf("B-frame camera: %+v, want not live with a reason naming B-frames", info)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := recorder.OpenStore(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := storage.OpenCatalog(recorder.CatalogPath(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	segs, err := cat.Segments(context.Background(), "cam-1", time.Unix(0, 0), time.Now().Add(time.Hour))
+	if err != nil || len(segs) < 2 {
+		t.Fatalf("segments: %d, %v", len(segs), err)
+	}
+	for _, s := range segs {
+		p := ffprobe(t, fetch(t, st, s.Key))
+		if p.Codec != "h264" || p.Width != 320 || !p.FirstKey {
+			t.Errorf("%s: %+v", s.Key, p)
+		}
+		if d := p.Duration - s.Duration; d > frame || d < -frame {
+			t.Errorf("%s: ffprobe duration %v, catalog %v", s.Key, p.Duration, s.Duration)
+		}
+	}
+}
