@@ -120,7 +120,7 @@ func (c *Camera) runSession(ctx context.Context) ingestResult {
 type ingestSession struct {
 	cam     *Camera
 	start   time.Time    // monotonic base for lastAU
-	lastAU  atomic.Int64 // ns since start of the last access unit; -1 until PLAY
+	lastAU  atomic.Int64 // ns since start of the last unit delivered (or PLAY); -1 before PLAY
 	stalled atomic.Bool
 
 	mu            sync.Mutex // gortsplib may switch transport, and so reader goroutine
@@ -137,6 +137,7 @@ type ingestSession struct {
 	prevDTS       int64
 	firstUnit     time.Time
 	lastUnit      time.Time
+	problem       string // why data received since the last delivered unit was dropped
 }
 
 // ingestDepacketiser is rtph264.Decoder or rtph265.Decoder.
@@ -213,6 +214,13 @@ func (s *ingestSession) watch(ctx context.Context, client *gortsplib.Client) {
 }
 
 func (s *ingestSession) stallError() error {
+	s.mu.Lock()
+	problem := s.problem
+	s.mu.Unlock()
+	if problem != "" {
+		// Data arrived, but nothing decodable: say why, or the camera looks merely silent.
+		return fmt.Errorf("%w for %s (camera sends data, but %s)", errCameraStalled, s.cam.timeout, problem)
+	}
 	return fmt.Errorf("%w for %s", errCameraStalled, s.cam.timeout)
 }
 
@@ -298,6 +306,7 @@ func (s *ingestSession) onPacket(pkt *rtp.Packet, pts int64) {
 		if !errors.Is(err, rtph264.ErrMorePacketsNeeded) && !errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious) &&
 			!errors.Is(err, rtph265.ErrMorePacketsNeeded) && !errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
 			s.cam.log.Debug("depacketise", "err", err)
+			s.problem = "depacketise: " + err.Error()
 		}
 		return
 	}
@@ -309,7 +318,6 @@ func (s *ingestSession) onPacket(pkt *rtp.Packet, pts int64) {
 // onAU turns one depacketised access unit into a Unit, or nil while waiting for a
 // key unit. Needs s.mu held.
 func (s *ingestSession) onAU(au [][]byte, pts int64, now time.Time) *streaming.Unit {
-	s.lastAU.Store(int64(now.Sub(s.start)))
 	size := 0
 	for _, n := range au {
 		size += len(n)
@@ -324,6 +332,9 @@ func (s *ingestSession) onAU(au [][]byte, pts int64, now time.Time) *streaming.U
 	}
 	p := s.cam.params
 	key := random && p != nil && p.Codec == s.codec
+	if random && !key && s.problem == "" {
+		s.problem = "keyframes come without usable parameter sets"
+	}
 	nalus := body
 	if key {
 		nalus = make([][]byte, 0, len(body)+3)
@@ -350,6 +361,10 @@ func (s *ingestSession) onAU(au [][]byte, pts int64, now time.Time) *streaming.U
 		s.newEpoch, s.reanchor = false, false
 	}
 	s.prevDTS = dts
+	// Only delivered video keeps the session alive: a camera sending nothing decodable
+	// must show as stalled and be reconnected, not stay "online" forever.
+	s.lastAU.Store(int64(now.Sub(s.start)))
+	s.problem = ""
 	if s.firstUnit.IsZero() {
 		s.firstUnit = now
 	}
@@ -403,6 +418,7 @@ func (s *ingestSession) timestamps(nalus [][]byte, pts int64, key bool) (int64, 
 	dts, err := s.dts.Extract(nalus, pts)
 	if err != nil {
 		s.cam.log.Debug("dts", "err", err)
+		s.problem = "keyframe timestamps: " + err.Error()
 		return 0, false
 	}
 	s.synced, s.newEpoch = true, true
@@ -423,7 +439,7 @@ func (s *ingestSession) takeParams(au [][]byte) [][]byte {
 				s.vps = ingestKeep(s.vps, n)
 				continue
 			case h265.NALUType_SPS_NUT:
-				s.sps = ingestKeep(s.sps, n)
+				s.sps = s.keepSPS(n)
 				continue
 			case h265.NALUType_PPS_NUT:
 				s.pps = ingestKeep(s.pps, n)
@@ -434,7 +450,7 @@ func (s *ingestSession) takeParams(au [][]byte) [][]byte {
 		} else {
 			switch h264.NALUType(n[0] & 0x1f) {
 			case h264.NALUTypeSPS:
-				s.sps = ingestKeep(s.sps, n)
+				s.sps = s.keepSPS(n)
 				continue
 			case h264.NALUTypePPS:
 				s.pps = ingestKeep(s.pps, n)
@@ -446,6 +462,43 @@ func (s *ingestSession) takeParams(au [][]byte) [][]byte {
 		body = append(body, n)
 	}
 	return body
+}
+
+// keepSPS returns n if it parses, else the current SPS: one corrupt in-band SPS must
+// not replace a good one (from the SDP or earlier) and black out the camera.
+func (s *ingestSession) keepSPS(n []byte) []byte {
+	if bytes.Equal(s.sps, n) {
+		return s.sps
+	}
+	if _, _, err := ingestSPSSize(s.codec, n); err != nil {
+		s.cam.log.Debug("ignoring corrupt in-band sps", "err", err)
+		s.problem = err.Error()
+		return s.sps
+	}
+	return bytes.Clone(n)
+}
+
+// ingestSPSSize returns the picture size an SPS of codec describes, or an error if
+// it does not parse or describes no picture.
+func ingestSPSSize(codec streaming.Codec, b []byte) (int, int, error) {
+	var w, h int
+	if codec == streaming.H265 {
+		var sps h265.SPS
+		if err := sps.Unmarshal(b); err != nil {
+			return 0, 0, fmt.Errorf("cannot parse h265 sps: %w", err)
+		}
+		w, h = sps.Width(), sps.Height()
+	} else {
+		var sps h264.SPS
+		if err := sps.Unmarshal(b); err != nil {
+			return 0, 0, fmt.Errorf("cannot parse h264 sps: %w", err)
+		}
+		w, h = sps.Width(), sps.Height()
+	}
+	if w <= 0 || h <= 0 {
+		return 0, 0, fmt.Errorf("%s sps describes a %dx%d picture", codec, w, h)
+	}
+	return w, h, nil
 }
 
 func ingestKeep(old, n []byte) []byte {
@@ -474,22 +527,14 @@ func (s *ingestSession) publishParams() {
 		bytes.Equal(old.SPS, s.sps) && bytes.Equal(old.PPS, s.pps) {
 		return
 	}
-	p := &streaming.Params{Codec: s.codec, VPS: s.vps, SPS: s.sps, PPS: s.pps}
-	if s.codec == streaming.H265 {
-		var sps h265.SPS
-		if err := sps.Unmarshal(s.sps); err == nil {
-			p.Width, p.Height = sps.Width(), sps.Height()
-		} else {
-			s.cam.log.Warn("cannot parse h265 sps", "err", err)
-		}
-	} else {
-		var sps h264.SPS
-		if err := sps.Unmarshal(s.sps); err == nil {
-			p.Width, p.Height = sps.Width(), sps.Height()
-		} else {
-			s.cam.log.Warn("cannot parse h264 sps", "err", err)
-		}
+	// Only the SDP's SPS can be corrupt here: keep the last good set, or none, since
+	// no consumer can decode (or even describe) video with it.
+	w, h, err := ingestSPSSize(s.codec, s.sps)
+	if err != nil {
+		s.problem = err.Error()
+		return
 	}
+	p := &streaming.Params{Codec: s.codec, VPS: s.vps, SPS: s.sps, PPS: s.pps, Width: w, Height: h}
 	if old != nil {
 		s.cam.log.Info("camera parameters changed", "codec", p.Codec, "width", p.Width, "height", p.Height)
 	}
