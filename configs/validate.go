@@ -133,16 +133,7 @@ func (c *Config) validate() []*Error {
 	sites := map[string]int{}
 	for i, s := range c.Sites {
 		p := fmt.Sprintf("sites[%d]", i)
-		switch first, dup := sites[s.ID]; {
-		case s.ID == "":
-			bad(p+".id", "is required")
-		case len(s.ID) > 32 || !idPattern.MatchString(s.ID):
-			bad(p+".id", "%q must be 1-32 characters of a-z, 0-9 and '-', starting with a letter or digit", s.ID)
-		case dup:
-			bad(p+".id", "duplicate site id %q (also sites[%d])", s.ID, first)
-		default:
-			sites[s.ID] = i
-		}
+		checkID(bad, p, "site", "sites", s.ID, 32, i, sites)
 		if strings.TrimSpace(s.Name) == "" {
 			bad(p+".name", "is required")
 		}
@@ -155,16 +146,7 @@ func (c *Config) validate() []*Error {
 	cams := map[string]int{}
 	for i, cam := range c.Cameras {
 		p := fmt.Sprintf("cameras[%d]", i)
-		switch first, dup := cams[cam.ID]; {
-		case cam.ID == "":
-			bad(p+".id", "is required")
-		case len(cam.ID) > 48 || !idPattern.MatchString(cam.ID):
-			bad(p+".id", "%q must be 1-48 characters of a-z, 0-9 and '-', starting with a letter or digit", cam.ID)
-		case dup:
-			bad(p+".id", "duplicate camera id %q (also cameras[%d])", cam.ID, first)
-		default:
-			cams[cam.ID] = i
-		}
+		checkID(bad, p, "camera", "cameras", cam.ID, 48, i, cams)
 		if strings.TrimSpace(cam.Name) == "" {
 			bad(p+".name", "is required")
 		}
@@ -247,4 +229,19 @@ func validSTUN(s string) bool {
 		rest, ok = strings.CutPrefix(s, "stuns:")
 	}
 	return ok && validEndpoint(rest)
+}
+
+// checkID validates the ID of list item i (at path p): required, the ID pattern within
+// max characters, unique among seen, which it joins.
+func checkID(bad func(path, format string, args ...any), p, kind, list, id string, max, i int, seen map[string]int) {
+	switch first, dup := seen[id]; {
+	case id == "":
+		bad(p+".id", "is required")
+	case len(id) > max || !idPattern.MatchString(id):
+		bad(p+".id", "%q must be 1-%d characters of a-z, 0-9 and '-', starting with a letter or digit", id, max)
+	case dup:
+		bad(p+".id", "duplicate %s id %q (also %s[%d])", kind, id, list, first)
+	default:
+		seen[id] = i
+	}
 }
