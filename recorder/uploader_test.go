@@ -85,8 +85,11 @@ func TestUploaderCataloguesOnlyStoredBytesAndPutsOnce(t *testing.T) {
 	r.startUploader()
 	r.record(c.loop(1, 1, 0), nil) // 4 segments
 
-	// Every segment's bytes get stored once; their catalog entries keep failing.
-	waitFor(t, "catalog retries", func() bool { return counterValue(t, r.m.UploadErrors) >= 12 })
+	// Every segment's bytes get stored once; their catalog entries keep failing, and
+	// retrying them (each segment several times) stores nothing again.
+	waitFor(t, "catalog retries", func() bool {
+		return r.store.puts.Load() >= 4 && counterValue(t, r.m.UploadErrors) >= 16
+	})
 	if n, _ := r.up.Pending(); n != 4 || r.store.puts.Load() != 4 {
 		t.Errorf("pending %d segments after %d puts, want 4 pending, each put once", n, r.store.puts.Load())
 	}
