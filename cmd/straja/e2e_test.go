@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/configs"
+	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/recorder/camsim"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/storetest"
@@ -267,18 +268,9 @@ func listKeys(t *testing.T, st storage.Store) []string {
 // catalogRows reads the whole catalog as comparable rows.
 func catalogRows(t *testing.T, cfg *configs.Config) []string {
 	t.Helper()
-	cat, err := storage.OpenCatalog(filepath.Join(cfg.DataDir, "catalog.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
 	var rows []string
 	for _, c := range cfg.Cameras {
-		segs, err := cat.Segments(context.Background(), c.ID, time.Unix(0, 0), time.Now().Add(time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range segs {
+		for _, s := range recorded(t, cfg, c.ID) {
 			rows = append(rows, fmt.Sprintf("%s %s %v %d %x %d", s.Key, s.Start.UTC().Format(time.RFC3339Nano),
 				s.Duration, s.Size, s.SHA256, len(s.Fragments)))
 		}
@@ -311,3 +303,29 @@ func freeAddr(t *testing.T) string {
 }
 
 var _ = bytes.NewReader
+
+// recorded returns a camera's catalogued segments (all of them), reading the catalog
+// of a stopped service.
+func recorded(t *testing.T, cfg *configs.Config, camera string) []storage.Segment {
+	t.Helper()
+	cat, err := storage.OpenCatalog(recorder.CatalogPath(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	segs, err := cat.Segments(context.Background(), camera, time.Unix(0, 0), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return segs
+}
+
+// openStore opens the store cfg names.
+func openStore(t *testing.T, cfg *configs.Config) storage.Store {
+	t.Helper()
+	st, err := recorder.OpenStore(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,9 +16,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/configs"
-	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/recorder/camsim"
-	"github.com/straja-nvr/straja/storage"
 )
 
 func camsimOpts() camsim.Options { return camsim.Options{} }
@@ -88,16 +85,8 @@ func TestCameraRestart(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	cat, err := storage.OpenCatalog(recorder.CatalogPath(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
 	holes := func(id string) []time.Duration {
-		segs, err := cat.Segments(context.Background(), id, time.Unix(0, 0), time.Now().Add(time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
+		segs := recorded(t, cfg, id)
 		var hs []time.Duration
 		for i := 1; i < len(segs); i++ {
 			if h := segs[i].Start.Sub(segs[i-1].End()); h > frame {
@@ -218,27 +207,18 @@ func TestKillMidSegment(t *testing.T) {
 	waitFor(t, 20*time.Second, "recovered segment catalogued", func() bool { return len(segmentsOf(t, cfg.Listen, "cam-1")) >= 1 })
 	stopBinary(t, p)
 
-	cat, err := storage.OpenCatalog(recorder.CatalogPath(cfg))
-	if err != nil {
-		t.Fatal(err)
+	segs := recorded(t, cfg, "cam-1")
+	if len(segs) == 0 {
+		t.Fatal("no segment recovered")
 	}
-	defer cat.Close()
-	segs, err := cat.Segments(context.Background(), "cam-1", time.Unix(0, 0), killed)
-	if err != nil || len(segs) == 0 {
-		t.Fatalf("segments before the kill: %v %v", segs, err)
-	}
-	first := segs[0]
+	first := segs[0] // the one being written when the process was killed
 	lost := killed.Sub(first.End())
 	t.Logf("recovered %s: %v of footage, %v lost before the kill", first.Key, first.Duration, lost)
 	// One fragment (1 s) plus the camera's own delivery latency.
 	if lost > time.Duration(cfg.Recording.FragmentDuration)+500*time.Millisecond {
 		t.Errorf("lost %v of footage before the kill, want at most one fragment", lost)
 	}
-	st, err := recorder.OpenStore(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pr := ffprobe(t, fetch(t, st, first.Key)); !pr.FirstKey || pr.Codec != "h264" {
+	if pr := ffprobe(t, fetch(t, openStore(t, cfg), first.Key)); !pr.FirstKey || pr.Codec != "h264" {
 		t.Errorf("recovered segment does not play: %+v", pr)
 	}
 	if left, _ := filepath.Glob(filepath.Join(cfg.Spool.Dir, "*", "*.part")); len(left) != 0 {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"os"
 	"os/exec"
@@ -10,8 +9,6 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/configs"
-	"github.com/straja-nvr/straja/recorder"
-	"github.com/straja-nvr/straja/storage"
 )
 
 // privateMinIO is a MinIO server this test may stop and restart.
@@ -90,24 +87,12 @@ func TestStoreOutage(t *testing.T) {
 	if parts, _ := filepath.Glob(filepath.Join(cfg.Spool.Dir, "*", "*.part")); len(parts) != 0 {
 		t.Errorf("open segments left in the spool: %v", parts)
 	}
-	st, err := recorder.OpenStore(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := storage.OpenCatalog(recorder.CatalogPath(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
 	stored := map[string]bool{}
-	for _, k := range listKeys(t, st) {
+	for _, k := range listKeys(t, openStore(t, cfg)) {
 		stored[k] = true
 	}
 	for _, c := range cfg.Cameras {
-		segs, err := cat.Segments(context.Background(), c.ID, time.Unix(0, 0), time.Now().Add(time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
+		segs := recorded(t, cfg, c.ID)
 		if len(segs) == 0 || segs[0].Start.After(down) || segs[len(segs)-1].End().Before(back) {
 			t.Fatalf("%s: catalogued footage does not span the outage", c.ID)
 		}

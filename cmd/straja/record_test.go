@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/recorder/camsim"
-	"github.com/straja-nvr/straja/storage"
 )
 
 // TestRecordEndToEnd records four simulated cameras (one H.265) with 2 s segments and
@@ -41,20 +39,10 @@ func TestRecordEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			st, err := recorder.OpenStore(context.Background(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cat, err := storage.OpenCatalog(recorder.CatalogPath(cfg))
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := openStore(t, cfg)
 			var catKeys []string
 			for i, c := range cfg.Cameras {
-				segs, err := cat.Segments(context.Background(), c.ID, time.Unix(0, 0), time.Now().Add(time.Hour))
-				if err != nil {
-					t.Fatal(err)
-				}
+				segs := recorded(t, cfg, c.ID)
 				if len(segs) < 3 {
 					t.Fatalf("%s: %d segments after shutdown, want >= 3", c.ID, len(segs))
 				}
@@ -81,7 +69,6 @@ func TestRecordEndToEnd(t *testing.T) {
 					}
 				}
 			}
-			cat.Close()
 			keys := listKeys(t, st)
 			if !sameSet(keys, catKeys) {
 				t.Fatalf("catalog keys %v\n != storage keys %v", catKeys, keys)
@@ -149,18 +136,10 @@ func TestBFramesCamera(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := recorder.OpenStore(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := storage.OpenCatalog(recorder.CatalogPath(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cat.Close()
-	segs, err := cat.Segments(context.Background(), "cam-1", time.Unix(0, 0), time.Now().Add(time.Hour))
-	if err != nil || len(segs) < 2 {
-		t.Fatalf("segments: %d, %v", len(segs), err)
+	st := openStore(t, cfg)
+	segs := recorded(t, cfg, "cam-1")
+	if len(segs) < 2 {
+		t.Fatalf("%d segments, want >= 2", len(segs))
 	}
 	for _, s := range segs {
 		p := ffprobe(t, fetch(t, st, s.Key))
