@@ -245,13 +245,7 @@ func (syncFreeFile) Sync() error { return nil }
 func BenchmarkSpoolRecord(b *testing.B) {
 	c := loadClip(b, "h264")
 	units := c.loop(1, 1, 0)
-	var frameBytes int64
-	for _, u := range units {
-		for _, n := range u.NALUs {
-			frameBytes += int64(len(n))
-		}
-	}
-	b.SetBytes(frameBytes / int64(len(units)))
+	b.SetBytes(meanFrameBytes(units))
 	b.ReportAllocs()
 	sp, err := OpenSpool(SpoolOptions{Dir: b.TempDir(), SegmentDuration: time.Hour}, nil, nil)
 	if err != nil {

@@ -346,17 +346,22 @@ func TestSegmenterWriteFailureIsAGapNotACrash(t *testing.T) {
 	}
 }
 
+// meanFrameBytes is the average NAL payload per unit, for b.SetBytes.
+func meanFrameBytes(units []*streaming.Unit) int64 {
+	var n int64
+	for _, u := range units {
+		for _, nalu := range u.NALUs {
+			n += int64(len(nalu))
+		}
+	}
+	return n / int64(len(units))
+}
+
 // BenchmarkSegmenter measures the segmenter alone, one frame per op, over the H.264 clip.
 func BenchmarkSegmenter(b *testing.B) {
 	c := loadClip(b, "h264")
 	units := c.loop(1, 1, 0)
-	var frameBytes int64
-	for _, u := range units {
-		for _, n := range u.NALUs {
-			frameBytes += int64(len(n))
-		}
-	}
-	b.SetBytes(frameBytes / int64(len(units)))
+	b.SetBytes(meanFrameBytes(units))
 	b.ReportAllocs()
 	s := newSegmenter(DefaultSegmentDuration, DefaultFragmentDuration, discardSink{}, segmenterEvents{})
 	b.ResetTimer()
