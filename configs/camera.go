@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"slices"
-	"strings"
-)
 
-// redacted replaces secrets in URLs and messages.
-const redacted = "***"
+	"github.com/straja-nvr/straja/internal/redact"
+)
 
 // RedactedURL returns URL with any password replaced by "***", for logs and API
 // responses.
@@ -19,22 +16,13 @@ func (c Camera) RedactedURL() string { return c.redact(c.URL) }
 // RedactedLiveURL is RedactedURL for LiveURL ("" when there is no substream).
 func (c Camera) RedactedLiveURL() string { return c.redact(c.LiveURL) }
 
+// redact masks raw's password; with PasswordEnv the URL shows one is applied.
 func (c Camera) redact(raw string) string {
-	if raw == "" {
-		return ""
+	if u, err := url.Parse(raw); err == nil && c.PasswordEnv != "" && u.User != nil {
+		u.User = url.UserPassword(u.User.Username(), redact.Mask)
+		raw = u.String()
 	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(invalid url)"
-	}
-	_, has := u.User.Password()
-	if !has && (c.PasswordEnv == "" || u.User == nil) {
-		return u.String()
-	}
-	user := url.User(u.User.Username()).String()
-	u.User = nil
-	// Built by hand: url.URL.String would escape the asterisks.
-	return u.Scheme + "://" + user + ":" + redacted + "@" + strings.TrimPrefix(u.String(), u.Scheme+"://")
+	return redact.URL(raw)
 }
 
 // DialURL returns URL with the password from PasswordEnv applied, for the RTSP
@@ -80,60 +68,28 @@ func checkCameraURL(raw string, passwordEnv bool) string {
 }
 
 // Redact replaces every secret of cfg (camera passwords, from URLs or their
-// environment variables, and the S3 secret key) in s with "***". Use it on any
-// text, such as a vendor error, before logging or showing it.
+// environment variables, and the S3 secret key) in s with "***", and the password
+// of any URL in s. Use it on any text, such as a vendor error, before logging or
+// showing it.
 func Redact(s string, cfg *Config) string {
 	if cfg == nil {
-		return s
+		return redact.String(s, nil)
 	}
-	for _, secret := range cfg.secrets() {
-		s = strings.ReplaceAll(s, secret, redacted)
-	}
-	return s
+	return redact.String(s, cfg.secrets())
 }
 
-// secrets lists the secrets in c, longest first so that a secret containing
-// another is replaced whole.
+// secrets lists the secrets in c in every form they may be written.
 func (c *Config) secrets() []string {
-	var out []string
-	add := func(s string) {
-		if s != "" && s != redacted {
-			out = append(out, s)
-		}
-	}
-	add(c.Storage.S3.SecretKey)
+	out := redact.Forms(c.Storage.S3.SecretKey)
 	for _, cam := range c.Cameras {
-		for _, raw := range []string{cam.URL, cam.LiveURL} {
-			pw := rawPassword(raw)
-			add(pw)
-			if dec, err := url.PathUnescape(pw); err == nil {
-				add(dec)
-			}
-		}
+		out = append(out, redact.Passwords(cam.URL)...)
+		out = append(out, redact.Passwords(cam.LiveURL)...)
 		if cam.PasswordEnv != "" {
 			pw, _ := c.lookupEnv(cam.PasswordEnv)
-			add(pw)
-			add(url.PathEscape(pw))
-			add(url.UserPassword("", pw).String()[1:]) // userinfo escaping, as DialURL writes it
+			out = append(out, redact.Forms(pw)...)
 		}
 	}
-	slices.SortFunc(out, func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) })
-	return slices.Compact(out)
-}
-
-// rawPassword finds the password in a URL by plain string search, so that even a
-// URL that does not parse gets its password redacted.
-func rawPassword(raw string) string {
-	_, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return ""
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return ""
-	}
-	_, pw, _ := strings.Cut(rest[:at], ":")
-	return pw
+	return out
 }
 
 func (c *Config) lookupEnv(name string) (string, bool) {

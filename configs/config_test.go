@@ -402,3 +402,22 @@ func TestYAMLUnmarshalers(t *testing.T) {
 		t.Errorf("yaml.Unmarshal(spool) = %+v, %v", sp, err)
 	}
 }
+
+// TestRedactURLQuery checks that a '@' in a camera URL's query or path does not
+// hide its password from Redact, and that a URL that does not parse is redacted too.
+func TestRedactURLQuery(t *testing.T) {
+	for _, raw := range []string{
+		"rtsp://u:pw7Xq@cam.local/s?owner=ops@example",
+		"rtsp://u:pw7Xq@cam.local/a@b/s",
+		"rtsp://u:pw7Xq@cam.local:99999/s?owner=ops@example",
+	} {
+		cfg := &Config{Cameras: []Camera{{ID: "gate", URL: raw}}}
+		msg := Redact(`parse "`+raw+`": failed; password pw7Xq`, cfg)
+		if strings.Contains(msg, "pw7Xq") {
+			t.Errorf("Redact with url %q = %q: holds the password", raw, msg)
+		}
+		if !strings.Contains(msg, "u:***@cam.local") {
+			t.Errorf("Redact with url %q = %q: want the rest kept", raw, msg)
+		}
+	}
+}

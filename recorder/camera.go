@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/url"
-	"regexp"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/straja-nvr/straja/internal/redact"
 	"github.com/straja-nvr/straja/streaming"
 )
 
@@ -106,7 +104,7 @@ func NewCamera(spec CameraSpec, out *streaming.Stream, m *Metrics, log *slog.Log
 		out:      out,
 		m:        m,
 		log:      log,
-		secrets:  cameraSecrets(spec.URL),
+		secrets:  redact.Passwords(spec.URL),
 		timeout:  spec.ReadTimeout,
 		backoffs: newCameraBackoff(cameraBackoffMin, cameraBackoffMax),
 	}
@@ -157,7 +155,7 @@ func (c *Camera) Run(ctx context.Context) {
 
 // fail records why a session ended.
 func (c *Camera) fail(res ingestResult) {
-	msg := cameraRedact(res.err.Error(), c.secrets)
+	msg := redact.String(res.err.Error(), c.secrets)
 	state := StateOffline
 	if res.stalled {
 		state = StateStalled
@@ -255,44 +253,6 @@ func (c *Camera) setStateLocked(s CameraState) {
 		}
 		c.m.CameraState.WithLabelValues(c.spec.ID, string(x)).Set(v)
 	}
-}
-
-// cameraUserinfo matches the credentials part of any URL in a message.
-var cameraUserinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#\s@]*@`)
-
-// cameraRedact removes URL credentials and any literal occurrence of the password
-// from msg, so errors can be logged and shown to operators.
-func cameraRedact(msg string, secrets []string) string {
-	msg = cameraUserinfo.ReplaceAllString(msg, "$1")
-	for _, s := range secrets {
-		msg = strings.ReplaceAll(msg, s, "***")
-	}
-	return msg
-}
-
-// cameraSecrets returns the password of rawURL as written and as decoded. It parses
-// by hand because a URL that url.Parse rejects must still not leak.
-func cameraSecrets(rawURL string) []string {
-	rest := rawURL
-	if i := strings.Index(rest, "://"); i >= 0 {
-		rest = rest[i+3:]
-	}
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		rest = rest[:i]
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return nil
-	}
-	_, pass, ok := strings.Cut(rest[:at], ":")
-	if !ok || pass == "" {
-		return nil
-	}
-	out := []string{pass}
-	if dec, err := url.PathUnescape(pass); err == nil && dec != pass && dec != "" {
-		out = append(out, dec)
-	}
-	return out
 }
 
 // errCameraStalled reports a session that stopped delivering video.

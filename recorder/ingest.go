@@ -23,6 +23,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
 
+	"github.com/straja-nvr/straja/internal/redact"
 	"github.com/straja-nvr/straja/streaming"
 )
 
@@ -83,11 +84,11 @@ func (c *Camera) runSession(ctx context.Context) ingestResult {
 		// a backstop, and bounds every RTSP request.
 		ReadTimeout: c.timeout + 2*time.Second,
 		OnTransportSwitch: func(err error) {
-			c.log.Info("camera transport switched", "err", cameraRedact(err.Error(), c.secrets))
+			c.log.Info("camera transport switched", "err", redact.String(err.Error(), c.secrets))
 		},
 		OnPacketsLost: func(n uint64) { c.log.Debug("rtp packets lost", "count", n) },
 		OnDecodeError: func(err error) {
-			c.log.Debug("rtp decode error", "err", cameraRedact(err.Error(), c.secrets))
+			c.log.Debug("rtp decode error", "err", redact.String(err.Error(), c.secrets))
 		},
 	}
 	if err := client.Start2(); err != nil {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/straja-nvr/straja/internal/redact"
 )
 
 // S3Options configures an S3 (MinIO) store.
@@ -271,8 +273,8 @@ func (s *S3) fail(op, key string, err error) error {
 	if errors.As(err, &resp) && (resp.Code == minio.NoSuchKey || resp.Code == "NotFound") {
 		return fmt.Errorf("%s %s: %w", op, key, ErrNotFound)
 	}
-	if s.secret != "" && strings.Contains(err.Error(), s.secret) {
-		return fmt.Errorf("%s %s: %s", op, key, strings.ReplaceAll(err.Error(), s.secret, "[redacted]"))
+	if msg := redact.String(err.Error(), redact.Forms(s.secret)); msg != err.Error() {
+		return fmt.Errorf("%s %s: %s", op, key, msg)
 	}
 	return fmt.Errorf("%s %s: %w", op, key, err)
 }
