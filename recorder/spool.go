@@ -237,28 +237,42 @@ func (s *Spool) scanClosed(rel string) (*spooled, error) {
 		Key: rel, Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments}}, nil
 }
 
+// errSpoolKeysTaken reports a closed segment whose storage key, and every key after
+// it that finalise tried, already belongs to another file.
+var errSpoolKeysTaken = errors.New("storage keys taken")
+
+// spoolKeyTries bounds how many milliseconds finalise moves a segment's start to find
+// a free key.
+const spoolKeyTries = 1000
+
 // finalise renames the .part file at part to its storage key, which seg.Key receives.
+// It never replaces a file: when every key it tries is taken it returns an error and
+// leaves the .part where it is.
 func (s *Spool) finalise(part string, seg storage.Segment) (*spooled, error) {
 	// A key already taken (the clock went back) moves to the next free millisecond
 	// rather than replace footage that is not uploaded yet.
-	var dst string
-	for range 1000 {
+	first := seg.Start
+	var dst, dir string
+	err := errSpoolKeysTaken
+	s.dirMu.Lock()
+	for range spoolKeyTries {
 		seg.Key = storage.SegmentKey{Camera: seg.Camera, Start: seg.Start, Duration: seg.Duration}.String()
 		dst = filepath.Join(s.opts.Dir, filepath.FromSlash(seg.Key))
-		if _, err := os.Lstat(dst); errors.Is(err, fs.ErrNotExist) {
+		dir = filepath.Dir(dst)
+		if err = s.mkdirs(dir); err != nil {
+			break
+		}
+		if err = renameNoReplace(part, dst); !errors.Is(err, fs.ErrExist) {
 			break
 		}
 		seg.Start = seg.Start.Add(time.Millisecond)
 	}
-	dir := filepath.Dir(dst)
-	s.dirMu.Lock()
-	err := s.mkdirs(dir)
-	if err == nil {
-		err = os.Rename(part, dst)
-	}
 	s.dirMu.Unlock()
+	if errors.Is(err, fs.ErrExist) {
+		err = fmt.Errorf("%w: %s and the next %d ms", errSpoolKeysTaken, first.Format(time.RFC3339Nano), spoolKeyTries-1)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("finalise %s: %w", part, err)
 	}
 	// The rename happened: queue the segment whatever the syncs say, or it would sit
 	// unqueued until the next restart.
@@ -612,6 +626,16 @@ func (w *spoolWriter) endSegment() {
 	}
 	w.s.m.SegmentsWritten.WithLabelValues(w.camera).Inc()
 	w.s.enqueue(sp)
+}
+
+// linkRename renames without replacing where the system cannot do it in one step: a
+// hard link fails if newpath exists. A crash between the two steps leaves both names;
+// recovery then stores the segment twice, never loses it.
+func linkRename(oldpath, newpath string) error {
+	if err := os.Link(oldpath, newpath); err != nil {
+		return err
+	}
+	return os.Remove(oldpath)
 }
 
 // fileSize is the size of path, or 0 if it cannot be read.

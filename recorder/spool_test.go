@@ -725,3 +725,85 @@ func TestSpoolSyncsNewDirectories(t *testing.T) {
 		}
 	}
 }
+
+// TestSpoolNeverReplacesASegment: when a closed segment's key and every key after it
+// that the spool tries are taken by segments not uploaded yet, finalising fails and
+// keeps the .part; no waiting segment is overwritten.
+func TestSpoolNeverReplacesASegment(t *testing.T) {
+	r := newRig(t, SpoolOptions{})
+	seg := storage.Segment{Camera: testCamera, Start: clipEpoch, Duration: 2 * time.Second}
+	taken := map[string]string{}
+	for i := range spoolKeyTries {
+		key := storage.SegmentKey{Camera: testCamera, Start: clipEpoch.Add(time.Duration(i) * time.Millisecond),
+			Duration: seg.Duration}.String()
+		path := filepath.Join(r.dir, filepath.FromSlash(key))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("waiting "+key), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		taken[path] = "waiting " + key
+	}
+	part := filepath.Join(r.dir, testCamera, strconv.FormatInt(clipEpoch.UnixMilli(), 10)+".part")
+	if err := os.MkdirAll(filepath.Dir(part), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(part, []byte("new footage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	if sp, err := r.spool.finalise(part, seg); !errors.Is(err, errSpoolKeysTaken) {
+		t.Fatalf("finalise with every key taken = %+v, %v; want errSpoolKeysTaken", sp, err)
+	}
+	if b, err := os.ReadFile(part); err != nil || string(b) != "new footage" {
+		t.Errorf(".part after the failed finalise: %q, %v; want it kept", b, err)
+	}
+	for path, want := range taken {
+		if b, err := os.ReadFile(path); err != nil || string(b) != want {
+			t.Fatalf("%s = %q, %v: a waiting segment was replaced", path, b, err)
+		}
+	}
+
+	// One key free after the taken ones is used, and nothing else changes.
+	last := filepath.Join(r.dir, filepath.FromSlash(storage.SegmentKey{Camera: testCamera,
+		Start: clipEpoch.Add((spoolKeyTries - 1) * time.Millisecond), Duration: seg.Duration}.String()))
+	if err := os.Remove(last); err != nil {
+		t.Fatal(err)
+	}
+	delete(taken, last)
+	sp, err := r.spool.finalise(part, seg)
+	if err != nil || sp.path != last {
+		t.Fatalf("finalise with one key free = %+v, %v; want it at %s", sp, err, last)
+	}
+	if b, _ := os.ReadFile(last); string(b) != "new footage" {
+		t.Errorf("finalised segment holds %q", b)
+	}
+	for path, want := range taken {
+		if b, err := os.ReadFile(path); err != nil || string(b) != want {
+			t.Fatalf("%s = %q, %v: a waiting segment was replaced", path, b, err)
+		}
+	}
+}
+
+// TestLinkRenameNeverReplaces checks the fallback for file systems without
+// RENAME_NOREPLACE.
+func TestLinkRenameNeverReplaces(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	os.WriteFile(a, []byte("a"), 0o644)
+	os.WriteFile(b, []byte("b"), 0o644)
+	if err := linkRename(a, b); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("linkRename onto an existing file: %v, want fs.ErrExist", err)
+	}
+	if got, _ := os.ReadFile(b); string(got) != "b" {
+		t.Fatalf("target replaced: %q", got)
+	}
+	c := filepath.Join(dir, "c")
+	if err := linkRename(a, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(a); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("source still there after linkRename: %v", err)
+	}
+}
