@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -48,8 +51,15 @@ CREATE INDEX IF NOT EXISTS segments_camera_start ON segments (camera, start_ms);
 CREATE INDEX IF NOT EXISTS segments_camera_duration ON segments (camera, duration_ms);
 `
 
+// catalogVersion is the catalog's schema version, kept in PRAGMA user_version. A
+// catalog made before versioning (version 0 with a segments table) is version 1.
+// The catalog is a cache: a schema change bumps the version and the catalog is
+// rebuilt from the store rather than migrated.
+const catalogVersion = 1
+
 // OpenCatalog opens or creates the catalog database at path, in WAL mode so that
-// readers (playback) do not block the writer (recorder).
+// readers (playback) do not block the writer (recorder). A catalog written by a newer
+// Straja is refused with an error matching ErrNewerSchema.
 func OpenCatalog(path string) (*Catalog, error) {
 	dsn := (&url.URL{Scheme: "file", Path: path}).String() +
 		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
@@ -57,11 +67,50 @@ func OpenCatalog(path string) (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
-	if _, err := db.Exec(catalogSchema); err != nil {
+	if err := initCatalog(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
 	return &Catalog{db: db}, nil
+}
+
+// initCatalog checks the schema version and creates what is missing, in one
+// transaction.
+func initCatalog(db *sql.DB) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var v int
+	if err := tx.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if v > catalogVersion {
+		return fmt.Errorf("%w: catalog schema version %d, this straja knows up to %d; "+
+			"the catalog is a cache: run `straja catalog rebuild`", ErrNewerSchema, v, catalogVersion)
+	}
+	if _, err := tx.Exec(catalogSchema); err != nil {
+		return err
+	}
+	if v < catalogVersion {
+		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, catalogVersion)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// RemoveCatalog deletes the catalog database at path with its WAL files, so that a
+// rebuild can start over from a catalog this binary cannot open. A missing file is
+// not an error.
+func RemoveCatalog(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove catalog: %w", err)
+		}
+	}
+	return nil
 }
 
 // Close closes the database.
@@ -175,6 +224,9 @@ const rebuildBatch = 200
 func Rebuild(ctx context.Context, cat *Catalog, st Store, progress func(done, total int)) (int, error) {
 	var keys []string
 	err := st.List(ctx, "", func(o ObjectInfo) error {
+		if strings.HasPrefix(o.Key, ReservedPrefix) {
+			return nil
+		}
 		if _, err := ParseSegmentKey(o.Key); err == nil {
 			keys = append(keys, o.Key)
 		}

@@ -3,6 +3,7 @@ package storage_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -204,5 +205,116 @@ func TestRebuild(t *testing.T) {
 	}
 	if want[2].Fragments[len(want[2].Fragments)-1].Offset+want[2].Fragments[len(want[2].Fragments)-1].Size >= want[2].Size {
 		t.Errorf("torn segment: the catalog should index only its complete fragments")
+	}
+}
+
+// TestRebuildSkipsReservedPrefix checks that what Straja keeps under the reserved
+// prefix (state backups) is neither catalogued nor reported as a bad segment.
+func TestRebuildSkipsReservedPrefix(t *testing.T) {
+	ctx := t.Context()
+	st, err := storage.NewDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := mediacommonFMP4(t, 25)
+	idx, err := storage.ScanSegment(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := storage.SegmentKey{Camera: "gate", Start: t0, Duration: idx.Duration}.String()
+	for k, b := range map[string][]byte{
+		key: body,
+		storage.ReservedPrefix + "state/state-20261130t081500z.db": []byte("SQLite format 3\x00"),
+		storage.ReservedPrefix + "state/readme.txt":                []byte("x"),
+	} {
+		if err := st.Put(ctx, k, bytes.NewReader(b), int64(len(b))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cat := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"))
+	var total int
+	n, err := storage.Rebuild(ctx, cat, st, func(_, tt int) { total = tt })
+	if n != 1 || err != nil || total != 1 {
+		t.Fatalf("Rebuild = %d, %v (progress total %d); want the one segment, no error", n, err, total)
+	}
+	keys, err := cat.Keys(ctx)
+	if err != nil || len(keys) != 1 || keys[0] != key {
+		t.Fatalf("catalog keys = %q, %v; want [%s]", keys, err, key)
+	}
+}
+
+func catalogVersion(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v int
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestCatalogSchemaVersion(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+
+	// A catalog from before versioning: the same table, user_version 0.
+	old := filepath.Join(dir, "old.db")
+	db, err := sql.Open("sqlite", old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`CREATE TABLE segments (key TEXT PRIMARY KEY, camera TEXT NOT NULL, start_ms INTEGER NOT NULL,
+		duration_ms INTEGER NOT NULL, size INTEGER NOT NULL, sha256 BLOB NOT NULL, fragments BLOB NOT NULL);
+		INSERT INTO segments VALUES ('gate/2026/11/25/20261125t140000.000z_2000ms.mp4', 'gate', 1764079200000, 2000, 2, x'00', '[]')`)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := storage.OpenCatalog(old)
+	if err != nil {
+		t.Fatalf("open an unversioned catalog: %v", err)
+	}
+	keys, err := c.Keys(ctx)
+	c.Close()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("keys of the adopted catalog = %q, %v; want its one row", keys, err)
+	}
+	if v := catalogVersion(t, old); v != 1 {
+		t.Errorf("adopted catalog has version %d, want 1", v)
+	}
+	openCatalog(t, filepath.Join(dir, "new.db")).Close()
+	if v := catalogVersion(t, filepath.Join(dir, "new.db")); v != 1 {
+		t.Errorf("new catalog has version %d, want 1", v)
+	}
+
+	// One from a newer Straja is refused and left alone.
+	newer := filepath.Join(dir, "newer.db")
+	db, err = sql.Open("sqlite", newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`PRAGMA user_version = 99`)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := storage.OpenCatalog(newer); err == nil {
+		c.Close()
+		t.Fatal("opened a catalog from a newer version")
+	} else if !errors.Is(err, storage.ErrNewerSchema) || !strings.Contains(err.Error(), "straja catalog rebuild") {
+		t.Fatalf("error = %v; want ErrNewerSchema advising `straja catalog rebuild`", err)
+	}
+	if v := catalogVersion(t, newer); v != 99 {
+		t.Errorf("refused catalog's version changed to %d", v)
+	}
+	if err := storage.RemoveCatalog(newer); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(newer); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("RemoveCatalog left %s: %v", newer, err)
 	}
 }

@@ -13,6 +13,11 @@ const maxKeyLen = 900
 // maxCameraIDLen bounds camera IDs, which appear in every key and path.
 const maxCameraIDLen = 48
 
+// ReservedPrefix starts the keys Straja keeps for itself next to the segments (state
+// database backups, for one). '_' is not a camera ID character, so these keys never
+// collide with segment keys; Rebuild passes over them.
+const ReservedPrefix = "_straja/"
+
 // SegmentKey names one recorded segment. Its string form carries camera, start and
 // duration, so the catalog can be rebuilt from object keys alone.
 type SegmentKey struct {

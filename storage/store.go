@@ -15,6 +15,10 @@ var ErrNotFound = errors.New("not found")
 // ErrInvalidKey is returned (wrapped) when a key is not a well-formed object key.
 var ErrInvalidKey = errors.New("invalid object key")
 
+// ErrNewerSchema is returned (wrapped) when a database was written by a newer Straja
+// whose schema this binary does not know.
+var ErrNewerSchema = errors.New("database is from a newer straja")
+
 // ObjectInfo describes one stored object.
 type ObjectInfo struct {
 	Key     string

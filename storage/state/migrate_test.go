@@ -1,0 +1,204 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/straja-nvr/straja/storage"
+)
+
+// fixtures[i] puts rows into a database at version i+1, as a Straja of that version
+// would have written them, and checks that they are still there after an upgrade to
+// the current version. Every migration needs one.
+var fixtures = []struct {
+	seed  func(t *testing.T, db *sql.DB)
+	check func(t *testing.T, s *State)
+}{
+	{ // 1: meta
+		seed: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `UPDATE meta SET value = 'fixture-instance' WHERE key = 'instance_id'`)
+		},
+		check: func(t *testing.T, s *State) {
+			id, err := s.InstanceID(t.Context())
+			if err != nil || id != "fixture-instance" {
+				t.Errorf("instance id = %q, %v; want fixture-instance (it must survive upgrades)", id, err)
+			}
+		},
+	},
+	{ // 2: cameras
+		seed: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `INSERT INTO cameras (id, spec, created_ms, updated_ms)
+				VALUES ('roof-east', '{"name":"Acoperiș est","url":"rtsp://10.20.1.40/s"}', 1764500000000, 1764500001000)`)
+		},
+		check: func(t *testing.T, s *State) {
+			cams, err := s.Cameras(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cams) != 1 || cams[0].ID != "roof-east" || !strings.Contains(string(cams[0].Spec), "Acoperiș est") ||
+				!cams[0].Created.Equal(time.UnixMilli(1764500000000)) || !cams[0].Updated.Equal(time.UnixMilli(1764500001000)) {
+				t.Errorf("cameras after upgrade = %+v, want the roof-east row as written", cams)
+			}
+		},
+	},
+}
+
+func mustExec(t *testing.T, db *sql.DB, query string) {
+	t.Helper()
+	if _, err := db.ExecContext(t.Context(), query); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// createAt makes a database at schema version v holding the fixtures of versions 1..v.
+func createAt(t *testing.T, path string, v int) {
+	t.Helper()
+	db, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := migrate(t.Context(), db, v); err != nil {
+		t.Fatalf("migrate to %d: %v", v, err)
+	}
+	for _, f := range fixtures[:v] {
+		f.seed(t, db)
+	}
+}
+
+func schema(t *testing.T, s *State) []string {
+	t.Helper()
+	rows, err := s.db.QueryContext(t.Context(), `SELECT type || ' ' || name || ': ' || COALESCE(sql, '')
+		FROM sqlite_master ORDER BY type, name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var l string
+		if err := rows.Scan(&l); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func TestMigrateFromEveryVersion(t *testing.T) {
+	if len(fixtures) != len(migrations) {
+		t.Fatalf("%d migrations but %d fixtures: add one for each new migration", len(migrations), len(fixtures))
+	}
+	fresh, err := Open(t.Context(), filepath.Join(t.TempDir(), "fresh.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	want := schema(t, fresh)
+
+	for from := 0; from <= len(migrations); from++ {
+		t.Run(fmt.Sprintf("from_v%d", from), func(t *testing.T) {
+			ctx := t.Context()
+			path := filepath.Join(t.TempDir(), "state.db")
+			createAt(t, path, from)
+			s, err := Open(ctx, path)
+			if err != nil {
+				t.Fatalf("open a version %d database: %v", from, err)
+			}
+			defer s.Close()
+			if v, err := s.Version(ctx); err != nil || v != SchemaVersion() {
+				t.Fatalf("version after upgrade = %d, %v; want %d", v, err, SchemaVersion())
+			}
+			for _, f := range fixtures[:from] {
+				f.check(t, s)
+			}
+			if got := schema(t, s); !slices.Equal(got, want) {
+				t.Errorf("schema upgraded from v%d differs from a new database's:\n%s\nwant\n%s",
+					from, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			// The upgraded database works for what came after its version.
+			if err := s.PutCamera(ctx, "lobby", json.RawMessage(`{"name":"Hol"}`)); err != nil {
+				t.Fatal(err)
+			}
+			if id, err := s.InstanceID(ctx); err != nil || id == "" {
+				t.Errorf("instance id after upgrade = %q, %v", id, err)
+			}
+		})
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "state.db")
+	createAt(t, path, len(migrations))
+	db, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := SchemaVersion() + 1
+	mustExec(t, db, fmt.Sprintf(`PRAGMA user_version = %d`, newer))
+	db.Close()
+
+	s, err := Open(ctx, path)
+	if err == nil {
+		s.Close()
+		t.Fatal("opened a database from a newer version")
+	}
+	if !errors.Is(err, storage.ErrNewerSchema) || !strings.Contains(err.Error(), fmt.Sprintf("schema version %d", newer)) {
+		t.Fatalf("error = %v; want ErrNewerSchema naming version %d", err, newer)
+	}
+	v, err := CheckFile(ctx, path)
+	if !errors.Is(err, storage.ErrNewerSchema) || v != newer {
+		t.Fatalf("CheckFile = %d, %v; want %d and ErrNewerSchema (and the file left as it was)", v, err, newer)
+	}
+}
+
+// TestMigrationIsAtomic checks that a step that fails halfway leaves no trace and the
+// version where it was.
+func TestMigrationIsAtomic(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    migration
+	}{
+		{"sql", migration{name: "bad sql", sql: `CREATE TABLE half (a INTEGER); INSERT INTO nowhere VALUES (1);`}},
+		{"go", migration{name: "bad go", sql: `CREATE TABLE half (a INTEGER);`,
+			fn: func(ctx context.Context, tx execer) error { return errors.New("step failed") }}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			path := filepath.Join(t.TempDir(), "state.db")
+			createAt(t, path, len(migrations))
+			saved := migrations
+			migrations = append(slices.Clip(saved), tc.m)
+			defer func() { migrations = saved }()
+
+			if s, err := Open(ctx, path); err == nil {
+				s.Close()
+				t.Fatal("a failing migration did not fail Open")
+			} else if !strings.Contains(err.Error(), tc.m.name) {
+				t.Errorf("error %q does not name the migration %q", err, tc.m.name)
+			}
+			migrations = saved
+			s, err := Open(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if v, _ := s.Version(ctx); v != len(saved) {
+				t.Errorf("version = %d after a failed step, want %d", v, len(saved))
+			}
+			var n int
+			if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'half'`).Scan(&n); err != nil || n != 0 {
+				t.Errorf("the failed step's table exists (%d, %v)", n, err)
+			}
+		})
+	}
+}
