@@ -290,4 +290,3 @@ func TestBackupKey(t *testing.T) {
 		}
 	}
 }
-
