@@ -29,6 +29,7 @@ type Config struct {
 	Spool     Spool     `yaml:"spool,omitempty"`
 	Recording Recording `yaml:"recording,omitempty"`
 	WebRTC    WebRTC    `yaml:"webrtc,omitempty"`
+	State     State     `yaml:"state,omitempty"`
 	Sites     []Site    `yaml:"sites,omitempty"`
 	Cameras   []Camera  `yaml:"cameras,omitempty"`
 
@@ -89,6 +90,18 @@ type WebRTC struct {
 	HostAddresses []string `yaml:"host_addresses,omitempty"`
 	// STUNServers are "stun:host:port" URLs.
 	STUNServers []string `yaml:"stun_servers,omitempty"`
+}
+
+// State configures the state database (data_dir/state.db: what storage cannot
+// rebuild) and its backups into the store.
+type State struct {
+	// BackupSchedule is when the state database is backed up: a five-field cron spec
+	// ("30 3 * * *", UTC unless prefixed "CRON_TZ=Europe/Bucharest ") or a
+	// descriptor (@daily, @hourly, @every 6h). Default @daily.
+	BackupSchedule string `yaml:"backup_schedule,omitempty"`
+	// BackupKeep is how many backups are kept, the newest (1..10000; 0 means the
+	// default, 14).
+	BackupKeep int `yaml:"backup_keep,omitempty"`
 }
 
 // Site is a building or location that groups cameras.
@@ -182,6 +195,7 @@ func Default() Config {
 		Spool:     Spool{MaxBytes: 10 << 30},
 		Recording: Recording{SegmentDuration: Duration(time.Minute), FragmentDuration: Duration(time.Second)},
 		WebRTC:    WebRTC{UDPPort: 8189, TCPPort: 8189},
+		State:     State{BackupSchedule: "@daily", BackupKeep: 14},
 	}
 }
 
@@ -237,6 +251,12 @@ func (c *Config) fillDefaults() {
 	}
 	if c.Spool.Dir == "" && c.DataDir != "" {
 		c.Spool.Dir = filepath.Join(c.DataDir, "spool")
+	}
+	if c.State.BackupSchedule == "" {
+		c.State.BackupSchedule = "@daily"
+	}
+	if c.State.BackupKeep == 0 {
+		c.State.BackupKeep = 14
 	}
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]

@@ -114,6 +114,9 @@ func TestExample(t *testing.T) {
 	if cfg.Storage.Backend != BackendS3 || s3.Endpoint != "minio.cj.local:9000" || s3.SecretKey != "minio-secret-123" || !s3.TLS {
 		t.Errorf("storage = %+v", cfg.Storage)
 	}
+	if st := cfg.State; st.BackupSchedule != "CRON_TZ=Europe/Bucharest 30 3 * * *" || st.BackupKeep != 14 {
+		t.Errorf("state = %+v", st)
+	}
 	if cfg.Spool.MaxBytes != 20<<30 {
 		t.Errorf("spool.max_bytes = %d", cfg.Spool.MaxBytes)
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 var (
@@ -128,6 +130,13 @@ func (c *Config) validate() []*Error {
 		if !validSTUN(s) {
 			bad(fmt.Sprintf("webrtc.stun_servers[%d]", i), "%q is not a stun:host[:port] URL", s)
 		}
+	}
+
+	if _, err := cron.ParseStandard(c.State.BackupSchedule); err != nil {
+		bad("state.backup_schedule", "%q is not a cron schedule (like \"30 3 * * *\" or @daily): %v", c.State.BackupSchedule, err)
+	}
+	if k := c.State.BackupKeep; k < 1 || k > 10000 {
+		bad("state.backup_keep", "must be between 1 and 10000, got %d", k)
 	}
 
 	sites := map[string]int{}

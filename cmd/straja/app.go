@@ -14,12 +14,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/robfig/cron/v3"
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/recorder/camsim"
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/streaming/webrtc"
 	"github.com/straja-nvr/straja/web"
 )
@@ -33,6 +35,8 @@ type Main struct {
 	Sim *camsim.Server
 
 	rec    *recorder.Recorder
+	state  *state.State
+	cron   *cron.Cron // periodic jobs; Close stops it before what its jobs use
 	rtc    *webrtc.Server
 	http   *http.Server
 	ln     net.Listener
@@ -51,12 +55,18 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	sdb, err := state.Open(ctx, statePath(m.Config))
+	if err != nil {
+		rec.Close()
+		return err
+	}
 	ln, err := net.Listen("tcp", m.Config.Listen)
 	if err != nil {
+		sdb.Close()
 		rec.Close()
 		return fmt.Errorf("listen: %w", err)
 	}
-	m.rec, m.ln = rec, ln
+	m.rec, m.ln, m.state = rec, ln, sdb
 	rtc, err := webrtc.New(webrtc.Options{
 		UDPPort: m.Config.WebRTC.UDPPort, TCPPort: m.Config.WebRTC.TCPPort,
 		HostAddresses: m.Config.WebRTC.HostAddresses, STUNServers: m.Config.WebRTC.STUNServers,
@@ -64,6 +74,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}, reg, m.Log.With("component", "webrtc"))
 	if err != nil {
 		ln.Close()
+		sdb.Close()
 		rec.Close()
 		return fmt.Errorf("webrtc: %w", err)
 	}
@@ -77,6 +88,16 @@ func (m *Main) Run(ctx context.Context) error {
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
+	// The schedule was validated with the config, so this cannot fail after the
+	// goroutines below have started.
+	if m.cron, err = startStateBackups(rctx, m.Config, sdb, rec.Store(), m.Log); err != nil {
+		cancel()
+		rtc.Close()
+		ln.Close()
+		sdb.Close()
+		rec.Close()
+		return err
+	}
 	m.done = make(chan struct{})
 	m.wg.Go(func() {
 		defer close(m.done)
@@ -113,13 +134,15 @@ func (m *Main) Close() error {
 	_ = m.http.Shutdown(shutdownCtx)
 	rtcErr := m.rtc.Close()
 	m.cancel()
+	<-m.cron.Stop().Done()
 	m.wg.Wait()
 	if m.Sim != nil {
 		m.Sim.Close()
 	}
+	stateErr := m.state.Close()
 	err := m.rec.Close()
 	m.cancel = nil
-	return errors.Join(m.runErr, rtcErr, err)
+	return errors.Join(m.runErr, rtcErr, stateErr, err)
 }
 
 func loadConfig(path string) (*configs.Config, error) {
@@ -142,6 +165,12 @@ func rebuildCatalog(ctx context.Context, cfg *configs.Config, stdout, stderr io.
 		return err
 	}
 	cat, err := storage.OpenCatalog(recorder.CatalogPath(cfg))
+	if errors.Is(err, storage.ErrNewerSchema) {
+		// A cache this binary cannot read is rebuilt from nothing.
+		if err = storage.RemoveCatalog(recorder.CatalogPath(cfg)); err == nil {
+			cat, err = storage.OpenCatalog(recorder.CatalogPath(cfg))
+		}
+	}
 	if err != nil {
 		return err
 	}

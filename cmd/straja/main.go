@@ -1,6 +1,7 @@
 // Command straja records and relays the CCTV cameras of a site: `straja serve` runs the
 // service from a config file, `straja demo` runs it against simulated cameras, and
-// `straja catalog rebuild` rebuilds the catalog from storage.
+// `straja catalog rebuild` rebuilds the catalog from storage, and `straja state`
+// backs up and restores the state database.
 package main
 
 import (
@@ -18,7 +19,10 @@ import (
 const usage = `usage:
   straja demo [--listen ADDR] [--data DIR] [--cameras N] [--segment-duration D]
   straja serve --config FILE
-  straja catalog rebuild --config FILE`
+  straja catalog rebuild --config FILE
+  straja state backup --config FILE
+  straja state list --config FILE
+  straja state restore --config FILE [--from KEY]`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -77,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return rebuildCatalog(ctx, cfg, stdout, stderr)
+	case "state":
+		return stateCommand(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,8 +67,27 @@ func (b Backups) now() time.Time {
 // share the database with) into a temporary file next to it, uploads that under
 // BackupKey(now) and then deletes all but the newest Keep backups. It returns the key.
 func (b Backups) Save(ctx context.Context, s *State) (string, error) {
+	return b.save(ctx, s.db, filepath.Dir(s.path))
+}
+
+// SaveFile is Save for the state database at path, which need not be closed: another
+// process (the service) may be writing it. It opens path read-only and does not
+// upgrade its schema.
+func (b Backups) SaveFile(ctx context.Context, path string) (string, error) {
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("state backup: %w", err)
+	}
+	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: path}).String()+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return "", fmt.Errorf("state backup: %w", err)
+	}
+	defer db.Close()
+	return b.save(ctx, db, filepath.Dir(path))
+}
+
+func (b Backups) save(ctx context.Context, db *sql.DB, dir string) (string, error) {
 	key := BackupKey(b.now())
-	f, err := os.CreateTemp(filepath.Dir(s.path), ".state-backup-*.db")
+	f, err := os.CreateTemp(dir, ".state-backup-*.db")
 	if err != nil {
 		return "", fmt.Errorf("state backup: %w", err)
 	}
@@ -75,8 +95,11 @@ func (b Backups) Save(ctx context.Context, s *State) (string, error) {
 	f.Close()
 	defer os.Remove(tmp)
 	// VACUUM INTO writes into an empty existing file as into a new one.
-	if _, err := s.db.ExecContext(ctx, `VACUUM INTO ?`, tmp); err != nil {
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, tmp); err != nil {
 		return "", fmt.Errorf("state backup: vacuum into %s: %w", tmp, err)
+	}
+	if _, err := CheckFile(ctx, tmp); err != nil {
+		return "", fmt.Errorf("state backup: the copy does not check: %w", err)
 	}
 	f, err = os.Open(tmp)
 	if err != nil {
