@@ -90,6 +90,14 @@ type WebRTC struct {
 	HostAddresses []string `yaml:"host_addresses,omitempty"`
 	// STUNServers are "stun:host:port" URLs.
 	STUNServers []string `yaml:"stun_servers,omitempty"`
+	// MaxSessions bounds open live sessions, server-wide (1..10000).
+	MaxSessions int `yaml:"max_sessions,omitempty"`
+	// MaxSessionsPerClient bounds the live sessions of one client IP address
+	// (1..max_sessions).
+	MaxSessionsPerClient int `yaml:"max_sessions_per_client,omitempty"`
+	// MaxSessionDuration ends a live session after this long (the page reconnects);
+	// 0 means no limit, otherwise 1m..30d.
+	MaxSessionDuration Duration `yaml:"max_session_duration"`
 }
 
 // State configures the state database (data_dir/state.db: what storage cannot
@@ -194,8 +202,9 @@ func Default() Config {
 		Storage:   Storage{Backend: BackendDisk},
 		Spool:     Spool{MaxBytes: 10 << 30},
 		Recording: Recording{SegmentDuration: Duration(time.Minute), FragmentDuration: Duration(time.Second)},
-		WebRTC:    WebRTC{UDPPort: 8189, TCPPort: 8189},
-		State:     State{BackupSchedule: "@daily", BackupKeep: 14},
+		WebRTC: WebRTC{UDPPort: 8189, TCPPort: 8189, MaxSessions: 256, MaxSessionsPerClient: 32,
+			MaxSessionDuration: Duration(12 * time.Hour)},
+		State: State{BackupSchedule: "@daily", BackupKeep: 14},
 	}
 }
 

@@ -121,6 +121,17 @@ func (c *Config) validate() []*Error {
 	if p := c.WebRTC.TCPPort; p < -1 || p > 65535 {
 		bad("webrtc.tcp_port", "must be a port number (0 for a random port, -1 to disable)")
 	}
+	if n := c.WebRTC.MaxSessions; n < 1 || n > 10000 {
+		bad("webrtc.max_sessions", "must be 1..10000")
+	}
+	if n := c.WebRTC.MaxSessionsPerClient; n < 1 || n > max(c.WebRTC.MaxSessions, 1) {
+		bad("webrtc.max_sessions_per_client", "must be 1..max_sessions (%d)", c.WebRTC.MaxSessions)
+	}
+	if d := c.WebRTC.MaxSessionDuration; d != 0 {
+		if err := checkRange(d, time.Minute, 30*24*time.Hour); err != "" {
+			bad("webrtc.max_session_duration", "%s (or 0 for no limit)", err)
+		}
+	}
 	for i, a := range c.WebRTC.HostAddresses {
 		if _, err := netip.ParseAddr(a); err != nil {
 			bad(fmt.Sprintf("webrtc.host_addresses[%d]", i), "%q is not an IP address", a)

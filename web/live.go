@@ -116,9 +116,10 @@ type LiveStreams interface {
 }
 
 // LiveLookup returns the WHEP lookup over rec: an unknown camera is
-// webrtc.ErrUnknownCamera (404), an H.265 camera webrtc.ErrCodecNotSupported (409),
-// and a camera that is not online webrtc.ErrUnavailable (503), so a viewer never
-// gets the stale last GOP of a camera that has gone away.
+// webrtc.ErrUnknownCamera (404), an H.265 camera webrtc.ErrCodecNotSupported (409), an
+// online camera that cannot be shown live (B-frames) a webrtc.LiveUnavailableError
+// with the reason (409), and a camera that is not online webrtc.ErrUnavailable (503),
+// so a viewer never gets the stale last GOP of a camera that has gone away.
 func LiveLookup(rec LiveStreams) webrtc.LookupFunc {
 	return func(id string) (*streaming.Stream, error) {
 		info, ok := rec.Camera(id)
@@ -127,6 +128,10 @@ func LiveLookup(rec LiveStreams) webrtc.LookupFunc {
 		}
 		if info.LiveCodec == string(streaming.H265) {
 			return nil, fmt.Errorf("camera %q: %w", id, webrtc.ErrCodecNotSupported)
+		}
+		if !info.Live && info.State == recorder.StateOnline {
+			// Online but unplayable (B-frames): 409 with the reason, not "offline".
+			return nil, fmt.Errorf("camera %q: %w", id, &webrtc.LiveUnavailableError{Reason: info.LiveReason})
 		}
 		if !info.Live {
 			return nil, fmt.Errorf("camera %q: %s: %w", id, info.LiveReason, webrtc.ErrUnavailable)

@@ -67,10 +67,14 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	m.rec, m.ln, m.state = rec, ln, sdb
+	wc := m.Config.WebRTC
 	rtc, err := webrtc.New(webrtc.Options{
-		UDPPort: m.Config.WebRTC.UDPPort, TCPPort: m.Config.WebRTC.TCPPort,
-		HostAddresses: m.Config.WebRTC.HostAddresses, STUNServers: m.Config.WebRTC.STUNServers,
+		UDPPort: wc.UDPPort, TCPPort: wc.TCPPort,
+		HostAddresses: wc.HostAddresses, STUNServers: wc.STUNServers,
 		IncludeLoopback: isLoopback(m.Config.Listen),
+		BindAddress:     mediaBindAddress(m.Config),
+		MaxSessions:     wc.MaxSessions, MaxSessionsPerClient: wc.MaxSessionsPerClient,
+		MaxSessionDuration: time.Duration(wc.MaxSessionDuration),
 	}, reg, m.Log.With("component", "webrtc"))
 	if err != nil {
 		ln.Close()
@@ -192,6 +196,20 @@ func rebuildCatalog(ctx context.Context, cfg *configs.Config, stdout, stderr io.
 	}
 	fmt.Fprintf(stdout, "catalog rebuilt: %d segments\n", n)
 	return nil
+}
+
+// mediaBindAddress is the address live-view media listens on: the HTTP listen
+// address's when it is loopback and remote access is off (nothing else can reach the
+// page, so nothing else needs the media ports), else nil for every interface.
+func mediaBindAddress(cfg *configs.Config) net.IP {
+	if cfg.AllowRemote || !isLoopback(cfg.Listen) {
+		return nil
+	}
+	host, _, _ := net.SplitHostPort(cfg.Listen)
+	if ip := net.ParseIP(host); ip != nil {
+		return ip
+	}
+	return net.IPv4(127, 0, 0, 1) // localhost
 }
 
 // isLoopback reports whether a listen address is on loopback, where browsers on the same

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -132,6 +134,16 @@ func TestBFramesCamera(t *testing.T) {
 	getJSON(t, "http://"+m.Addr()+"/api/v1/cameras/cam-1", &info)
 	if info.Live || !strings.Contains(info.LiveReason, "B-frames") {
 		t.Errorf("B-frame camera: %+v, want not live with a reason naming B-frames", info)
+	}
+	// WHEP says the same: 409 with the reason, not 503 "offline" (the camera is online).
+	resp, err := http.Post("http://"+m.Addr()+"/api/v1/cameras/cam-1/whep", "application/sdp", strings.NewReader("v=0\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), "B-frames") {
+		t.Errorf("whep offer for the B-frame camera: %s %q, want 409 naming B-frames", resp.Status, body)
 	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)

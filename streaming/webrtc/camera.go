@@ -174,6 +174,12 @@ func (c *camera) run() {
 			c.setFault(ErrCodecNotSupported)
 			return
 		}
+		if u.PTS != u.DTS {
+			// Reordered frames: browsers' WebRTC decoders show almost nothing of them.
+			// Sessions end and the next offer says why.
+			c.setFault(&LiveUnavailableError{Reason: ReasonBFrames})
+			return
+		}
 		pu, err := packetise(enc, u, tsBase)
 		if err != nil {
 			c.log.Warn("packetise access unit", "err", err)

@@ -31,7 +31,7 @@ func FuzzOffer(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		before := srv.Sessions()
-		_, sid, err := srv.Offer(ctx, "cam", st, []byte(offer))
+		_, sid, err := srv.Offer(ctx, OfferRequest{CameraID: "cam", Stream: st, SDP: []byte(offer)})
 		if err != nil {
 			if !errors.Is(err, ErrBadOffer) && !errors.Is(err, ErrNoH264) {
 				t.Fatalf("offer failed with a non-client error: %v", err)

@@ -68,7 +68,12 @@ func feed(ctx context.Context, tb testing.TB, st *streaming.Stream) <-chan struc
 
 func newTestServer(tb testing.TB) *Server {
 	tb.Helper()
-	srv, err := New(Options{IncludeLoopback: true, TCPPort: 0}, nil, nil)
+	return newTestServerOpts(tb, Options{IncludeLoopback: true, TCPPort: 0})
+}
+
+func newTestServerOpts(tb testing.TB, opts Options) *Server {
+	tb.Helper()
+	srv, err := New(opts, nil, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -85,7 +90,12 @@ type env struct {
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
-	srv := newTestServer(tb)
+	return newEnvOpts(tb, Options{IncludeLoopback: true, TCPPort: 0})
+}
+
+func newEnvOpts(tb testing.TB, opts Options) *env {
+	tb.Helper()
+	srv := newTestServerOpts(tb, opts)
 	st := streaming.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := feed(ctx, tb, st)
@@ -114,8 +124,15 @@ type testViewer struct {
 	done     chan struct{}
 }
 
-// clientOffer builds a recvonly offer from a pion client with the given codecs.
+// newClientPC builds a recvonly pion client with the given codecs (nil: pion's
+// defaults) that uses UDP.
 func newClientPC(tb testing.TB, register func(*webrtc.MediaEngine) error) *webrtc.PeerConnection {
+	tb.Helper()
+	return newClientPCNet(tb, register, webrtc.NetworkTypeUDP4)
+}
+
+// newClientPCNet is newClientPC over the given network (TCP4: ICE-TCP, active).
+func newClientPCNet(tb testing.TB, register func(*webrtc.MediaEngine) error, network webrtc.NetworkType) *webrtc.PeerConnection {
 	tb.Helper()
 	me := &webrtc.MediaEngine{}
 	if register == nil {
@@ -127,7 +144,7 @@ func newClientPC(tb testing.TB, register func(*webrtc.MediaEngine) error) *webrt
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetNetworkTypes([]webrtc.NetworkType{network})
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -171,7 +188,12 @@ func post(url, ctype string, body []byte) (*http.Response, []byte, error) {
 // goroutine, which ends when the connection closes.
 func (e *env) connect(tb testing.TB, camera string, onRTP func(*rtp.Packet)) *testViewer {
 	tb.Helper()
-	pc := newClientPC(tb, nil)
+	return e.connectPC(tb, newClientPC(tb, nil), camera, onRTP)
+}
+
+// connectPC is connect with a given client.
+func (e *env) connectPC(tb testing.TB, pc *webrtc.PeerConnection, camera string, onRTP func(*rtp.Packet)) *testViewer {
+	tb.Helper()
 	v := &testViewer{pc: pc, done: make(chan struct{})}
 	var once sync.Once
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {

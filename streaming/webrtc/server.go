@@ -47,10 +47,48 @@ var (
 	ErrClosed = errors.New("live server closed")
 	// ErrTooManySessions means Options.MaxSessions sessions are already open.
 	ErrTooManySessions = errors.New("too many live sessions")
+	// ErrTooManyClientSessions means the offer's client already has
+	// Options.MaxSessionsPerClient sessions open.
+	ErrTooManyClientSessions = errors.New("too many live sessions from this client")
+	// ErrLiveUnavailable means the camera is online but its video cannot be shown live
+	// (it sends B-frames, for example). Errors matching it are *LiveUnavailableError
+	// and carry the reason for the user.
+	ErrLiveUnavailable = errors.New("camera cannot be shown live")
 )
 
-// DefaultMaxSessions is Options.MaxSessions when unset.
-const DefaultMaxSessions = 256
+// LiveUnavailableError says why an online camera cannot be shown live; it matches
+// ErrLiveUnavailable. A lookup returns it for a camera the recorder already knows to be
+// unplayable; the server returns it when it finds out from the stream itself.
+type LiveUnavailableError struct {
+	// Reason is a sentence for the user, saying what to change.
+	Reason string
+}
+
+func (e *LiveUnavailableError) Error() string { return "camera cannot be shown live: " + e.Reason }
+
+// Is makes errors.Is(err, ErrLiveUnavailable) true.
+func (e *LiveUnavailableError) Is(target error) bool { return target == ErrLiveUnavailable }
+
+// ReasonBFrames is the LiveUnavailableError reason for a camera that sends B-frames.
+const ReasonBFrames = "this camera sends B-frames, which browsers cannot play live smoothly; " +
+	"turn B-frames off in the camera's encoder or configure an H.264 live_url substream without them"
+
+// Defaults for unset Options.
+const (
+	// DefaultMaxSessions bounds open sessions.
+	DefaultMaxSessions = 256
+	// DefaultMaxSessionsPerClient lets one machine open a full 16-camera grid, plus a
+	// second page, while one misbehaving client cannot take every slot.
+	DefaultMaxSessionsPerClient = 32
+	// DefaultConnectTimeout frees the slot of a session whose viewer never connects:
+	// browsers connect within a second on a LAN, a bogus offer never does.
+	DefaultConnectTimeout = 5 * time.Second
+	// DefaultMaxPendingTCP bounds ICE-TCP connections not yet matched to a session.
+	DefaultMaxPendingTCP = 64
+	// DefaultFirstSTUNTimeout closes an ICE-TCP connection that sends no STUN binding
+	// request in time, and one whose STUN names no session.
+	DefaultFirstSTUNTimeout = 5 * time.Second
+)
 
 // Options configure a Server.
 type Options struct {
@@ -58,6 +96,10 @@ type Options struct {
 	UDPPort int
 	// TCPPort is the single ICE-TCP port used when UDP is blocked (0: random; <0: disabled).
 	TCPPort int
+	// BindAddress, when set, is the only local IP media sockets listen on and announce
+	// (the HTTP listen address's, when the service is not open to other machines);
+	// empty: every interface.
+	BindAddress net.IP
 	// HostAddresses, when set, replace the addresses advertised in host candidates
 	// (NAT 1:1, or a server with several interfaces of which only one is reachable).
 	HostAddresses []string
@@ -67,12 +109,25 @@ type Options struct {
 	IncludeLoopback bool
 	// GatherTimeout bounds the wait for ICE gathering before answering (default 2 s).
 	GatherTimeout time.Duration
-	// ConnectTimeout ends a session that has not connected in time (default 15 s).
+	// ConnectTimeout ends a session that has not connected in time and frees its slot
+	// (default DefaultConnectTimeout).
 	ConnectTimeout time.Duration
 	// MaxSessions bounds open sessions, negotiating ones included (default
 	// DefaultMaxSessions): each costs a peer connection, goroutines and SRTP per
 	// packet, so offers beyond it get ErrTooManySessions.
 	MaxSessions int
+	// MaxSessionsPerClient bounds the sessions of one client address (default
+	// DefaultMaxSessionsPerClient); offers beyond it get ErrTooManyClientSessions.
+	MaxSessionsPerClient int
+	// MaxSessionDuration ends a session that has lasted this long (0: no limit); a
+	// browser page then reconnects, so no viewer holds a slot forever.
+	MaxSessionDuration time.Duration
+	// MaxPendingTCP bounds ICE-TCP connections not yet matched to a session (default
+	// DefaultMaxPendingTCP); beyond it the oldest is closed.
+	MaxPendingTCP int
+	// FirstSTUNTimeout closes an ICE-TCP connection that sends no STUN binding request
+	// for a session in time (default DefaultFirstSTUNTimeout).
+	FirstSTUNTimeout time.Duration
 }
 
 // Server holds the WebRTC API, the shared ICE ports, the per-camera packetisers and
@@ -81,6 +136,7 @@ type Server struct {
 	api        *webrtc.API
 	udpMux     ice.UDPMux
 	tcpMux     ice.TCPMux
+	tcpLn      *pendingListener // nil without ICE-TCP
 	iceServers []webrtc.ICEServer
 	opts       Options
 	log        *slog.Logger
@@ -91,6 +147,7 @@ type Server struct {
 	cameras  map[cameraKey]*camera
 	sessions map[string]*session
 	slots    int            // sessions open or negotiating, at most opts.MaxSessions
+	clients  map[string]int // slots by client address
 	wg       sync.WaitGroup // session goroutines
 }
 
@@ -113,10 +170,19 @@ func New(opts Options, reg prometheus.Registerer, log *slog.Logger) (*Server, er
 		opts.GatherTimeout = 2 * time.Second
 	}
 	if opts.ConnectTimeout <= 0 {
-		opts.ConnectTimeout = 15 * time.Second
+		opts.ConnectTimeout = DefaultConnectTimeout
 	}
 	if opts.MaxSessions <= 0 {
 		opts.MaxSessions = DefaultMaxSessions
+	}
+	if opts.MaxSessionsPerClient <= 0 {
+		opts.MaxSessionsPerClient = DefaultMaxSessionsPerClient
+	}
+	if opts.MaxPendingTCP <= 0 {
+		opts.MaxPendingTCP = DefaultMaxPendingTCP
+	}
+	if opts.FirstSTUNTimeout <= 0 {
+		opts.FirstSTUNTimeout = DefaultFirstSTUNTimeout
 	}
 	m, err := newMetrics(reg)
 	if err != nil {
@@ -146,6 +212,10 @@ func New(opts Options, reg prometheus.Registerer, log *slog.Logger) (*Server, er
 		return nil, fmt.Errorf("configure rtcp reports: %w", err)
 	}
 
+	bind := opts.BindAddress
+	if bind != nil && bind.IsLoopback() {
+		opts.IncludeLoopback = true
+	}
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIncludeLoopbackCandidate(opts.IncludeLoopback)
@@ -156,20 +226,41 @@ func New(opts Options, reg prometheus.Registerer, log *slog.Logger) (*Server, er
 	if opts.IncludeLoopback {
 		muxOpts = append(muxOpts, ice.UDPMuxFromPortWithLoopback())
 	}
+	if bind != nil {
+		// Announce and listen on the bound address only: candidates elsewhere would
+		// point at sockets that do not exist.
+		only := func(ip net.IP) bool { return ip.Equal(bind) }
+		se.SetIPFilter(only)
+		muxOpts = append(muxOpts, ice.UDPMuxFromPortWithIPFilter(only))
+	}
 	udpMux, err := ice.NewMultiUDPMuxFromPort(opts.UDPPort, muxOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("listen ice udp port %d: %w", opts.UDPPort, err)
 	}
+	if len(udpMux.GetListenAddresses()) == 0 {
+		_ = udpMux.Close()
+		return nil, fmt.Errorf("listen ice udp port %d: no usable address (bind address %v)", opts.UDPPort, bind)
+	}
 	se.SetICEUDPMux(udpMux)
 	networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
 	var tcpMux ice.TCPMux
+	var tcpLn *pendingListener
 	if opts.TCPPort >= 0 {
-		ln, err := net.ListenTCP("tcp", &net.TCPAddr{Port: opts.TCPPort})
+		ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: bind, Port: opts.TCPPort})
 		if err != nil {
 			_ = udpMux.Close()
 			return nil, fmt.Errorf("listen ice tcp port %d: %w", opts.TCPPort, err)
 		}
-		tcpMux = webrtc.NewICETCPMux(nil, ln, 32)
+		// Every accepted connection costs a file descriptor until it is matched to a
+		// session or closed: bound both the count and the time.
+		tcpLn = newPendingListener(ln, opts.MaxPendingTCP, 2*opts.MaxSessions+opts.MaxPendingTCP)
+		tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{
+			Listener:                     tcpLn,
+			ReadBufferSize:               32,
+			WriteBufferSize:              4 << 20, // what pion recommends; filled only by a slow viewer
+			FirstStunBindTimeout:         opts.FirstSTUNTimeout,
+			AliveDurationForConnFromStun: opts.FirstSTUNTimeout,
+		})
 		se.SetICETCPMux(tcpMux)
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
@@ -183,45 +274,69 @@ func New(opts Options, reg prometheus.Registerer, log *slog.Logger) (*Server, er
 		api:        webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)),
 		udpMux:     udpMux,
 		tcpMux:     tcpMux,
+		tcpLn:      tcpLn,
 		iceServers: iceServers,
 		opts:       opts,
 		log:        log,
 		m:          m,
 		cameras:    map[cameraKey]*camera{},
 		sessions:   map[string]*session{},
+		clients:    map[string]int{},
 	}, nil
 }
 
 // UDPAddrs returns the addresses the UDP mux listens on (useful with port 0).
 func (s *Server) UDPAddrs() []net.Addr { return s.udpMux.GetListenAddresses() }
 
-// Offer negotiates a new viewer of cameraID on st: it answers the SDP offer with an SDP
-// answer that already holds the server's ICE candidates (no trickle needed) and returns
-// the new session's ID. ctx bounds the negotiation only, not the session.
-func (s *Server) Offer(ctx context.Context, cameraID string, st *streaming.Stream, offer []byte) ([]byte, string, error) {
-	if err := checkOffer(offer); err != nil {
+// TCPAddr returns the ICE-TCP listen address, or nil when ICE-TCP is disabled.
+func (s *Server) TCPAddr() net.Addr {
+	if s.tcpLn == nil {
+		return nil
+	}
+	return s.tcpLn.Addr()
+}
+
+// OfferRequest is a viewer's request to watch a camera.
+type OfferRequest struct {
+	CameraID string
+	Stream   *streaming.Stream
+	// SDP is the viewer's offer.
+	SDP []byte
+	// Client identifies the viewer's machine, its IP address, for
+	// Options.MaxSessionsPerClient; empty: counted only against MaxSessions.
+	Client string
+}
+
+// Offer negotiates a new viewer of req.CameraID on req.Stream: it answers the SDP offer
+// with an SDP answer that already holds the server's ICE candidates (no trickle
+// needed) and returns the new session's ID. ctx bounds the negotiation only, not the
+// session. Errors match the package's Err values: ErrBadOffer and ErrNoH264 for the
+// offer, ErrTooManySessions and ErrTooManyClientSessions when full,
+// ErrCodecNotSupported, ErrLiveUnavailable and ErrUnavailable for the camera.
+func (s *Server) Offer(ctx context.Context, req OfferRequest) ([]byte, string, error) {
+	if err := checkOffer(req.SDP); err != nil {
 		return nil, "", err
 	}
-	if err := s.takeSlot(); err != nil {
+	if err := s.takeSlot(req.Client); err != nil {
 		return nil, "", err
 	}
-	cam, err := s.acquireCamera(cameraID, st)
+	cam, err := s.acquireCamera(req.CameraID, req.Stream)
 	if err != nil {
-		s.releaseSlot()
+		s.releaseSlot(req.Client)
 		return nil, "", err
 	}
-	sess, answer, err := s.negotiate(ctx, cam, offer)
+	sess, answer, err := s.negotiate(ctx, cam, req.SDP, req.Client)
 	if err != nil {
 		s.releaseCamera(cam)
-		s.releaseSlot()
+		s.releaseSlot(req.Client)
 		return nil, "", err
 	}
 	return answer, sess.id, nil
 }
 
-// takeSlot reserves room for one session; releaseSlot gives it back when the session
-// ends or fails to start.
-func (s *Server) takeSlot() error {
+// takeSlot reserves room for one session of client; releaseSlot gives it back when
+// the session ends or fails to start.
+func (s *Server) takeSlot(client string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -230,14 +345,30 @@ func (s *Server) takeSlot() error {
 	if s.slots >= s.opts.MaxSessions {
 		return fmt.Errorf("%w: %d open", ErrTooManySessions, s.slots)
 	}
+	if client != "" && s.clients[client] >= s.opts.MaxSessionsPerClient {
+		return fmt.Errorf("%w: %d open from %s", ErrTooManyClientSessions, s.clients[client], client)
+	}
 	s.slots++
+	if client != "" {
+		s.clients[client]++
+	}
 	return nil
 }
 
-func (s *Server) releaseSlot() {
+func (s *Server) releaseSlot(client string) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.releaseSlotLocked(client)
+}
+
+func (s *Server) releaseSlotLocked(client string) {
 	s.slots--
-	s.mu.Unlock()
+	if client == "" {
+		return
+	}
+	if s.clients[client]--; s.clients[client] <= 0 {
+		delete(s.clients, client)
+	}
 }
 
 // checkOffer rejects offers pion would choke on or that cannot carry our video, with

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -56,6 +58,7 @@ type session struct {
 	cam     *camera
 	pc      *webrtc.PeerConnection
 	v       *viewer
+	client  string
 	created time.Time
 
 	stopOnce sync.Once
@@ -68,7 +71,7 @@ type session struct {
 func (s *session) end() { s.stopOnce.Do(func() { close(s.stop) }) }
 
 // negotiate creates the peer connection for a viewer of cam and answers offer.
-func (s *Server) negotiate(ctx context.Context, cam *camera, offer []byte) (*session, []byte, error) {
+func (s *Server) negotiate(ctx context.Context, cam *camera, offer []byte, client string) (*session, []byte, error) {
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{ICEServers: s.iceServers})
 	if err != nil {
 		return nil, nil, fmt.Errorf("new peer connection: %w", err)
@@ -120,10 +123,15 @@ func (s *Server) negotiate(ctx context.Context, cam *camera, offer []byte) (*ses
 		cam:     cam,
 		pc:      pc,
 		v:       &viewer{queue: make(chan item, viewerQueue), track: track},
+		client:  client,
 		created: time.Now(),
 		stop:    make(chan struct{}),
 		conn:    make(chan struct{}),
 		done:    make(chan struct{}),
+	}
+	answerSDP, err := rtcpMuxCandidates(pc.LocalDescription().SDP)
+	if err != nil {
+		return nil, nil, fmt.Errorf("rewrite answer: %w", err)
 	}
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
@@ -143,9 +151,34 @@ func (s *Server) negotiate(ctx context.Context, cam *camera, offer []byte) (*ses
 	s.wg.Add(1)
 	s.mu.Unlock()
 	ok = true
-	desc := pc.LocalDescription()
 	go s.runSession(sess, sender)
-	return sess, []byte(desc.SDP), nil
+	return sess, answerSDP, nil
+}
+
+// rtcpMuxCandidates drops the component-2 (RTCP) candidates pion lists next to every
+// component-1 one. WebRTC requires rtcp-mux, so RTCP shares component 1 and browsers
+// never use the copies; they only made every candidate appear twice.
+func rtcpMuxCandidates(answer string) ([]byte, error) {
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(answer); err != nil {
+		return nil, err
+	}
+	for _, md := range sd.MediaDescriptions {
+		if _, mux := md.Attribute(sdp.AttrKeyRTCPMux); !mux {
+			continue // without rtcp-mux component 2 carries RTCP: keep it
+		}
+		kept := md.Attributes[:0]
+		for _, a := range md.Attributes {
+			if a.Key == sdp.AttrKeyCandidate {
+				if f := strings.Fields(a.Value); len(f) > 1 && f[1] != "1" {
+					continue
+				}
+			}
+			kept = append(kept, a)
+		}
+		md.Attributes = kept
+	}
+	return sd.Marshal()
 }
 
 // runSession owns a session's goroutines and tears everything down when it ends.
@@ -170,6 +203,12 @@ func (s *Server) runSession(sess *session, sender *webrtc.RTPSender) {
 	writerStarted := false
 
 	timeout := time.NewTimer(s.opts.ConnectTimeout)
+	var lifetime <-chan time.Time
+	if d := s.opts.MaxSessionDuration; d > 0 {
+		t := time.NewTimer(d - time.Since(sess.created))
+		defer t.Stop()
+		lifetime = t.C
+	}
 	conn := sess.conn
 	func() {
 		defer timeout.Stop()
@@ -181,7 +220,10 @@ func (s *Server) runSession(sess *session, sender *webrtc.RTPSender) {
 				log.Info("camera stream ended", "err", sess.cam.err())
 				return
 			case <-timeout.C:
-				log.Info("viewer did not connect in time")
+				log.Info("viewer did not connect in time", "timeout", s.opts.ConnectTimeout)
+				return
+			case <-lifetime:
+				log.Info("live session reached its maximum duration", "max", s.opts.MaxSessionDuration)
 				return
 			case <-conn:
 				if !writerStarted {
@@ -203,7 +245,7 @@ func (s *Server) runSession(sess *session, sender *webrtc.RTPSender) {
 
 	s.mu.Lock()
 	delete(s.sessions, sess.id)
-	s.slots--
+	s.releaseSlotLocked(sess.client)
 	s.mu.Unlock()
 	sess.cam.remove(sess.v)
 	close(writerQuit)

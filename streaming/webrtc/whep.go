@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"time"
 
@@ -99,7 +100,8 @@ func (h *WHEP) ServeOffer(w http.ResponseWriter, r *http.Request, cameraID strin
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	answer, sid, err := h.srv.Offer(ctx, cameraID, st, offer)
+	client, _, _ := net.SplitHostPort(r.RemoteAddr)
+	answer, sid, err := h.srv.Offer(ctx, OfferRequest{CameraID: cameraID, Stream: st, SDP: offer, Client: client})
 	if err != nil {
 		h.fail(w, r, cameraID, err)
 		return
@@ -153,7 +155,7 @@ func hasType(r *http.Request, want string) bool {
 // fail writes err as a plain-text status; this is the one place errors become statuses.
 func (h *WHEP) fail(w http.ResponseWriter, r *http.Request, cameraID string, err error) {
 	code, msg := Status(err, cameraID)
-	if errors.Is(err, ErrTooManySessions) {
+	if errors.Is(err, ErrTooManySessions) || errors.Is(err, ErrTooManyClientSessions) {
 		w.Header().Set("Retry-After", "10")
 	}
 	if code >= 500 {
@@ -166,6 +168,7 @@ func (h *WHEP) fail(w http.ResponseWriter, r *http.Request, cameraID string, err
 // for the user.
 func Status(err error, cameraID string) (int, string) {
 	var tooBig *http.MaxBytesError
+	var unplayable *LiveUnavailableError
 	switch {
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("offer larger than %d bytes", MaxOfferSize)
@@ -181,12 +184,16 @@ func Status(err error, cameraID string) (int, string) {
 		return http.StatusNotFound, fmt.Sprintf("camera %q not found", cameraID)
 	case errors.Is(err, ErrCodecNotSupported):
 		return http.StatusConflict, fmt.Sprintf("camera %q sends H.265, which browsers cannot play: it cannot be shown live in a browser; configure live_url with an H.264 substream", cameraID)
+	case errors.As(err, &unplayable):
+		return http.StatusConflict, fmt.Sprintf("camera %q cannot be shown live: %s", cameraID, unplayable.Reason)
 	case errors.Is(err, ErrSessionNotFound):
 		return http.StatusNotFound, "live session not found"
 	case errors.Is(err, ErrUnavailable):
 		return http.StatusServiceUnavailable, fmt.Sprintf("camera %q is offline", cameraID)
 	case errors.Is(err, ErrTooManySessions):
 		return http.StatusServiceUnavailable, "too many live views are open on this server; close another live view or try again later"
+	case errors.Is(err, ErrTooManyClientSessions):
+		return http.StatusTooManyRequests, "too many live views are open from this computer; close another live view or try again later"
 	case errors.Is(err, ErrClosed):
 		return http.StatusServiceUnavailable, "live view is shutting down"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

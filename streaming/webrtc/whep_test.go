@@ -110,7 +110,7 @@ func TestH265StreamRefused(t *testing.T) {
 	srv := newTestServer(t)
 	st := streaming.New()
 	st.Write(&streaming.Unit{Key: true, NALUs: [][]byte{{0x26, 0x01}}, Params: &streaming.Params{Codec: streaming.H265}})
-	_, _, err := srv.Offer(context.Background(), "cam", st, []byte(makeOffer(t, newClientPC(t, nil))))
+	_, _, err := srv.Offer(context.Background(), OfferRequest{CameraID: "cam", Stream: st, SDP: []byte(makeOffer(t, newClientPC(t, nil)))})
 	if code, msg := Status(err, "cam"); code != http.StatusConflict || !strings.Contains(msg, "H.264 substream") {
 		t.Fatalf("got %v -> %d %q", err, code, msg)
 	}
@@ -264,7 +264,7 @@ func TestCloseEndsSessions(t *testing.T) {
 	if n := e.srv.Sessions(); n != 0 {
 		t.Fatalf("%d sessions after Close", n)
 	}
-	_, _, err := e.srv.Offer(context.Background(), "cam1", e.stream, []byte(makeOffer(t, newClientPC(t, nil))))
+	_, _, err := e.srv.Offer(context.Background(), OfferRequest{CameraID: "cam1", Stream: e.stream, SDP: []byte(makeOffer(t, newClientPC(t, nil)))})
 	if code, _ := Status(err, "cam1"); code != http.StatusServiceUnavailable {
 		t.Fatalf("offer after close: %v", err)
 	}
