@@ -46,8 +46,8 @@ type Main struct {
 	runErr error         // why it stopped; read after done is closed
 }
 
-// Run opens storage, starts recording and the HTTP server, and returns once the server
-// listens. Stop it with Close.
+// Run opens storage and the state database, starts recording, state backups and the
+// HTTP server, and returns once the server listens. Stop it with Close.
 func (m *Main) Run(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -91,9 +91,6 @@ func (m *Main) Run(ctx context.Context) error {
 		IdleTimeout: 2 * time.Minute}
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	m.cancel = cancel
-	// The schedule was validated with the config, so this cannot fail after the
-	// goroutines below have started.
 	if m.cron, err = startStateBackups(rctx, m.Config, sdb, rec.Store(), m.Log); err != nil {
 		cancel()
 		rtc.Close()
@@ -102,6 +99,7 @@ func (m *Main) Run(ctx context.Context) error {
 		rec.Close()
 		return err
 	}
+	m.cancel = cancel
 	m.done = make(chan struct{})
 	m.wg.Go(func() {
 		defer close(m.done)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	_ "time/tzdata" // CRON_TZ= in a schedule works on hosts without a zoneinfo database
 
 	"github.com/robfig/cron/v3"
 

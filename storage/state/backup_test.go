@@ -290,3 +290,21 @@ func TestBackupKey(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenCreatesPrivateFile checks that the database, which will hold password
+// hashes, and its WAL are readable by the service's user only.
+func TestOpenCreatesPrivateFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := open(t, path)
+	defer s.Close()
+	putCameras(t, s, "gate")
+	for _, p := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %v, want no access for group and others", filepath.Base(p), fi.Mode().Perm())
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -36,6 +37,13 @@ type State struct {
 // version is newer than this binary knows is refused with an error matching
 // storage.ErrNewerSchema, before anything is written to it.
 func Open(ctx context.Context, path string) (*State, error) {
+	// Created private before SQLite sees it: SQLite would make it world-readable, and
+	// it will hold password hashes. Its WAL files take the same mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open state database: %w", err)
+	}
+	f.Close()
 	db, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
