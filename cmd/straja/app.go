@@ -91,7 +91,7 @@ func (m *Main) Run(ctx context.Context) error {
 		IdleTimeout: 2 * time.Minute}
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	if m.cron, err = startStateBackups(rctx, m.Config, sdb, rec.Store(), m.Log); err != nil {
+	if m.cron, err = startStateBackups(rctx, m.Config, sdb, rec.Store(), reg, m.Log); err != nil {
 		cancel()
 		rtc.Close()
 		ln.Close()

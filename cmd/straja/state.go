@@ -12,6 +12,7 @@ import (
 	"time"
 	_ "time/tzdata" // CRON_TZ= in a schedule works on hosts without a zoneinfo database
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
 	"github.com/straja-nvr/straja/configs"
@@ -23,19 +24,36 @@ import (
 // statePath is the state database in cfg's data_dir.
 func statePath(cfg *configs.Config) string { return filepath.Join(cfg.DataDir, "state.db") }
 
-// startStateBackups schedules backups of db into st on the configured schedule. Jobs run
-// with ctx, the service's; stop the returned scheduler and wait on the context its
-// Stop returns before closing db.
-func startStateBackups(ctx context.Context, cfg *configs.Config, db *state.State, st storage.Store, log *slog.Logger) (*cron.Cron, error) {
+// startStateBackups schedules backups of db into st on the configured schedule, counted
+// on reg. Jobs run with ctx, the service's; stop the returned scheduler and wait on the
+// context its Stop returns before closing db.
+func startStateBackups(ctx context.Context, cfg *configs.Config, db *state.State, st storage.Store,
+	reg prometheus.Registerer, log *slog.Logger) (*cron.Cron, error) {
 	log = log.With("component", "state")
+	runs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "straja_state_backups_total", Help: "Scheduled state database backups, by result (ok, error)."},
+		[]string{"result"})
+	last := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "straja_state_backup_last_success_timestamp_seconds", Help: "When the state database was last backed up."})
+	runs.WithLabelValues("ok")
+	runs.WithLabelValues("error")
+	if err := reg.Register(runs); err != nil {
+		return nil, err
+	}
+	if err := reg.Register(last); err != nil {
+		return nil, err
+	}
 	c := newCron(log)
 	b := state.Backups{Store: st, Keep: cfg.State.BackupKeep}
 	_, err := c.AddFunc(cfg.State.BackupSchedule, func() {
 		key, err := b.Save(ctx, db)
 		if err != nil {
+			runs.WithLabelValues("error").Inc()
 			log.Error("state backup failed", "err", err)
 			return
 		}
+		runs.WithLabelValues("ok").Inc()
+		last.SetToCurrentTime()
 		log.Info("state backed up", "key", key)
 	})
 	if err != nil {

@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -82,6 +85,17 @@ func TestStateBackupSchedule(t *testing.T) {
 					t.Fatalf("restore the scheduled backup %s: %v", key, err)
 				}
 				return slices.Equal(stateCameras(t, restored), []string{"roof-east"})
+			})
+
+			waitFor(t, 10*time.Second, "the backup counted in /metrics", func() bool {
+				resp, err := http.Get("http://" + m.Addr() + "/metrics")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				return regexp.MustCompile(`(?m)^straja_state_backups_total\{result="ok"\} [1-9]`).Match(body) &&
+					regexp.MustCompile(`(?m)^straja_state_backup_last_success_timestamp_seconds 1\.`).Match(body)
 			})
 
 			path := writeConfig(t, cfg)
