@@ -1,6 +1,10 @@
 package recorder
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics are the recorder's Prometheus collectors. Labels hold camera IDs only, never
 // URLs, so credentials cannot leak into them.
@@ -16,6 +20,9 @@ type Metrics struct {
 	UploadErrors    prometheus.Counter
 	SpoolBytes      prometheus.Gauge
 	StoreUp         prometheus.Gauge
+
+	mu      sync.Mutex
+	removed map[string]bool // cameras whose series were deleted
 }
 
 // NewMetrics creates the collectors and registers them on reg.
@@ -49,4 +56,38 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.CameraState, m.Frames, m.Bytes, m.Reconnects, m.Gaps, m.SegmentsWritten,
 		m.SegmentsStored, m.UploadSeconds, m.UploadErrors, m.SpoolBytes, m.StoreUp)
 	return m
+}
+
+// forgetCamera deletes a removed camera's series (its live substream's too), so they do
+// not linger. Segments of it that are still uploaded afterwards are not counted.
+func (m *Metrics) forgetCamera(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.removed == nil {
+		m.removed = map[string]bool{}
+	}
+	m.removed[id] = true
+	for _, cam := range []string{id, id + liveSuffix} {
+		l := prometheus.Labels{"camera": cam}
+		for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
+			m.CameraState, m.Frames, m.Bytes, m.Reconnects, m.Gaps, m.SegmentsWritten, m.SegmentsStored} {
+			v.DeletePartialMatch(l)
+		}
+	}
+}
+
+// keepCamera undoes forgetCamera for a camera that is added again.
+func (m *Metrics) keepCamera(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.removed, id)
+}
+
+// segmentStored counts a stored segment, unless its camera was removed.
+func (m *Metrics) segmentStored(camera string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.removed[camera] {
+		m.SegmentsStored.WithLabelValues(camera).Inc()
+	}
 }

@@ -51,20 +51,10 @@ type Recorder struct {
 	catalog *storage.Catalog
 	spool   *Spool
 	unlock  func()
+	sup     *supervisor
 
 	mu       sync.Mutex
-	cams     map[string]*cameraRun
 	uploader *Uploader
-}
-
-// cameraRun is one configured camera and what runs for it.
-type cameraRun struct {
-	cfg    configs.Camera
-	stream *streaming.Stream
-	cam    *Camera
-	// The live_url substream, when configured: a second session, for live view only.
-	liveStream *streaming.Stream
-	liveCam    *Camera
 }
 
 // New opens the store, the catalog and the spool named by cfg. It starts nothing.
@@ -98,15 +88,47 @@ func New(ctx context.Context, cfg *configs.Config, reg prometheus.Registerer, lo
 		return nil, err
 	}
 	r = &Recorder{cfg: cfg, log: log, metrics: m, store: st, catalog: cat, spool: sp, unlock: unlock,
-		cams: map[string]*cameraRun{}}
-	for _, c := range cfg.Cameras {
-		cr := &cameraRun{cfg: c, stream: streaming.New()}
-		if c.LiveURL != "" {
-			cr.liveStream = streaming.New()
-		}
-		r.cams[c.ID] = cr
+		sup: newSupervisor(sp, m, log)}
+	cams, err := CameraConfigs(cfg)
+	if err == nil {
+		// Listed from now on; Run starts them.
+		err = r.sup.apply(ctx, cams)
+	}
+	if err != nil {
+		cat.Close()
+		return nil, err
 	}
 	return r, nil
+}
+
+// CameraConfigs converts the configuration file's cameras for Apply: passwords from
+// password_env applied, site names looked up. It is the one place where the recorder
+// reads camera settings from configs.
+func CameraConfigs(cfg *configs.Config) ([]CameraConfig, error) {
+	sites := make(map[string]string, len(cfg.Sites))
+	for _, s := range cfg.Sites {
+		sites[s.ID] = s.Name
+	}
+	out := make([]CameraConfig, 0, len(cfg.Cameras))
+	var errs []error
+	for _, c := range cfg.Cameras {
+		cc := CameraConfig{ID: c.ID, Name: c.Name, Site: c.Site, SiteName: sites[c.Site],
+			Transport: string(c.Transport), ReadTimeout: time.Duration(c.ReadTimeout), Record: c.Recording()}
+		var err error
+		if cc.URL, err = c.DialURL(); err != nil {
+			errs = append(errs, err)
+		}
+		if c.LiveURL != "" {
+			if cc.LiveURL, err = c.DialLiveURL(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		out = append(out, cc)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, errors.New(configs.Redact(err.Error(), cfg))
+	}
+	return out, nil
 }
 
 // OpenStore opens the storage backend cfg names.
@@ -129,11 +151,13 @@ func OpenStore(ctx context.Context, cfg *configs.Config) (storage.Store, error) 
 	}
 }
 
-// Run recovers the spool, then records every camera and uploads segments until ctx is
-// done. On the way out it finalises open segments and gives the uploader up to
-// drainTimeout to store them; what is left stays spooled for the next start. It returns
-// after every goroutine it started has stopped.
+// Run recovers the spool, then starts the wanted cameras (the configuration's, or the
+// last Apply's) and uploads segments until ctx is done; Apply changes the cameras
+// meanwhile. On the way out it stops every camera, finalising open segments, and gives
+// the uploader up to drainTimeout to store them; what is left stays spooled for the
+// next start. It returns after every goroutine it started has stopped. Call it once.
 func (r *Recorder) Run(ctx context.Context) error {
+	defer r.sup.stop() // also when it fails early: later Applies are refused
 	if err := r.spool.Recover(ctx); err != nil {
 		return fmt.Errorf("recover spool: %w", err)
 	}
@@ -149,40 +173,13 @@ func (r *Recorder) Run(ctx context.Context) error {
 		_ = up.Run(upCtx)
 	}()
 
-	var wg sync.WaitGroup
-	r.mu.Lock()
-	for _, cr := range r.cams {
-		url, err := cr.cfg.DialURL()
-		if err != nil {
-			r.log.Error("camera not started", "camera", cr.cfg.ID, "err", configs.Redact(err.Error(), r.cfg))
-			continue
-		}
-		cr.cam = NewCamera(CameraSpec{ID: cr.cfg.ID, URL: url, Transport: string(cr.cfg.Transport),
-			ReadTimeout: time.Duration(cr.cfg.ReadTimeout)}, cr.stream, r.metrics, r.log.With("camera", cr.cfg.ID))
-		wg.Go(func() { cr.cam.Run(ctx) })
-		if cr.liveStream != nil {
-			if url, err := cr.cfg.DialLiveURL(); err != nil {
-				r.log.Error("live substream not started", "camera", cr.cfg.ID, "err", configs.Redact(err.Error(), r.cfg))
-			} else {
-				// The substream's ID is not a valid camera ID, so its metrics cannot clash.
-				cr.liveCam = NewCamera(CameraSpec{ID: cr.cfg.ID + "/live", URL: url, Transport: string(cr.cfg.Transport),
-					ReadTimeout: time.Duration(cr.cfg.ReadTimeout)}, cr.liveStream, r.metrics, r.log.With("camera", cr.cfg.ID, "stream", "live"))
-				wg.Go(func() { cr.liveCam.Run(ctx) })
-			}
-		}
-		if cr.cfg.Recording() {
-			rd := cr.stream.Subscribe(recorderQueue, false)
-			wg.Go(func() {
-				defer rd.Close()
-				if err := r.spool.RecordCamera(ctx, cr.cfg.ID, rd); err != nil {
-					r.log.Error("recording stopped", "camera", cr.cfg.ID, "err", err)
-				}
-			})
-		}
+	if err := r.sup.run(); err != nil {
+		stopUploads()
+		<-upDone
+		return err
 	}
-	r.mu.Unlock()
 	<-ctx.Done()
-	wg.Wait()
+	r.sup.stop()
 
 	deadline := time.NewTimer(drainTimeout)
 	defer deadline.Stop()
@@ -222,11 +219,25 @@ func (r *Recorder) Catalog() *storage.Catalog { return r.catalog }
 // Store returns the recorder's store.
 func (r *Recorder) Store() storage.Store { return r.store }
 
+// Apply makes the recorder run exactly cams, reconciling by ID: new cameras start,
+// removed ones stop (their open segment is closed into the spool and uploaded, their
+// metrics deleted, their live viewers disconnected), cameras whose ingest settings
+// changed restart, and the others keep running untouched. A change of name or site
+// only updates what the API shows. A restarted camera keeps its streams, so live
+// viewers stay connected as through a reconnect.
+//
+// Apply checks the whole set first and changes nothing if any entry is wrong; errors
+// name the entry as cameras[i].field. It returns when every change is done; ctx bounds
+// only the wait for a concurrent Apply. Before Run it records the set for Run to start;
+// after Run has returned it fails with ErrStopped. Safe for concurrent use with Run and
+// every other method.
+func (r *Recorder) Apply(ctx context.Context, cams []CameraConfig) error {
+	return r.sup.apply(ctx, cams)
+}
+
 // Stream returns a camera's live stream.
 func (r *Recorder) Stream(id string) (*streaming.Stream, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	cr, ok := r.cams[id]
+	cr, ok := r.sup.get(id)
 	if !ok {
 		return nil, false
 	}
@@ -236,9 +247,7 @@ func (r *Recorder) Stream(id string) (*streaming.Stream, bool) {
 // LiveStream returns the stream live view shows: the live_url substream when the camera
 // has one, else the recorded stream.
 func (r *Recorder) LiveStream(id string) (*streaming.Stream, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	cr, ok := r.cams[id]
+	cr, ok := r.sup.get(id)
 	if !ok {
 		return nil, false
 	}
@@ -253,14 +262,14 @@ func (r *Recorder) Segments(ctx context.Context, camera string, from, to time.Ti
 	return r.catalog.Segments(ctx, camera, from, to)
 }
 
-// Cameras lists every configured camera, ordered by site then ID.
+// Cameras lists every wanted camera, ordered by site then ID.
 func (r *Recorder) Cameras() []CameraInfo {
-	r.mu.Lock()
-	out := make([]CameraInfo, 0, len(r.cams))
-	for _, cr := range r.cams {
+	r.sup.mu.Lock()
+	out := make([]CameraInfo, 0, len(r.sup.cams))
+	for _, cr := range r.sup.cams {
 		out = append(out, r.info(cr))
 	}
-	r.mu.Unlock()
+	r.sup.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Site != out[j].Site {
 			return out[i].Site < out[j].Site
@@ -272,22 +281,19 @@ func (r *Recorder) Cameras() []CameraInfo {
 
 // Camera returns one camera's info.
 func (r *Recorder) Camera(id string) (CameraInfo, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	cr, ok := r.cams[id]
+	r.sup.mu.Lock()
+	defer r.sup.mu.Unlock()
+	cr, ok := r.sup.cams[id]
 	if !ok {
 		return CameraInfo{}, false
 	}
 	return r.info(cr), true
 }
 
+// info needs r.sup.mu held.
 func (r *Recorder) info(cr *cameraRun) CameraInfo {
-	ci := CameraInfo{ID: cr.cfg.ID, Name: cr.cfg.Name, Site: cr.cfg.Site, Record: cr.cfg.Recording(), State: StateConnecting}
-	for _, s := range r.cfg.Sites {
-		if s.ID == cr.cfg.Site {
-			ci.SiteName = s.Name
-		}
-	}
+	ci := CameraInfo{ID: cr.cfg.ID, Name: cr.cfg.Name, Site: cr.cfg.Site, SiteName: cr.cfg.SiteName,
+		Record: cr.cfg.Record, State: StateConnecting}
 	if cr.cam != nil {
 		st := cr.cam.Status()
 		ci.State, ci.Codec, ci.Width, ci.Height = st.State, st.Codec, st.Width, st.Height

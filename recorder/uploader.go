@@ -126,7 +126,7 @@ func (u *Uploader) upload(ctx context.Context, sp *spooled) error {
 	}
 	u.m.StoreUp.Set(1)
 	u.setErr(nil)
-	u.m.SegmentsStored.WithLabelValues(sp.seg.Camera).Inc()
+	u.m.segmentStored(sp.seg.Camera)
 	if err := u.sp.remove(sp); err != nil {
 		// Stored and catalogued: a leftover file is uploaded again after a restart, harmlessly.
 		u.log.Error("uploaded segment not removed from spool", "key", key, "err", err)
