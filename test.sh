@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Runs Straja's whole test suite on a fresh Debian machine: installs what the tests need
 # (ffmpeg, chromium, MinIO) when missing, starts MinIO on a free loopback port, runs
-# `go test ./...` against it and stops it. Extra arguments go to `go test`.
+# `go test -race ./...` against it and stops it. Extra arguments go to `go test`
+# (`./test.sh -short` skips the slow tests).
 set -euo pipefail
 cd "$(dirname "$0")"
+
+# First, as it is the quickest check: the module files must be what `go mod tidy` makes.
+if ! go mod tidy -diff; then
+  echo "test.sh: go.mod/go.sum are not tidy (diff above): run 'go mod tidy' and commit the result" >&2
+  exit 1
+fi
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 GOBIN_DIR=$(go env GOBIN); [ -n "$GOBIN_DIR" ] || GOBIN_DIR="$(go env GOPATH)/bin"
@@ -46,4 +53,4 @@ export STRAJA_TEST_ARTIFACTS="${STRAJA_TEST_ARTIFACTS:-$PWD/test-artifacts}"
 mkdir -p "$STRAJA_TEST_ARTIFACTS"
 
 go vet ./...
-go test -count=1 -timeout 30m "$@" ./...
+go test -race -count=1 -timeout 30m "$@" ./...

@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/straja-nvr/straja/streaming"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // ingestLogs keeps everything the cameras logged, to check no credential got out.
@@ -330,7 +331,7 @@ func TestCameraOfflineCamerasDoNotDisturbOthers(t *testing.T) {
 	srv := newIngestTestCam(t, streaming.H264, ingestWithAuth(user, pass))
 	m := NewMetrics(prometheus.NewRegistry()) // shared, as in the service
 	good := startIngestCamera(t, CameraSpec{ID: "good", URL: srv.URL(), Transport: "tcp"}, m)
-	refused := startIngestCamera(t, CameraSpec{ID: "refused", URL: "rtsp://" + user + ":" + pass + "@" + ingestClosedPort(t) + "/stream", Transport: "tcp"}, m)
+	refused := startIngestCamera(t, CameraSpec{ID: "refused", URL: "rtsp://" + user + ":" + pass + "@" + testutil.FreeAddr(t, "tcp") + "/stream", Transport: "tcp"}, m)
 	badAuth := startIngestCamera(t, CameraSpec{ID: "bad-auth", URL: strings.Replace(srv.URL(), pass, wrong, 1), Transport: "tcp"}, m)
 
 	good.next(t, 5*time.Second)
@@ -427,7 +428,7 @@ func TestCameraRunStopsCleanly(t *testing.T) {
 		startIngestCamera(t, CameraSpec{ID: "tcp", URL: tcp.URL(), Transport: "tcp"}, nil),
 		startIngestCamera(t, CameraSpec{ID: "udp", URL: udp.URL(), Transport: "udp"}, nil),
 		// Stopped while waiting out its backoff.
-		startIngestCamera(t, CameraSpec{ID: "dead", URL: "rtsp://" + ingestClosedPort(t) + "/", Transport: "tcp"}, nil),
+		startIngestCamera(t, CameraSpec{ID: "dead", URL: "rtsp://" + testutil.FreeAddr(t, "tcp") + "/", Transport: "tcp"}, nil),
 	}
 	runs[0].next(t, 5*time.Second)
 	runs[1].next(t, 5*time.Second)

@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"fmt"
 	"net"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/straja-nvr/straja/streaming"
 	streamclip "github.com/straja-nvr/straja/streaming/clip"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // ingestClip is a test clip demuxed into access units, as a camera would send them.
@@ -100,7 +99,7 @@ func newIngestTestCam(t *testing.T, codec streaming.Codec, opts ...ingestCamOpt)
 		o(c)
 	}
 	if c.udp {
-		c.udpRTP, c.udpRTCP = ingestFreeUDPPair(t)
+		c.udpRTP, c.udpRTCP = testutil.FreeUDPPair(t)
 	}
 	c.Start()
 	t.Cleanup(c.Stop)
@@ -309,41 +308,4 @@ func (c *ingestTestCam) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Respons
 	// The session starts receiving only once this returns: key a little later.
 	c.keyAt.Store(time.Now().Add(100 * time.Millisecond).UnixNano())
 	return &base.Response{StatusCode: base.StatusOK}, nil
-}
-
-// ingestFreeUDPPair finds an even/odd pair of free UDP ports for the server's RTP/RTCP.
-func ingestFreeUDPPair(t *testing.T) (string, string) {
-	t.Helper()
-	for range 100 {
-		a, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := a.LocalAddr().(*net.UDPAddr).Port
-		if port%2 != 0 {
-			a.Close()
-			continue
-		}
-		b, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port+1))
-		a.Close()
-		if err != nil {
-			continue
-		}
-		b.Close()
-		return fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", port+1)
-	}
-	t.Fatal("no free udp port pair")
-	return "", ""
-}
-
-// ingestClosedPort returns an address where nothing listens.
-func ingestClosedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 const testCamera = "cam1"
@@ -105,7 +106,7 @@ func (r *rig) drain() {
 			r.t.Logf("pending %d segments of %d bytes, spool %d bytes, last error %v", n, b, r.spool.Bytes(), r.up.LastError())
 		}
 	}()
-	waitFor(r.t, "spool drained", func() bool {
+	testutil.WaitFor(r.t, 10*time.Second, "spool drained", func() bool {
 		n, _ := r.up.Pending()
 		return n == 0 && r.spool.Bytes() == 0
 	})
@@ -141,18 +142,6 @@ func counterValue(t *testing.T, c prometheus.Metric) float64 {
 	}
 	t.Fatal("not a counter or gauge")
 	return 0
-}
-
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // spoolFiles lists the files (not folders) under dir.
@@ -209,9 +198,7 @@ func TestSpoolRecordsUploadsAndCatalogues(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs ffprobe on every segment")
 	}
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		t.Skip("ffprobe not installed")
-	}
+	testutil.NeedTool(t, "ffprobe")
 	for _, tc := range []struct{ clip, codec string }{{"h264", "h264"}, {"h265", "hevc"}} {
 		t.Run(tc.clip, func(t *testing.T) {
 			r := newRig(t, SpoolOptions{})
@@ -586,11 +573,11 @@ func TestRecordCameraStopsCleanly(t *testing.T) {
 	for _, u := range c.loop(1, 1, 0)[:120] { // 4.8 s: two closed segments and an open one
 		st.Write(u)
 	}
-	waitFor(t, "units consumed", func() bool { return len(rd.C()) == 0 })
-	waitFor(t, "two segments stored", func() bool { return len(r.segments()) == 2 })
+	testutil.WaitFor(t, 10*time.Second, "units consumed", func() bool { return len(rd.C()) == 0 })
+	testutil.WaitFor(t, 10*time.Second, "two segments stored", func() bool { return len(r.segments()) == 2 })
 	cancel()
 	<-recDone
-	waitFor(t, "open segment closed and stored", func() bool { return len(r.segments()) == 3 })
+	testutil.WaitFor(t, 10*time.Second, "open segment closed and stored", func() bool { return len(r.segments()) == 3 })
 	upCancel()
 	<-upDone
 	rd.Close()
@@ -600,7 +587,7 @@ func TestRecordCameraStopsCleanly(t *testing.T) {
 	if d := segs[2].Duration; d != 800*time.Millisecond {
 		t.Errorf("segment closed on cancel lasts %v, want the 0.8 s received", d)
 	}
-	waitFor(t, "goroutines gone", func() bool { return runtime.NumGoroutine() <= before })
+	testutil.WaitFor(t, 10*time.Second, "goroutines gone", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 // TestRecoverKeepsFragmentsBeforeCorruption: a crash that leaves stale bytes inside

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // flakyStore fails Put while fail is set.
@@ -48,7 +49,7 @@ func TestUploaderRetriesUntilStoreRecovers(t *testing.T) {
 	r.startUploader()
 	r.record(c.loop(2, 1, 0), nil)
 
-	waitFor(t, "failed retries", func() bool { return counterValue(t, r.m.UploadErrors) >= 3 })
+	testutil.WaitFor(t, 10*time.Second, "failed retries", func() bool { return counterValue(t, r.m.UploadErrors) >= 3 })
 	if n, size := r.up.Pending(); n != 8 || size != r.spool.Bytes() {
 		t.Errorf("pending %d segments of %d bytes while the store is down, want 8 of %d", n, size, r.spool.Bytes())
 	}
@@ -87,7 +88,7 @@ func TestUploaderCataloguesOnlyStoredBytesAndPutsOnce(t *testing.T) {
 
 	// Every segment's bytes get stored once; their catalog entries keep failing, and
 	// retrying them (each segment several times) stores nothing again.
-	waitFor(t, "catalog retries", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "catalog retries", func() bool {
 		return r.store.puts.Load() >= 4 && counterValue(t, r.m.UploadErrors) >= 16
 	})
 	if n, _ := r.up.Pending(); n != 4 || r.store.puts.Load() != 4 {
@@ -129,7 +130,7 @@ func TestUploaderOneBadSegmentDoesNotBlockTheRest(t *testing.T) {
 	r.startUploader()
 	r.record(c.loop(1, 1, 0), nil) // 4 segments
 	// Catalogued first, then removed from the spool: wait for both.
-	waitFor(t, "the other segments stored, catalogued and unspooled", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the other segments stored, catalogued and unspooled", func() bool {
 		n, _ := r.up.Pending()
 		return len(r.segments()) == 3 && n == 1
 	})

@@ -3,7 +3,6 @@ package storage_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/storetest"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 func TestS3Conformance(t *testing.T) {
@@ -101,7 +101,7 @@ func TestS3StartsWhileServerDown(t *testing.T) {
 			t.Skip("minio binary not found")
 		}
 	}
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t, "tcp")
 	o := storage.S3Options{Endpoint: addr, Bucket: "late-bucket", AccessKey: "late-test", SecretKey: "late-test-secret"}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
@@ -117,7 +117,7 @@ func TestS3StartsWhileServerDown(t *testing.T) {
 		t.Fatal("Ping with the server down succeeded")
 	}
 
-	cmd := exec.Command(bin, "server", t.TempDir(), "--quiet", "--address", addr, "--console-address", freeAddr(t))
+	cmd := exec.Command(bin, "server", t.TempDir(), "--quiet", "--address", addr, "--console-address", testutil.FreeAddr(t, "tcp"))
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+o.AccessKey, "MINIO_ROOT_PASSWORD="+o.SecretKey)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -159,16 +159,4 @@ func TestS3StartsWhileServerDown(t *testing.T) {
 	if _, err := s.Stat(ctx, "cam/y"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("Stat of a missing key: %v, want ErrNotFound", err)
 	}
-}
-
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }

@@ -20,15 +20,14 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // ffmpegFMP4 remuxes an 8 s test clip (GOP 2 s) into a fragmented MP4, as
 // ffmpeg-based recorders write them: tfhd defaults, first-sample-flags, an mfra tail.
 func ffmpegFMP4(t *testing.T, clip string) []byte {
 	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
-	}
+	testutil.NeedTool(t, "ffmpeg")
 	out := filepath.Join(t.TempDir(), "out.mp4")
 	cmd := exec.Command("ffmpeg", "-loglevel", "error", "-i", "../streaming/clip/clips/"+clip,
 		"-c", "copy", "-movflags", "frag_keyframe+empty_moov+default_base_moof", out)

@@ -22,11 +22,10 @@ import (
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/recorder/camsim"
+	"github.com/straja-nvr/straja/streaming/testutil"
 	"github.com/straja-nvr/straja/streaming/webrtc"
 	"github.com/straja-nvr/straja/web"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // The camera simulator's clips are 640x360.
 const simWidth, simHeight = 640, 360
@@ -203,7 +202,7 @@ func TestLiveBrowser(t *testing.T) {
 		}
 		before := st.deletes.Load()
 		run(t, ctx, chromedp.Navigate("about:blank"))
-		waitFor(t, 10*time.Second, "no live sessions left", func() bool { return st.live().Sessions() == 0 })
+		testutil.WaitFor(t, 10*time.Second, "no live sessions left", func() bool { return st.live().Sessions() == 0 })
 		if d := st.deletes.Load() - before; d < int64(len(h264)) {
 			t.Errorf("%d WHEP DELETEs on unload, want %d", d, len(h264))
 		}
@@ -394,18 +393,14 @@ func startStack(tb testing.TB, n int, codecs map[int]string) *stack {
 	return st
 }
 
-// needChromium skips without Chromium, unless STRAJA_TEST_REQUIRE_TOOLS says it must run.
+// needChromium skips browser tests with -short, and without Chromium unless
+// STRAJA_TEST_REQUIRE_TOOLS says they must run.
 func needChromium(tb testing.TB) {
 	tb.Helper()
 	if testing.Short() {
 		tb.Skip("browser test: skipped with -short")
 	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("STRAJA_TEST_REQUIRE_TOOLS") != "" {
-			tb.Fatalf("%s not installed (run ./test.sh)", chromiumPath)
-		}
-		tb.Skipf("%s not installed; ./test.sh installs it", chromiumPath)
-	}
+	testutil.NeedChromium(tb)
 }
 
 // newBrowser starts headless Chromium with a fresh profile, able to do WebRTC over
@@ -413,7 +408,7 @@ func needChromium(tb testing.TB) {
 func newBrowser(tb testing.TB) context.Context {
 	tb.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
+		chromedp.ExecPath(testutil.ChromiumPath),
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
 		chromedp.UserDataDir(tb.TempDir()),
@@ -516,17 +511,6 @@ func waitJS(tb testing.TB, ctx context.Context, d time.Duration, what, expr stri
 				eval[string](tb, ctx, `document.body ? document.body.innerText : ''`))
 		}
 		pause(ctx, 100*time.Millisecond)
-	}
-}
-
-func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not within %v", what, d)
-		}
-		pause(context.Background(), 50*time.Millisecond)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -54,16 +53,6 @@ func strajaBinary(t *testing.T) string {
 		t.Fatal(buildErr)
 	}
 	return binPath
-}
-
-func needTool(t *testing.T, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("STRAJA_TEST_REQUIRE_TOOLS") != "" {
-			t.Fatalf("%s not installed (run ./test.sh)", name)
-		}
-		t.Skipf("%s not installed; ./test.sh installs it", name)
-	}
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -181,18 +170,6 @@ func segmentsOf(t *testing.T, addr, cam string) []apiSegment {
 	return out.Segments
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // probe is what ffprobe says of one segment file.
 type probe struct {
 	Codec         string
@@ -290,16 +267,6 @@ func writeConfig(t *testing.T, cfg *configs.Config) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 var _ = bytes.NewReader

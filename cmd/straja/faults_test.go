@@ -17,6 +17,7 @@ import (
 
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder/camsim"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 func camsimOpts() camsim.Options { return camsim.Options{} }
@@ -30,7 +31,7 @@ type apiCamera struct {
 }
 
 // cameraOf reads one camera from the API; while the service is not up yet it returns
-// a zero apiCamera, so waitFor conditions can poll through start-up.
+// a zero apiCamera, so testutil.WaitFor conditions can poll through start-up.
 func cameraOf(t *testing.T, addr, id string) apiCamera {
 	t.Helper()
 	var c apiCamera
@@ -57,19 +58,19 @@ func TestCameraRestart(t *testing.T) {
 	sim := startSim(t, 2, camsim.Options{Codecs: map[int]string{}})
 	cfg := baseConfig(t, t.TempDir(), sim, 2)
 	m := startMain(t, cfg)
-	waitFor(t, 20*time.Second, "cam-1 segments", func() bool { return len(segmentsOf(t, m.Addr(), "cam-1")) >= 2 })
+	testutil.WaitFor(t, 20*time.Second, "cam-1 segments", func() bool { return len(segmentsOf(t, m.Addr(), "cam-1")) >= 2 })
 
 	if err := sim.StopCamera(1); err != nil {
 		t.Fatal(err)
 	}
 	stopped := time.Now()
-	waitFor(t, 15*time.Second, "cam-1 to notice the outage", func() bool { return cameraOf(t, m.Addr(), "cam-1").State != "online" })
+	testutil.WaitFor(t, 15*time.Second, "cam-1 to notice the outage", func() bool { return cameraOf(t, m.Addr(), "cam-1").State != "online" })
 	time.Sleep(5*time.Second - time.Since(stopped)) // the outage itself, not a wait for a condition
 	if err := sim.StartCamera(1); err != nil {
 		t.Fatal(err)
 	}
 	back := time.Now()
-	waitFor(t, 10*time.Second, "cam-1 frames after restart", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "cam-1 frames after restart", func() bool {
 		c := cameraOf(t, m.Addr(), "cam-1")
 		return c.State == "online" && c.LastFrame != nil && c.LastFrame.After(back)
 	})
@@ -78,7 +79,7 @@ func TestCameraRestart(t *testing.T) {
 	if took := time.Since(back); took > 2*time.Second+2500*time.Millisecond {
 		t.Errorf("first frame %v after the camera came back", took)
 	}
-	waitFor(t, 20*time.Second, "segments after restart", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "segments after restart", func() bool {
 		segs := segmentsOf(t, m.Addr(), "cam-1")
 		return len(segs) > 0 && segs[len(segs)-1].Start.After(back)
 	})
@@ -113,7 +114,7 @@ func TestNoGoroutineLeft(t *testing.T) {
 	before := runtime.NumGoroutine()
 	cfg := baseConfig(t, t.TempDir(), sim, 2)
 	m := startMain(t, cfg)
-	waitFor(t, 20*time.Second, "cameras online", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "cameras online", func() bool {
 		return cameraOf(t, m.Addr(), "cam-1").State == "online" && cameraOf(t, m.Addr(), "cam-2").State == "online"
 	})
 	if err := m.Close(); err != nil {
@@ -141,11 +142,11 @@ func TestCredentialsNeverShown(t *testing.T) {
 	cfg := baseConfig(t, t.TempDir(), sim, 2)
 	cfg.Cameras[0].URL = strings.Replace(sim.URL(1), "rtsp://", "rtsp://"+user+":"+pass+"@", 1)
 	cfg.Cameras[1].URL = strings.Replace(sim.URL(2), "rtsp://", "rtsp://"+user+":"+wrong+"@", 1)
-	cfg.Listen = freeAddr(t)
+	cfg.Listen = testutil.FreeAddr(t, "tcp")
 	logs := &lockedBuffer{}
 	p := startBinary(t, writeConfig(t, cfg), logs)
 	addr := cfg.Listen
-	waitFor(t, 20*time.Second, "cam-1 online, cam-2 offline with an error", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "cam-1 online, cam-2 offline with an error", func() bool {
 		c1, c2 := cameraOf(t, addr, "cam-1"), cameraOf(t, addr, "cam-2")
 		return c1.State == "online" && c2.State == "offline" && c2.LastError != ""
 	})
@@ -183,15 +184,15 @@ func TestKillMidSegment(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end: ~25 s")
 	}
-	needTool(t, "ffprobe")
+	testutil.NeedTool(t, "ffprobe")
 	sim := startSim(t, 1, camsim.Options{})
 	cfg := baseConfig(t, t.TempDir(), sim, 1)
 	cfg.Recording.SegmentDuration = configs.Duration(20 * time.Second)
-	cfg.Listen = freeAddr(t)
+	cfg.Listen = testutil.FreeAddr(t, "tcp")
 	path := writeConfig(t, cfg)
 	logs := &lockedBuffer{}
 	p := startBinary(t, path, logs)
-	waitFor(t, 20*time.Second, "cam-1 online", func() bool { return cameraOf(t, cfg.Listen, "cam-1").State == "online" })
+	testutil.WaitFor(t, 20*time.Second, "cam-1 online", func() bool { return cameraOf(t, cfg.Listen, "cam-1").State == "online" })
 	time.Sleep(7 * time.Second) // record into the first (20 s) segment, then crash mid-way
 	killed := time.Now()
 	if err := p.Process.Signal(syscall.SIGKILL); err != nil {
@@ -204,7 +205,7 @@ func TestKillMidSegment(t *testing.T) {
 	}
 
 	p = startBinary(t, path, logs)
-	waitFor(t, 20*time.Second, "recovered segment catalogued", func() bool { return len(segmentsOf(t, cfg.Listen, "cam-1")) >= 1 })
+	testutil.WaitFor(t, 20*time.Second, "recovered segment catalogued", func() bool { return len(segmentsOf(t, cfg.Listen, "cam-1")) >= 1 })
 	stopBinary(t, p)
 
 	segs := recorded(t, cfg, "cam-1")
@@ -295,7 +296,7 @@ func TestLiveSubstream(t *testing.T) {
 		LiveReason string `json:"live_reason"`
 	}
 	var c1, c3 liveInfo
-	waitFor(t, 20*time.Second, "cameras online", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "cameras online", func() bool {
 		getJSON(t, "http://"+m.Addr()+"/api/v1/cameras/cam-1", &c1)
 		getJSON(t, "http://"+m.Addr()+"/api/v1/cameras/cam-3", &c3)
 		return c1.State == "online" && c1.LiveCodec != "" && c3.State == "online"

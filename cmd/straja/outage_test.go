@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/configs"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // privateMinIO is a MinIO server this test may stop and restart.
@@ -20,12 +21,12 @@ type privateMinIO struct {
 func (m *privateMinIO) start(t *testing.T) {
 	t.Helper()
 	m.cmd = exec.Command("minio", "server", filepath.Join(m.dir, "data"), "--quiet", "--address", m.addr,
-		"--console-address", freeAddr(t))
+		"--console-address", testutil.FreeAddr(t, "tcp"))
 	m.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER=outage-test", "MINIO_ROOT_PASSWORD=outage-test-secret")
 	if err := m.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "MinIO ready", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "MinIO ready", func() bool {
 		resp, err := http.Get("http://" + m.addr + "/minio/health/ready")
 		if err != nil {
 			return false
@@ -48,8 +49,8 @@ func TestStoreOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end: ~40 s")
 	}
-	needTool(t, "minio")
-	mio := &privateMinIO{dir: t.TempDir(), addr: freeAddr(t)}
+	testutil.NeedTool(t, "minio")
+	mio := &privateMinIO{dir: t.TempDir(), addr: testutil.FreeAddr(t, "tcp")}
 	mio.start(t)
 	t.Cleanup(mio.stop)
 
@@ -58,11 +59,11 @@ func TestStoreOutage(t *testing.T) {
 	cfg.Storage.Backend = configs.BackendS3
 	cfg.Storage.S3 = configs.S3Storage{Endpoint: mio.addr, Bucket: "outage", AccessKey: "outage-test", SecretKey: "outage-test-secret"}
 	m := startMain(t, cfg)
-	waitFor(t, 20*time.Second, "segments stored", func() bool { return len(segmentsOf(t, m.Addr(), "cam-1")) >= 2 })
+	testutil.WaitFor(t, 20*time.Second, "segments stored", func() bool { return len(segmentsOf(t, m.Addr(), "cam-1")) >= 2 })
 
 	mio.stop()
 	down := time.Now()
-	waitFor(t, 15*time.Second, "health to report the outage", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "health to report the outage", func() bool {
 		resp, err := http.Get("http://" + m.Addr() + "/healthz")
 		if err != nil {
 			t.Fatal(err)
@@ -73,7 +74,7 @@ func TestStoreOutage(t *testing.T) {
 	time.Sleep(20*time.Second - time.Since(down)) // the outage itself
 	mio.start(t)
 	back := time.Now()
-	waitFor(t, 60*time.Second, "segments recorded during the outage stored", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "segments recorded during the outage stored", func() bool {
 		segs := segmentsOf(t, m.Addr(), "cam-2")
 		return len(segs) > 0 && segs[len(segs)-1].Start.After(back)
 	})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/recorder/camsim"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // TestRecordEndToEnd records four simulated cameras (one H.265) with 2 s segments and
@@ -20,7 +21,7 @@ func TestRecordEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end: records for ~10 s")
 	}
-	needTool(t, "ffprobe")
+	testutil.NeedTool(t, "ffprobe")
 	for _, backend := range []string{"disk", "s3"} {
 		t.Run(backend, func(t *testing.T) {
 			sim := startSim(t, 4, camsimOpts())
@@ -29,7 +30,7 @@ func TestRecordEndToEnd(t *testing.T) {
 				useS3(t, cfg)
 			}
 			m := startMain(t, cfg)
-			waitFor(t, 40*time.Second, "3 segments per camera", func() bool {
+			testutil.WaitFor(t, 40*time.Second, "3 segments per camera", func() bool {
 				for _, c := range cfg.Cameras {
 					if len(segmentsOf(t, m.Addr(), c.ID)) < 3 {
 						return false
@@ -114,8 +115,8 @@ func TestBFramesCamera(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end: ~10 s")
 	}
-	needTool(t, "ffmpeg")
-	needTool(t, "ffprobe")
+	testutil.NeedTool(t, "ffmpeg")
+	testutil.NeedTool(t, "ffprobe")
 	clipPath := filepath.Join(t.TempDir(), "bframes.mp4")
 	spec := camsim.ClipSpec{Codec: "h264", Width: 320, Height: 180, FPS: 25, GOP: 50, BitrateKbps: 300,
 		Duration: 4 * time.Second, BFrames: 2}
@@ -130,7 +131,7 @@ func TestBFramesCamera(t *testing.T) {
 		Live       bool   `json:"live"`
 		LiveReason string `json:"live_reason"`
 	}
-	waitFor(t, 20*time.Second, "2 segments", func() bool { return len(segmentsOf(t, m.Addr(), "cam-1")) >= 2 })
+	testutil.WaitFor(t, 20*time.Second, "2 segments", func() bool { return len(segmentsOf(t, m.Addr(), "cam-1")) >= 2 })
 	getJSON(t, "http://"+m.Addr()+"/api/v1/cameras/cam-1", &info)
 	if info.Live || !strings.Contains(info.LiveReason, "B-frames") {
 		t.Errorf("B-frame camera: %+v, want not live with a reason naming B-frames", info)

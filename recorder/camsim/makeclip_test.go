@@ -2,12 +2,12 @@ package camsim
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/straja-nvr/straja/streaming/clip"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 func needFFmpeg(t *testing.T) {
@@ -15,9 +15,7 @@ func needFFmpeg(t *testing.T) {
 	if testing.Short() {
 		t.Skip("encodes clips with ffmpeg")
 	}
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not on PATH: cannot make test clips")
-	}
+	testutil.NeedTool(t, "ffmpeg")
 }
 
 func makeClip(t *testing.T, spec ClipSpec) string {

@@ -21,6 +21,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 func startServer(t *testing.T, opts Options) *Server {
@@ -35,18 +36,6 @@ func startServer(t *testing.T, opts Options) *Server {
 	}
 	t.Cleanup(s.Close)
 	return s
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not a wait for an event
-	}
 }
 
 // au is an access unit as a client decoded it.
@@ -260,13 +249,13 @@ func TestCameraStreamsDecodableVideo(t *testing.T) {
 			// A client joins at a random point of the GOP: the first
 			// picture it can decode comes within one key interval.
 			limit := s.Clip(i+1).KeyInterval() + 500*time.Millisecond
-			eventually(t, limit, "no keyframe", func() bool { return firstKey(p.units()) >= 0 })
+			testutil.WaitFor(t, limit, "a keyframe", func() bool { return firstKey(p.units()) >= 0 })
 			aus := p.units()
 			k := aus[firstKey(aus)]
 			t.Logf("first keyframe %v after PLAY", k.at.Sub(p.started))
 
 			// Real-time pace: one more second brings about 25 frames.
-			eventually(t, 3*time.Second, "frames stopped", func() bool {
+			testutil.WaitFor(t, 3*time.Second, "a second of frames after the keyframe", func() bool {
 				return p.units()[len(p.units())-1].at.Sub(k.at) >= time.Second
 			})
 			aus = p.units()
@@ -295,7 +284,7 @@ func TestTimestampsContinueAcrossLoops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "fewer than 2.2 loops received", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "2.2 loops after the first keyframe", func() bool {
 		aus := p.units()
 		k := firstKey(aus)
 		return k >= 0 && len(aus)-k > 55
@@ -313,7 +302,7 @@ func TestBFrameClipKeepsPresentationOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "fewer than 2.2 loops received", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "2.2 loops after the first keyframe", func() bool {
 		aus := p.units()
 		k := firstKey(aus)
 		return k >= 0 && len(aus)-k > 55
@@ -354,7 +343,7 @@ func TestStopAndStartCamera(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 3*time.Second, "no frames before stop", func() bool { return len(p.units()) > 0 })
+	testutil.WaitFor(t, 3*time.Second, "frames before stop", func() bool { return len(p.units()) > 0 })
 
 	if err := s.StopCamera(1); err != nil {
 		t.Fatal(err)
@@ -376,7 +365,7 @@ func TestStopAndStartCamera(t *testing.T) {
 		t.Errorf("describe a stopped camera: %v, want 404", err)
 	}
 	n := len(other.units())
-	eventually(t, time.Second, "stopping cam1 stopped cam2", func() bool { return len(other.units()) > n+5 })
+	testutil.WaitFor(t, time.Second, "cam2 to go on while cam1 is stopped", func() bool { return len(other.units()) > n+5 })
 
 	if err := s.StartCamera(1); err != nil {
 		t.Fatal(err)
@@ -385,7 +374,7 @@ func TestStopAndStartCamera(t *testing.T) {
 	if err != nil {
 		t.Fatalf("play after StartCamera: %v", err)
 	}
-	eventually(t, s.Clip(1).KeyInterval()+time.Second, "no keyframe after restart", func() bool {
+	testutil.WaitFor(t, s.Clip(1).KeyInterval()+time.Second, "a keyframe after restart", func() bool {
 		return firstKey(q.units()) >= 0
 	})
 	after := q.units()[firstKey(q.units())]
@@ -425,9 +414,7 @@ func TestFFprobeReadsCameras(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs ffprobe")
 	}
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		t.Skip("ffprobe not on PATH: no independent RTSP client to check against")
-	}
+	testutil.NeedTool(t, "ffprobe") // the independent RTSP client to check against
 	s := startServer(t, Options{Cameras: 2, Codecs: map[int]string{2: CodecH265}, UDP: true, Username: "u", Password: "p"})
 	for _, tc := range []struct {
 		cam       int
@@ -496,7 +483,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	s.Close()
 	s.Close() // idempotent
 	p.close()
-	eventually(t, 5*time.Second, "goroutines left after Close", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "goroutines left after Close", func() bool {
 		return runtime.NumGoroutine() <= baseline
 	})
 	if err := s.StartCamera(1); err == nil {

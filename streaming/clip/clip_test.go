@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/streaming"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 func TestEmbedded(t *testing.T) {
@@ -117,9 +118,7 @@ func needFFmpeg(t *testing.T) {
 	if testing.Short() {
 		t.Skip("encodes clips with ffmpeg")
 	}
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not on PATH: cannot make test clips")
-	}
+	testutil.NeedTool(t, "ffmpeg")
 }
 
 // encode makes a 2 s 320x180 clip at 25 fps, GOP 25, with two consecutive

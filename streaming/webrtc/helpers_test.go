@@ -311,15 +311,3 @@ func (w *frameWatcher) state() watchState {
 	defer w.mu.Unlock()
 	return watchState{w.firstKey, w.frames, w.packets, w.holes}
 }
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

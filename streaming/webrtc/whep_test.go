@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/straja-nvr/straja/streaming"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // A viewer gets a decodable keyframe (IDR with SPS/PPS) within 1 s, then 5 s of RTP
@@ -21,12 +22,12 @@ import (
 func TestViewerGetsKeyframeThenContinuousVideo(t *testing.T) {
 	e := newEnv(t)
 	// Let the camera run mid-GOP so fast start, not luck, gives the keyframe.
-	waitFor(t, 5*time.Second, "camera running", func() bool { return e.stream.Written() > 30 })
+	testutil.WaitFor(t, 5*time.Second, "camera running", func() bool { return e.stream.Written() > 30 })
 
 	w := newFrameWatcher()
 	v := e.connect(t, "cam1", w.onRTP)
 	defer v.close(t, e)
-	waitFor(t, time.Second, "first complete keyframe", func() bool { return w.state().firstKey >= 0 })
+	testutil.WaitFor(t, time.Second, "first complete keyframe", func() bool { return w.state().firstKey >= 0 })
 	t.Logf("first keyframe after %v", w.state().firstKey)
 
 	start := w.state()
@@ -165,7 +166,7 @@ func TestStalledViewerDoesNotAffectOthers(t *testing.T) {
 	w := newFrameWatcher()
 	good := e.connect(t, "cam1", w.onRTP)
 	// Start-up time is TestFirstKeyframe's subject; here a loaded CI machine gets slack.
-	waitFor(t, 5*time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
+	testutil.WaitFor(t, 5*time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
 	start := w.state()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -208,13 +209,13 @@ func TestConnectDisconnectCycles(t *testing.T) {
 	cycle := func() {
 		w := newFrameWatcher()
 		v := e.connect(t, "cam1", w.onRTP)
-		waitFor(t, 5*time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
+		testutil.WaitFor(t, 5*time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
 		v.close(t, e)
 		<-v.done
 	}
 	settle := func() (int, uint64) {
 		var n int
-		waitFor(t, 10*time.Second, "sessions to end", func() bool { return e.srv.Sessions() == 0 })
+		testutil.WaitFor(t, 10*time.Second, "sessions to end", func() bool { return e.srv.Sessions() == 0 })
 		var ms runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
@@ -257,7 +258,7 @@ func TestCloseEndsSessions(t *testing.T) {
 	e := newEnv(t)
 	w := newFrameWatcher()
 	v := e.connect(t, "cam1", w.onRTP)
-	waitFor(t, 2*time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
+	testutil.WaitFor(t, 2*time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
 	if err := e.srv.Close(); err != nil {
 		t.Fatal(err)
 	}
