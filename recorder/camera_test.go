@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -234,11 +234,12 @@ func TestCameraIngestTransports(t *testing.T) {
 	for _, tc := range []struct {
 		transport string
 		serverUDP bool
+		want      gortsplib.Transport // as the camera saw it
 	}{
-		{"tcp", true},
-		{"udp", true},
-		{"auto", true},
-		{"auto", false}, // UDP refused by the camera: falls back to TCP
+		{"tcp", true, gortsplib.TransportTCP},
+		{"udp", true, gortsplib.TransportUDP},
+		{"auto", true, gortsplib.TransportUDP},  // UDP first
+		{"auto", false, gortsplib.TransportTCP}, // UDP refused by the camera: falls back to TCP
 	} {
 		t.Run(fmt.Sprintf("%s/server-udp=%v", tc.transport, tc.serverUDP), func(t *testing.T) {
 			var opts []ingestCamOpt
@@ -252,6 +253,9 @@ func TestCameraIngestTransports(t *testing.T) {
 				units = append(units, r.next(t, 2*time.Second))
 			}
 			ingestCheckUnits(t, units, streaming.H264)
+			if got := srv.PlayTransports(); len(got) != 1 || got[0] != tc.want {
+				t.Errorf("the camera played over %v, want one session over %v", got, tc.want)
+			}
 		})
 	}
 }
@@ -421,7 +425,7 @@ func TestCameraRunStopsCleanly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams real video")
 	}
-	baseline := runtime.NumGoroutine()
+	checkGoroutines := testutil.CheckGoroutines(t)
 	tcp := newIngestTestCam(t, streaming.H264)
 	udp := newIngestTestCam(t, streaming.H265, ingestWithUDP())
 	runs := []*ingestRun{
@@ -439,14 +443,7 @@ func TestCameraRunStopsCleanly(t *testing.T) {
 	}
 	tcp.Stop()
 	udp.Stop()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > baseline {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines left, %d before:\n%s", runtime.NumGoroutine(), baseline, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	checkGoroutines()
 	for _, r := range runs {
 		if st := r.cam.Status(); st.State != StateOffline {
 			t.Errorf("%s: state %s after Run returned", st.ID, st.State)

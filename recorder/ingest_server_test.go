@@ -73,7 +73,12 @@ type ingestTestCam struct {
 
 	paused atomic.Bool
 	plays  atomic.Int64
-	keyAt  atomic.Int64 // unix ns after which the next frame is a keyframe; 0: none pending
+	// transports holds the transport of each session that started playing.
+	transports struct {
+		sync.Mutex
+		of []gortsplib.Transport
+	}
+	keyAt atomic.Int64 // unix ns after which the next frame is a keyframe; 0: none pending
 
 	mu     sync.RWMutex
 	srv    *gortsplib.Server
@@ -159,6 +164,13 @@ func (c *ingestTestCam) Start() {
 		defer close(c.done)
 		c.feed(ctx, stream, video, vf)
 	}()
+}
+
+// PlayTransports returns the transport of each session that started playing, in order.
+func (c *ingestTestCam) PlayTransports() []gortsplib.Transport {
+	c.transports.Lock()
+	defer c.transports.Unlock()
+	return slices.Clone(c.transports.of)
 }
 
 // Stop powers the camera off: the port closes and every session drops.
@@ -303,8 +315,13 @@ func (c *ingestTestCam) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.R
 }
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.
-func (c *ingestTestCam) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+func (c *ingestTestCam) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	c.plays.Add(1)
+	if tr := ctx.Session.SetuppedTransport(); tr != nil {
+		c.transports.Lock()
+		c.transports.of = append(c.transports.of, *tr)
+		c.transports.Unlock()
+	}
 	// The session starts receiving only once this returns: key a little later.
 	c.keyAt.Store(time.Now().Add(100 * time.Millisecond).UnixNano())
 	return &base.Response{StatusCode: base.StatusOK}, nil

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -553,7 +552,7 @@ func TestSpoolWriteErrorIsAGap(t *testing.T) {
 func TestRecordCameraStopsCleanly(t *testing.T) {
 	c := loadClip(t, "h264")
 	r := newRig(t, SpoolOptions{})
-	before := runtime.NumGoroutine()
+	checkGoroutines := testutil.CheckGoroutines(t)
 
 	st := streaming.New()
 	rd := st.Subscribe(1024, false)
@@ -587,7 +586,7 @@ func TestRecordCameraStopsCleanly(t *testing.T) {
 	if d := segs[2].Duration; d != 800*time.Millisecond {
 		t.Errorf("segment closed on cancel lasts %v, want the 0.8 s received", d)
 	}
-	testutil.WaitFor(t, 10*time.Second, "goroutines gone", func() bool { return runtime.NumGoroutine() <= before })
+	checkGoroutines()
 }
 
 // TestRecoverKeepsFragmentsBeforeCorruption: a crash that leaves stale bytes inside

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -111,7 +110,7 @@ func TestNoGoroutineLeft(t *testing.T) {
 		t.Skip("end to end")
 	}
 	sim := startSim(t, 2, camsim.Options{Codecs: map[int]string{}})
-	before := runtime.NumGoroutine()
+	checkGoroutines := testutil.CheckGoroutines(t)
 	cfg := baseConfig(t, t.TempDir(), sim, 2)
 	m := startMain(t, cfg)
 	testutil.WaitFor(t, 20*time.Second, "cameras online", func() bool {
@@ -121,14 +120,7 @@ func TestNoGoroutineLeft(t *testing.T) {
 		t.Fatal(err)
 	}
 	http.DefaultClient.CloseIdleConnections()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines after Close, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	checkGoroutines()
 }
 
 // TestCredentialsNeverShown runs the binary with password-bearing camera URLs (one right,

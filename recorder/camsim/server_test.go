@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -462,7 +461,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 }
 
 func TestCloseLeavesNoGoroutines(t *testing.T) {
-	baseline := runtime.NumGoroutine()
+	checkGoroutines := testutil.CheckGoroutines(t)
 	s, err := New(Options{Listen: "127.0.0.1:0", Cameras: 3, UDP: true}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -483,9 +482,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	s.Close()
 	s.Close() // idempotent
 	p.close()
-	testutil.WaitFor(t, 5*time.Second, "goroutines left after Close", func() bool {
-		return runtime.NumGoroutine() <= baseline
-	})
+	checkGoroutines()
 	if err := s.StartCamera(1); err == nil {
 		t.Error("StartCamera after Close succeeded")
 	}

@@ -213,38 +213,24 @@ func TestConnectDisconnectCycles(t *testing.T) {
 		v.close(t, e)
 		<-v.done
 	}
-	settle := func() (int, uint64) {
-		var n int
+	settle := func() uint64 {
 		testutil.WaitFor(t, 10*time.Second, "sessions to end", func() bool { return e.srv.Sessions() == 0 })
 		var ms runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
-		n = runtime.NumGoroutine()
-		return n, ms.HeapAlloc
+		return ms.HeapAlloc
 	}
 	for range 5 { // warm up pools and pion's lazily started goroutines
 		cycle()
 	}
-	g0, h0 := settle()
+	h0 := settle()
+	checkGoroutines := testutil.CheckGoroutines(t)
 	for range 100 {
 		cycle()
 	}
-	// Goroutines of closed connections may take a moment to return.
-	var g1 int
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		g1, _ = settle()
-		if g1 <= g0+2 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	_, h1 := settle()
-	t.Logf("goroutines %d -> %d, heap %d KiB -> %d KiB", g0, g1, h0>>10, h1>>10)
-	if g1 > g0+2 {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("goroutines grew from %d to %d:\n%s", g0, g1, buf[:runtime.Stack(buf, true)])
-	}
+	checkGoroutines() // goroutines of closed connections may take a moment to return
+	h1 := settle()
+	t.Logf("heap %d KiB -> %d KiB", h0>>10, h1>>10)
 	if h1 > h0+8<<20 {
 		t.Fatalf("heap grew from %d KiB to %d KiB over 100 cycles", h0>>10, h1>>10)
 	}
@@ -255,6 +241,7 @@ func TestConnectDisconnectCycles(t *testing.T) {
 
 // Close ends live sessions and leaves no goroutine of its own behind.
 func TestCloseEndsSessions(t *testing.T) {
+	t.Cleanup(testutil.CheckGoroutines(t)) // runs last, after newEnv's cleanup
 	e := newEnv(t)
 	w := newFrameWatcher()
 	v := e.connect(t, "cam1", w.onRTP)
@@ -265,10 +252,12 @@ func TestCloseEndsSessions(t *testing.T) {
 	if n := e.srv.Sessions(); n != 0 {
 		t.Fatalf("%d sessions after Close", n)
 	}
-	_, _, err := e.srv.Offer(context.Background(), OfferRequest{CameraID: "cam1", Stream: e.stream, SDP: []byte(makeOffer(t, newClientPC(t, nil)))})
+	late := newClientPC(t, nil)
+	_, _, err := e.srv.Offer(context.Background(), OfferRequest{CameraID: "cam1", Stream: e.stream, SDP: []byte(makeOffer(t, late))})
 	if code, _ := Status(err, "cam1"); code != http.StatusServiceUnavailable {
 		t.Fatalf("offer after close: %v", err)
 	}
+	_ = late.Close()
 	_ = v.pc.Close()
 }
 
