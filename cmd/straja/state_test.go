@@ -19,6 +19,7 @@ import (
 	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/state"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 func stateBackups(t *testing.T, st storage.Store) []string {
@@ -74,7 +75,7 @@ func TestStateBackupSchedule(t *testing.T) {
 			}
 			st := openStore(t, cfg)
 			var key string
-			waitFor(t, 20*time.Second, "a scheduled state backup with the camera added", func() bool {
+			testutil.WaitFor(t, 20*time.Second, "a scheduled state backup with the camera added", func() bool {
 				keys := stateBackups(t, st)
 				if len(keys) == 0 {
 					return false

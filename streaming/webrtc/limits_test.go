@@ -20,6 +20,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/straja-nvr/straja/streaming"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 var loopback = net.IPv4(127, 0, 0, 1)
@@ -102,7 +103,7 @@ func TestMediaBindsToBindAddress(t *testing.T) {
 	w := newFrameWatcher()
 	v := e.connect(t, "cam1", w.onRTP)
 	defer v.close(t, e)
-	waitFor(t, 5*time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
+	testutil.WaitFor(t, 5*time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
 }
 
 // openFDs counts this process's open file descriptors.
@@ -186,7 +187,7 @@ func TestIdleICETCPConnectionsBounded(t *testing.T) {
 	// Warm up pion's lazily started parts so the baseline holds them.
 	warm := e.connect(t, "cam1", func(*rtp.Packet) {})
 	warm.close(t, e)
-	waitFor(t, 10*time.Second, "warm-up session to end", func() bool { return e.srv.Sessions() == 0 })
+	testutil.WaitFor(t, 10*time.Second, "warm-up session to end", func() bool { return e.srv.Sessions() == 0 })
 	base := openFDs(t)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestICETCPFloodProcess$", "-test.count=1")
@@ -214,7 +215,7 @@ func TestIdleICETCPConnectionsBounded(t *testing.T) {
 		t.Fatalf("flooding process: %q %v", lines.Text(), lines.Err())
 	}
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	waitFor(t, 20*time.Second, "the server to accept the flood", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "the server to accept the flood", func() bool {
 		return e.srv.tcpLn.counts().accepted >= floodConns
 	})
 	fds, c := openFDs(t), e.srv.tcpLn.counts()
@@ -227,7 +228,7 @@ func TestIdleICETCPConnectionsBounded(t *testing.T) {
 	// A real viewer gets in over ICE-TCP while the flood goes on.
 	w := newFrameWatcher()
 	v := e.connectPC(t, newClientPCNet(t, nil, webrtc.NetworkTypeTCP4), "cam1", w.onRTP)
-	waitFor(t, 10*time.Second, "first keyframe over ice-tcp during the flood",
+	testutil.WaitFor(t, 10*time.Second, "first keyframe over ice-tcp during the flood",
 		func() bool { return w.state().firstKey >= 0 })
 
 	// The flood stops but holds its connections: the idle ones are closed by the
@@ -235,7 +236,7 @@ func TestIdleICETCPConnectionsBounded(t *testing.T) {
 	if _, err := io.WriteString(stdin, "stop\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "idle connections to be closed", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "idle connections to be closed", func() bool {
 		c := e.srv.tcpLn.counts()
 		return c.pending == 0 && c.open <= 2
 	})
@@ -317,7 +318,7 @@ func TestUnconnectedSessionFreesSlot(t *testing.T) {
 	if _, _, err := srv.Offer(context.Background(), req); !errors.Is(err, ErrTooManySessions) {
 		t.Fatalf("second offer while the first negotiates: %v, want ErrTooManySessions", err)
 	}
-	waitFor(t, 10*time.Second, "the unconnected session to end", func() bool { return srv.Sessions() == 0 })
+	testutil.WaitFor(t, 10*time.Second, "the unconnected session to end", func() bool { return srv.Sessions() == 0 })
 	if _, _, err := srv.Offer(context.Background(), req); err != nil {
 		t.Fatalf("offer after the timeout freed the slot: %v", err)
 	}
@@ -329,8 +330,8 @@ func TestMaxSessionDurationEndsSession(t *testing.T) {
 	w := newFrameWatcher()
 	v := e.connect(t, "cam1", w.onRTP)
 	defer func() { _ = v.pc.Close() }()
-	waitFor(t, 5*time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
-	waitFor(t, 10*time.Second, "the session to reach its maximum duration", func() bool { return e.srv.Sessions() == 0 })
+	testutil.WaitFor(t, 5*time.Second, "first keyframe", func() bool { return w.state().firstKey >= 0 })
+	testutil.WaitFor(t, 10*time.Second, "the session to reach its maximum duration", func() bool { return e.srv.Sessions() == 0 })
 	select {
 	case <-v.done:
 	case <-time.After(10 * time.Second):
