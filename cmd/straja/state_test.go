@@ -88,7 +88,7 @@ func TestStateBackupSchedule(t *testing.T) {
 				return slices.Equal(stateCameras(t, restored), []string{"roof-east"})
 			})
 
-			waitFor(t, 10*time.Second, "the backup counted in /metrics", func() bool {
+			testutil.WaitFor(t, 10*time.Second, "the backup counted in /metrics", func() bool {
 				resp, err := http.Get("http://" + m.Addr() + "/metrics")
 				if err != nil {
 					t.Fatal(err)
