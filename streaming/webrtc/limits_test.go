@@ -378,3 +378,21 @@ func TestLookupLiveUnavailableIs409(t *testing.T) {
 		t.Fatalf("got %s %q, want 409 naming B-frames", resp.Status, body)
 	}
 }
+
+// IPv6 clients are counted by /64: one machine holds a whole /64.
+func TestClientKey(t *testing.T) {
+	cases := map[string]string{
+		"192.0.2.7":            "192.0.2.7",
+		"::ffff:192.0.2.7":     "192.0.2.7",
+		"2001:db8:1:2::10":     "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"fe80::1%eth0":         "fe80::/64",
+		"":                     "",
+		"not an address":       "not an address",
+	}
+	for in, want := range cases {
+		if got := clientKey(in); got != want {
+			t.Errorf("clientKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

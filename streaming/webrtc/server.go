@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -317,6 +318,7 @@ func (s *Server) Offer(ctx context.Context, req OfferRequest) ([]byte, string, e
 	if err := checkOffer(req.SDP); err != nil {
 		return nil, "", err
 	}
+	req.Client = clientKey(req.Client)
 	if err := s.takeSlot(req.Client); err != nil {
 		return nil, "", err
 	}
@@ -332,6 +334,21 @@ func (s *Server) Offer(ctx context.Context, req OfferRequest) ([]byte, string, e
 		return nil, "", err
 	}
 	return answer, sess.id, nil
+}
+
+// clientKey is what MaxSessionsPerClient counts by: the IP address, or for IPv6 its
+// /64, which one machine can fill with addresses at will.
+func clientKey(client string) string {
+	ip, err := netip.ParseAddr(client)
+	if err != nil {
+		return client
+	}
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, _ := ip.WithZone("").Prefix(64)
+	return p.String()
 }
 
 // takeSlot reserves room for one session of client; releaseSlot gives it back when
