@@ -18,6 +18,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/testutil"
@@ -243,6 +245,13 @@ func TestIdleICETCPConnectionsBounded(t *testing.T) {
 	if w.state().holes > 0 || e.srv.Sessions() != 1 {
 		t.Fatalf("viewer disturbed: %+v, %d sessions", w.state(), e.srv.Sessions())
 	}
+	// Operators see it in the metrics.
+	for _, reason := range []string{"idle", "pending_full"} {
+		var pb dto.Metric
+		if err := e.srv.m.tcpClosed.WithLabelValues(reason).Write(&pb); err != nil || pb.GetCounter().GetValue() == 0 {
+			t.Errorf("straja_live_ice_tcp_closed_total{reason=%q} = 0 (%v)", reason, err)
+		}
+	}
 	v.close(t, e)
 	_ = stdin.Close()
 	if err := cmd.Wait(); err != nil {
@@ -394,5 +403,23 @@ func TestClientKey(t *testing.T) {
 		if got := clientKey(in); got != want {
 			t.Errorf("clientKey(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A live server restarted on the same registry keeps exporting its metrics.
+func TestMetricsSurviveRestart(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.viewers.WithLabelValues("cam").Inc()
+	var pb dto.Metric
+	if err := a.viewers.WithLabelValues("cam").Write(&pb); err != nil || pb.GetGauge().GetValue() != 1 {
+		t.Fatalf("the second server's viewers are not the registered series (%v, %v)", pb.GetGauge(), err)
 	}
 }

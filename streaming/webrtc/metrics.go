@@ -14,6 +14,7 @@ type metrics struct {
 	bytes      *prometheus.CounterVec
 	drops      *prometheus.CounterVec
 	firstFrame *prometheus.HistogramVec
+	tcpClosed  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -39,17 +40,33 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time from a viewer's offer to the first keyframe sent to it.",
 			Buckets: []float64{.05, .1, .2, .3, .5, .75, 1, 1.5, 2, 3, 5},
 		}, []string{"camera"}),
+		tcpClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "straja_live_ice_tcp_closed_total",
+			Help: "ICE-TCP connections closed before serving a session, by reason: " +
+				"idle (no STUN for a session in time), pending_full (oldest waiting one pushed out), open_full (refused).",
+		}, []string{"reason"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.viewers, m.packets, m.bytes, m.drops, m.firstFrame} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, fmt.Errorf("register live metrics: %w", err)
-			}
-		}
+	// A server restarted on the same registry carries on with the registered series.
+	err := errors.Join(register(reg, &m.viewers), register(reg, &m.packets), register(reg, &m.bytes),
+		register(reg, &m.drops), register(reg, &m.firstFrame), register(reg, &m.tcpClosed))
+	if err != nil {
+		return nil, fmt.Errorf("register live metrics: %w", err)
 	}
 	return m, nil
+}
+
+// register registers *c, or replaces it with the collector already registered.
+func register[C prometheus.Collector](reg prometheus.Registerer, c *C) error {
+	err := reg.Register(*c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			*c = existing
+			return nil
+		}
+	}
+	return err
 }

@@ -254,7 +254,7 @@ func New(opts Options, reg prometheus.Registerer, log *slog.Logger) (*Server, er
 		}
 		// Every accepted connection costs a file descriptor until it is matched to a
 		// session or closed: bound both the count and the time.
-		tcpLn = newPendingListener(ln, opts.MaxPendingTCP, 2*opts.MaxSessions+opts.MaxPendingTCP)
+		tcpLn = newPendingListener(ln, opts.MaxPendingTCP, 2*opts.MaxSessions+opts.MaxPendingTCP, m.tcpClosed)
 		tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{
 			Listener:                     tcpLn,
 			ReadBufferSize:               32,

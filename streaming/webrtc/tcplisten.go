@@ -4,6 +4,8 @@ import (
 	"container/list"
 	"net"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // pendingListener bounds what ICE-TCP connections cost before they prove useful. pion's
@@ -21,6 +23,7 @@ import (
 type pendingListener struct {
 	net.Listener
 	maxPending, maxPerIP, maxOpen int
+	idle, pushed, refused         prometheus.Counter
 
 	mu       sync.Mutex
 	pending  list.List // of *pendingConn, oldest first
@@ -30,9 +33,10 @@ type pendingListener struct {
 	closed   bool
 }
 
-func newPendingListener(ln net.Listener, maxPending, maxOpen int) *pendingListener {
+func newPendingListener(ln net.Listener, maxPending, maxOpen int, closed *prometheus.CounterVec) *pendingListener {
 	return &pendingListener{Listener: ln, maxPending: maxPending, maxPerIP: max(maxPending/4, 1),
-		maxOpen: maxOpen, byIP: map[string]int{}}
+		maxOpen: maxOpen, byIP: map[string]int{}, idle: closed.WithLabelValues("idle"),
+		pushed: closed.WithLabelValues("pending_full"), refused: closed.WithLabelValues("open_full")}
 }
 
 // Accept returns the next connection within the limits.
@@ -47,8 +51,12 @@ func (l *pendingListener) Accept() (net.Conn, error) {
 		l.mu.Lock()
 		l.accepted++
 		if l.closed || l.open >= l.maxOpen {
+			full := !l.closed
 			l.mu.Unlock()
 			_ = c.Close()
+			if full {
+				l.refused.Inc()
+			}
 			continue
 		}
 		if l.byIP[pc.ip] >= l.maxPerIP {
@@ -63,6 +71,7 @@ func (l *pendingListener) Accept() (net.Conn, error) {
 		}
 		if evict != nil {
 			l.unpendLocked(evict)
+			l.pushed.Inc()
 		}
 		pc.elem = l.pending.PushBack(pc)
 		l.byIP[pc.ip]++
@@ -88,9 +97,11 @@ func (l *pendingListener) Close() error {
 	err := l.Listener.Close()
 	l.mu.Lock()
 	l.closed = true
-	var conns []*pendingConn
-	for e := l.pending.Front(); e != nil; e = e.Next() {
-		conns = append(conns, e.Value.(*pendingConn))
+	var conns []*pendingConn // unpended here so that shutdown does not count as idle
+	for l.pending.Len() > 0 {
+		c := l.pending.Front().Value.(*pendingConn)
+		l.unpendLocked(c)
+		conns = append(conns, c)
 	}
 	l.mu.Unlock()
 	for _, c := range conns {
@@ -145,9 +156,13 @@ func (c *pendingConn) Close() error {
 	c.closeOnce.Do(func() {
 		err = c.Conn.Close()
 		c.l.mu.Lock()
+		idle := c.elem != nil // closed by pion while waiting for STUN
 		c.l.unpendLocked(c)
 		c.l.open--
 		c.l.mu.Unlock()
+		if idle {
+			c.l.idle.Inc()
+		}
 	})
 	return err
 }
