@@ -203,8 +203,24 @@ func TestRebuild(t *testing.T) {
 			t.Fatalf("catalog rows differ from the segments written:\n got %+v\nwant %+v", got, want)
 		}
 	}
-	if want[2].Fragments[len(want[2].Fragments)-1].Offset+want[2].Fragments[len(want[2].Fragments)-1].Size >= want[2].Size {
-		t.Errorf("torn segment: the catalog should index only its complete fragments")
+	// The torn segment as the rebuilt catalog has it: the row keeps the object's size,
+	// and its index only the whole fragments, one fewer than an intact segment's.
+	gate, err := rebuilt.Segments(ctx, "gate", t0.Add(-time.Hour), t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gate) != 3 || gate[2].Key != want[2].Key {
+		t.Fatalf("rebuilt catalog: gate segments %+v, want the torn one third", gate)
+	}
+	torn, intact := gate[2], gate[0]
+	info, err := st.Stat(ctx, torn.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := torn.Fragments[len(torn.Fragments)-1]
+	if torn.Size != info.Size || last.Offset+last.Size >= info.Size || len(torn.Fragments) != len(intact.Fragments)-1 {
+		t.Errorf("torn segment in the rebuilt catalog: size %d, %d fragments ending at %d; want the object's %d bytes and the %d whole fragments, ending before the torn tail",
+			torn.Size, len(torn.Fragments), last.Offset+last.Size, info.Size, len(intact.Fragments)-1)
 	}
 }
 
