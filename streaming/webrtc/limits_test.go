@@ -234,13 +234,13 @@ func TestIdleICETCPConnectionsBounded(t *testing.T) {
 		func() bool { return w.state().firstKey >= 0 })
 
 	// The flood stops but holds its connections: the idle ones are closed by the
-	// server, the viewer's stays.
+	// server, the viewer's stay (one per address pair pion tried: a few).
 	if _, err := io.WriteString(stdin, "stop\n"); err != nil {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, 15*time.Second, "idle connections to be closed", func() bool {
 		c := e.srv.tcpLn.counts()
-		return c.pending == 0 && c.open <= 2
+		return c.pending == 0 && c.open <= 8
 	})
 	if w.state().holes > 0 || e.srv.Sessions() != 1 {
 		t.Fatalf("viewer disturbed: %+v, %d sessions", w.state(), e.srv.Sessions())
