@@ -23,6 +23,10 @@ type Config struct {
 	Listen string `yaml:"listen,omitempty"`
 	// AllowRemote permits a Listen address reachable from other machines.
 	AllowRemote bool `yaml:"allow_remote,omitempty"`
+	// PublicHosts are the names (or IPs) browsers use to reach the service besides
+	// the listen host and localhost. Any other Host header is refused with 421, so a
+	// web page cannot reach the API through DNS rebinding.
+	PublicHosts []string `yaml:"public_hosts,omitempty"`
 	// DataDir holds the catalog and, by default, the spool and disk segments.
 	DataDir   string    `yaml:"data_dir,omitempty"`
 	Storage   Storage   `yaml:"storage,omitempty"`

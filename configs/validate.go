@@ -19,6 +19,7 @@ var (
 	prefixPattern = regexp.MustCompile(`^[a-z0-9-]+(/[a-z0-9-]+)*/?$`)
 	bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 	envPattern    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	hostPattern   = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 )
 
 // Validate fills in defaults that depend on other fields (spool and disk paths
@@ -68,6 +69,12 @@ func (c *Config) validate() []*Error {
 
 	if err := checkListen(c.Listen, c.AllowRemote); err != "" {
 		bad("listen", "%s", err)
+	}
+	for i, h := range c.PublicHosts {
+		if !validHostName(h) {
+			bad(fmt.Sprintf("public_hosts[%d]", i), "%q is not a host name or IP address "+
+				"(lower case, without scheme or port, e.g. straja.example.ro or 10.20.0.5)", h)
+		}
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "is required")
@@ -227,6 +234,15 @@ func checkListen(addr string, allowRemote bool) string {
 	}
 	return fmt.Sprintf("%q is reachable from other machines, but the API has no authentication yet; "+
 		"listen on 127.0.0.1 or set allow_remote: true", addr)
+}
+
+// validHostName reports whether s is an IP address or a lower-case DNS name, as a
+// browser sends it in the Host header (without the port).
+func validHostName(s string) bool {
+	if ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err == nil {
+		return ip.Zone() == ""
+	}
+	return len(s) <= 253 && hostPattern.MatchString(s)
 }
 
 func validEndpoint(s string) bool {

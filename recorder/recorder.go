@@ -262,6 +262,12 @@ func (r *Recorder) Segments(ctx context.Context, camera string, from, to time.Ti
 	return r.catalog.Segments(ctx, camera, from, to)
 }
 
+// ListSegments pages through one camera's catalogued segments without their fragment
+// lists (see storage.Catalog.ListSegments).
+func (r *Recorder) ListSegments(ctx context.Context, q storage.SegmentQuery, fn func(storage.Segment) error) error {
+	return r.catalog.ListSegments(ctx, q, fn)
+}
+
 // Cameras lists every wanted camera, ordered by site then ID.
 func (r *Recorder) Cameras() []CameraInfo {
 	r.sup.mu.Lock()

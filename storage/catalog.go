@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/url"
 	"os"
 	"strings"
@@ -45,7 +46,10 @@ CREATE TABLE IF NOT EXISTS segments (
 	sha256      BLOB NOT NULL,
 	fragments   BLOB NOT NULL -- JSON [[offset, size, start_ns, duration_ns, key 0/1], ...]
 );
-CREATE INDEX IF NOT EXISTS segments_camera_start ON segments (camera, start_ms);
+-- Covers ListSegments (keyset pages in (start, key) order read the index only,
+-- never the fragments blob) and the range scans of Segments.
+CREATE INDEX IF NOT EXISTS segments_camera_start_key ON segments (camera, start_ms, key, duration_ms, size, sha256);
+DROP INDEX IF EXISTS segments_camera_start;
 -- Bounds how far before a range an overlapping segment can start, so range queries
 -- stay index scans: see Segments.
 CREATE INDEX IF NOT EXISTS segments_camera_duration ON segments (camera, duration_ms);
@@ -54,7 +58,8 @@ CREATE INDEX IF NOT EXISTS segments_camera_duration ON segments (camera, duratio
 // catalogVersion is the catalog's schema version, kept in PRAGMA user_version. A
 // catalog made before versioning (version 0 with a segments table) is version 1.
 // The catalog is a cache: a schema change bumps the version and the catalog is
-// rebuilt from the store rather than migrated.
+// rebuilt from the store rather than migrated. Indexes are (re)made at every open
+// by catalogSchema, so changing one needs no new version.
 const catalogVersion = 1
 
 // OpenCatalog opens or creates the catalog database at path, in WAL mode so that
@@ -176,6 +181,70 @@ func (c *Catalog) Segments(ctx context.Context, camera string, from, to time.Tim
 		return nil, fmt.Errorf("catalog segments %s: %w", camera, err)
 	}
 	return segs, nil
+}
+
+// SegmentQuery selects one page of a camera's segments overlapping [From, To).
+type SegmentQuery struct {
+	Camera   string
+	From, To time.Time
+	// After is the key of the last segment of the previous page: the page starts
+	// after it in (start, key) order. Empty for the first page.
+	After string
+	// Limit is the most segments in the page (at least 1).
+	Limit int
+}
+
+// listSegmentsSQL selects a page (?6 rows) of camera ?1 overlapping [?2, ?3) after
+// (?4 start, ?5 key). The lower bound on start_ms (the later of the cursor and ?2
+// minus the camera's longest segment) makes it one range scan of the covering index.
+const listSegmentsSQL = `SELECT key, start_ms, duration_ms, size, sha256
+	FROM segments
+	WHERE camera = ?1 AND start_ms < ?3 AND start_ms + duration_ms > ?2
+	  AND start_ms >= max(?4, ?2 - (SELECT COALESCE(MAX(duration_ms), 0) FROM segments WHERE camera = ?1))
+	  AND (start_ms > ?4 OR key > ?5)
+	ORDER BY start_ms, key
+	LIMIT ?6`
+
+// ListSegments calls fn with each segment of q's page in (start, key) order, without
+// fragment lists (Fragments is nil), and stops at the first error fn returns. It
+// reads one index range and nothing else, so a page costs the same at any depth of
+// any catalog, and rows are handed over as they are read, never collected.
+func (c *Catalog) ListSegments(ctx context.Context, q SegmentQuery, fn func(Segment) error) error {
+	if q.Limit < 1 {
+		return fmt.Errorf("catalog list %s: limit %d: must be at least 1", q.Camera, q.Limit)
+	}
+	afterMS, afterKey := int64(math.MinInt64), ""
+	if q.After != "" {
+		k, err := ParseSegmentKey(q.After)
+		if err != nil || k.Camera != q.Camera {
+			return fmt.Errorf("catalog list %s: after %q: %w", q.Camera, q.After, ErrInvalidKey)
+		}
+		afterMS, afterKey = k.Start.UnixMilli(), q.After
+	}
+	rows, err := c.db.QueryContext(ctx, listSegmentsSQL,
+		q.Camera, q.From.UnixMilli(), q.To.UnixMilli(), afterMS, afterKey, q.Limit)
+	if err != nil {
+		return fmt.Errorf("catalog list %s: %w", q.Camera, err)
+	}
+	defer rows.Close()
+	var sum []byte
+	for rows.Next() {
+		s := Segment{Camera: q.Camera}
+		var startMS, durMS int64
+		if err := rows.Scan(&s.Key, &startMS, &durMS, &s.Size, &sum); err != nil {
+			return fmt.Errorf("catalog list %s: %w", q.Camera, err)
+		}
+		s.Start = time.UnixMilli(startMS).UTC()
+		s.Duration = time.Duration(durMS) * time.Millisecond
+		copy(s.SHA256[:], sum)
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("catalog list %s: %w", q.Camera, err)
+	}
+	return nil
 }
 
 // Keys returns every key in the catalog, sorted.

@@ -334,3 +334,72 @@ func TestCatalogSchemaVersion(t *testing.T) {
 		t.Errorf("RemoveCatalog left %s: %v", newer, err)
 	}
 }
+
+// Walking every page, whatever its size, lists exactly what Segments lists, in the same
+// order, without fragment lists; segments with the same start are not skipped at a
+// page boundary.
+func TestListSegmentsPages(t *testing.T) {
+	ctx := t.Context()
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.sqlite"))
+	s := time.Second
+	all := []storage.Segment{
+		seg("gate", -90*s, 85*s), seg("gate", 0, 2*s), seg("gate", 0, 3*s), seg("gate", 0, 1*s), // same start
+		seg("gate", 2*s, 2*s), seg("gate", 4*s, 2*s), seg("gate", 6*s, 2*s), seg("lobby", 1*s, 2*s),
+	}
+	for _, sg := range all {
+		if err := c.Add(ctx, sg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []struct{ from, to time.Duration }{{-time.Hour, time.Hour}, {-6 * s, 5 * s}, {1 * s, 3 * s}, {10 * s, 20 * s}} {
+		from, to := t0.Add(r.from), t0.Add(r.to)
+		want, err := c.Segments(ctx, "gate", from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wantKeys []string
+		for _, sg := range want {
+			wantKeys = append(wantKeys, sg.Key)
+		}
+		for limit := 1; limit <= len(all)+1; limit++ {
+			var got []string
+			after := ""
+			for page := 0; ; page++ {
+				if page > len(all) {
+					t.Fatalf("limit %d: pages never end", limit)
+				}
+				n := 0
+				err := c.ListSegments(ctx, storage.SegmentQuery{Camera: "gate", From: from, To: to, After: after, Limit: limit},
+					func(sg storage.Segment) error {
+						if sg.Fragments != nil || sg.Size == 0 || sg.SHA256 == ([32]byte{}) || sg.Camera != "gate" {
+							t.Errorf("listed segment %+v: want size, hash and camera, no fragments", sg)
+						}
+						if k := (storage.SegmentKey{Camera: sg.Camera, Start: sg.Start, Duration: sg.Duration}).String(); k != sg.Key {
+							t.Errorf("listed key %s does not match its start and duration (%s)", sg.Key, k)
+						}
+						got = append(got, sg.Key)
+						after = sg.Key
+						n++
+						return nil
+					})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n < limit {
+					break
+				}
+			}
+			if !reflect.DeepEqual(got, wantKeys) {
+				t.Errorf("[%v, %v) in pages of %d: %q, want %q", r.from, r.to, limit, got, wantKeys)
+			}
+		}
+	}
+	// A cursor of another camera or not a key at all is refused.
+	for _, after := range []string{seg("lobby", 1*s, 2*s).Key, "nope"} {
+		err := c.ListSegments(ctx, storage.SegmentQuery{Camera: "gate", From: t0, To: t0.Add(s), After: after, Limit: 1},
+			func(storage.Segment) error { return nil })
+		if !errors.Is(err, storage.ErrInvalidKey) {
+			t.Errorf("after %q: err %v, want ErrInvalidKey", after, err)
+		}
+	}
+}
