@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"iter"
 	"math"
 	"net/url"
 	"os"
@@ -128,24 +129,61 @@ func (c *Catalog) Add(ctx context.Context, seg Segment) error {
 	return addSegment(ctx, c.db, seg)
 }
 
+// AddAll records every segment of segs, as Add does, in one transaction: all or
+// none. It is for bulk loads (imports, tests of large catalogs).
+func (c *Catalog) AddAll(ctx context.Context, segs iter.Seq[Segment]) error {
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("catalog add: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, insertSegmentSQL)
+	if err != nil {
+		return fmt.Errorf("catalog add: %w", err)
+	}
+	defer stmt.Close()
+	for seg := range segs {
+		args, err := segmentArgs(seg)
+		if err != nil {
+			return err
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("catalog add %s: %w", seg.Key, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("catalog add: %w", err)
+	}
+	return nil
+}
+
+const insertSegmentSQL = `INSERT OR REPLACE INTO segments
+	(key, camera, start_ms, duration_ms, size, sha256, fragments) VALUES (?, ?, ?, ?, ?, ?, ?)`
+
 func addSegment(ctx context.Context, db interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }, seg Segment) error {
-	want := SegmentKey{Camera: seg.Camera, Start: seg.Start, Duration: seg.Duration}.String()
-	if _, err := ParseSegmentKey(seg.Key); err != nil || seg.Key != want {
-		return fmt.Errorf("catalog add %s: %w: want %s for this camera, start and duration", seg.Key, ErrInvalidKey, want)
-	}
-	frags, err := encodeFragments(seg.Fragments)
+	args, err := segmentArgs(seg)
 	if err != nil {
-		return fmt.Errorf("catalog add %s: %w", seg.Key, err)
+		return err
 	}
-	_, err = db.ExecContext(ctx, `INSERT OR REPLACE INTO segments
-		(key, camera, start_ms, duration_ms, size, sha256, fragments) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		seg.Key, seg.Camera, seg.Start.UnixMilli(), seg.Duration.Milliseconds(), seg.Size, seg.SHA256[:], frags)
-	if err != nil {
+	if _, err = db.ExecContext(ctx, insertSegmentSQL, args...); err != nil {
 		return fmt.Errorf("catalog add %s: %w", seg.Key, err)
 	}
 	return nil
+}
+
+// segmentArgs checks seg's key and returns the values of insertSegmentSQL.
+func segmentArgs(seg Segment) ([]any, error) {
+	want := SegmentKey{Camera: seg.Camera, Start: seg.Start, Duration: seg.Duration}.String()
+	if _, err := ParseSegmentKey(seg.Key); err != nil || seg.Key != want {
+		return nil, fmt.Errorf("catalog add %s: %w: want %s for this camera, start and duration", seg.Key, ErrInvalidKey, want)
+	}
+	frags, err := encodeFragments(seg.Fragments)
+	if err != nil {
+		return nil, fmt.Errorf("catalog add %s: %w", seg.Key, err)
+	}
+	return []any{seg.Key, seg.Camera, seg.Start.UnixMilli(), seg.Duration.Milliseconds(), seg.Size, seg.SHA256[:], frags}, nil
 }
 
 // Segments returns the camera's segments that overlap [from, to), ordered by start.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -401,5 +402,28 @@ func TestListSegmentsPages(t *testing.T) {
 		if !errors.Is(err, storage.ErrInvalidKey) {
 			t.Errorf("after %q: err %v, want ErrInvalidKey", after, err)
 		}
+	}
+}
+
+// AddAll adds a whole batch, or nothing of it when one segment is bad.
+func TestCatalogAddAll(t *testing.T) {
+	ctx := t.Context()
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.sqlite"))
+	s := time.Second
+	good := []storage.Segment{seg("gate", 0, 2*s), seg("gate", 2*s, 2*s)}
+	if err := c.AddAll(ctx, slices.Values(good)); err != nil {
+		t.Fatal(err)
+	}
+	bad := seg("gate", 4*s, 2*s)
+	bad.Key = seg("gate", 5*s, 2*s).Key
+	if err := c.AddAll(ctx, slices.Values([]storage.Segment{seg("gate", 6*s, 2*s), bad})); !errors.Is(err, storage.ErrInvalidKey) {
+		t.Fatalf("batch with a bad key: %v, want ErrInvalidKey", err)
+	}
+	keys, err := c.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{good[0].Key, good[1].Key}; !reflect.DeepEqual(keys, want) {
+		t.Fatalf("keys %q, want only the first batch %q", keys, want)
 	}
 }

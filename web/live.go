@@ -54,10 +54,10 @@ type uiHandler struct {
 	assets map[string]uiAsset // by URL path
 }
 
-// UI returns the handler of the browser UI: the live page at / and its assets under
-// UIPrefix. Responses carry an ETag and "Cache-Control: no-cache", so browsers
+// newUI returns the handler of the browser UI: the live page at / and its assets
+// under UIPrefix. Responses carry an ETag and "Cache-Control: no-cache", so browsers
 // revalidate (a cheap 304) and never run a stale script after an upgrade.
-func UI() http.Handler {
+func newUI() *uiHandler {
 	h := &uiHandler{assets: map[string]uiAsset{}}
 	err := fs.WalkDir(uiFiles, "ui", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -83,18 +83,12 @@ func UI() http.Handler {
 	return h
 }
 
-// UIRoutes returns UI under its patterns, for Options.Extra.
-func UIRoutes() map[string]http.Handler {
-	ui := UI()
-	return map[string]http.Handler{"GET /{$}": ui, "GET " + UIPrefix: ui}
-}
-
-// ServeHTTP serves one asset, honouring If-None-Match and HEAD.
-func (h *uiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serve serves one asset, honouring If-None-Match and HEAD; false means there is no
+// asset at that path.
+func (h *uiHandler) serve(w http.ResponseWriter, r *http.Request) bool {
 	a, ok := h.assets[r.URL.Path]
-	if !ok || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
-		http.NotFound(w, r)
-		return
+	if !ok {
+		return false
 	}
 	hd := w.Header()
 	hd.Set("Content-Type", a.ctype)
@@ -107,6 +101,7 @@ func (h *uiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hd.Set("X-Frame-Options", "DENY")
 	}
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+	return true
 }
 
 // LiveStreams is what live view needs from the recorder.

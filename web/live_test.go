@@ -31,8 +31,7 @@ import (
 const simWidth, simHeight = 640, 360
 
 func TestUIServesEmbeddedPage(t *testing.T) {
-	srv := httptest.NewServer(web.New(web.Options{Cameras: noCameras{}, Extra: web.UIRoutes()},
-		slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(web.New(web.Options{Cameras: noCameras{}}, slog.New(slog.DiscardHandler)))
 	defer srv.Close()
 
 	for _, tc := range []struct{ path, ctype, contains string }{
@@ -288,7 +287,6 @@ type stack struct {
 
 	mu     sync.Mutex
 	liveSv *webrtc.Server
-	whep   http.Handler
 	reg    *prometheus.Registry
 }
 
@@ -298,16 +296,18 @@ func (s *stack) live() *webrtc.Server {
 	return s.liveSv
 }
 
-// ServeHTTP forwards to the current WHEP handler, so the live server can be restarted.
-func (s *stack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodDelete {
-		s.deletes.Add(1)
-	}
-	s.mu.Lock()
-	h := s.whep
-	s.mu.Unlock()
-	h.ServeHTTP(w, r)
+// The stack is the web server's web.LiveServer: it forwards to the current live
+// server, so that the live server can be restarted, and counts DELETEs.
+func (s *stack) Offer(ctx context.Context, req webrtc.OfferRequest) ([]byte, string, error) {
+	return s.live().Offer(ctx, req)
 }
+
+func (s *stack) Delete(sessionID string) error {
+	s.deletes.Add(1)
+	return s.live().Delete(sessionID)
+}
+
+func (s *stack) Patch(sessionID string, fragment []byte) error { return s.live().Patch(sessionID, fragment) }
 
 func (s *stack) startLive(tb testing.TB) {
 	tb.Helper()
@@ -316,7 +316,7 @@ func (s *stack) startLive(tb testing.TB) {
 		tb.Fatal(err)
 	}
 	s.mu.Lock()
-	s.liveSv, s.whep = lv, lv.WHEP(web.LiveLookup(s.rec))
+	s.liveSv = lv
 	s.mu.Unlock()
 }
 
@@ -384,12 +384,8 @@ func startStack(tb testing.TB, n int, codecs map[int]string) *stack {
 	st := &stack{sim: sim, rec: rec, reg: reg}
 	st.startLive(tb)
 	tb.Cleanup(func() { _ = st.live().Close() })
-	extra := web.UIRoutes()
-	for pattern := range st.live().WHEP(nil).Routes() {
-		extra[pattern] = st
-	}
 	srv := httptest.NewServer(web.New(web.Options{Cameras: rec, Segments: rec, Health: rec, Gatherer: reg,
-		Extra: extra}, log))
+		Streams: rec, Live: st}, log))
 	tb.Cleanup(srv.Close)
 	st.url = srv.URL
 	return st

@@ -1,12 +1,15 @@
-// Package web serves Straja's HTTP API, metrics and embedded browser UI over the
-// recorder and the catalog.
+// Package web is Straja's one HTTP layer: the JSON API, WHEP live view, metrics and
+// the embedded browser UI, over the recorder, the catalog and the WebRTC server.
+//
+// Every route is an entry of one table (routes.go), reached through one middleware
+// chain (middleware.go: request ID, access log, Host check, authentication slot,
+// limits), and every error becomes a status and the same JSON body in one place
+// (errors.go).
 package web
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/streaming/webrtc"
 )
 
 // Cameras is what the API needs from the recorder.
@@ -24,9 +28,11 @@ type Cameras interface {
 	Camera(id string) (recorder.CameraInfo, bool)
 }
 
-// SegmentLister lists catalogued segments overlapping [from, to).
+// SegmentLister pages through catalogued segments (storage.Catalog.ListSegments):
+// it calls fn for each segment of the page as it reads it, and stops at fn's first
+// error.
 type SegmentLister interface {
-	Segments(ctx context.Context, camera string, from, to time.Time) ([]storage.Segment, error)
+	ListSegments(ctx context.Context, q storage.SegmentQuery, fn func(storage.Segment) error) error
 }
 
 // Health reports whether the service can do its job; nil means healthy.
@@ -34,48 +40,96 @@ type Health interface {
 	Health() error
 }
 
-// Server is Straja's HTTP front end.
-type Server struct {
-	cams     Cameras
-	segments SegmentLister
-	health   Health
-	gatherer prometheus.Gatherer
-	log      *slog.Logger
-	mux      *http.ServeMux
+// LiveServer is the WebRTC side of live view (*webrtc.Server): WHEP requests call it.
+type LiveServer interface {
+	Offer(ctx context.Context, req webrtc.OfferRequest) (answer []byte, sessionID string, err error)
+	Delete(sessionID string) error
+	Patch(sessionID string, fragment []byte) error
 }
 
-// Options wires a Server. Extra mounts additional handlers (live view) by pattern.
+// Options wire a Server.
 type Options struct {
 	Cameras  Cameras
 	Segments SegmentLister
 	Health   Health
 	Gatherer prometheus.Gatherer
-	Extra    map[string]http.Handler
+	// Streams and Live serve WHEP; without both, live view answers 503.
+	Streams LiveStreams
+	Live    LiveServer
+	// Listen is the address the server listens on; its host is an allowed Host
+	// header, besides localhost, 127.0.0.1, ::1 and PublicHosts.
+	Listen      string
+	PublicHosts []string
+	// MaxInFlight caps non-streaming requests in progress (0: DefaultMaxInFlight).
+	MaxInFlight int
 }
 
-// New builds the server's routes.
+// DefaultMaxInFlight is Options.MaxInFlight when unset: far above what the live pages
+// and API clients of one site need, far below what exhausts memory or descriptors.
+const DefaultMaxInFlight = 128
+
+// Server is Straja's HTTP front end. Safe for concurrent use.
+type Server struct {
+	cams     Cameras
+	segments SegmentLister
+	health   Health
+	metrics  http.Handler
+	live     LiveServer
+	lookup   webrtc.LookupFunc // nil without Streams
+	ui       *uiHandler
+	hosts    map[string]bool
+	inFlight chan struct{}
+	log      *slog.Logger
+
+	routes  []Route
+	mux     *http.ServeMux
+	handler http.Handler // the whole chain
+}
+
+// New builds the server from its route table.
 func New(opts Options, log *slog.Logger) *Server {
-	s := &Server{cams: opts.Cameras, segments: opts.Segments, health: opts.Health,
-		gatherer: opts.Gatherer, log: log, mux: http.NewServeMux()}
-	s.mux.HandleFunc("GET /healthz", s.handleHealth)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
-	s.mux.HandleFunc("GET /api/v1/cameras", s.handleCameras)
-	s.mux.HandleFunc("GET /api/v1/cameras/{id}", s.handleCamera)
-	s.mux.HandleFunc("GET /api/v1/cameras/{id}/segments", s.handleSegments)
-	for pattern, h := range opts.Extra {
-		s.mux.Handle(pattern, h)
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = DefaultMaxInFlight
 	}
+	gatherer := opts.Gatherer
+	if gatherer == nil {
+		gatherer = prometheus.NewRegistry()
+	}
+	s := &Server{cams: opts.Cameras, segments: opts.Segments, health: opts.Health, live: opts.Live,
+		metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}), ui: newUI(),
+		hosts: allowedHosts(opts.Listen, opts.PublicHosts), inFlight: make(chan struct{}, opts.MaxInFlight), log: log}
+	if opts.Streams != nil {
+		s.lookup = LiveLookup(opts.Streams)
+	}
+	s.routes = s.routeTable()
+	s.mux = s.register(s.routes)
+	s.handler = withRequestID(s.accessLog(s.checkHost(s.authenticate(http.HandlerFunc(s.dispatch)))))
 	return s
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Errors the API maps to HTTP statuses in writeError.
-var (
-	errBadRequest = errors.New("bad request")
-	errNotFound   = errors.New("not found")
-)
+// Routes returns the route table.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// NewHTTPServer returns an http.Server for h with the limits every connection gets:
+// header size, header and body read times, idle time. It sets no WriteTimeout:
+// each non-streaming route sets its own write deadline, so streaming routes (video)
+// can run long.
+func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 32 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+}
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) { s.metrics.ServeHTTP(w, r) }
+
+func (s *Server) handleUI(w http.ResponseWriter, r *http.Request) {
+	if !s.ui.serve(w, r) {
+		s.writeError(w, r, errorf(errNotFound, "no such page: %s", truncate(r.URL.Path, 200)))
+	}
+}
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if s.health != nil {
@@ -94,88 +148,10 @@ func (s *Server) handleCameras(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.cams.Camera(r.PathValue("id"))
 	if !ok {
-		s.writeError(w, fmt.Errorf("camera %q: %w", r.PathValue("id"), errNotFound))
+		s.writeError(w, r, errorf(errNotFound, "camera %q not found", r.PathValue("id")))
 		return
 	}
 	writeJSON(w, http.StatusOK, c)
-}
-
-// segmentJSON is one catalogued segment as the API shows it.
-type segmentJSON struct {
-	Start     time.Time `json:"start"`
-	End       time.Time `json:"end"`
-	Duration  float64   `json:"duration_s"`
-	Size      int64     `json:"size"`
-	SHA256    string    `json:"sha256"`
-	Fragments int       `json:"fragments"`
-}
-
-// maxSegmentRange bounds one listing so a single request cannot scan years of footage.
-const maxSegmentRange = 31 * 24 * time.Hour
-
-func (s *Server) handleSegments(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if _, ok := s.cams.Camera(id); !ok {
-		s.writeError(w, fmt.Errorf("camera %q: %w", id, errNotFound))
-		return
-	}
-	from, to, err := parseRange(r, time.Now())
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	segs, err := s.segments.Segments(r.Context(), id, from, to)
-	if err != nil {
-		s.writeError(w, err)
-		return
-	}
-	out := make([]segmentJSON, 0, len(segs))
-	for _, sg := range segs {
-		out = append(out, segmentJSON{Start: sg.Start.UTC(), End: sg.End().UTC(), Duration: sg.Duration.Seconds(),
-			Size: sg.Size, SHA256: fmt.Sprintf("%x", sg.SHA256), Fragments: len(sg.Fragments)})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"camera": id, "from": from, "to": to, "segments": out})
-}
-
-// parseRange reads from/to (RFC 3339); to defaults to now, from to one hour before to.
-func parseRange(r *http.Request, now time.Time) (from, to time.Time, err error) {
-	q := r.URL.Query()
-	to = now.UTC()
-	if v := q.Get("to"); v != "" {
-		if to, err = time.Parse(time.RFC3339Nano, v); err != nil {
-			return from, to, fmt.Errorf("to: want an RFC 3339 time such as 2026-11-25T14:05:00Z, got %q: %w", v, errBadRequest)
-		}
-	}
-	from = to.Add(-time.Hour)
-	if v := q.Get("from"); v != "" {
-		if from, err = time.Parse(time.RFC3339Nano, v); err != nil {
-			return from, to, fmt.Errorf("from: want an RFC 3339 time such as 2026-11-25T14:00:00Z, got %q: %w", v, errBadRequest)
-		}
-	}
-	if !from.Before(to) {
-		return from, to, fmt.Errorf("from must be before to: %w", errBadRequest)
-	}
-	if to.Sub(from) > maxSegmentRange {
-		return from, to, fmt.Errorf("range longer than %v: %w", maxSegmentRange, errBadRequest)
-	}
-	return from.UTC(), to.UTC(), nil
-}
-
-// writeError is the one place errors become HTTP statuses.
-func (s *Server) writeError(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, errBadRequest):
-		status = http.StatusBadRequest
-	case errors.Is(err, errNotFound), errors.Is(err, storage.ErrNotFound):
-		status = http.StatusNotFound
-	}
-	msg := err.Error()
-	if status == http.StatusInternalServerError {
-		s.log.Error("request failed", "err", err)
-		msg = "internal error"
-	}
-	writeJSON(w, status, map[string]string{"error": msg})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"sync"
@@ -83,12 +82,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("webrtc: %w", err)
 	}
 	m.rtc = rtc
-	extra := web.UIRoutes()
-	maps.Copy(extra, rtc.WHEP(web.LiveLookup(rec)).Routes())
-	srv := web.New(web.Options{Cameras: rec, Segments: rec, Health: rec, Gatherer: reg, Extra: extra}, m.Log)
-	// No WriteTimeout: playback responses may stream for long.
-	m.http = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		IdleTimeout: 2 * time.Minute}
+	srv := web.New(web.Options{Cameras: rec, Segments: rec, Health: rec, Gatherer: reg, Streams: rec, Live: rtc,
+		Listen: m.Config.Listen, PublicHosts: m.Config.PublicHosts}, m.Log)
+	m.http = web.NewHTTPServer(srv, m.Log)
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	if m.cron, err = startStateBackups(rctx, m.Config, sdb, rec.Store(), reg, m.Log); err != nil {
@@ -113,6 +109,11 @@ func (m *Main) Run(ctx context.Context) error {
 			m.Log.Error("http server stopped", "err", err)
 		}
 	})
+	if m.Config.AllowRemote {
+		m.Log.Warn("allow_remote is true: anyone who can reach "+ln.Addr().String()+
+			" can watch every camera, list recordings and read metrics, without signing in (there is no authentication yet)",
+			"listen", ln.Addr().String(), "public_hosts", m.Config.PublicHosts)
+	}
 	m.Log.Info("straja started", "listen", ln.Addr().String(), "cameras", len(m.Config.Cameras),
 		"storage", m.Config.Storage.Backend)
 	return nil

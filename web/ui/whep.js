@@ -75,7 +75,7 @@ export class WHEPClient {
     }
     const body = await res.text();
     this.mark('answered');
-    if (res.status !== 201) throw new WHEPError(res.status, body.trim());
+    if (res.status !== 201) throw new WHEPError(res.status, errorText(body));
     const loc = res.headers.get('Location');
     if (loc) this.location = new URL(loc, res.url).href;
     if (this.closed) {
@@ -141,6 +141,17 @@ export class WHEPClient {
     // keepalive lets the DELETE outlive the page when it is being unloaded.
     fetch(url, { method: 'DELETE', keepalive: true }).catch(() => {});
   }
+}
+
+/** errorText is the message of an error answer: the "error" of Straja's JSON error body. */
+function errorText(body) {
+  try {
+    const e = JSON.parse(body);
+    if (e && typeof e.error === 'string') return e.error;
+  } catch {
+    // not JSON: show it as it is
+  }
+  return body.trim();
 }
 
 /** gathered resolves when ICE gathering completes or after timeoutMs, whichever first. */

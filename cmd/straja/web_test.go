@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/straja-nvr/straja/configs"
+)
+
+// syncBuffer is a log destination that tests read while the service writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startBare runs the service with no cameras, logging into a buffer.
+func startBare(t *testing.T, edit func(*configs.Config)) (*Main, *syncBuffer) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := configs.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.DataDir = dir
+	cfg.Storage.Disk.Path = filepath.Join(dir, "segments")
+	cfg.Spool.Dir = filepath.Join(dir, "spool")
+	cfg.WebRTC.UDPPort, cfg.WebRTC.TCPPort = 0, -1
+	edit(&cfg)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	m := &Main{Config: &cfg, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m, logs
+}
+
+// allow_remote opens everything without authentication: the service says so at start.
+func TestAllowRemoteWarns(t *testing.T) {
+	_, logs := startBare(t, func(c *configs.Config) { c.AllowRemote = true })
+	if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "allow_remote") ||
+		!strings.Contains(l, "without signing in") {
+		t.Errorf("allow_remote: true; log at start:\n%s\nwant a warning that everything is open", l)
+	}
+	_, logs = startBare(t, func(c *configs.Config) {})
+	if l := logs.String(); strings.Contains(l, "allow_remote") {
+		t.Errorf("allow_remote: false; log at start:\n%s", l)
+	}
+}
+
+// The service wires public_hosts into the Host check: a rebound name gets 421 on the
+// API and WHEP, a configured one is answered.
+func TestPublicHosts(t *testing.T) {
+	m, _ := startBare(t, func(c *configs.Config) { c.PublicHosts = []string{"straja.cj.local"} })
+	for _, tc := range []struct {
+		method, path, host string
+		want               int
+	}{
+		{"GET", "/api/v1/cameras", "evil.example", http.StatusMisdirectedRequest},
+		{"POST", "/api/v1/cameras/cam-1/whep", "evil.example", http.StatusMisdirectedRequest},
+		{"GET", "/api/v1/cameras", "straja.cj.local:8080", http.StatusOK},
+		{"GET", "/api/v1/cameras", m.Addr(), http.StatusOK},
+	} {
+		req, err := http.NewRequest(tc.method, "http://"+m.Addr()+tc.path, strings.NewReader("v=0\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = tc.host
+		req.Header.Set("Content-Type", "application/sdp")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s %s with Host %s: %s, want %d", tc.method, tc.path, tc.host, resp.Status, tc.want)
+		}
+	}
+}

@@ -1,0 +1,123 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/straja-nvr/straja/streaming/webrtc"
+)
+
+// WHEP (RFC 9725) routes, served over the live server's Go API:
+//
+//	POST    /api/v1/cameras/{id}/whep     SDP offer -> 201, SDP answer, Location
+//	OPTIONS /api/v1/cameras/{id}/whep     what the endpoint accepts
+//	PATCH   /api/v1/whep/sessions/{sid}   trickle ICE (application/trickle-ice-sdpfrag)
+//	DELETE  /api/v1/whep/sessions/{sid}   end the session
+const (
+	// sessionPath is where sessions live: a new session's Location is sessionPath + ID.
+	sessionPath = "/api/v1/whep/sessions/"
+	// maxOfferSize bounds an offer or a trickle fragment; real offers are a few KiB.
+	maxOfferSize = 64 << 10
+	// offerTimeout bounds the negotiation of one offer (ICE gathering included).
+	offerTimeout = 10 * time.Second
+)
+
+func (s *Server) handleWHEPOffer(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !hasType(r, "application/sdp") {
+		s.writeError(w, r, errorf(errUnsupportedType, "content type must be application/sdp"))
+		return
+	}
+	offer, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.live == nil || s.lookup == nil {
+		s.writeError(w, r, errLiveOff)
+		return
+	}
+	st, err := s.lookup(id)
+	if err == nil && st == nil {
+		err = webrtc.ErrUnavailable
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), offerTimeout)
+	defer cancel()
+	// The per-client session cap counts by IP address (behind a reverse proxy, all
+	// viewers share the proxy's).
+	client, _, _ := net.SplitHostPort(r.RemoteAddr)
+	answer, sid, err := s.live.Offer(ctx, webrtc.OfferRequest{CameraID: id, Stream: st, SDP: offer, Client: client})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/sdp")
+	w.Header().Set("Location", sessionPath+sid)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write(answer)
+}
+
+func (s *Server) handleWHEPOptions(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", "OPTIONS, POST")
+	w.Header().Set("Accept-Post", "application/sdp")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleWHEPPatch(w http.ResponseWriter, r *http.Request) {
+	if !hasType(r, "application/trickle-ice-sdpfrag") {
+		s.writeError(w, r, errorf(errUnsupportedType, "content type must be application/trickle-ice-sdpfrag"))
+		return
+	}
+	frag, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.live == nil {
+		s.writeError(w, r, errLiveOff)
+		return
+	}
+	if err := s.live.Patch(r.PathValue("sid"), frag); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) handleWHEPDelete(w http.ResponseWriter, r *http.Request) {
+	if s.live == nil {
+		s.writeError(w, r, errLiveOff)
+		return
+	}
+	if err := s.live.Delete(r.PathValue("sid")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// readBody reads a request body, which the route's MaxBody bounds (past it:
+// *http.MaxBytesError, 413).
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	var tooBig *http.MaxBytesError
+	if err != nil && !errors.As(err, &tooBig) {
+		return nil, errorf(errBadRequest, "read request body: %v", err)
+	}
+	return b, err
+}
+
+func hasType(r *http.Request, want string) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == want
+}
