@@ -307,7 +307,9 @@ func (s *stack) Delete(sessionID string) error {
 	return s.live().Delete(sessionID)
 }
 
-func (s *stack) Patch(sessionID string, fragment []byte) error { return s.live().Patch(sessionID, fragment) }
+func (s *stack) Patch(sessionID string, fragment []byte) error {
+	return s.live().Patch(sessionID, fragment)
+}
 
 func (s *stack) startLive(tb testing.TB) {
 	tb.Helper()
