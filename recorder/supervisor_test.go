@@ -332,3 +332,122 @@ func TestApplyRejectsBadSets(t *testing.T) {
 		t.Error("gate still has a stream after it was removed")
 	}
 }
+
+// TestApplyLiveSubstream adds and then removes a camera's live_url while readers poll
+// the recorder: live view moves to the substream and back, the recorded stream's
+// viewers stay connected throughout, and a removed substream's viewers are ended.
+func TestApplyLiveSubstream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs cameras for a few seconds")
+	}
+	leaks := goleak.IgnoreCurrent()
+	sim, err := camsim.New(camsim.Options{Listen: "127.0.0.1:0", Cameras: 2}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	off := false
+	cfg := superviseConfig(t, t.TempDir(), configs.Camera{ID: "gate", Name: "Gate", Site: "bastion", URL: sim.URL(1),
+		Transport: configs.TransportTCP, Record: &off})
+	r, err := New(context.Background(), cfg, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runDone := make(chan error, 1)
+	go func() { runDone <- r.Run(ctx) }()
+	// What the API and live view do meanwhile; the race detector watches.
+	pollDone := make(chan struct{})
+	go func() {
+		defer close(pollDone)
+		for ctx.Err() == nil {
+			r.Cameras()
+			r.Camera("gate")
+			r.LiveStream("gate")
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	online := func() bool {
+		c, _ := r.Camera("gate")
+		return c.State == StateOnline && c.Live
+	}
+	superviseWait(t, 15*time.Second, "gate online", online)
+	main, _ := r.Stream("gate")
+	viewMain := main.Subscribe(64, false)
+	defer viewMain.Close()
+
+	want, err := CameraConfigs(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want[0].LiveURL = sim.URL(2)
+	if err := r.Apply(context.Background(), want); err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := r.LiveStream("gate")
+	if sub == main {
+		t.Fatal("live view still on the recorded stream after live_url was added")
+	}
+	viewSub := sub.Subscribe(64, false)
+	defer viewSub.Close()
+	superviseWait(t, 15*time.Second, "gate's substream live", func() bool {
+		c, _ := r.Camera("gate")
+		return c.Live && c.LiveCodec == string(streaming.H264)
+	})
+	gets := func(rd *streaming.Reader, what string) {
+		t.Helper()
+		superviseWait(t, 10*time.Second, what, func() bool {
+			select {
+			case _, ok := <-rd.C():
+				if !ok {
+					t.Fatalf("%s: reader closed", what)
+				}
+				return true
+			default:
+				return false
+			}
+		})
+	}
+	gets(viewSub, "video on the substream")
+
+	want[0].LiveURL = ""
+	if err := r.Apply(context.Background(), want); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := r.LiveStream("gate"); st != main {
+		t.Error("live view not back on the recorded stream after live_url was removed")
+	}
+	superviseWait(t, 5*time.Second, "the substream's viewer ended", func() bool {
+		for {
+			select {
+			case _, ok := <-viewSub.C():
+				if !ok {
+					return true
+				}
+			default:
+				return false
+			}
+		}
+	})
+	superviseWait(t, 15*time.Second, "gate online again", online)
+	for len(viewMain.C()) > 0 {
+		<-viewMain.C()
+	}
+	gets(viewMain, "video on the recorded stream after two restarts")
+
+	cancel()
+	<-pollDone
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sim.Close()
+	goleak.VerifyNone(t, leaks)
+}
