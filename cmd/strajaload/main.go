@@ -1,6 +1,7 @@
 // Command strajaload measures what Straja costs per camera. It simulates N RTSP cameras
 // in its own process, runs the real `straja serve` binary against them (or, with
-// --ffmpeg-baseline, one `ffmpeg -c copy` recorder per camera), optionally opens M
+// --ffmpeg-baseline, one `ffmpeg -c copy` recorder per camera; with --versus-ffmpeg both
+// at once on the same cameras, so machine noise hits both alike), optionally opens M
 // WebRTC viewers of one camera, and reports the recorder's CPU and memory per camera and
 // the viewers' packet loss, as a table and as a Markdown row for the README.
 //
@@ -9,6 +10,7 @@
 //
 //	go run ./cmd/strajaload --cameras 20 --duration 30s --store minio
 //	go run ./cmd/strajaload --cameras 20 --duration 30s --ffmpeg-baseline
+//	go run ./cmd/strajaload --cameras 20 --duration 60s --versus-ffmpeg
 //	go run ./cmd/strajaload --cameras 21 --viewers 100 --viewer-camera 21 --store minio
 package main
 
@@ -72,6 +74,7 @@ type options struct {
 	viewerCamera    int
 	viewerRcvbuf    int
 	ffmpegBaseline  bool
+	versusFFmpeg    bool
 	strajaBin       string
 	clip            string
 	keep            bool
@@ -108,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.viewerCamera, "viewer-camera", 1, "camera number (1-based) the viewers watch")
 	fs.IntVar(&o.viewerRcvbuf, "viewer-rcvbuf", 4<<20, "receive buffer of each viewer's UDP socket in bytes, capped by net.core.rmem_max (0: system default)")
 	fs.BoolVar(&o.ffmpegBaseline, "ffmpeg-baseline", false, "measure one `ffmpeg -c copy` segment recorder per camera instead of straja")
+	fs.BoolVar(&o.versusFFmpeg, "versus-ffmpeg", false, "run one `ffmpeg -c copy` segment recorder per camera next to straja, on the same cameras at once, and report straja's CPU and memory as a ratio of ffmpeg's")
 	fs.StringVar(&o.strajaBin, "straja-bin", "", "prebuilt straja binary (default: go build ./cmd/straja)")
 	fs.StringVar(&o.clip, "clip", "", "MP4 clip for the cameras (default: made with ffmpeg and cached)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs, recordings)")
@@ -159,6 +163,12 @@ func (o options) validate() error {
 	}
 	if o.viewers > 0 && o.ffmpegBaseline {
 		bad("--viewers needs straja: ffmpeg has no live view")
+	}
+	if o.versusFFmpeg && o.ffmpegBaseline {
+		bad("--versus-ffmpeg and --ffmpeg-baseline: choose one (--versus-ffmpeg measures both)")
+	}
+	if o.viewers > 0 && o.versusFFmpeg {
+		bad("--viewers with --versus-ffmpeg: viewers would count against straja only")
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -133,6 +134,9 @@ func TestParseFlags(t *testing.T) {
 		{"--viewers 5 --viewer-camera 21", "--viewer-camera 21: want a camera between 1 and 20"},
 		{"--viewers -1", "--viewers -1"},
 		{"--viewers 2 --ffmpeg-baseline", "ffmpeg has no live view"},
+		{"--cameras 20 --versus-ffmpeg --store disk", ""},
+		{"--versus-ffmpeg --ffmpeg-baseline", "choose one"},
+		{"--versus-ffmpeg --viewers 2", "--viewers with --versus-ffmpeg"},
 		{"--viewer-rcvbuf -5", "--viewer-rcvbuf -5"},
 		{"extra", `unexpected argument "extra"`},
 		{"--cameras 0 --store s3", "--store"}, // every problem is reported, not just the first
@@ -169,13 +173,17 @@ straja_camera_frames_total{camera="cam-2"} 250
 straja_recording_gaps_total{camera="cam } 1",cause="reconnect"} 2
 straja_spool_bytes 4.5e+06
 straja_camera_frames_total_extra 7
+straja_upload_seconds_bucket{le="0.01"} 3
+straja_upload_seconds_bucket{le="+Inf"} 4
 `
 	m, err := parseMetrics(strings.NewReader(text))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := metrics{"straja_camera_frames_total": 350, "straja_recording_gaps_total": 2,
-		"straja_spool_bytes": 4.5e6, "straja_camera_frames_total_extra": 7}
+		"straja_spool_bytes": 4.5e6, "straja_camera_frames_total_extra": 7,
+		"straja_upload_seconds_bucket": 7, `straja_upload_seconds_bucket{le="0.01"}`: 3,
+		`straja_upload_seconds_bucket{le="+Inf"}`: 4}
 	for k, v := range want {
 		if m[k] != v {
 			t.Errorf("%s = %v, want %v", k, m[k], v)
@@ -183,6 +191,43 @@ straja_camera_frames_total_extra 7
 	}
 	if _, err := parseMetrics(strings.NewReader("x{a=\"b\" 1\n")); err == nil {
 		t.Error("unterminated labels gave no error")
+	}
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	hist := func(counts ...float64) metrics {
+		m := metrics{}
+		for i, le := range []string{"0.1", "0.2", "0.4", "+Inf"} {
+			m[`straja_upload_seconds_bucket{le="`+le+`"}`] = counts[i]
+		}
+		return m
+	}
+	m0 := hist(5, 5, 5, 5) // observations before the window do not count
+	tests := []struct {
+		name  string
+		m1    metrics
+		q     float64
+		want  float64
+		wantN float64
+	}{
+		{"middle of the first bucket", hist(105, 105, 105, 105), 0.5, 0.05, 100},
+		{"interpolated in the second bucket", hist(5, 105, 105, 105), 0.5, 0.15, 100},
+		{"p99 in the third", hist(55, 55, 105, 105), 0.99, 0.2 + 0.2*0.98, 100},
+		{"beyond the last bound is the last bound", hist(5, 5, 5, 105), 0.5, 0.4, 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, n, ok := histogramQuantile(m0, tt.m1, "straja_upload_seconds", tt.q)
+			if !ok || n != tt.wantN || math.Abs(got-tt.want) > 1e-9 {
+				t.Errorf("quantile %.2f = %v over %v (ok %v), want %v over %v", tt.q, got, n, ok, tt.want, tt.wantN)
+			}
+		})
+	}
+	if _, _, ok := histogramQuantile(m0, m0, "straja_upload_seconds", 0.5); ok {
+		t.Error("no observation in the window gave a quantile")
+	}
+	if _, _, ok := histogramQuantile(m0, hist(6, 6, 6, 6), "straja_other_seconds", 0.5); ok {
+		t.Error("a missing histogram gave a quantile")
 	}
 }
 
@@ -244,6 +289,69 @@ func TestRunMeasuresStrajaAndViewers(t *testing.T) {
 	// Every child is gone once run returns.
 	if out, _ := exec.Command("pgrep", "-f", tmp+"/strajaload-.*/straja.yaml").Output(); len(out) > 0 {
 		t.Errorf("straja still running after run returned: %s", out)
+	}
+}
+
+// TestRunVersusFFmpeg runs straja and one ffmpeg per camera on the same two cameras at
+// once, with short segments so some are written and stored in the window.
+func TestRunVersusFFmpeg(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs straja and ffmpeg for ~15 s")
+	}
+	for _, tool := range []string{"go", "ffmpeg"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s", tool)
+		}
+	}
+	clip, err := filepath.Abs("../../streaming/clip/clips/h264.mp4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := parseFlags([]string{"--cameras", "2", "--duration", "6s", "--warmup", "1s", "--store", "disk",
+		"--segment-duration", "2s", "--versus-ffmpeg", "--clip", clip}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := run(ctx, o, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	res.print(&out)
+	t.Log(out.String())
+	if len(res.Failures) > 0 {
+		t.Errorf("failures: %v", res.Failures)
+	}
+	if res.CPUPercent <= 0 || res.FFmpeg == nil || res.FFmpeg.CPUPercent <= 0 || res.FFmpeg.RSSPeakKB < 1024 {
+		t.Fatalf("straja CPU %.2f %%, ffmpeg %+v: both recorders must be measured", res.CPUPercent, res.FFmpeg)
+	}
+	if got, want := res.cpuRatio(), res.CPUPercent/res.FFmpeg.CPUPercent; got != want {
+		t.Errorf("ratio %v, want %v", got, want)
+	}
+	s := res.Straja
+	if s == nil || s.FramesPerSec < 45 || s.FramesPerSec > 55 {
+		t.Fatalf("straja stats %+v: want ~50 frames/s from 2 cameras at 25 fps", s)
+	}
+	if s.SegmentsWrittenTotal < 2 || s.SegmentsStoredAfter < s.SegmentsWrittenTotal || s.GapsTotal != 0 {
+		t.Errorf("segments written %v, stored %v, gaps %v: want some, all stored, none", s.SegmentsWrittenTotal, s.SegmentsStoredAfter, s.GapsTotal)
+	}
+	if !s.UploadsOK || s.Uploads < 1 || s.UploadP50 <= 0 || s.UploadP99 < s.UploadP50 {
+		t.Errorf("upload latency %v over %v uploads (ok %v), p99 %v: want both quantiles", s.UploadP50, s.Uploads, s.UploadsOK, s.UploadP99)
+	}
+	for _, want := range []string{"| straja (disk) with ffmpeg -c copy | 2 × 360p25 H.264", "ratio      straja / ffmpeg: CPU "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	// Every child is gone once run returns.
+	for _, c := range []string{"straja.yaml", "ffmpeg/cam-1/out"} {
+		if out, _ := exec.Command("pgrep", "-f", tmp+"/strajaload-.*/"+c).Output(); len(out) > 0 {
+			t.Errorf("a child still runs after run returned: %s", out)
+		}
 	}
 }
 

@@ -94,6 +94,9 @@ func freePort() (string, error) {
 	return l.Addr().String(), nil
 }
 
+// errTimedOut is poll's error when its timeout passed.
+var errTimedOut = errors.New("timed out")
+
 // poll calls cond every 200 ms until it holds, fails, ctx ends or timeout passes.
 func poll(ctx context.Context, timeout time.Duration, what string, cond func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
@@ -108,7 +111,7 @@ func poll(ctx context.Context, timeout time.Duration, what string, cond func() (
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %v waiting for %s", timeout, what)
+			return fmt.Errorf("%w after %v waiting for %s", errTimedOut, timeout, what)
 		}
 		select {
 		case <-ctx.Done():

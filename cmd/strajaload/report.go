@@ -24,13 +24,9 @@ type result struct {
 	// LoadBefore and LoadAfter are /proc/loadavg around the window: other work on the
 	// machine skews the figures.
 	LoadBefore, LoadAfter string
-	// CPUPercent is the recorder's user+system CPU over the window, in % of one core.
-	CPUPercent float64
-	// RSSPeakKB and RSSMeanKB are the recorder's resident memory, sampled every second.
-	RSSPeakKB, RSSMeanKB uint64
-	// PSSPeakKB is the peak proportional set size: shared library pages split between
-	// the processes sharing them (fair for many ffmpeg processes; ≈ RSS for straja).
-	PSSPeakKB uint64
+	usage                 // the recorder's (straja's, with --versus-ffmpeg)
+	// FFmpeg is the ffmpeg recorders' usage in the same window with --versus-ffmpeg.
+	FFmpeg *usage
 	// ToolCPUPercent is strajaload's own CPU: the simulated cameras and the viewers.
 	ToolCPUPercent float64
 	// MinioCPUPercent is the private MinIO's CPU (storage, not the recorder).
@@ -45,6 +41,25 @@ type result struct {
 	Misses          []string // a target was missed
 }
 
+// usage is what a recorder's processes used over the window.
+type usage struct {
+	// CPUPercent is user+system CPU over the window, in % of one core.
+	CPUPercent float64
+	// RSSPeakKB and RSSMeanKB are resident memory, sampled every second.
+	RSSPeakKB, RSSMeanKB uint64
+	// PSSPeakKB is the peak proportional set size: shared library pages split between
+	// the processes sharing them (fair for many ffmpeg processes; ≈ RSS for straja).
+	PSSPeakKB uint64
+}
+
+// cpuRatio is straja's CPU as a multiple of ffmpeg's, 0 without --versus-ffmpeg.
+func (r *result) cpuRatio() float64 {
+	if r.FFmpeg == nil || r.FFmpeg.CPUPercent <= 0 {
+		return 0
+	}
+	return r.CPUPercent / r.FFmpeg.CPUPercent
+}
+
 type clipInfo struct {
 	Width, Height int
 	FPS           float64
@@ -54,10 +69,19 @@ type clipInfo struct {
 
 // strajaStats are straja's own counters over the window.
 type strajaStats struct {
-	FramesPerSec, IngestMbps            float64
-	SegmentsWritten, SegmentsStored     float64 // in the window
-	SegmentsStoredTotal                 float64 // since start
-	Gaps, Reconnects, UploadErrors      float64
+	FramesPerSec, IngestMbps        float64
+	SegmentsWritten, SegmentsStored float64 // in the window
+	SegmentsStoredTotal             float64 // since start, at the end of the window
+	// SegmentsWrittenTotal were closed in the spool from start to the end of the window;
+	// SegmentsStoredAfter were stored once uploads caught up (they should be equal), and
+	// SegmentsExpected is what the cameras' recording time implies.
+	SegmentsWrittenTotal, SegmentsStoredAfter float64
+	SegmentsExpected                          int
+	Gaps, Reconnects, UploadErrors            float64
+	GapsTotal                                 float64 // since start
+	// Upload latency of the segments uploaded in the window, from straja's histogram.
+	Uploads, UploadP50, UploadP99       float64
+	UploadsOK                           bool
 	LiveDroppedUnits, LiveViewersMetric float64
 	// Go runtime figures at the end of the window, to explain RSS.
 	HeapInuseMB, HeapAllocMB, StackMB, GoSysMB, Goroutines float64
@@ -65,7 +89,11 @@ type strajaStats struct {
 
 func strajaStatsFrom(m0, m1 metrics, secs float64) *strajaStats {
 	d := func(name string) float64 { return m1[name] - m0[name] }
+	p50, n, ok := histogramQuantile(m0, m1, "straja_upload_seconds", 0.5)
+	p99, _, _ := histogramQuantile(m0, m1, "straja_upload_seconds", 0.99)
 	return &strajaStats{
+		Uploads: n, UploadP50: p50, UploadP99: p99, UploadsOK: ok,
+		GapsTotal:           m1["straja_recording_gaps_total"],
 		FramesPerSec:        d("straja_camera_frames_total") / secs,
 		IngestMbps:          d("straja_camera_bytes_total") * 8 / secs / 1e6,
 		SegmentsWritten:     d("straja_segments_written_total"),
@@ -147,6 +175,16 @@ func (r *result) judge() {
 		if s.UploadErrors > 0 {
 			fail("%.0f upload errors during the window", s.UploadErrors)
 		}
+		if s.GapsTotal > 0 {
+			fail("%.0f recording gaps since start", s.GapsTotal)
+		}
+		if s.SegmentsStoredAfter < s.SegmentsWrittenTotal {
+			fail("%.0f of %.0f segments written were stored", s.SegmentsStoredAfter, s.SegmentsWrittenTotal)
+		}
+		// A segment ends at a keyframe, so a camera may close one fewer than its time implies.
+		if s.SegmentsWrittenTotal < float64(s.SegmentsExpected-r.Cameras) {
+			fail("%.0f segments written, want about %d (%d cameras' recording time)", s.SegmentsWrittenTotal, s.SegmentsExpected, r.Cameras)
+		}
 		// Per-camera targets are for recording; viewers cost on top.
 		if c := r.CPUPercent / float64(r.Cameras); c > targetCPUPerCamera && r.Viewers == nil {
 			miss("CPU %.2f %% of one core per camera > %.1f %%", c, targetCPUPerCamera)
@@ -180,6 +218,21 @@ func first(s []string) string {
 
 func mb(kb uint64) float64 { return float64(kb) / 1024 }
 
+func ratio(a, b uint64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// seconds formats a latency in ms below 1 s.
+func seconds(s float64) string {
+	if s < 1 {
+		return fmt.Sprintf("%.0f ms", s*1000)
+	}
+	return fmt.Sprintf("%.2f s", s)
+}
+
 // print writes the report and a Markdown row for the README.
 func (r *result) print(w io.Writer) {
 	o := r.opts
@@ -191,7 +244,20 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "  recorder   CPU %.1f %% of one core = %.2f %% per camera; RSS peak %.1f MB = %.2f MB per camera (mean %.1f MB); PSS peak %.1f MB = %.2f MB per camera\n",
 		r.CPUPercent, r.CPUPercent/float64(r.Cameras), mb(r.RSSPeakKB), mb(r.RSSPeakKB)/float64(r.Cameras), mb(r.RSSMeanKB),
 		mb(r.PSSPeakKB), mb(r.PSSPeakKB)/float64(r.Cameras))
+	if f := r.FFmpeg; f != nil {
+		fmt.Fprintf(w, "  ffmpeg     CPU %.1f %% of one core = %.2f %% per camera; RSS peak %.1f MB = %.2f MB per camera; PSS peak %.1f MB = %.2f MB per camera (same cameras, same window)\n",
+			f.CPUPercent, f.CPUPercent/float64(r.Cameras), mb(f.RSSPeakKB), mb(f.RSSPeakKB)/float64(r.Cameras),
+			mb(f.PSSPeakKB), mb(f.PSSPeakKB)/float64(r.Cameras))
+		fmt.Fprintf(w, "  ratio      straja / ffmpeg: CPU %.2f×, RSS %.2f×, PSS %.2f×\n",
+			r.cpuRatio(), ratio(r.RSSPeakKB, f.RSSPeakKB), ratio(r.PSSPeakKB, f.PSSPeakKB))
+	}
 	if s := r.Straja; s != nil {
+		fmt.Fprintf(w, "  segments   %.0f written since start (about %d expected), %.0f of them stored after uploads caught up; %.0f gaps since start\n",
+			s.SegmentsWrittenTotal, s.SegmentsExpected, s.SegmentsStoredAfter, s.GapsTotal)
+		if s.UploadsOK {
+			fmt.Fprintf(w, "  uploads    %.0f in the window: latency p50 %s, p99 %s (from straja's histogram, interpolated in its bucket)\n",
+				s.Uploads, seconds(s.UploadP50), seconds(s.UploadP99))
+		}
 		fmt.Fprintf(w, "  ingest     %.0f frames/s, %.1f Mbit/s; segments written %.0f, stored %.0f in the window (%.0f since start); gaps %.0f, reconnects %.0f, upload errors %.0f\n",
 			s.FramesPerSec, s.IngestMbps, s.SegmentsWritten, s.SegmentsStored, s.SegmentsStoredTotal, s.Gaps, s.Reconnects, s.UploadErrors)
 		fmt.Fprintf(w, "  go runtime heap in use %.1f MB (live objects %.1f MB), stacks %.1f MB, obtained from the OS %.1f MB; %.0f goroutines\n",
@@ -234,8 +300,8 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "\nREADME row:\n%s\n%s\n", markdownHeader, r.markdownRow())
 }
 
-const markdownHeader = "| recorder | cameras | viewers | CPU (% of one core) | CPU per camera | RSS | RSS per camera | PSS per camera | viewer loss mean / max | load average |\n" +
-	"| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+const markdownHeader = "| recorder | cameras | viewers | CPU (% of one core) | CPU per camera | RSS | RSS per camera | PSS per camera | viewer loss mean / max | CPU ÷ ffmpeg's, same run | segments stored / written, gaps | upload p50 / p99 | load average |\n" +
+	"| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 
 func (r *result) markdownRow() string {
 	viewers, loss := "—", "—"
@@ -243,7 +309,17 @@ func (r *result) markdownRow() string {
 		viewers = fmt.Sprintf("%d of %s (%.1f Mbit/s)", v.Working, v.Camera, v.Mbps)
 		loss = fmt.Sprintf("%.3f %% / %.3f %%", v.LossMean, v.LossMax)
 	}
-	return fmt.Sprintf("| %s | %d × %dp%.0f H.264 %.1f Mbit/s | %s | %.1f %% | %.2f %% | %.0f MB | %.2f MB | %.2f MB | %s | %s |",
+	vs, segs, up := "—", "—", "—"
+	if f := r.FFmpeg; f != nil {
+		vs = fmt.Sprintf("%.2f× (ffmpeg %.1f %%, %.2f MB PSS per camera)", r.cpuRatio(), f.CPUPercent, mb(f.PSSPeakKB)/float64(r.Cameras))
+	}
+	if s := r.Straja; s != nil {
+		segs = fmt.Sprintf("%.0f / %.0f, %.0f gaps", s.SegmentsStoredAfter, s.SegmentsWrittenTotal, s.GapsTotal)
+		if s.UploadsOK {
+			up = seconds(s.UploadP50) + " / " + seconds(s.UploadP99)
+		}
+	}
+	return fmt.Sprintf("| %s | %d × %dp%.0f H.264 %.1f Mbit/s | %s | %.1f %% | %.2f %% | %.0f MB | %.2f MB | %.2f MB | %s | %s | %s | %s | %s |",
 		r.Recorder, r.Cameras, r.Clip.Height, r.Clip.FPS, r.Clip.Mbps, viewers, r.CPUPercent, r.CPUPercent/float64(r.Cameras),
-		mb(r.RSSPeakKB), mb(r.RSSPeakKB)/float64(r.Cameras), mb(r.PSSPeakKB)/float64(r.Cameras), loss, r.LoadBefore)
+		mb(r.RSSPeakKB), mb(r.RSSPeakKB)/float64(r.Cameras), mb(r.PSSPeakKB)/float64(r.Cameras), loss, vs, segs, up, r.LoadBefore)
 }

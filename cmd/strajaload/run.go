@@ -101,23 +101,18 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 	defer sim.Close()
 
 	var (
-		tgt target
+		tgt target // what the window measures first: straja, or ffmpeg with --ffmpeg-baseline
+		ff  *ffmpegTarget
 		st  *strajaTarget
 		mio *minioServer
 	)
-	if o.ffmpegBaseline {
-		res.Recorder = "ffmpeg -c copy"
-		f, err := startFFmpeg(o, dir, sim, log)
-		if err != nil {
+	if o.ffmpegBaseline || o.versusFFmpeg {
+		if ff, err = startFFmpeg(o, dir, sim, log); err != nil {
 			return nil, err
 		}
-		defer f.stop()
-		if err := f.waitRecording(ctx, 90*time.Second); err != nil {
-			return nil, err
-		}
-		tgt = f
-	} else {
-		res.Recorder = "straja (" + o.store + ")"
+		defer ff.stop()
+	}
+	if !o.ffmpegBaseline {
 		if o.store == storeMinio {
 			if mio, err = startMinio(ctx, dir, log); err != nil {
 				return nil, err
@@ -128,11 +123,29 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 			return nil, err
 		}
 		defer st.stop()
+	}
+	switch {
+	case o.ffmpegBaseline:
+		res.Recorder = "ffmpeg -c copy"
+		tgt = ff
+	case o.versusFFmpeg:
+		res.Recorder = "straja (" + o.store + ") with ffmpeg -c copy"
+		tgt = st
+	default:
+		res.Recorder = "straja (" + o.store + ")"
+		tgt = st
+	}
+	if ff != nil {
+		if err := ff.waitRecording(ctx, 90*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	if st != nil {
 		if err := st.waitOnline(ctx, 90*time.Second); err != nil {
 			return nil, err
 		}
-		tgt = st
 	}
+	online := time.Now()
 	log.Info("every camera is recording; warming up", "warmup", o.warmup)
 	if err := sleepCtx(ctx, o.warmup); err != nil {
 		return nil, err
@@ -164,9 +177,17 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	u0, err := readUsage(tgt.pids())
-	if err != nil {
-		return nil, err
+	primary := &sampler{t: tgt}
+	samplers := []*sampler{primary}
+	var versus *sampler
+	if o.versusFFmpeg {
+		versus = &sampler{t: ff}
+		samplers = append(samplers, versus)
+	}
+	for _, s := range samplers {
+		if err := s.begin(); err != nil {
+			return nil, err
+		}
 	}
 	var mio0 procUsage
 	if mio != nil {
@@ -176,29 +197,23 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 	log.Info("measuring", "duration", o.duration, "pids", tgt.pids())
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var rssSum uint64
-	samples := 0
 	for end := t0.Add(o.duration); time.Now().Before(end); {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-tick.C:
 		}
-		if err := tgt.check(); err != nil {
-			return nil, fmt.Errorf("during measurement: %w", err)
+		for _, s := range samplers {
+			if err := s.sample(); err != nil {
+				return nil, fmt.Errorf("during measurement: %w", err)
+			}
 		}
-		u, err := readUsage(tgt.pids())
-		if err != nil {
-			return nil, fmt.Errorf("during measurement: %w", err)
-		}
-		rssSum += u.rssKB
-		samples++
-		res.RSSPeakKB = max(res.RSSPeakKB, u.rssKB)
-		res.PSSPeakKB = max(res.PSSPeakKB, u.pssKB)
 	}
-	u1, err := readUsage(tgt.pids())
-	if err != nil {
-		return nil, err
+	secs := time.Since(t0).Seconds()
+	for _, s := range samplers {
+		if err := s.end(clk, secs); err != nil {
+			return nil, err
+		}
 	}
 	self1, err := readUsage([]string{"self"})
 	if err != nil {
@@ -215,12 +230,11 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 		res.UDPRcvbufErrors = udp1.rcvbufErrors - udp0.rcvbufErrors
 		res.UDPStatsOK = true
 	}
-	secs := res.Window.Seconds()
-	res.CPUPercent = 100 * float64(u1.ticks-u0.ticks) / clk / secs
+	res.usage = primary.u
+	if versus != nil {
+		res.FFmpeg = &versus.u
+	}
 	res.ToolCPUPercent = 100 * float64(self1.ticks-self0.ticks) / clk / secs
-	res.RSSMeanKB = rssSum / uint64(max(samples, 1))
-	res.RSSPeakKB = max(res.RSSPeakKB, u1.rssKB)
-	res.PSSPeakKB = max(res.PSSPeakKB, u1.pssKB)
 
 	if st != nil {
 		m1, err := st.scrape()
@@ -228,10 +242,64 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 			return res, err
 		}
 		res.Straja = strajaStatsFrom(m0, m1, secs)
+		// Segments closed until now must all reach the store.
+		if err := st.waitStored(ctx, m1, 2*time.Minute, res.Straja); err != nil {
+			return res, err
+		}
+		res.Straja.SegmentsExpected = expectedSegments(o.cameras, t0.Add(res.Window).Sub(online), o.segmentDuration)
 	}
 	if vs != nil {
 		res.Viewers = viewerStatsFrom(vs, cameraID(o.viewerCamera), o.viewers, secs)
 	}
 	res.judge()
 	return res, nil
+}
+
+// sampler measures one recorder's processes over the window: CPU from start to end, RSS
+// and PSS every second.
+type sampler struct {
+	t       target
+	u0      procUsage
+	rssSum  uint64
+	samples int
+	u       usage
+}
+
+func (s *sampler) begin() error {
+	var err error
+	s.u0, err = readUsage(s.t.pids())
+	return err
+}
+
+func (s *sampler) sample() error {
+	if err := s.t.check(); err != nil {
+		return err
+	}
+	u, err := readUsage(s.t.pids())
+	if err != nil {
+		return err
+	}
+	s.rssSum += u.rssKB
+	s.samples++
+	s.u.RSSPeakKB = max(s.u.RSSPeakKB, u.rssKB)
+	s.u.PSSPeakKB = max(s.u.PSSPeakKB, u.pssKB)
+	return nil
+}
+
+func (s *sampler) end(clk, secs float64) error {
+	u1, err := readUsage(s.t.pids())
+	if err != nil {
+		return err
+	}
+	s.u.CPUPercent = 100 * float64(u1.ticks-s.u0.ticks) / clk / secs
+	s.u.RSSMeanKB = s.rssSum / uint64(max(s.samples, 1))
+	s.u.RSSPeakKB = max(s.u.RSSPeakKB, u1.rssKB)
+	s.u.PSSPeakKB = max(s.u.PSSPeakKB, u1.pssKB)
+	return nil
+}
+
+// expectedSegments is how many segments cameras recording for d should have closed: a
+// segment ends at the first keyframe after its duration, so each camera may be one short.
+func expectedSegments(cameras int, d, segment time.Duration) int {
+	return cameras * int(d/segment)
 }

@@ -2,16 +2,19 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -192,8 +195,30 @@ func (s *strajaTarget) scrape() (metrics, error) {
 	return parseMetrics(resp.Body)
 }
 
+// waitStored waits until every segment written by the time of at (a scrape) is stored,
+// and records what was written and stored in s.
+func (s *strajaTarget) waitStored(ctx context.Context, at metrics, timeout time.Duration, st *strajaStats) error {
+	st.SegmentsWrittenTotal = at["straja_segments_written_total"]
+	err := poll(ctx, timeout, "the segments written to be stored", func() (bool, error) {
+		if err := s.check(); err != nil {
+			return false, err
+		}
+		m, err := s.scrape()
+		if err != nil {
+			return false, err
+		}
+		st.SegmentsStoredAfter = m["straja_segments_stored_total"]
+		return st.SegmentsStoredAfter >= st.SegmentsWrittenTotal, nil
+	})
+	if errors.Is(err, errTimedOut) {
+		return nil // judged as segments not stored
+	}
+	return err
+}
+
 // parseMetrics sums every sample of each metric family in the Prometheus text format
-// (name{labels} value [timestamp]), ignoring comments.
+// (name{labels} value [timestamp]), ignoring comments. A histogram's buckets are also
+// kept one by one, as name{le="bound"}.
 func parseMetrics(r io.Reader) (metrics, error) {
 	m := metrics{}
 	sc := bufio.NewScanner(r)
@@ -203,7 +228,7 @@ func parseMetrics(r io.Reader) (metrics, error) {
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		name, rest := line, ""
+		name, rest, le := line, "", ""
 		if i := strings.IndexAny(line, "{ "); i >= 0 {
 			name, rest = line[:i], line[i:]
 		}
@@ -211,6 +236,9 @@ func parseMetrics(r io.Reader) (metrics, error) {
 			j := strings.LastIndexByte(rest, '}')
 			if j < 0 {
 				return nil, fmt.Errorf("metrics line %q: unterminated labels", line)
+			}
+			if strings.HasSuffix(name, "_bucket") {
+				le = labelValue(rest[:j+1], "le")
 			}
 			rest = rest[j+1:]
 		}
@@ -223,6 +251,9 @@ func parseMetrics(r io.Reader) (metrics, error) {
 			return nil, fmt.Errorf("metrics line %q: %w", line, err)
 		}
 		m[name] += v
+		if le != "" {
+			m[name+`{le="`+le+`"}`] += v
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read metrics: %w", err)
@@ -312,4 +343,60 @@ func (f *ffmpegTarget) waitRecording(ctx context.Context, timeout time.Duration)
 		}
 		return true, nil
 	})
+}
+
+// labelValue returns the value of label name in {a="x",name="y"}, or "" if absent.
+// Bucket bounds hold no quotes or escapes, which is all this is used for.
+func labelValue(labels, name string) string {
+	i := strings.Index(labels, name+`="`)
+	if i < 0 || (i > 0 && labels[i-1] != '{' && labels[i-1] != ',') {
+		return ""
+	}
+	v := labels[i+len(name)+2:]
+	j := strings.IndexByte(v, '"')
+	if j < 0 {
+		return ""
+	}
+	return v[:j]
+}
+
+// histogramQuantile estimates quantile q of histogram name from its bucket counts
+// between two scrapes, interpolating linearly inside a bucket as Prometheus's
+// histogram_quantile does. ok is false when no observation fell in between; a quantile
+// in the +Inf bucket is reported as the highest finite bound.
+func histogramQuantile(m0, m1 metrics, name string, q float64) (v float64, n float64, ok bool) {
+	type bucket struct{ le, count float64 }
+	var bs []bucket
+	prefix := name + `_bucket{le="`
+	for k, c1 := range m1 {
+		bound, found := strings.CutPrefix(k, prefix)
+		if !found {
+			continue
+		}
+		le, err := strconv.ParseFloat(strings.TrimSuffix(bound, `"}`), 64)
+		if err != nil {
+			continue
+		}
+		bs = append(bs, bucket{le, c1 - m0[k]})
+	}
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.le, b.le) })
+	if len(bs) == 0 || bs[len(bs)-1].count <= 0 {
+		return 0, 0, false
+	}
+	n = bs[len(bs)-1].count
+	rank := q * n
+	lower, below := 0.0, 0.0
+	for _, b := range bs {
+		if b.count >= rank {
+			if math.IsInf(b.le, 1) {
+				return lower, n, true
+			}
+			if b.count == below {
+				return b.le, n, true
+			}
+			return lower + (b.le-lower)*(rank-below)/(b.count-below), n, true
+		}
+		lower, below = b.le, b.count
+	}
+	return lower, n, true
 }
