@@ -213,19 +213,28 @@ func Default() Config {
 }
 
 // Load reads the configuration file at path: defaults, then the file, then the
-// STRAJA_* environment variables, then Validate.
-func Load(path string) (*Config, error) {
+// STRAJA_* environment variables, then Validate. Options relax what a command that
+// uses only part of the configuration needs.
+func Load(path string, opts ...Option) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(data, path)
+	return Parse(data, path, opts...)
 }
 
 // Parse is Load for data already in memory; name is used in error messages.
-func Parse(data []byte, name string) (*Config, error) {
-	return parse(data, name, os.LookupEnv)
+func Parse(data []byte, name string, opts ...Option) (*Config, error) {
+	return parse(data, name, os.LookupEnv, opts...)
 }
+
+// Option changes what Load and Parse require.
+type Option func(*source)
+
+// WithoutCameraSecrets accepts cameras whose password_env variable is not set, for
+// commands that never connect to a camera (catalog rebuild needs only the store).
+// The variable's name is still checked.
+func WithoutCameraSecrets() Option { return func(s *source) { s.noCameraSecrets = true } }
 
 // Environment variables that override the file.
 var envVars = []struct {
@@ -240,9 +249,12 @@ var envVars = []struct {
 	{"STRAJA_S3_SECRET_KEY", "storage.s3.secret_key", func(c *Config) *string { return &c.Storage.S3.SecretKey }},
 }
 
-func parse(data []byte, name string, lookupEnv func(string) (string, bool)) (*Config, error) {
+func parse(data []byte, name string, lookupEnv func(string) (string, bool), opts ...Option) (*Config, error) {
 	cfg := Default()
 	cfg.src = &source{file: name, lines: map[string]int{}, env: map[string]string{}, lookup: lookupEnv}
+	for _, o := range opts {
+		o(cfg.src)
+	}
 	derr := decodeYAML(data, &cfg)
 	for _, e := range envVars {
 		if v, ok := lookupEnv(e.name); ok && v != "" {

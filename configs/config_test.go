@@ -424,3 +424,22 @@ func TestRedactURLQuery(t *testing.T) {
 		}
 	}
 }
+
+// TestWithoutCameraSecrets: a command that never connects to cameras accepts an
+// unset password_env, but not a malformed one.
+func TestWithoutCameraSecrets(t *testing.T) {
+	noEnv := func(string) (string, bool) { return "", false }
+	file := func(env string) []byte {
+		return []byte(`sites: [{id: bastion, name: B}]
+cameras: [{id: gate, name: P, site: bastion, url: "rtsp://admin@10.0.0.5/a", password_env: ` + env + `}]`)
+	}
+	if _, err := parse(file("STRAJA_UNSET_PW"), "c.yaml", noEnv); err == nil || !strings.Contains(err.Error(), "STRAJA_UNSET_PW is not set") {
+		t.Errorf("strict parse with password_env unset: %v", err)
+	}
+	if _, err := parse(file("STRAJA_UNSET_PW"), "c.yaml", noEnv, WithoutCameraSecrets()); err != nil {
+		t.Errorf("parse WithoutCameraSecrets: %v", err)
+	}
+	if _, err := parse(file("bad-name"), "c.yaml", noEnv, WithoutCameraSecrets()); err == nil || !strings.Contains(err.Error(), "is not an environment variable name") {
+		t.Errorf("parse WithoutCameraSecrets with a malformed name: %v", err)
+	}
+}

@@ -49,6 +49,8 @@ type source struct {
 	env    map[string]string // field path -> environment variable
 	failed []string          // paths that did not decode; validation skips them
 	lookup func(string) (string, bool)
+	// noCameraSecrets: unset password_env variables are not an error (WithoutCameraSecrets).
+	noCameraSecrets bool
 }
 
 // errorf returns an error for path, placed at the path's line or its nearest

@@ -195,7 +195,7 @@ func (c *Config) validate() []*Error {
 		if e := cam.PasswordEnv; e != "" {
 			if !envPattern.MatchString(e) {
 				bad(p+".password_env", "%q is not an environment variable name", e)
-			} else if _, ok := c.lookupEnv(e); !ok {
+			} else if _, ok := c.lookupEnv(e); !ok && (c.src == nil || !c.src.noCameraSecrets) {
 				bad(p+".password_env", "environment variable %s is not set", e)
 			}
 		}

@@ -148,8 +148,9 @@ func (m *Main) Close() error {
 	return errors.Join(m.runErr, rtcErr, stateErr, err)
 }
 
-func loadConfig(path string) (*configs.Config, error) {
-	cfg, err := configs.Load(path)
+// loadConfig loads and checks what a command uses: opts relax the rest.
+func loadConfig(path string, opts ...configs.Option) (*configs.Config, error) {
+	cfg, err := configs.Load(path, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

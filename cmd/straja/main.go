@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/straja-nvr/straja/configs"
 )
 
 const usage = `usage:
@@ -76,7 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if *path == "" {
 			return errors.New("catalog rebuild: --config is required")
 		}
-		cfg, err := loadConfig(*path)
+		// Only the store is used: cameras' passwords need not be set.
+		cfg, err := loadConfig(*path, configs.WithoutCameraSecrets())
 		if err != nil {
 			return err
 		}
