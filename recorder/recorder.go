@@ -53,6 +53,8 @@ type Recorder struct {
 	unlock  func()
 	sup     *supervisor
 
+	probe storeProbe
+
 	mu       sync.Mutex
 	uploader *Uploader
 }
@@ -171,6 +173,17 @@ func (r *Recorder) Run(ctx context.Context) error {
 	go func() {
 		defer close(upDone)
 		_ = up.Run(upCtx)
+	}()
+
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	probeDone := make(chan struct{})
+	go func() {
+		defer close(probeDone)
+		r.probeStore(probeCtx)
+	}()
+	defer func() {
+		stopProbe()
+		<-probeDone
 	}()
 
 	if err := r.sup.run(); err != nil {
@@ -336,22 +349,6 @@ func (r *Recorder) info(cr *cameraRun) CameraInfo {
 		ci.Live = true
 	}
 	return ci
-}
-
-// Health is nil when the last upload succeeded.
-func (r *Recorder) Health() error {
-	r.mu.Lock()
-	up := r.uploader
-	r.mu.Unlock()
-	if up == nil {
-		return errors.New("starting")
-	}
-	if err := up.LastError(); err != nil {
-		n, size := up.Pending()
-		return fmt.Errorf("store unreachable, %d segments (%d bytes) waiting in the spool: %s",
-			n, size, configs.Redact(err.Error(), r.cfg))
-	}
-	return nil
 }
 
 // CatalogPath is where the catalog lives for cfg.

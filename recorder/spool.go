@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,9 +54,10 @@ type Spool struct {
 	dirMu sync.Mutex
 
 	mu         sync.Mutex
-	bytes      int64      // all files in the spool
-	full       bool       // the cap was hit; writing waits for uploads to reach the low-water mark
-	ready      []*spooled // closed segments, oldest start first
+	bytes      int64            // all files in the spool
+	full       bool             // the cap was hit; writing waits for uploads to reach the low-water mark
+	failing    map[string]error // camera -> why its recording cannot be written now
+	ready      []*spooled       // closed segments, oldest start first
 	readyBytes int64
 }
 
@@ -363,6 +365,39 @@ func (s *Spool) pending() (int, int64) {
 	return len(s.ready), s.readyBytes
 }
 
+// setFailing records why camera's recording cannot be written, or nil once it can.
+func (s *Spool) setFailing(camera string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		delete(s.failing, camera)
+		return
+	}
+	if s.failing == nil {
+		s.failing = map[string]error{}
+	}
+	s.failing[camera] = err
+}
+
+// writeError returns why some camera's recording cannot be written now (the first
+// camera by ID), or nil.
+func (s *Spool) writeError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cams := slices.Sorted(maps.Keys(s.failing))
+	if len(cams) == 0 {
+		return nil
+	}
+	return fmt.Errorf("spool, camera %s: %w", cams[0], s.failing[cams[0]])
+}
+
+// isFull reports whether the spool reached its cap and recording is paused.
+func (s *Spool) isFull() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.full
+}
+
 // Bytes returns how many bytes the spool holds, open segments included.
 func (s *Spool) Bytes() int64 {
 	s.mu.Lock()
@@ -420,9 +455,16 @@ func (s *Spool) recordWith(ctx context.Context, camera string, c <-chan streamin
 		gap: func(cause string, err error) {
 			s.m.Gaps.WithLabelValues(camera, cause).Inc()
 			log.Warn("recording gap", "cause", cause, "err", err)
+			if cause == GapWriteError || cause == GapSpoolFull {
+				s.setFailing(camera, err)
+			}
 		},
-		resumed: func(cause string) { log.Info("recording resumed", "after", cause) },
+		resumed: func(cause string) {
+			log.Info("recording resumed", "after", cause)
+			s.setFailing(camera, nil)
+		},
 	})
+	defer s.setFailing(camera, nil)
 	defer seg.close()
 	for {
 		select {

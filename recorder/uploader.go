@@ -122,7 +122,7 @@ func (u *Uploader) upload(ctx context.Context, sp *spooled) error {
 		sp.stored = true // only this goroutine reads it
 	}
 	if err := u.cat.Add(ctx, sp.seg); err != nil {
-		return fmt.Errorf("catalogue %s: %w", key, err)
+		return fmt.Errorf("%w %s: %w", errCatalogue, key, err)
 	}
 	u.m.StoreUp.Set(1)
 	u.setErr(nil)

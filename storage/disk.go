@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // Disk is a Store on a local directory: each object is a file at root/key.
@@ -62,6 +63,11 @@ func (d *Disk) path(key string) (string, error) {
 // place and fsyncs the directory, so the object is either absent, old or complete.
 // r must hold exactly size bytes; fewer or more is an error that stores nothing.
 func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
+	defer func() {
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			err = fmt.Errorf("%w (%w)", err, ErrFull)
+		}
+	}()
 	p, err := d.path(key)
 	if err != nil {
 		return err

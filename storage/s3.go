@@ -267,14 +267,19 @@ func (s *S3) List(ctx context.Context, prefix string, fn func(ObjectInfo) error)
 }
 
 // fail translates a minio error at the adapter boundary: a missing object becomes
-// ErrNotFound, and the secret key never appears in the message.
+// ErrNotFound, a server out of space ErrFull, and the secret key never appears in the
+// message.
 func (s *S3) fail(op, key string, err error) error {
 	var resp minio.ErrorResponse
 	if errors.As(err, &resp) && (resp.Code == minio.NoSuchKey || resp.Code == "NotFound") {
 		return fmt.Errorf("%s %s: %w", op, key, ErrNotFound)
 	}
+	full := errors.As(err, &resp) && resp.Code == "XMinioStorageFull"
 	if msg := redact.String(err.Error(), redact.Forms(s.secret)); msg != err.Error() {
-		return fmt.Errorf("%s %s: %s", op, key, msg)
+		err = errors.New(msg) // the original would show the secret
+	}
+	if full {
+		return fmt.Errorf("%s %s: %w (%w)", op, key, err, ErrFull)
 	}
 	return fmt.Errorf("%s %s: %w", op, key, err)
 }

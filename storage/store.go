@@ -12,6 +12,9 @@ import (
 // ErrNotFound is returned (wrapped) when a key does not exist in a Store.
 var ErrNotFound = errors.New("not found")
 
+// ErrFull is returned (wrapped) when the store has no space left for an object.
+var ErrFull = errors.New("store full")
+
 // ErrInvalidKey is returned (wrapped) when a key is not a well-formed object key.
 var ErrInvalidKey = errors.New("invalid object key")
 
@@ -35,7 +38,8 @@ type ObjectInfo struct {
 type Store interface {
 	// Put stores exactly size bytes read from r under key, atomically: a reader never
 	// sees a partial object, and Put returns nil only once the object is durable.
-	// Putting an existing key replaces it.
+	// Putting an existing key replaces it. A store out of space returns an error
+	// matching ErrFull.
 	Put(ctx context.Context, key string, r io.Reader, size int64) error
 	// Get opens the object for reading from byte offset off; length < 0 means to the end.
 	Get(ctx context.Context, key string, off, length int64) (io.ReadCloser, error)

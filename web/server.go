@@ -10,6 +10,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -134,7 +135,14 @@ func (s *Server) handleUI(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	if s.health != nil {
 		if err := s.health.Health(); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "degraded", "error": err.Error()})
+			// Only the cause: the error names paths and hosts, which the recorder logs.
+			cause := "unknown"
+			if he := (*recorder.HealthError)(nil); errors.As(err, &he) {
+				cause = string(he.Cause)
+			} else {
+				s.log.Warn("unhealthy", "err", err)
+			}
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "degraded", "cause": cause})
 			return
 		}
 	}
