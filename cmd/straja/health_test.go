@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/configs"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // health is GET /healthz: the status code and the body's fields.
@@ -64,12 +65,12 @@ func TestHealthStoreDownFromStart(t *testing.T) {
 	cfg := baseConfig(t, t.TempDir(), sim, 1)
 	cfg.Recording.SegmentDuration = configs.Duration(time.Minute) // no upload is tried during the test
 	cfg.Storage.Backend = configs.BackendS3
-	cfg.Storage.S3 = configs.S3Storage{Endpoint: freeAddr(t), Bucket: "down", AccessKey: "ak", SecretKey: "sk-down-123"}
+	cfg.Storage.S3 = configs.S3Storage{Endpoint: testutil.FreeAddr(t, "tcp"), Bucket: "down", AccessKey: "ak", SecretKey: "sk-down-123"}
 	m := startMain(t, cfg)
 
 	var body map[string]string
 	var raw string
-	waitFor(t, 10*time.Second, "healthz to report the store down", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "healthz to report the store down", func() bool {
 		var code int
 		code, body, raw = health(t, m.Addr())
 		return code == http.StatusServiceUnavailable && body["cause"] != "starting"
@@ -95,7 +96,7 @@ func TestHealthStoreUpBeforeFirstUpload(t *testing.T) {
 	cfg := baseConfig(t, t.TempDir(), sim, 1)
 	cfg.Recording.SegmentDuration = configs.Duration(time.Minute)
 	m := startMain(t, cfg)
-	waitFor(t, 10*time.Second, "straja_store_up 1", func() bool { return metric(t, m.Addr(), "straja_store_up") == 1 })
+	testutil.WaitFor(t, 10*time.Second, "straja_store_up 1", func() bool { return metric(t, m.Addr(), "straja_store_up") == 1 })
 	if code, _, raw := health(t, m.Addr()); code != http.StatusOK || raw != `{"status":"ok"}`+"\n" {
 		t.Errorf("/healthz = %d %s, want 200 ok", code, raw)
 	}
@@ -125,7 +126,7 @@ func TestHealthDiskFull(t *testing.T) {
 
 	var body map[string]string
 	var raw string
-	waitFor(t, 30*time.Second, "healthz to report the full disk", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "healthz to report the full disk", func() bool {
 		var code int
 		code, body, raw = health(t, m.Addr())
 		return code == http.StatusServiceUnavailable && body["cause"] != "starting"
