@@ -110,12 +110,12 @@ type LiveStreams interface {
 	LiveStream(id string) (*streaming.Stream, bool)
 }
 
-// LiveLookup returns the WHEP lookup over rec: an unknown camera is
-// webrtc.ErrUnknownCamera (404), an H.265 camera webrtc.ErrCodecNotSupported (409), an
-// online camera that cannot be shown live (B-frames) a webrtc.LiveUnavailableError
+// liveLookup returns the stream live view shows of a camera of rec: an unknown camera
+// is webrtc.ErrUnknownCamera (404), an H.265 camera webrtc.ErrCodecNotSupported (409),
+// an online camera that cannot be shown live (B-frames) a webrtc.LiveUnavailableError
 // with the reason (409), and a camera that is not online webrtc.ErrUnavailable (503),
 // so a viewer never gets the stale last GOP of a camera that has gone away.
-func LiveLookup(rec LiveStreams) webrtc.LookupFunc {
+func liveLookup(rec LiveStreams) func(id string) (*streaming.Stream, error) {
 	return func(id string) (*streaming.Stream, error) {
 		info, ok := rec.Camera(id)
 		if !ok {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/webrtc"
 )
 
@@ -76,7 +77,7 @@ type Server struct {
 	health   Health
 	metrics  http.Handler
 	live     LiveServer
-	lookup   webrtc.LookupFunc // nil without Streams
+	lookup   func(cameraID string) (*streaming.Stream, error) // nil without Streams
 	ui       *uiHandler
 	hosts    map[string]bool
 	inFlight chan struct{}
@@ -100,7 +101,7 @@ func New(opts Options, log *slog.Logger) *Server {
 		metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}), ui: newUI(),
 		hosts: allowedHosts(opts.Listen, opts.PublicHosts), inFlight: make(chan struct{}, opts.MaxInFlight), log: log}
 	if opts.Streams != nil {
-		s.lookup = LiveLookup(opts.Streams)
+		s.lookup = liveLookup(opts.Streams)
 	}
 	s.routes = s.routeTable()
 	s.mux = s.register(s.routes)

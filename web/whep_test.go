@@ -10,6 +10,7 @@ import (
 	"github.com/pion/ice/v4"
 	pion "github.com/pion/webrtc/v4"
 
+	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/clip"
 	"github.com/straja-nvr/straja/streaming/webrtc"
@@ -27,8 +28,13 @@ func (l liveCameras) LiveStream(id string) (*streaming.Stream, bool) {
 }
 
 // newWHEPServer serves a real WebRTC server: cam-1 sends H.264 (its first GOP is in
-// the stream), cam-h265 sends H.265, cam-off is offline.
+// the stream), cam-h265 sends H.265, cam-off is offline, cam-bframes is online with
+// B-frames.
 func newWHEPServer(t *testing.T) (*Server, *webrtc.Server) {
+	return newWHEPServerOpts(t, webrtc.Options{IncludeLoopback: true, TCPPort: -1})
+}
+
+func newWHEPServerOpts(t *testing.T, lo webrtc.Options) (*Server, *webrtc.Server) {
 	t.Helper()
 	c, err := clip.Embedded(streaming.H264)
 	if err != nil {
@@ -41,7 +47,7 @@ func newWHEPServer(t *testing.T) (*Server, *webrtc.Server) {
 		}
 		st.Write(u)
 	}
-	live, err := webrtc.New(webrtc.Options{IncludeLoopback: true, TCPPort: -1}, nil, nil)
+	live, err := webrtc.New(lo, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +57,7 @@ func newWHEPServer(t *testing.T) (*Server, *webrtc.Server) {
 			{ID: "cam-1", Live: true, LiveCodec: string(streaming.H264)},
 			{ID: "cam-h265", LiveCodec: string(streaming.H265), LiveReason: "this camera sends H.265"},
 			{ID: "cam-off", LiveCodec: string(streaming.H264), LiveReason: "camera is offline"},
+			{ID: "cam-bframes", State: recorder.StateOnline, LiveCodec: string(streaming.H264), LiveReason: webrtc.ReasonBFrames},
 		},
 		streams: map[string]*streaming.Stream{"cam-1": st, "cam-off": streaming.New()},
 	}
@@ -165,6 +172,7 @@ func TestWHEPErrors(t *testing.T) {
 		{"unknown camera", "nope", "application/sdp", good, 404, "unknown camera"},
 		{"h265 camera", "cam-h265", "application/sdp", good, 409, "live_url"},
 		{"offline camera", "cam-off", "application/sdp", good, 503, "offline"},
+		{"b-frame camera", "cam-bframes", "application/sdp", good, 409, "B-frames"},
 		{"wrong content type", "cam-1", "application/json", good, 415, "application/sdp"},
 		{"huge body", "cam-1", "application/sdp", strings.Repeat("a=x\r\n", 30000), 413, "larger"},
 	}
@@ -179,6 +187,32 @@ func TestWHEPErrors(t *testing.T) {
 	// Without a live server, live view says so instead of failing inside.
 	off := newTestServer(t, newCatalog(t))
 	checkError(t, do(off, "POST", "/api/v1/cameras/bastion-gate/whep", "application/sdp", []byte(good)), 503, "", "not running")
+}
+
+// The per-client cap counts the request's address, and says when to retry.
+func TestWHEPPerClientCap(t *testing.T) {
+	s, _ := newWHEPServerOpts(t, webrtc.Options{IncludeLoopback: true, TCPPort: -1, MaxSessionsPerClient: 1,
+		ConnectTimeout: time.Minute})
+	offer := []byte(clientOffer(t, nil))
+	post := func(remote string) *httptest.ResponseRecorder {
+		r := newRequest("POST", "/api/v1/cameras/cam-1/whep", offer)
+		r.Header.Set("Content-Type", "application/sdp")
+		r.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, r)
+		return rec
+	}
+	if rec := post("192.0.2.7:50001"); rec.Code != http.StatusCreated {
+		t.Fatalf("first offer: %d %s", rec.Code, rec.Body)
+	}
+	rec := post("192.0.2.7:50002")
+	checkError(t, rec, http.StatusTooManyRequests, "", "too many live views")
+	if rec.Header().Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	if rec := post("192.0.2.8:50001"); rec.Code != http.StatusCreated {
+		t.Fatalf("offer from another address: %d %s", rec.Code, rec.Body)
+	}
 }
 
 // The live server's own refusals map to statuses in the one error mapper.

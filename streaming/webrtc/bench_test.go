@@ -1,7 +1,6 @@
 package webrtc
 
 import (
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -19,9 +18,7 @@ func BenchmarkWriteToRTP(b *testing.B) {
 	c := loadClip(b)
 	srv := newTestServer(b)
 	st := streaming.New()
-	hs := httptest.NewServer(srv.WHEP(func(string) (*streaming.Stream, error) { return st, nil }))
-	defer hs.Close()
-	e := &env{srv: srv, http: hs, stream: st}
+	e := &env{srv: srv, stream: st}
 
 	marks := make(chan time.Time, 1024)
 	st.Write(c.unit(0))

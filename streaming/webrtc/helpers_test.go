@@ -1,12 +1,7 @@
 package webrtc
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -81,10 +76,9 @@ func newTestServerOpts(tb testing.TB, opts Options) *Server {
 	return srv
 }
 
-// env is a server with a WHEP endpoint over camera "cam1" fed with the clip.
+// env is a server with camera "cam1" fed with the clip.
 type env struct {
 	srv    *Server
-	http   *httptest.Server
 	stream *streaming.Stream
 }
 
@@ -99,29 +93,18 @@ func newEnvOpts(tb testing.TB, opts Options) *env {
 	st := streaming.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := feed(ctx, tb, st)
-	h := srv.WHEP(func(id string) (*streaming.Stream, error) {
-		switch id {
-		case "cam1":
-			return st, nil
-		case "h265cam":
-			return nil, ErrCodecNotSupported
-		}
-		return nil, ErrUnknownCamera
-	})
-	hs := httptest.NewServer(h)
 	tb.Cleanup(func() {
-		hs.Close()
 		cancel()
 		<-done
 	})
-	return &env{srv: srv, http: hs, stream: st}
+	return &env{srv: srv, stream: st}
 }
 
-// viewer is a pion client: it negotiates over WHEP and hands RTP packets to onRTP.
+// testViewer is a pion client: it negotiates with Offer and hands RTP packets to onRTP.
 type testViewer struct {
-	pc       *webrtc.PeerConnection
-	location string
-	done     chan struct{}
+	pc      *webrtc.PeerConnection
+	session string
+	done    chan struct{}
 }
 
 // newClientPC builds a recvonly pion client with the given codecs (nil: pion's
@@ -174,16 +157,6 @@ func makeOffer(tb testing.TB, pc *webrtc.PeerConnection) string {
 	return pc.LocalDescription().SDP
 }
 
-func post(url, ctype string, body []byte) (*http.Response, []byte, error) {
-	resp, err := http.Post(url, ctype, bytes.NewReader(body))
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp, b, err
-}
-
 // connect starts a viewer of camera that calls onRTP for every packet from its own
 // goroutine, which ends when the connection closes.
 func (e *env) connect(tb testing.TB, camera string, onRTP func(*rtp.Packet)) *testViewer {
@@ -209,34 +182,23 @@ func (e *env) connectPC(tb testing.TB, pc *webrtc.PeerConnection, camera string,
 		})
 	})
 	offer := makeOffer(tb, pc)
-	resp, body, err := post(e.http.URL+"/api/v1/cameras/"+camera+"/whep", "application/sdp", []byte(offer))
+	answer, sid, err := e.srv.Offer(context.Background(), OfferRequest{CameraID: camera, Stream: e.stream,
+		SDP: []byte(offer), Client: "127.0.0.1"})
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("offer: %v", err)
 	}
-	if resp.StatusCode != http.StatusCreated {
-		tb.Fatalf("whep offer: %s: %s", resp.Status, body)
-	}
-	v.location = resp.Header.Get("Location")
-	if !strings.HasPrefix(v.location, SessionPath) {
-		tb.Fatalf("Location %q", v.location)
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+	v.session = sid
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
 		tb.Fatal(err)
 	}
 	return v
 }
 
-// close deletes the session over WHEP and closes the client.
+// close deletes the session, as a WHEP DELETE does, and closes the client.
 func (v *testViewer) close(tb testing.TB, e *env) {
 	tb.Helper()
-	req, _ := http.NewRequest(http.MethodDelete, e.http.URL+v.location, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		tb.Errorf("delete session: %s", resp.Status)
+	if err := e.srv.Delete(v.session); err != nil {
+		tb.Errorf("delete session: %v", err)
 	}
 	if err := v.pc.Close(); err != nil {
 		tb.Error(err)

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -18,7 +16,6 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/straja-nvr/straja/streaming"
@@ -282,31 +279,11 @@ func TestPerClientSessionCap(t *testing.T) {
 	if !errors.Is(err, ErrTooManyClientSessions) {
 		t.Fatalf("third offer from one client: %v, want ErrTooManyClientSessions", err)
 	}
-	if code, msg := Status(err, "cam"); code != http.StatusTooManyRequests || !strings.Contains(msg, "too many live views") {
-		t.Fatalf("status %d %q, want 429", code, msg)
-	}
 	if err := req("192.0.2.8"); err != nil {
 		t.Fatalf("offer from another client: %v", err)
 	}
 	if n := srv.Sessions(); n != 3 {
 		t.Fatalf("%d sessions, want 3", n)
-	}
-}
-
-// Over HTTP the cap applies to the request's address and says to retry.
-func TestPerClientSessionCapOverHTTP(t *testing.T) {
-	e := newEnvOpts(t, Options{IncludeLoopback: true, TCPPort: -1, MaxSessionsPerClient: 1, ConnectTimeout: time.Minute})
-	url := e.http.URL + "/api/v1/cameras/cam1/whep"
-	offer := []byte(makeOffer(t, newClientPC(t, nil)))
-	if resp, body, err := post(url, "application/sdp", offer); err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("first offer: %v %v %s", err, resp, body)
-	}
-	resp, body, err := post(url, "application/sdp", offer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("second offer from 127.0.0.1: %s %q (Retry-After %q), want 429", resp.Status, body, resp.Header.Get("Retry-After"))
 	}
 }
 
@@ -348,8 +325,8 @@ func TestMaxSessionDurationEndsSession(t *testing.T) {
 	}
 }
 
-// A stream with reordered frames (B-frames) is refused with the reason, as a conflict
-// (409), not as an offline camera.
+// A stream with reordered frames (B-frames) is refused with the reason
+// (ErrLiveUnavailable, a conflict for the viewer), not as an offline camera.
 func TestBFrameStreamRefusedWithReason(t *testing.T) {
 	srv := newTestServer(t)
 	st := streaming.New()
@@ -364,62 +341,11 @@ func TestBFrameStreamRefusedWithReason(t *testing.T) {
 	if !errors.Is(err, ErrLiveUnavailable) {
 		t.Fatalf("offer for a B-frame stream: %v, want ErrLiveUnavailable", err)
 	}
-	if code, msg := Status(err, "cam"); code != http.StatusConflict || !strings.Contains(msg, "B-frames") {
-		t.Fatalf("status %d %q, want 409 naming B-frames", code, msg)
+	var unplayable *LiveUnavailableError
+	if !errors.As(err, &unplayable) || !strings.Contains(unplayable.Reason, "B-frames") {
+		t.Fatalf("offer for a B-frame stream: %v, want a reason naming B-frames", err)
 	}
 	if n := srv.Sessions(); n != 0 {
 		t.Fatalf("%d sessions", n)
-	}
-}
-
-// A lookup's LiveUnavailableError reaches the viewer as 409 with its reason.
-func TestLookupLiveUnavailableIs409(t *testing.T) {
-	srv := newTestServer(t)
-	hs := httptest.NewServer(srv.WHEP(func(string) (*streaming.Stream, error) {
-		return nil, fmt.Errorf("camera x: %w", &LiveUnavailableError{Reason: ReasonBFrames})
-	}))
-	defer hs.Close()
-	resp, body, err := post(hs.URL+"/api/v1/cameras/x/whep", "application/sdp", []byte(makeOffer(t, newClientPC(t, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), "B-frames") {
-		t.Fatalf("got %s %q, want 409 naming B-frames", resp.Status, body)
-	}
-}
-
-// IPv6 clients are counted by /64: one machine holds a whole /64.
-func TestClientKey(t *testing.T) {
-	cases := map[string]string{
-		"192.0.2.7":            "192.0.2.7",
-		"::ffff:192.0.2.7":     "192.0.2.7",
-		"2001:db8:1:2::10":     "2001:db8:1:2::/64",
-		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
-		"fe80::1%eth0":         "fe80::/64",
-		"":                     "",
-		"not an address":       "not an address",
-	}
-	for in, want := range cases {
-		if got := clientKey(in); got != want {
-			t.Errorf("clientKey(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-// A live server restarted on the same registry keeps exporting its metrics.
-func TestMetricsSurviveRestart(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	a, err := newMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := newMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.viewers.WithLabelValues("cam").Inc()
-	var pb dto.Metric
-	if err := a.viewers.WithLabelValues("cam").Write(&pb); err != nil || pb.GetGauge().GetValue() != 1 {
-		t.Fatalf("the second server's viewers are not the registered series (%v, %v)", pb.GetGauge(), err)
 	}
 }

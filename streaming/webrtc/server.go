@@ -1,4 +1,6 @@
-// Package webrtc serves live view of cameras to browsers over WebRTC (WHEP, RFC 9725).
+// Package webrtc serves live view of cameras to browsers over WebRTC. Its Go API
+// (Offer, Patch, Delete) is what the web package's WHEP routes (RFC 9725) call; it
+// has no HTTP of its own.
 //
 // Each camera's streaming.Stream is read once and packetised once into H.264 RTP
 // packets; every viewer of that camera is fed those same packets. All sessions share one
@@ -29,7 +31,7 @@ import (
 	"github.com/straja-nvr/straja/streaming"
 )
 
-// Errors returned by Server and mapped to HTTP statuses by the WHEP handler.
+// Errors returned by Server; the web package maps them to HTTP statuses.
 var (
 	// ErrBadOffer means the offer is not a usable SDP offer.
 	ErrBadOffer = errors.New("malformed sdp offer")

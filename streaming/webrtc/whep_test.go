@@ -1,10 +1,8 @@
 package webrtc
 
 import (
-	"bytes"
 	"context"
-	"net/http"
-	"net/http/httptest"
+	"errors"
 	"runtime"
 	"strings"
 	"testing"
@@ -51,8 +49,9 @@ func TestViewerGetsKeyframeThenContinuousVideo(t *testing.T) {
 	}
 }
 
-// Bad requests get a clear 4xx and never reach pion in a state that panics.
-func TestWHEPBadInput(t *testing.T) {
+// Bad offers are refused with errors saying what is wrong, and never reach pion in a
+// state that panics; an unknown session is ErrSessionNotFound.
+func TestOfferBadInput(t *testing.T) {
 	e := newEnv(t)
 	good := makeOffer(t, newClientPC(t, nil))
 	vp8 := makeOffer(t, newClientPC(t, func(me *webrtc.MediaEngine) error {
@@ -61,45 +60,30 @@ func TestWHEPBadInput(t *testing.T) {
 			PayloadType:        96,
 		}, webrtc.RTPCodecTypeVideo)
 	}))
-	mode0 := strings.ReplaceAll(good, "packetization-mode=1", "packetization-mode=0")
 	cases := []struct {
-		name, camera, ctype string
-		body                []byte
-		code                int
-		msg                 string
+		name string
+		sdp  string
+		want error
 	}{
-		{"malformed sdp", "cam1", "application/sdp", []byte("hello, not sdp"), 400, "bad sdp offer"},
-		{"truncated sdp", "cam1", "application/sdp", []byte(good[:len(good)/3]), 400, "bad sdp offer"},
-		{"empty body", "cam1", "application/sdp", nil, 400, "bad sdp offer"},
-		{"vp8 only", "cam1", "application/sdp", []byte(vp8), 406, "no H.264"},
-		{"h264 mode 0 only", "cam1", "application/sdp", []byte(mode0), 406, "no H.264"},
-		{"unknown camera", "nope", "application/sdp", []byte(good), 404, "not found"},
-		{"h265 camera", "h265cam", "application/sdp", []byte(good), 409, "live_url"},
-		{"wrong content type", "cam1", "application/json", []byte(good), 415, "application/sdp"},
-		{"huge body", "cam1", "application/sdp", bytes.Repeat([]byte("a=x\r\n"), 30000), 413, "larger"},
+		{"malformed sdp", "hello, not sdp", ErrBadOffer},
+		{"truncated sdp", good[:len(good)/3], ErrBadOffer},
+		{"empty", "", ErrBadOffer},
+		{"vp8 only", vp8, ErrNoH264},
+		{"h264 mode 0 only", strings.ReplaceAll(good, "packetization-mode=1", "packetization-mode=0"), ErrNoH264},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			resp, body, err := post(e.http.URL+"/api/v1/cameras/"+c.camera+"/whep", c.ctype, c.body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if resp.StatusCode != c.code || !strings.Contains(string(body), c.msg) {
-				t.Fatalf("got %s %q, want %d containing %q", resp.Status, body, c.code, c.msg)
+			_, _, err := e.srv.Offer(context.Background(), OfferRequest{CameraID: "cam1", Stream: e.stream, SDP: []byte(c.sdp)})
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
 			}
 		})
 	}
-	for _, m := range []string{http.MethodDelete, http.MethodPatch} {
-		req, _ := http.NewRequest(m, e.http.URL+SessionPath+"deadbeef", strings.NewReader("a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n"))
-		req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNotFound {
-			t.Errorf("%s unknown session: %s, want 404", m, resp.Status)
-		}
+	if err := e.srv.Delete("deadbeef"); !errors.Is(err, ErrSessionNotFound) {
+		t.Errorf("Delete of an unknown session: %v", err)
+	}
+	if err := e.srv.Patch("deadbeef", []byte("a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n")); !errors.Is(err, ErrSessionNotFound) {
+		t.Errorf("Patch of an unknown session: %v", err)
 	}
 	if n := e.srv.Sessions(); n != 0 {
 		t.Fatalf("%d sessions left by failed offers", n)
@@ -112,8 +96,8 @@ func TestH265StreamRefused(t *testing.T) {
 	st := streaming.New()
 	st.Write(&streaming.Unit{Key: true, NALUs: [][]byte{{0x26, 0x01}}, Params: &streaming.Params{Codec: streaming.H265}})
 	_, _, err := srv.Offer(context.Background(), OfferRequest{CameraID: "cam", Stream: st, SDP: []byte(makeOffer(t, newClientPC(t, nil)))})
-	if code, msg := Status(err, "cam"); code != http.StatusConflict || !strings.Contains(msg, "H.264 substream") {
-		t.Fatalf("got %v -> %d %q", err, code, msg)
+	if !errors.Is(err, ErrCodecNotSupported) {
+		t.Fatalf("got %v, want ErrCodecNotSupported", err)
 	}
 	if n := srv.Sessions(); n != 0 {
 		t.Fatalf("%d sessions", n)
@@ -254,30 +238,16 @@ func TestCloseEndsSessions(t *testing.T) {
 	}
 	late := newClientPC(t, nil)
 	_, _, err := e.srv.Offer(context.Background(), OfferRequest{CameraID: "cam1", Stream: e.stream, SDP: []byte(makeOffer(t, late))})
-	if code, _ := Status(err, "cam1"); code != http.StatusServiceUnavailable {
-		t.Fatalf("offer after close: %v", err)
+	if !errors.Is(err, ErrClosed) {
+		t.Fatalf("offer after close: %v, want ErrClosed", err)
 	}
 	_ = late.Close()
 	_ = v.pc.Close()
 }
 
-// The routes mount on a parent mux next to GET /api/v1/cameras/{id} without conflict.
-func TestRoutesMountOnParentMux(t *testing.T) {
-	srv := newTestServer(t)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/cameras/{id}", func(http.ResponseWriter, *http.Request) {})
-	for p, h := range srv.WHEP(func(string) (*streaming.Stream, error) { return nil, ErrUnknownCamera }).Routes() {
-		mux.Handle(p, h)
-	}
-	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/cameras/x/whep", strings.NewReader("v=0\r\n")))
-	if rec.Code != http.StatusUnsupportedMediaType {
-		t.Fatalf("POST without content type through parent mux: %d", rec.Code)
-	}
-}
-
-// Beyond MaxSessions an offer gets a 503 saying why; closing a session makes room.
-func TestMaxSessionsRefusesWith503(t *testing.T) {
+// Beyond MaxSessions an offer is refused with ErrTooManySessions; closing a session
+// makes room.
+func TestMaxSessionsRefused(t *testing.T) {
 	srv, err := New(Options{IncludeLoopback: true, TCPPort: -1, MaxSessions: 2}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -286,26 +256,21 @@ func TestMaxSessionsRefusesWith503(t *testing.T) {
 	st := streaming.New()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := feed(ctx, t, st)
-	hs := httptest.NewServer(srv.WHEP(func(string) (*streaming.Stream, error) { return st, nil }))
-	t.Cleanup(func() { hs.Close(); cancel(); <-done })
-	e := &env{srv: srv, http: hs, stream: st}
+	t.Cleanup(func() { cancel(); <-done })
+	e := &env{srv: srv, stream: st}
 
 	a := e.connect(t, "cam1", func(*rtp.Packet) {})
 	b := e.connect(t, "cam1", func(*rtp.Packet) {})
-	resp, body, err := post(hs.URL+"/api/v1/cameras/cam1/whep", "application/sdp", []byte(makeOffer(t, newClientPC(t, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "too many live views") ||
-		resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("third offer with MaxSessions 2: %s %q (Retry-After %q), want 503 saying too many live views",
-			resp.Status, body, resp.Header.Get("Retry-After"))
+	_, _, err = srv.Offer(context.Background(), OfferRequest{CameraID: "cam1", Stream: st,
+		SDP: []byte(makeOffer(t, newClientPC(t, nil)))})
+	if !errors.Is(err, ErrTooManySessions) {
+		t.Fatalf("third offer with MaxSessions 2: %v, want ErrTooManySessions", err)
 	}
 	if n := srv.Sessions(); n != 2 {
 		t.Fatalf("%d sessions, want 2", n)
 	}
 	a.close(t, e)
-	c := e.connect(t, "cam1", func(*rtp.Packet) {}) // fails the test unless 201
+	c := e.connect(t, "cam1", func(*rtp.Packet) {}) // fails the test unless accepted
 	b.close(t, e)
 	c.close(t, e)
 }
