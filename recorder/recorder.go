@@ -237,7 +237,7 @@ func (r *Recorder) Store() storage.Store { return r.store }
 // metrics deleted, their live viewers disconnected), cameras whose ingest settings
 // changed restart, and the others keep running untouched. A change of name or site
 // only updates what the API shows. A restarted camera keeps its streams, so live
-// viewers stay connected as through a reconnect.
+// viewers stay connected as through a reconnect, and its status counts one reconnect.
 //
 // Apply checks the whole set first and changes nothing if any entry is wrong; errors
 // name the entry as cameras[i].field. It returns when every change is done; ctx bounds

@@ -212,20 +212,24 @@ func (s *supervisor) apply(ctx context.Context, cams []CameraConfig) error {
 	}
 	for _, r := range restarts {
 		wg.Go(func() {
+			var reconnects uint64
 			if running {
 				s.stopCamera(r.old, "changed")
+				// Counted as a reconnect: the session's timestamps start over, which the
+				// live page answers by starting its own session over.
+				reconnects = r.old.cam.Status().Reconnects + 1
 			}
 			if r.old.liveStream != nil && r.old.liveStream != r.cur.liveStream {
 				r.old.liveStream.Close()
 			}
 			if running {
-				s.startCamera(r.cur)
+				s.startCamera(r.cur, reconnects)
 			}
 		})
 	}
 	if running {
 		for _, cr := range added {
-			s.startCamera(cr)
+			s.startCamera(cr, 0)
 		}
 	}
 	wg.Wait()
@@ -268,7 +272,7 @@ func (s *supervisor) run() error {
 	}
 	s.mu.Unlock()
 	for _, cr := range cams {
-		s.startCamera(cr)
+		s.startCamera(cr, 0)
 	}
 	return nil
 }
@@ -294,12 +298,14 @@ func (s *supervisor) stop() {
 	wg.Wait()
 }
 
-// startCamera starts cr's ingest sessions and its recording. The turn is held.
-func (s *supervisor) startCamera(cr *cameraRun) {
+// startCamera starts cr's ingest sessions and its recording; its status starts with
+// reconnects. The turn is held.
+func (s *supervisor) startCamera(cr *cameraRun, reconnects uint64) {
 	c := cr.cfg
 	log := s.log.With("camera", c.ID)
 	cam := NewCamera(CameraSpec{ID: c.ID, URL: c.URL, Transport: c.Transport, ReadTimeout: c.ReadTimeout},
 		cr.stream, s.m, log)
+	cam.status.Reconnects = reconnects // not running yet: no lock needed
 	var liveCam *Camera
 	if cr.liveStream != nil {
 		// The substream's ID is not a valid camera ID, so its metrics cannot clash.

@@ -144,6 +144,7 @@ func TestApplyWhileRecording(t *testing.T) {
 		t.Errorf("cam-1 shows site %q, record %v", c.SiteName, c.Record)
 	}
 	cam1Before, _ := r.sup.get("cam-1")
+	cam3Before, _ := r.Camera("cam-3")
 	live3, _ := r.LiveStream("cam-3")
 	view3 := live3.Subscribe(64, false)
 	defer view3.Close()
@@ -224,6 +225,10 @@ func TestApplyWhileRecording(t *testing.T) {
 		c, _ := r.Camera("cam-3")
 		return c.State == StateOnline && c.Codec == string(streaming.H265)
 	})
+	if c, _ := r.Camera("cam-3"); c.Reconnects <= cam3Before.Reconnects {
+		t.Errorf("cam-3 shows %d reconnects after its restart, %d before: live view would not start over",
+			c.Reconnects, cam3Before.Reconnects)
+	}
 	superviseWait(t, 10*time.Second, "cam-3's viewer to get the new camera's video", func() bool {
 		for {
 			select {

@@ -184,6 +184,26 @@ func TestLiveBrowser(t *testing.T) {
 		waitStats(t, ctx, "cam-1", 5*time.Second, "cam-1 decoding again", func(s stats) bool { return s.Frames > s1.Frames+5 })
 	})
 
+	t.Run("a camera changed at runtime plays again", func(t *testing.T) {
+		eval[bool](t, ctx, `window.oldPC = window.strajaPlayers.get('cam-2').pc, true`)
+		before, _ := st.rec.Camera("cam-2")
+		cams, err := recorder.CameraConfigs(st.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cams[1].URL = st.sim.URL(4) // another camera: a new RTSP session, timestamps start over
+		if err := st.rec.Apply(context.Background(), cams); err != nil {
+			t.Fatal(err)
+		}
+		if after, _ := st.rec.Camera("cam-2"); after.Reconnects <= before.Reconnects {
+			t.Errorf("cam-2 reconnects %d after the change, %d before", after.Reconnects, before.Reconnects)
+		}
+		waitJS(t, ctx, 30*time.Second, "cam-2 on a new session",
+			`(() => { const p = window.strajaPlayers.get('cam-2'); return p.pc !== null && p.pc !== window.oldPC && p.firstFrameMs !== null })()`)
+		s1 := stat(t, ctx, "cam-2")
+		waitStats(t, ctx, "cam-2", 5*time.Second, "cam-2 decoding after the change", func(s stats) bool { return s.Frames > s1.Frames+5 })
+	})
+
 	t.Run("live service restart: sessions come back by themselves", func(t *testing.T) {
 		eval[bool](t, ctx, `window.oldPCs = new Map([...window.strajaPlayers].map(([id, p]) => [id, p.pc])), true`)
 		st.restartLive(t)
@@ -282,6 +302,7 @@ func roundAll(v []float64) []int {
 type stack struct {
 	sim     *camsim.Server
 	rec     *recorder.Recorder
+	cfg     *configs.Config
 	url     string
 	deletes atomic.Int64 // WHEP DELETE requests
 
@@ -383,7 +404,7 @@ func startStack(tb testing.TB, n int, codecs map[int]string) *stack {
 		}
 	})
 
-	st := &stack{sim: sim, rec: rec, reg: reg}
+	st := &stack{sim: sim, rec: rec, cfg: &cfg, reg: reg}
 	st.startLive(tb)
 	tb.Cleanup(func() { _ = st.live().Close() })
 	srv := httptest.NewServer(web.New(web.Options{Cameras: rec, Segments: rec, Health: rec, Gatherer: reg,
