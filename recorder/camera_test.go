@@ -111,17 +111,12 @@ func (r *ingestRun) next(t *testing.T, timeout time.Duration) *streaming.Unit {
 // ingestWaitState polls the camera's status until it is in state.
 func ingestWaitState(t *testing.T, cam *Camera, state CameraState, timeout time.Duration) CameraStatus {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		st := cam.Status()
-		if st.State == state {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("camera not %s within %v: %+v", state, timeout, st)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an event
-	}
+	var st CameraStatus
+	testutil.WaitFor(t, timeout, fmt.Sprintf("camera %s to be %s", cam.Status().ID, state), func() bool {
+		st = cam.Status()
+		return st.State == state
+	})
+	return st
 }
 
 // ingestCheckUnits checks what a recorder or viewer relies on: a run of units from
@@ -292,13 +287,9 @@ func TestCameraReconnectsAfterCameraRestart(t *testing.T) {
 		t.Fatal("offline without an error")
 	}
 	// The camera stays off for a while, and the supervisor keeps retrying, backing off.
-	deadline := time.Now().Add(5 * time.Second)
-	for r.cam.Status().Reconnects < 4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("supervisor gave up retrying: %+v", r.cam.Status())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 5*time.Second, "4 reconnect attempts to the camera that is off", func() bool {
+		return r.cam.Status().Reconnects >= 4
+	})
 	if st := r.cam.Status(); st.State != StateOffline {
 		t.Fatalf("camera off, state %s", st.State)
 	}
@@ -344,14 +335,10 @@ func TestCameraOfflineCamerasDoNotDisturbOthers(t *testing.T) {
 		want string
 	}{{refused, "connection refused"}, {badAuth, "401"}} {
 		st := ingestWaitState(t, tc.r.cam, StateOffline, 5*time.Second)
-		deadline := time.Now().Add(5 * time.Second)
-		for st.Reconnects < 2 && time.Now().Before(deadline) { // it keeps retrying
-			time.Sleep(10 * time.Millisecond)
+		testutil.WaitFor(t, 5*time.Second, st.ID+" to keep retrying (2 reconnect attempts)", func() bool {
 			st = tc.r.cam.Status()
-		}
-		if st.Reconnects < 2 {
-			t.Errorf("%s: %d reconnect attempts in 5 s", st.ID, st.Reconnects)
-		}
+			return st.Reconnects >= 2
+		})
 		if !strings.Contains(st.LastError, tc.want) {
 			t.Errorf("%s: LastError %q does not say %q", st.ID, st.LastError, tc.want)
 		}

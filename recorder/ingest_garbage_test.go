@@ -20,6 +20,7 @@ import (
 
 	"github.com/straja-nvr/straja/streaming"
 	streamclip "github.com/straja-nvr/straja/streaming/clip"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // ingestGarbageCam is a real RTSP camera whose SDP announces forma and whose RTP is
@@ -255,13 +256,9 @@ func ingestGarbageRun(t *testing.T, id, url string, m *Metrics, timeout time.Dur
 func ingestExpectNoVideo(t *testing.T, r *ingestRun, cam *ingestGarbageCam) CameraStatus {
 	t.Helper()
 	st := ingestWaitState(t, r.cam, StateStalled, 5*time.Second)
-	deadline := time.Now().Add(5 * time.Second)
-	for cam.plays.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond) // polling interval
-	}
-	if n := cam.plays.Load(); n < 2 {
-		t.Errorf("%d PLAY requests: a session sending no video was not replaced", n)
-	}
+	testutil.WaitFor(t, 5*time.Second, "a second PLAY, replacing the session that sends no video", func() bool {
+		return cam.plays.Load() >= 2
+	})
 	if !strings.Contains(st.LastError, "no video received") {
 		t.Errorf("LastError %q does not say that no video arrives", st.LastError)
 	}

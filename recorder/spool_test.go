@@ -3,13 +3,11 @@ package recorder
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -233,14 +231,14 @@ func TestSpoolRecordsUploadsAndCatalogues(t *testing.T) {
 				if err := os.WriteFile(path, b, 0o600); err != nil {
 					t.Fatal(err)
 				}
-				p := probe(t, path)
-				if p.codec != tc.codec || p.width != 640 || p.height != 360 {
-					t.Errorf("segment %d: ffprobe sees %s %dx%d", i, p.codec, p.width, p.height)
+				p := testutil.FFprobe(t, path)
+				if p.Codec != tc.codec || p.Width != 640 || p.Height != 360 {
+					t.Errorf("segment %d: ffprobe sees %s %dx%d", i, p.Codec, p.Width, p.Height)
 				}
-				if d := p.duration - s.Duration; d < -40*time.Millisecond || d > 40*time.Millisecond {
-					t.Errorf("segment %d: ffprobe duration %v, catalog %v", i, p.duration, s.Duration)
+				if d := p.Duration - s.Duration; d < -40*time.Millisecond || d > 40*time.Millisecond {
+					t.Errorf("segment %d: ffprobe duration %v, catalog %v", i, p.Duration, s.Duration)
 				}
-				if !p.firstKey {
+				if !p.FirstKey {
 					t.Errorf("segment %d does not start with a keyframe", i)
 				}
 			}
@@ -258,53 +256,6 @@ func equalFragments(a, b []storage.Fragment) bool {
 		}
 	}
 	return true
-}
-
-type probeResult struct {
-	codec         string
-	width, height int
-	duration      time.Duration
-	firstKey      bool
-}
-
-func probe(t *testing.T, path string) probeResult {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-of", "json",
-		"-show_entries", "format=duration:stream=codec_name,width,height", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	var info struct {
-		Streams []struct {
-			CodecName     string `json:"codec_name"`
-			Width, Height int
-		}
-		Format struct{ Duration string }
-	}
-	if err := json.Unmarshal(out, &info); err != nil || len(info.Streams) != 1 {
-		t.Fatalf("ffprobe %s: %v %s", path, err, out)
-	}
-	secs, err := strconv.ParseFloat(info.Format.Duration, 64)
-	if err != nil {
-		t.Fatalf("ffprobe duration %q: %v", info.Format.Duration, err)
-	}
-	out, err = exec.Command("ffprobe", "-v", "error", "-of", "json", "-select_streams", "v",
-		"-show_frames", "-read_intervals", "%+#1", "-show_entries", "frame=pict_type,key_frame", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe frames %s: %v", path, err)
-	}
-	var frames struct {
-		Frames []struct {
-			PictType string `json:"pict_type"`
-			KeyFrame int    `json:"key_frame"`
-		}
-	}
-	if err := json.Unmarshal(out, &frames); err != nil || len(frames.Frames) == 0 {
-		t.Fatalf("ffprobe frames %s: %v %s", path, err, out)
-	}
-	f := frames.Frames[0]
-	return probeResult{codec: info.Streams[0].CodecName, width: info.Streams[0].Width, height: info.Streams[0].Height,
-		duration: time.Duration(secs * float64(time.Second)), firstKey: f.PictType == "I" || f.KeyFrame == 1}
 }
 
 func TestSpoolStartsNewSegmentOnLossAndEpoch(t *testing.T) {

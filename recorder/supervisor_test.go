@@ -18,22 +18,11 @@ import (
 	"github.com/straja-nvr/straja/recorder/camsim"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // superviseFrame is one frame of the simulator's 25 fps clips.
 const superviseFrame = 40 * time.Millisecond
-
-// superviseWait polls cond until it holds or d has passed.
-func superviseWait(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // superviseConfig records cameras with 2 s segments into a disk store under dir.
 func superviseConfig(t *testing.T, dir string, cams ...configs.Camera) *configs.Config {
@@ -132,7 +121,7 @@ func TestApplyWhileRecording(t *testing.T) {
 	runDone := make(chan error, 1)
 	go func() { runDone <- r.Run(ctx) }()
 
-	superviseWait(t, 30*time.Second, "2 stored segments of every camera", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "2 stored segments of every camera", func() bool {
 		for _, c := range cams {
 			if len(superviseSegments(t, r, c.ID)) < 2 {
 				return false
@@ -152,7 +141,7 @@ func TestApplyWhileRecording(t *testing.T) {
 	view4 := live4.Subscribe(64, false)
 	defer view4.Close()
 	var part int64
-	superviseWait(t, 10*time.Second, "cam-4's open segment to hold a fragment", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "cam-4's open segment to hold a fragment", func() bool {
 		var ok bool
 		part, ok = openPart(t, cfg.Spool.Dir, "cam-4")
 		return ok
@@ -179,7 +168,7 @@ func TestApplyWhileRecording(t *testing.T) {
 	if _, ok := r.LiveStream("cam-4"); ok {
 		t.Error("cam-4 still served live after its removal")
 	}
-	superviseWait(t, 5*time.Second, "cam-4's viewer to be disconnected", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "cam-4's viewer to be disconnected", func() bool {
 		select {
 		case _, ok := <-view4.C():
 			return !ok
@@ -193,7 +182,7 @@ func TestApplyWhileRecording(t *testing.T) {
 		}
 	}
 	var last storage.Segment
-	superviseWait(t, 15*time.Second, "cam-4's last segment in the catalog", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "cam-4's last segment in the catalog", func() bool {
 		for _, s := range superviseSegments(t, r, "cam-4") {
 			if s.Start.UnixMilli() == part {
 				last = s
@@ -205,7 +194,7 @@ func TestApplyWhileRecording(t *testing.T) {
 	if info, err := r.Store().Stat(context.Background(), last.Key); err != nil || info.Size != last.Size {
 		t.Errorf("cam-4's last segment %s in the store: %+v, %v; catalogued size %d", last.Key, info, err, last.Size)
 	}
-	superviseWait(t, 10*time.Second, "cam-4's spool emptied", func() bool { return len(cameraSpoolFiles(cfg.Spool.Dir, "cam-4")) == 0 })
+	testutil.WaitFor(t, 10*time.Second, "cam-4's spool emptied", func() bool { return len(cameraSpoolFiles(cfg.Spool.Dir, "cam-4")) == 0 })
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +210,7 @@ func TestApplyWhileRecording(t *testing.T) {
 	}
 
 	// The changed camera reconnects to its new URL, on the stream its viewers hold.
-	superviseWait(t, 15*time.Second, "cam-3 online from its new URL", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "cam-3 online from its new URL", func() bool {
 		c, _ := r.Camera("cam-3")
 		return c.State == StateOnline && c.Codec == string(streaming.H265)
 	})
@@ -229,7 +218,7 @@ func TestApplyWhileRecording(t *testing.T) {
 		t.Errorf("cam-3 shows %d reconnects after its restart, %d before: live view would not start over",
 			c.Reconnects, cam3Before.Reconnects)
 	}
-	superviseWait(t, 10*time.Second, "cam-3's viewer to get the new camera's video", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "cam-3's viewer to get the new camera's video", func() bool {
 		for {
 			select {
 			case d, ok := <-view3.C():
@@ -250,7 +239,7 @@ func TestApplyWhileRecording(t *testing.T) {
 	if cam1After, _ := r.sup.get("cam-1"); cam1After != cam1Before || cam1After.cam != cam1Before.cam {
 		t.Error("cam-1 was restarted though its configuration did not change")
 	}
-	superviseWait(t, 30*time.Second, "segments after the change", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "segments after the change", func() bool {
 		for _, id := range []string{"cam-1", "cam-2", "cam-3", "cam-5"} {
 			n := 0
 			for _, s := range superviseSegments(t, r, id) {
@@ -381,7 +370,7 @@ func TestApplyLiveSubstream(t *testing.T) {
 		c, _ := r.Camera("gate")
 		return c.State == StateOnline && c.Live
 	}
-	superviseWait(t, 15*time.Second, "gate online", online)
+	testutil.WaitFor(t, 15*time.Second, "gate online", online)
 	main, _ := r.Stream("gate")
 	viewMain := main.Subscribe(64, false)
 	defer viewMain.Close()
@@ -400,13 +389,13 @@ func TestApplyLiveSubstream(t *testing.T) {
 	}
 	viewSub := sub.Subscribe(64, false)
 	defer viewSub.Close()
-	superviseWait(t, 15*time.Second, "gate's substream live", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "gate's substream live", func() bool {
 		c, _ := r.Camera("gate")
 		return c.Live && c.LiveCodec == string(streaming.H264)
 	})
 	gets := func(rd *streaming.Reader, what string) {
 		t.Helper()
-		superviseWait(t, 10*time.Second, what, func() bool {
+		testutil.WaitFor(t, 10*time.Second, what, func() bool {
 			select {
 			case _, ok := <-rd.C():
 				if !ok {
@@ -427,7 +416,7 @@ func TestApplyLiveSubstream(t *testing.T) {
 	if st, _ := r.LiveStream("gate"); st != main {
 		t.Error("live view not back on the recorded stream after live_url was removed")
 	}
-	superviseWait(t, 5*time.Second, "the substream's viewer ended", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the substream's viewer ended", func() bool {
 		for {
 			select {
 			case _, ok := <-viewSub.C():
@@ -439,7 +428,7 @@ func TestApplyLiveSubstream(t *testing.T) {
 			}
 		}
 	})
-	superviseWait(t, 15*time.Second, "gate online again", online)
+	testutil.WaitFor(t, 15*time.Second, "gate online again", online)
 	for len(viewMain.C()) > 0 {
 		<-viewMain.C()
 	}

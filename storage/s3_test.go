@@ -126,19 +126,14 @@ func TestS3StartsWhileServerDown(t *testing.T) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	for {
+	testutil.WaitFor(t, 30*time.Second, "MinIO ready", func() bool {
 		resp, err := http.Get("http://" + addr + "/minio/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if ctx.Err() != nil {
-			t.Fatal("MinIO not ready in time")
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not a wait for an event
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 
 	if err := s.Put(ctx, "cam/x", strings.NewReader("a"), 1); err != nil {
 		t.Fatalf("Put once the server is up: %v", err)

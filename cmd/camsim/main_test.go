@@ -1,19 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 func TestRunRejectsBadFlags(t *testing.T) {
@@ -37,24 +36,6 @@ func TestRunRejectsBadFlags(t *testing.T) {
 			t.Errorf("%v: error %v, want one mentioning %q", tc.args, err, tc.want)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the writer and a polling reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // describeStatus returns 200 or the error status of a DESCRIBE.
@@ -88,7 +69,7 @@ func TestRunServesFlapsAndStops(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout syncBuffer
+	var stdout testutil.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-cameras", "2", "-h265", "2",
@@ -96,15 +77,11 @@ func TestRunServesFlapsAndStops(t *testing.T) {
 	}()
 
 	urlRE := regexp.MustCompile(`rtsp://\S+/cam(\d)\t(h26[45]) 640x360`)
-	deadline := time.Now().Add(5 * time.Second)
 	var lines [][]string
-	for len(lines) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("camera URLs not printed; stdout: %q", stdout.String())
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
+	testutil.WaitFor(t, 5*time.Second, "two camera URLs on stdout", func() bool {
 		lines = urlRE.FindAllStringSubmatch(stdout.String(), -1)
-	}
+		return len(lines) >= 2
+	})
 	if lines[0][1] != "1" || lines[0][2] != "h264" || lines[1][1] != "2" || lines[1][2] != "h265" {
 		t.Errorf("printed %q, want cam1 h264 and cam2 h265", stdout.String())
 	}
@@ -112,14 +89,10 @@ func TestRunServesFlapsAndStops(t *testing.T) {
 
 	// The flapping camera is seen both down (404) and back up.
 	seen := map[base.StatusCode]bool{}
-	deadline = time.Now().Add(5 * time.Second)
-	for !seen[base.StatusOK] || !seen[base.StatusNotFound] {
-		if time.Now().After(deadline) {
-			t.Fatalf("cam1 statuses seen while flapping: %v, want 200 and 404", seen)
-		}
+	testutil.WaitFor(t, 5*time.Second, "cam1 answering both 200 and 404 while flapping", func() bool {
 		seen[describeStatus(t, cam1)] = true
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+		return seen[base.StatusOK] && seen[base.StatusNotFound]
+	})
 
 	cancel()
 	select {

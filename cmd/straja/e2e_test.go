@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -168,46 +167,6 @@ func segmentsOf(t *testing.T, addr, cam string) []apiSegment {
 		t.Fatalf("segments of %s: status %d", cam, code)
 	}
 	return out.Segments
-}
-
-// probe is what ffprobe says of one segment file.
-type probe struct {
-	Codec         string
-	Width, Height int
-	Duration      time.Duration
-	FirstKey      bool
-}
-
-func ffprobe(t *testing.T, path string) probe {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0",
-		"-show_entries", "stream=codec_name,width,height:format=duration", "-of", "json", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	var res struct {
-		Streams []struct {
-			CodecName string `json:"codec_name"`
-			Width     int    `json:"width"`
-			Height    int    `json:"height"`
-		} `json:"streams"`
-		Format struct {
-			Duration string `json:"duration"`
-		} `json:"format"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil || len(res.Streams) != 1 {
-		t.Fatalf("ffprobe %s: %v %s", path, err, out)
-	}
-	secs, _ := strconv.ParseFloat(res.Format.Duration, 64)
-	p := probe{Codec: res.Streams[0].CodecName, Width: res.Streams[0].Width, Height: res.Streams[0].Height,
-		Duration: time.Duration(secs * float64(time.Second))}
-	out, err = exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-read_intervals", "%+#1",
-		"-show_entries", "frame=key_frame,pict_type", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe frames %s: %v", path, err)
-	}
-	p.FirstKey = strings.HasPrefix(strings.TrimSpace(string(out)), "1")
-	return p
 }
 
 // fetch copies an object out of the store into a temp file for ffprobe.

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -135,7 +134,7 @@ func TestCredentialsNeverShown(t *testing.T) {
 	cfg.Cameras[0].URL = strings.Replace(sim.URL(1), "rtsp://", "rtsp://"+user+":"+pass+"@", 1)
 	cfg.Cameras[1].URL = strings.Replace(sim.URL(2), "rtsp://", "rtsp://"+user+":"+wrong+"@", 1)
 	cfg.Listen = testutil.FreeAddr(t, "tcp")
-	logs := &lockedBuffer{}
+	logs := &testutil.Buffer{}
 	p := startBinary(t, writeConfig(t, cfg), logs)
 	addr := cfg.Listen
 	testutil.WaitFor(t, 20*time.Second, "cam-1 online, cam-2 offline with an error", func() bool {
@@ -182,7 +181,7 @@ func TestKillMidSegment(t *testing.T) {
 	cfg.Recording.SegmentDuration = configs.Duration(20 * time.Second)
 	cfg.Listen = testutil.FreeAddr(t, "tcp")
 	path := writeConfig(t, cfg)
-	logs := &lockedBuffer{}
+	logs := &testutil.Buffer{}
 	p := startBinary(t, path, logs)
 	testutil.WaitFor(t, 20*time.Second, "cam-1 online", func() bool { return cameraOf(t, cfg.Listen, "cam-1").State == "online" })
 	time.Sleep(7 * time.Second) // record into the first (20 s) segment, then crash mid-way
@@ -211,7 +210,7 @@ func TestKillMidSegment(t *testing.T) {
 	if lost > time.Duration(cfg.Recording.FragmentDuration)+500*time.Millisecond {
 		t.Errorf("lost %v of footage before the kill, want at most one fragment", lost)
 	}
-	if pr := ffprobe(t, fetch(t, openStore(t, cfg), first.Key)); !pr.FirstKey || pr.Codec != "h264" {
+	if pr := testutil.FFprobe(t, fetch(t, openStore(t, cfg), first.Key)); !pr.FirstKey || pr.Codec != "h264" {
 		t.Errorf("recovered segment does not play: %+v", pr)
 	}
 	if left, _ := filepath.Glob(filepath.Join(cfg.Spool.Dir, "*", "*.part")); len(left) != 0 {
@@ -219,25 +218,7 @@ func TestKillMidSegment(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects a child's output.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func startBinary(t *testing.T, config string, out *lockedBuffer) *exec.Cmd {
+func startBinary(t *testing.T, config string, out *testutil.Buffer) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(strajaBinary(t), "serve", "--config", config)
 	cmd.Stdout, cmd.Stderr = out, out

@@ -55,7 +55,7 @@ func TestRecordEndToEnd(t *testing.T) {
 				}
 				for j, s := range segs {
 					catKeys = append(catKeys, s.Key)
-					p := ffprobe(t, fetch(t, st, s.Key))
+					p := testutil.FFprobe(t, fetch(t, st, s.Key))
 					if p.Codec != wantCodec || p.Width != 640 || p.Height != 360 {
 						t.Errorf("%s: got %s %dx%d, want %s 640x360", s.Key, p.Codec, p.Width, p.Height, wantCodec)
 					}
@@ -155,7 +155,7 @@ func TestBFramesCamera(t *testing.T) {
 		t.Fatalf("%d segments, want >= 2", len(segs))
 	}
 	for _, s := range segs {
-		p := ffprobe(t, fetch(t, st, s.Key))
+		p := testutil.FFprobe(t, fetch(t, st, s.Key))
 		if p.Codec != "h264" || p.Width != 320 || !p.FirstKey {
 			t.Errorf("%s: %+v", s.Key, p)
 		}

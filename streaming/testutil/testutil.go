@@ -1,6 +1,7 @@
 // Package testutil holds what Straja's tests share: polling with a deadline, free
 // loopback ports, checks for the outside tools the tests run against (ffmpeg, ffprobe,
-// Chromium) and a goroutine-leak check.
+// Chromium), what ffprobe says of a file, a goroutine-leak check and a buffer for a
+// child's output.
 //
 // Why here: the top-level folders are fixed, a module-level internal/ folder is not one
 // of them, and an internal/ folder under one of them is closed to the others' tests. So
