@@ -1,38 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/straja-nvr/straja/configs"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
-// syncBuffer is a log destination that tests read while the service writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startBare runs the service with no cameras, logging into a buffer.
-func startBare(t *testing.T, edit func(*configs.Config)) (*Main, *syncBuffer) {
+func startBare(t *testing.T, edit func(*configs.Config)) (*Main, *testutil.Buffer) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := configs.Default()
@@ -45,7 +26,7 @@ func startBare(t *testing.T, edit func(*configs.Config)) (*Main, *syncBuffer) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	m := &Main{Config: &cfg, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
