@@ -445,3 +445,31 @@ func TestApplyLiveSubstream(t *testing.T) {
 	sim.Close()
 	goleak.VerifyNone(t, leaks)
 }
+
+// TestSameIngest: which changes restart a camera. Names and sites are only shown;
+// everything that reaches the camera or the spool restarts it.
+func TestSameIngest(t *testing.T) {
+	base := CameraConfig{ID: "gate", Name: "Gate", Site: "bastion", SiteName: "Bastionul Theresia",
+		URL: "rtsp://127.0.0.1/a", Transport: "tcp", ReadTimeout: 10 * time.Second, Record: true}
+	for _, tc := range []struct {
+		name    string
+		change  func(*CameraConfig)
+		restart bool
+	}{
+		{"nothing", func(*CameraConfig) {}, false},
+		{"name", func(c *CameraConfig) { c.Name = "Poarta" }, false},
+		{"site", func(c *CameraConfig) { c.Site, c.SiteName = "palat", "Palatul Administrativ" }, false},
+		{"url", func(c *CameraConfig) { c.URL = "rtsp://127.0.0.1/b" }, true},
+		{"password", func(c *CameraConfig) { c.URL = "rtsp://u:new@127.0.0.1/a" }, true},
+		{"live_url", func(c *CameraConfig) { c.LiveURL = "rtsp://127.0.0.1/sub" }, true},
+		{"transport", func(c *CameraConfig) { c.Transport = "udp" }, true},
+		{"read_timeout", func(c *CameraConfig) { c.ReadTimeout = 20 * time.Second }, true},
+		{"record", func(c *CameraConfig) { c.Record = false }, true},
+	} {
+		c := base
+		tc.change(&c)
+		if got := !sameIngest(base, c); got != tc.restart {
+			t.Errorf("%s changed: restart %v, want %v", tc.name, got, tc.restart)
+		}
+	}
+}
