@@ -268,6 +268,19 @@ func parse(data []byte, name string, lookupEnv func(string) (string, bool), opts
 	return &cfg, nil
 }
 
+// SetByFlag records that the field at path (such as "listen") was set from the
+// command-line flag named flag (without dashes), so that errors about it name the
+// flag rather than the file.
+func (c *Config) SetByFlag(path, flag string) {
+	if c.src == nil {
+		c.src = &source{}
+	}
+	if c.src.flags == nil {
+		c.src.flags = map[string]string{}
+	}
+	c.src.flags[path] = flag
+}
+
 // fillDefaults sets the fields whose zero value means "default" and whose default
 // depends on other fields, so that a Config built in code works like a loaded one.
 func (c *Config) fillDefaults() {

@@ -20,6 +20,7 @@ type Error struct {
 	File string // configuration file name; "" when unknown
 	Line int    // 1-based line in File; 0 when unknown
 	Env  string // environment variable the value came from, if any
+	Flag string // command-line flag the value came from, if any (without dashes)
 	Path string // field path such as "cameras[2].url"; "" for the whole file
 	Msg  string
 }
@@ -28,6 +29,8 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	switch {
+	case e.Flag != "":
+		fmt.Fprintf(&b, "--%s: ", e.Flag)
 	case e.Env != "":
 		fmt.Fprintf(&b, "environment variable %s: ", e.Env)
 	case e.File != "" && e.Line > 0:
@@ -35,7 +38,7 @@ func (e *Error) Error() string {
 	case e.File != "":
 		b.WriteString(e.File + ": ")
 	}
-	if e.Path != "" {
+	if e.Path != "" && e.Flag == "" { // the flag names the field
 		b.WriteString(e.Path + ": ")
 	}
 	b.WriteString(e.Msg)
@@ -47,6 +50,7 @@ type source struct {
 	file   string
 	lines  map[string]int    // field path -> line of its key or list item
 	env    map[string]string // field path -> environment variable
+	flags  map[string]string // field path -> command-line flag
 	failed []string          // paths that did not decode; validation skips them
 	lookup func(string) (string, bool)
 	// noCameraSecrets: unset password_env variables are not an error (WithoutCameraSecrets).
@@ -61,6 +65,10 @@ func (s *source) errorf(path, format string, args ...any) *Error {
 		return e
 	}
 	e.File = s.file
+	if f, ok := s.flags[path]; ok {
+		e.Flag = f
+		return e
+	}
 	if v, ok := s.env[path]; ok {
 		e.Env = v
 		return e

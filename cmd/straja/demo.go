@@ -20,6 +20,9 @@ func demoMain(args []string, stderr io.Writer, log *slog.Logger) (*Main, error) 
 	data := fs.String("data", "./straja-demo-data", "data directory (segments, spool, catalog)")
 	cameras := fs.Int("cameras", 4, "number of simulated cameras (1-64)")
 	segDur := fs.Duration("segment-duration", 0, "segment duration (2s-1h; default from the demo config)")
+	// Free ports by default, so that demos side by side do not collide.
+	udpPort := fs.Int("webrtc-udp-port", 0, "UDP port for live view media (0: a free port)")
+	tcpPort := fs.Int("webrtc-tcp-port", 0, "ICE-TCP port for live view media (0: a free port, -1: none)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -33,13 +36,22 @@ func demoMain(args []string, stderr io.Writer, log *slog.Logger) (*Main, error) 
 	if err != nil {
 		return nil, err
 	}
+	// Errors about a value a flag set must name the flag, not the embedded demo.yaml.
 	cfg.Listen = *listen
+	cfg.SetByFlag("listen", "listen")
 	cfg.DataDir = *data
 	cfg.Storage.Disk.Path = *data + "/segments"
 	cfg.Spool.Dir = *data + "/spool"
+	cfg.SetByFlag("data_dir", "data")
+	cfg.SetByFlag("storage.disk.path", "data")
+	cfg.SetByFlag("spool.dir", "data")
 	if *segDur != 0 {
 		cfg.Recording.SegmentDuration = configs.Duration(*segDur)
+		cfg.SetByFlag("recording.segment_duration", "segment-duration")
 	}
+	cfg.WebRTC.UDPPort, cfg.WebRTC.TCPPort = *udpPort, *tcpPort
+	cfg.SetByFlag("webrtc.udp_port", "webrtc-udp-port")
+	cfg.SetByFlag("webrtc.tcp_port", "webrtc-tcp-port")
 	// Extra cameras alternate between the two sites, named after the first ones.
 	for i := len(cfg.Cameras); i < *cameras; i++ {
 		c := cfg.Cameras[i%2]

@@ -19,7 +19,7 @@ import (
 )
 
 const usage = `usage:
-  straja demo [--listen ADDR] [--data DIR] [--cameras N] [--segment-duration D]
+  straja demo [--listen ADDR] [--data DIR] [--cameras N] [--segment-duration D] [--webrtc-udp-port P] [--webrtc-tcp-port P]
   straja serve --config FILE
   straja catalog rebuild --config FILE
   straja state backup --config FILE
