@@ -56,6 +56,9 @@ type CameraStatus struct {
 	// BFrames: the camera reorders frames (PTS != DTS seen this session). Recording
 	// keeps them; browsers' WebRTC decoders mostly do not.
 	BFrames bool
+	// Audio lists the codecs of the audio tracks the camera offers this session. They
+	// are never set up: Straja records video only.
+	Audio []string
 }
 
 const (

@@ -56,7 +56,7 @@ type ingestResult struct {
 // and every goroutine it started have stopped when it returns.
 func (c *Camera) runSession(ctx context.Context) ingestResult {
 	c.mu.Lock()
-	c.status.BFrames = false // a camera may be reconfigured between sessions
+	c.status.BFrames, c.status.Audio = false, nil // a camera may be reconfigured between sessions
 	c.mu.Unlock()
 	u, err := base.ParseURL(c.spec.URL)
 	if err != nil {
@@ -171,6 +171,12 @@ func (s *ingestSession) play(client *gortsplib.Client, u *base.URL) error {
 	if err := s.init(forma); err != nil {
 		return err
 	}
+	if audio := ingestAudioCodecs(desc); len(audio) > 0 {
+		s.cam.mu.Lock()
+		s.cam.status.Audio = audio
+		s.cam.mu.Unlock()
+		s.cam.log.Info("camera offers audio, which is not recorded: Straja records video only", "audio", strings.Join(audio, ", "))
+	}
 	if _, err := client.Setup(desc.BaseURL, medi, 0, 0); err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
@@ -257,6 +263,20 @@ func ingestFindVideo(desc *description.Session) (*description.Media, format.Form
 		}
 	}
 	return nil, nil
+}
+
+// ingestAudioCodecs lists the codecs of the audio medias desc offers.
+func ingestAudioCodecs(desc *description.Session) []string {
+	var out []string
+	for _, m := range desc.Medias {
+		if m.Type != description.MediaTypeAudio || m.IsBackChannel {
+			continue
+		}
+		for _, f := range m.Formats {
+			out = append(out, f.Codec())
+		}
+	}
+	return out
 }
 
 func ingestCodecs(desc *description.Session) string {

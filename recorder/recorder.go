@@ -39,7 +39,12 @@ type CameraInfo struct {
 	Live       bool   `json:"live"`
 	LiveCodec  string `json:"live_codec,omitempty"`
 	LiveReason string `json:"live_reason,omitempty"`
+	// Audio is "not_recorded" when the camera offers audio: Straja records video only.
+	Audio string `json:"audio,omitempty"`
 }
+
+// AudioNotRecorded is CameraInfo.Audio for a camera that offers audio.
+const AudioNotRecorded = "not_recorded"
 
 // Recorder owns every camera's ingest, fan-out stream and segmenter, the spool, the
 // uploader, the store and the catalog.
@@ -318,6 +323,9 @@ func (r *Recorder) info(cr *cameraRun) CameraInfo {
 		ci.State, ci.Codec, ci.Width, ci.Height = st.State, st.Codec, st.Width, st.Height
 		ci.FPS, ci.BitrateBps, ci.Reconnects = st.FPS, st.BitrateBps, st.Reconnects
 		ci.LastError = configs.Redact(st.LastError, r.cfg)
+		if len(st.Audio) > 0 {
+			ci.Audio = AudioNotRecorded
+		}
 		if !st.LastFrame.IsZero() {
 			t := st.LastFrame.UTC()
 			ci.LastFrame = &t
