@@ -1,12 +1,10 @@
 package recorder
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,25 +12,8 @@ import (
 
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/streaming"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
-
-// syncBuffer is a log sink safe for the recorder's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestAudioNotRecordedIsShown: a camera that offers an audio track (G.711 here)
 // records video only, and says so: the API shows "audio": "not_recorded" and the log
@@ -46,7 +27,7 @@ func TestAudioNotRecordedIsShown(t *testing.T) {
 	cfg := superviseConfig(t, t.TempDir(),
 		configs.Camera{ID: "gate", Name: "Poarta", Site: "bastion", URL: withAudio.URL(), Transport: configs.TransportTCP},
 		configs.Camera{ID: "yard", Name: "Curte", Site: "bastion", URL: videoOnly.URL(), Transport: configs.TransportTCP})
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	r, err := New(context.Background(), cfg, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +43,7 @@ func TestAudioNotRecordedIsShown(t *testing.T) {
 		}
 	}()
 
-	superviseWait(t, 10*time.Second, "both cameras online", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "both cameras online", func() bool {
 		a, _ := r.Camera("gate")
 		b, _ := r.Camera("yard")
 		return a.State == StateOnline && b.State == StateOnline
