@@ -309,3 +309,45 @@ func TestWriteDeadline(t *testing.T) {
 		t.Fatal("handler still writing after 30 s to a client that reads nothing")
 	}
 }
+
+// A non-streaming route's request has a deadline; a streaming route's has none, so
+// video can flow for as long as the viewer watches.
+func TestStreamingRoutesHaveNoDeadline(t *testing.T) {
+	s := newTestServer(t, newCatalog(t))
+	for _, streaming := range []bool{false, true} {
+		var has bool
+		h := s.routeChain(Route{Method: "GET", Pattern: "/x", Streaming: streaming,
+			Handler: func(w http.ResponseWriter, r *http.Request) { _, has = r.Context().Deadline() }})
+		h.ServeHTTP(httptest.NewRecorder(), newRequest("GET", "/x", nil))
+		if has == streaming {
+			t.Errorf("streaming %v: request deadline %v", streaming, has)
+		}
+	}
+}
+
+// The connection limits: oversized headers are refused before any handler runs.
+func TestHeaderSizeLimit(t *testing.T) {
+	s := newTestServer(t, newCatalog(t))
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = NewHTTPServer(s, slog.New(slog.DiscardHandler))
+	srv.Start()
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/healthz", nil)
+	req.Header.Set("X-Filler", strings.Repeat("a", 64<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("64 KiB of headers: %s, want 431", resp.Status)
+	}
+	resp, err = http.Get(srv.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz: %s", resp.Status)
+	}
+}

@@ -92,7 +92,7 @@ func (s *Server) handleSegments(w http.ResponseWriter, r *http.Request) {
 		}
 		buf = appendSegment(buf, sg)
 		if _, err := w.Write(buf); err != nil {
-			return fmt.Errorf("write segments: %w", err)
+			return fmt.Errorf("write segments: %w: %w", errClientGone, err)
 		}
 		n++
 		last = sg.Key
@@ -105,7 +105,11 @@ func (s *Server) handleSegments(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The status is sent: cut the response short so the client cannot take a
 		// partial page for a whole one.
-		s.log.Warn("segments listing failed after the first row", "request_id", requestID(r.Context()),
+		lvl := s.log.Warn
+		if errors.Is(err, errClientGone) {
+			lvl = s.log.Debug
+		}
+		lvl("segments listing failed after the first row", "request_id", requestID(r.Context()),
 			"camera", id, "err", err)
 		panic(http.ErrAbortHandler)
 	}
@@ -181,7 +185,10 @@ func encodeCursor(key string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(cursorVersion + key))
 }
 
-var errCursor = errors.New("bad cursor")
+var (
+	errCursor     = errors.New("bad cursor")
+	errClientGone = errors.New("client stopped reading")
+)
 
 func decodeCursor(s, camera string) (string, error) {
 	if len(s) > 512 {
