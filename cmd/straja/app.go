@@ -113,6 +113,11 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Log.Warn("allow_remote is true: anyone who can reach "+ln.Addr().String()+
 			" can watch every camera, list recordings and read metrics, without signing in (there is no authentication yet)",
 			"listen", ln.Addr().String(), "public_hosts", m.Config.PublicHosts)
+		if host, _, _ := net.SplitHostPort(m.Config.Listen); len(m.Config.PublicHosts) == 0 &&
+			(host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified()) {
+			m.Log.Warn("public_hosts is empty: browsers on other machines get 421 until the name or " +
+				"address they use is listed in public_hosts")
+		}
 	}
 	m.Log.Info("straja started", "listen", ln.Addr().String(), "cameras", len(m.Config.Cameras),
 		"storage", m.Config.Storage.Backend)

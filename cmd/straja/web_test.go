@@ -42,6 +42,13 @@ func TestAllowRemoteWarns(t *testing.T) {
 		!strings.Contains(l, "without signing in") {
 		t.Errorf("allow_remote: true; log at start:\n%s\nwant a warning that everything is open", l)
 	}
+	if l := logs.String(); strings.Contains(l, "public_hosts is empty") {
+		t.Errorf("listening on loopback, a warning about public_hosts:\n%s", l)
+	}
+	_, logs = startBare(t, func(c *configs.Config) { c.AllowRemote, c.Listen = true, "0.0.0.0:0" })
+	if l := logs.String(); !strings.Contains(l, "public_hosts is empty") {
+		t.Errorf("listening on every interface without public_hosts; log at start:\n%s\nwant a warning about the 421s", l)
+	}
 	_, logs = startBare(t, func(c *configs.Config) {})
 	if l := logs.String(); strings.Contains(l, "allow_remote") {
 		t.Errorf("allow_remote: false; log at start:\n%s", l)
