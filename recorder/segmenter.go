@@ -7,9 +7,8 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 
+	"github.com/straja-nvr/straja/internal/mp4"
 	"github.com/straja-nvr/straja/streaming"
 )
 
@@ -51,9 +50,9 @@ type fragmentInfo struct {
 type segmentSink interface {
 	// startSegment opens a segment whose first sample is at wall-clock start, writing init.
 	startSegment(start time.Time, init []byte) error
-	// writeFragment appends frag (its header marshalled) with frag.writeTo; on error
+	// writeFragment appends frag (its header marshalled) with frag.WriteTo; on error
 	// nothing of it is kept. frag is reused once writeFragment returns.
-	writeFragment(frag *fragment, f fragmentInfo) error
+	writeFragment(frag *mp4.Fragment, f fragmentInfo) error
 	// endSegment closes the open segment with every fragment written successfully.
 	endSegment()
 }
@@ -87,7 +86,7 @@ type segmenter struct {
 	fragStartDTS int64
 	seq          uint32
 
-	frag fragment // being built: samples since fragStartDTS
+	frag mp4.Fragment // being built: samples since fragStartDTS
 }
 
 func newSegmenter(segment, fragment time.Duration, sink segmentSink, ev segmenterEvents) *segmenter {
@@ -216,32 +215,29 @@ func (s *segmenter) endSegment() {
 }
 
 func (s *segmenter) appendSample(u *streaming.Unit, ticks int64) {
-	s.frag.add(u, ticks)
+	s.frag.Add(u.NALUs, uint32(ticks), int32(u.PTS-u.DTS), u.Key)
 }
 
 // flush writes the buffered samples as one fragment. On a sink error the segment is
 // closed with what was written before, and flush reports false.
 func (s *segmenter) flush() bool {
 	f := &s.frag
-	if len(f.samples) == 0 {
+	if f.Len() == 0 {
 		return true
 	}
-	var ticks int64
-	for _, smp := range f.samples {
-		ticks += int64(smp.duration)
-	}
+	ticks := int64(f.Ticks())
 	start := s.fragStartDTS - s.segStartDTS
 	s.seq++
-	f.seq, f.baseTime = s.seq, uint64(start)
-	err := f.marshalHeader()
+	f.Seq, f.BaseTime = s.seq, uint64(start)
+	err := f.MarshalHeader()
 	if err == nil {
 		err = s.sink.writeFragment(f, fragmentInfo{
 			Start:    ticksToDuration(start),
 			Duration: ticksToDuration(ticks),
-			Key:      !f.samples[0].nonSync,
+			Key:      f.Sync(),
 		})
 	}
-	f.reset()
+	f.Reset()
 	s.fragStartDTS += ticks
 	if err != nil {
 		s.fail(causeOf(err), err)
@@ -285,21 +281,20 @@ func marshalInit(p *streaming.Params) ([]byte, error) {
 	if p == nil {
 		return nil, errors.New("no codec parameters")
 	}
-	var codec mp4.Codec
+	var codec fmp4.Codec
 	switch p.Codec {
 	case streaming.H264:
-		codec = &mp4.CodecH264{SPS: p.SPS, PPS: p.PPS}
+		codec = &fmp4.CodecH264{SPS: p.SPS, PPS: p.PPS}
 	case streaming.H265:
-		codec = &mp4.CodecH265{VPS: p.VPS, SPS: p.SPS, PPS: p.PPS}
+		codec = &fmp4.CodecH265{VPS: p.VPS, SPS: p.SPS, PPS: p.PPS}
 	default:
 		return nil, fmt.Errorf("codec %q not supported", p.Codec)
 	}
-	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: trackID, TimeScale: streaming.ClockRate, Codec: codec}}}
-	var buf seekablebuffer.Buffer
-	if err := init.Marshal(&buf); err != nil {
+	init, err := mp4.MarshalInit(codec, streaming.ClockRate)
+	if err != nil {
 		return nil, fmt.Errorf("marshal %s init: %w", p.Codec, err)
 	}
-	return buf.Bytes(), nil
+	return init, nil
 }
 
 func ticksToDuration(t int64) time.Duration {

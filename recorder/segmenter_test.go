@@ -8,6 +8,7 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
+	"github.com/straja-nvr/straja/internal/mp4"
 	"github.com/straja-nvr/straja/streaming"
 	streamclip "github.com/straja-nvr/straja/streaming/clip"
 )
@@ -85,13 +86,13 @@ func (m *memSink) startSegment(start time.Time, init []byte) error {
 	return nil
 }
 
-func (m *memSink) writeFragment(frag *fragment, f fragmentInfo) error {
+func (m *memSink) writeFragment(frag *mp4.Fragment, f fragmentInfo) error {
 	if m.fail != nil {
 		if err := m.fail(); err != nil {
 			return err
 		}
 	}
-	if _, err := frag.writeTo(&m.cur.data); err != nil {
+	if _, err := frag.WriteTo(&m.cur.data); err != nil {
 		return err
 	}
 	m.cur.frags = append(m.cur.frags, f)
@@ -378,8 +379,8 @@ func BenchmarkSegmenter(b *testing.B) {
 type discardSink struct{}
 
 func (discardSink) startSegment(time.Time, []byte) error { return nil }
-func (discardSink) writeFragment(f *fragment, _ fragmentInfo) error {
-	_, err := f.writeTo(io.Discard) // walks the payload as a file write would
+func (discardSink) writeFragment(f *mp4.Fragment, _ fragmentInfo) error {
+	_, err := f.WriteTo(io.Discard) // walks the payload as a file write would
 	return err
 }
 func (discardSink) endSegment() {}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/straja-nvr/straja/internal/mp4"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming"
 )
@@ -588,8 +589,8 @@ func (w *spoolWriter) create(start time.Time, init []byte) error {
 
 // writeFragment streams frag from the units' NALUs through a small buffer into the
 // file, hashing as it goes, and syncs.
-func (w *spoolWriter) writeFragment(frag *fragment, fi fragmentInfo) error {
-	size := frag.size()
+func (w *spoolWriter) writeFragment(frag *mp4.Fragment, fi fragmentInfo) error {
+	size := frag.Size()
 	if err := w.s.reserve(size); err != nil {
 		return err
 	}
@@ -599,7 +600,7 @@ func (w *spoolWriter) writeFragment(frag *fragment, fi fragmentInfo) error {
 		w.bw = bufio.NewWriterSize(&w.out, spoolWriteBuffer)
 	}
 	w.bw.Reset(&w.out) // also clears the error of a previous failed fragment
-	_, err := frag.writeTo(w.bw)
+	_, err := frag.WriteTo(w.bw)
 	if err == nil {
 		err = w.bw.Flush()
 	}

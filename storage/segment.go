@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -10,7 +9,7 @@ import (
 	"io"
 	"time"
 
-	amp4 "github.com/abema/go-mp4"
+	"github.com/straja-nvr/straja/internal/mp4"
 )
 
 // SegmentIndex describes a fragmented-MP4 segment: what playback, export and crash
@@ -38,12 +37,8 @@ type Fragment struct {
 // Limits keep hostile input from exhausting memory: moov and moof are read whole.
 const (
 	maxHeaderBoxSize = 16 << 20
-	maxTrunSamples   = 1 << 17
 	maxSegmentSpan   = 24 * time.Hour // beyond this, timestamps are garbage
 )
-
-// sampleFlagNonSync is sample_is_non_sync_sample in ISO/IEC 14496-12 sample flags.
-const sampleFlagNonSync = 0x10000
 
 // errTorn marks input that ends inside a box or with bytes that are not a box.
 var errTorn = errors.New("torn box")
@@ -80,11 +75,10 @@ type scanner struct {
 	h   hash.Hash
 	off int64 // bytes consumed
 
-	track     uint32 // reference track ID
-	timescale uint32
-	trex      amp4.Trex // defaults for the reference track
-	base      uint64    // first fragment's decode time
-	started   bool      // base is set
+	timescale uint32            // of the reference track
+	trex      mp4.TrackDefaults // the reference track's ID and defaults
+	base      uint64            // first fragment's decode time
+	started   bool              // base is set
 }
 
 type boxHeader struct {
@@ -169,7 +163,7 @@ func (sc *scanner) scan() (SegmentIndex, error) {
 		if err == nil && h.typ == "moov" {
 			var moov []byte
 			if moov, err = sc.body(h); err == nil {
-				err = sc.parseMoov(moov)
+				err = sc.parseMoov(moov[h.headerSize:])
 				idx.InitSize = sc.off
 			}
 		} else if err == nil {
@@ -231,182 +225,67 @@ func (sc *scanner) fragment() (Fragment, error) {
 		return Fragment{}, err
 	}
 	f := Fragment{Offset: h.off, Size: h.size + m.size}
-	if err := sc.parseMoof(moof, &f, m.off+m.headerSize, m.off+m.size); err != nil {
+	if err := sc.parseMoof(moof, h.headerSize, &f, m.off+m.headerSize, m.off+m.size); err != nil {
 		return Fragment{}, fmt.Errorf("moof at %d: %w", h.off, err)
 	}
 	return f, nil
 }
 
-// parseMoov finds the reference track, its timescale and its trex defaults.
+// parseMoov finds, in a moov's body, the reference track, its timescale and its trex
+// defaults.
 func (sc *scanner) parseMoov(moov []byte) error {
-	type track struct {
-		id        uint32
-		timescale uint32
-		video     bool
-	}
-	var tracks []track
-	var trexes []amp4.Trex
-	_, err := amp4.ReadBoxStructure(bytes.NewReader(moov), func(h *amp4.ReadHandle) (any, error) {
-		switch h.BoxInfo.Type.String() {
-		case "moov", "trak", "mdia", "mvex":
-			return h.Expand()
-		case "tkhd", "mdhd", "hdlr", "trex":
-			box, _, err := h.ReadPayload()
-			if err != nil {
-				return nil, err
-			}
-			if h.BoxInfo.Type.String() == "trex" {
-				trexes = append(trexes, *box.(*amp4.Trex))
-				return nil, nil
-			}
-			if h.BoxInfo.Type.String() == "tkhd" {
-				tracks = append(tracks, track{id: box.(*amp4.Tkhd).TrackID})
-			} else if len(tracks) > 0 {
-				switch b := box.(type) {
-				case *amp4.Mdhd:
-					tracks[len(tracks)-1].timescale = b.Timescale
-				case *amp4.Hdlr:
-					tracks[len(tracks)-1].video = string(b.HandlerType[:]) == "vide"
-				}
-			}
-		}
-		return nil, nil
-	})
+	m, err := mp4.ParseMoov(moov)
 	if err != nil {
-		return fmt.Errorf("moov: %w", err)
+		return err
 	}
-	if len(tracks) == 0 {
+	if len(m.Tracks) == 0 {
 		return errors.New("moov has no track")
 	}
-	if len(trexes) == 0 {
+	if len(m.Defaults) == 0 {
 		return errors.New("moov has no mvex: not a fragmented MP4")
 	}
-	ref := tracks[0]
-	for i := len(tracks) - 1; i >= 0; i-- {
-		if tracks[i].video {
-			ref = tracks[i]
+	ref := m.Tracks[0]
+	for i := len(m.Tracks) - 1; i >= 0; i-- {
+		if m.Tracks[i].Handler == "vide" {
+			ref = m.Tracks[i]
 		}
 	}
-	if ref.timescale == 0 {
-		return fmt.Errorf("track %d has no timescale", ref.id)
+	if ref.TimeScale == 0 {
+		return fmt.Errorf("track %d has no timescale", ref.ID)
 	}
-	sc.track, sc.timescale = ref.id, ref.timescale
-	for _, t := range trexes {
-		if t.TrackID == ref.id {
-			sc.trex = t
-		}
-	}
+	sc.timescale, sc.trex = ref.TimeScale, m.TrackDefaults(ref.ID)
 	return nil
 }
 
 // parseMoof fills f's times and key flag from the reference track's traf, and checks
 // that the track's sample data lies inside the mdat payload [dataStart, dataEnd).
-func (sc *scanner) parseMoof(moof []byte, f *Fragment, dataStart, dataEnd int64) error {
-	var (
-		tfhd     *amp4.Tfhd // of the reference track's traf, nil in other trafs
-		seen     bool
-		decode   uint64
-		hasTfdt  bool
-		ticks    uint64
-		samples  int
-		base     int64 // base data offset
-		dataNext int64 // end of the previous trun's data, or -1
-	)
-	_, err := amp4.ReadBoxStructure(bytes.NewReader(moof), func(h *amp4.ReadHandle) (any, error) {
-		switch typ := h.BoxInfo.Type.String(); {
-		case typ == "moof" || typ == "traf":
-			tfhd = nil
-			return h.Expand()
-		case typ == "tfhd":
-			box, _, err := h.ReadPayload()
-			if err != nil {
-				return nil, err
-			}
-			if b := box.(*amp4.Tfhd); b.TrackID == sc.track {
-				if seen {
-					return nil, fmt.Errorf("two trafs for track %d", sc.track)
-				}
-				seen, tfhd, base, dataNext = true, b, f.Offset, -1
-				if b.GetFlags()&amp4.TfhdBaseDataOffsetPresent != 0 {
-					base = int64(b.BaseDataOffset)
-				}
-			}
-		case typ == "tfdt" && tfhd != nil:
-			box, _, err := h.ReadPayload()
-			if err != nil {
-				return nil, err
-			}
-			decode, hasTfdt = box.(*amp4.Tfdt).GetBaseMediaDecodeTime(), true
-		case typ == "trun" && tfhd != nil:
-			// Check the sample count before go-mp4 allocates entries for it.
-			at := h.BoxInfo.Offset + h.BoxInfo.HeaderSize + 4
-			if h.BoxInfo.Size < h.BoxInfo.HeaderSize+8 || at+4 > uint64(len(moof)) {
-				return nil, errors.New("short trun")
-			}
-			if n := binary.BigEndian.Uint32(moof[at:]); n > maxTrunSamples {
-				return nil, fmt.Errorf("trun with %d samples", n)
-			}
-			box, _, err := h.ReadPayload()
-			if err != nil {
-				return nil, err
-			}
-			trun := box.(*amp4.Trun)
-			flags, tflags := trun.GetFlags(), tfhd.GetFlags()
-			pos := base
-			switch {
-			case flags&0x1 != 0: // data-offset-present
-				pos = base + int64(trun.DataOffset)
-			case dataNext >= 0:
-				pos = dataNext
-			}
-			if pos < dataStart {
-				return nil, fmt.Errorf("sample data of track %d starts at %d, before mdat data at %d", sc.track, pos, dataStart)
-			}
-			for i, e := range trun.Entries {
-				dur, size, sflags := sc.trex.DefaultSampleDuration, sc.trex.DefaultSampleSize, sc.trex.DefaultSampleFlags
-				if tflags&amp4.TfhdDefaultSampleDurationPresent != 0 {
-					dur = tfhd.DefaultSampleDuration
-				}
-				if tflags&amp4.TfhdDefaultSampleSizePresent != 0 {
-					size = tfhd.DefaultSampleSize
-				}
-				if tflags&amp4.TfhdDefaultSampleFlagsPresent != 0 {
-					sflags = tfhd.DefaultSampleFlags
-				}
-				if flags&0x100 != 0 {
-					dur = e.SampleDuration
-				}
-				if flags&0x200 != 0 {
-					size = e.SampleSize
-				}
-				switch {
-				case flags&0x400 != 0:
-					sflags = e.SampleFlags
-				case i == 0 && flags&0x4 != 0: // first-sample-flags, as ffmpeg writes them
-					sflags = trun.FirstSampleFlags
-				}
-				if samples == 0 {
-					f.Key = sflags&sampleFlagNonSync == 0
-				}
-				samples++
-				ticks += uint64(dur)
-				pos += int64(size)
-			}
-			if pos > dataEnd {
-				return nil, fmt.Errorf("sample data of track %d ends at %d, after mdat end %d", sc.track, pos, dataEnd)
-			}
-			dataNext = pos
-		}
-		return nil, nil
-	})
+func (sc *scanner) parseMoof(moof []byte, headerSize int64, f *Fragment, dataStart, dataEnd int64) error {
+	trafs, err := mp4.ParseMoof(moof[headerSize:], uint64(f.Offset), sc.trex)
 	switch {
 	case err != nil:
 		return err
-	case samples == 0:
-		return fmt.Errorf("no samples of track %d", sc.track)
-	case !hasTfdt:
-		return fmt.Errorf("no tfdt for track %d", sc.track)
+	case len(trafs) == 0:
+		return fmt.Errorf("no samples of track %d", sc.trex.TrackID)
+	case len(trafs) > 1:
+		return fmt.Errorf("two trafs for track %d", sc.trex.TrackID)
 	}
+	tf := trafs[0]
+	switch {
+	case len(tf.Samples) == 0:
+		return fmt.Errorf("no samples of track %d", sc.trex.TrackID)
+	case !tf.HasDecodeTime:
+		return fmt.Errorf("no tfdt for track %d", sc.trex.TrackID)
+	}
+	var ticks uint64
+	for _, s := range tf.Samples {
+		if s.Offset < uint64(dataStart) || s.Offset > uint64(dataEnd) || uint64(s.Size) > uint64(dataEnd)-s.Offset {
+			return fmt.Errorf("sample data of track %d at %d+%d lies outside mdat data [%d, %d)",
+				sc.trex.TrackID, s.Offset, s.Size, dataStart, dataEnd)
+		}
+		ticks += uint64(s.Duration)
+	}
+	f.Key = tf.Samples[0].Sync()
+	decode := tf.DecodeTime
 	if !sc.started {
 		sc.base, sc.started = decode, true
 	}

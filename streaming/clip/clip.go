@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
+	"github.com/straja-nvr/straja/internal/mp4"
 	"github.com/straja-nvr/straja/streaming"
 )
 
@@ -147,7 +148,7 @@ func (c *Clip) Units(loops int, epoch uint64, start time.Time) []*streaming.Unit
 }
 
 func parse(data []byte) (*Clip, error) {
-	t, err := readMP4(data)
+	t, err := mp4.ReadVideoTrack(data)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +157,7 @@ func parse(data []byte) (*Clip, error) {
 	var isKey func([][]byte) bool
 	var spsType uint8
 	var naluType func(nalu []byte) uint8
-	switch codec := t.codec.(type) {
+	switch codec := t.Codec.(type) {
 	case *fmp4.CodecH264:
 		var sps h264.SPS
 		if err := sps.Unmarshal(codec.SPS); err != nil {
@@ -190,9 +191,9 @@ func parse(data []byte) (*Clip, error) {
 	// Some muxers leave the last duration at zero; a zero would make two
 	// frames share a timestamp at every loop boundary.
 	last := uint32(0)
-	for _, s := range t.samples {
-		if s.duration != 0 {
-			last = s.duration
+	for _, s := range t.Samples {
+		if s.Duration != 0 {
+			last = s.Duration
 			break
 		}
 	}
@@ -203,13 +204,13 @@ func parse(data []byte) (*Clip, error) {
 	// Timestamps are in the track's time scale until the end.
 	dts := int64(0)
 	minPTS := int64(0)
-	for _, s := range t.samples {
-		d := s.duration
+	for _, s := range t.Samples {
+		d := s.Duration
 		if d == 0 {
 			d = last
 		}
 		last = d
-		nalus, err := splitNALUs(s.payload, t.lengthSize)
+		nalus, err := mp4.SplitNALUs(s.Payload, t.LengthSize)
 		if err != nil {
 			return nil, fmt.Errorf("sample at %d: %w", dts, err)
 		}
@@ -227,7 +228,7 @@ func parse(data []byte) (*Clip, error) {
 		if key && !hasNALU(nalus, spsType, naluType) {
 			nalus = append(append([][]byte{}, c.params...), nalus...)
 		}
-		f := Frame{DTS: dts, PTS: dts + int64(s.ptsOffset), Key: key, NALUs: nalus}
+		f := Frame{DTS: dts, PTS: dts + int64(s.PTSOffset), Key: key, NALUs: nalus}
 		if len(c.frames) == 0 || f.PTS < minPTS {
 			minPTS = f.PTS
 		}
@@ -238,7 +239,7 @@ func parse(data []byte) (*Clip, error) {
 		return nil, errors.New("no random-access unit")
 	}
 
-	to90k := func(ts int64) int64 { return rescale(ts, t.timeScale, streaming.ClockRate) }
+	to90k := func(ts int64) int64 { return rescale(ts, t.TimeScale, streaming.ClockRate) }
 	c.duration = to90k(dts)
 	if c.duration <= 0 {
 		return nil, errors.New("clip is shorter than a 90 kHz tick")

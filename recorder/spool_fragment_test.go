@@ -1,9 +1,7 @@
 package recorder
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,133 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
-
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming"
 )
 
-// partMarshal is what the segmenter wrote before fragments were streamed: mediacommon's
-// fmp4.Part.Marshal of the same samples.
-func partMarshal(t *testing.T, seq uint32, base uint64, units []*streaming.Unit, ticks []int64) []byte {
-	t.Helper()
-	track := &fmp4.PartTrack{ID: trackID, BaseTime: base}
-	for i, u := range units {
-		var payload []byte
-		for _, n := range u.NALUs {
-			payload = binary.BigEndian.AppendUint32(payload, uint32(len(n)))
-			payload = append(payload, n...)
-		}
-		track.Samples = append(track.Samples, &fmp4.Sample{Duration: uint32(ticks[i]),
-			PTSOffset: int32(u.PTS - u.DTS), IsNonSyncSample: !u.Key, Payload: payload})
-	}
-	part := fmp4.Part{SequenceNumber: seq, Tracks: []*fmp4.PartTrack{track}}
-	var buf seekablebuffer.Buffer
-	if err := part.Marshal(&buf); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// Players and ScanSegment were checked against mediacommon's output, so ours must be
-// byte for byte the same: sample flags, composition offsets (B-frames, negative too),
-// data offset, 64-bit decode times.
-func TestFragmentMatchesMediacommon(t *testing.T) {
-	bframes := func(us []*streaming.Unit) {
-		for i, u := range us {
-			u.PTS = u.DTS + []int64{2 * 3600, 3 * 3600, 1 * 3600}[i%3]
-		}
-	}
-	cases := []struct {
-		name   string
-		codec  string
-		from   int
-		n      int
-		seq    uint32
-		base   uint64
-		mutate func([]*streaming.Unit)
-	}{
-		{name: "h264 GOP start", codec: "h264", n: 25, seq: 1},
-		{name: "h265 GOP start", codec: "h265", n: 25, seq: 7, base: 90000},
-		{name: "h264 non-sync only", codec: "h264", from: 3, n: 25, seq: 2, base: 3600},
-		{name: "h264 one keyframe", codec: "h264", n: 1, seq: 3},
-		{name: "h264 B-frames", codec: "h264", n: 30, seq: 4, base: 1 << 40, mutate: bframes},
-		{name: "h265 B-frames", codec: "h265", from: 40, n: 30, seq: 5, mutate: bframes},
-		{name: "h264 negative offsets", codec: "h264", n: 10, seq: 6, mutate: func(us []*streaming.Unit) {
-			for i, u := range us {
-				u.PTS = u.DTS - int64(i%2)*3600
-			}
-		}},
-		{name: "no samples with offsets but the last", codec: "h265", n: 12, seq: 8, mutate: func(us []*streaming.Unit) {
-			us[len(us)-1].PTS += 1800
-		}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			units := loadClip(t, tc.codec).loop(1, 1, 0)[tc.from : tc.from+tc.n]
-			if tc.mutate != nil {
-				tc.mutate(units)
-			}
-			var f fragment
-			ticks := make([]int64, len(units))
-			for i, u := range units {
-				ticks[i] = 3600 + int64(i%3) // uneven durations
-				f.add(u, ticks[i])
-			}
-			f.seq, f.baseTime = tc.seq, tc.base
-			if err := f.marshalHeader(); err != nil {
-				t.Fatal(err)
-			}
-			var got bytes.Buffer
-			n, err := f.writeTo(&got)
-			if err != nil || n != f.size() || int64(got.Len()) != f.size() {
-				t.Fatalf("writeTo wrote %d bytes (%v), buffer has %d, size says %d", n, err, got.Len(), f.size())
-			}
-			want := partMarshal(t, tc.seq, tc.base, units, ticks)
-			if !bytes.Equal(got.Bytes(), want) {
-				i := 0
-				for i < min(got.Len(), len(want)) && got.Bytes()[i] == want[i] {
-					i++
-				}
-				t.Fatalf("fragment differs from fmp4.Part.Marshal at byte %d of %d (want %d)\ngot  % x\nwant % x",
-					i, got.Len(), len(want), head(got.Bytes(), i), head(want, i))
-			}
-			// And it reads back as the samples that went in.
-			var parts fmp4.Parts
-			if err := parts.Unmarshal(got.Bytes()); err != nil {
-				t.Fatal(err)
-			}
-			if s := parts[0].Tracks[0].Samples; len(s) != len(units) || s[0].IsNonSyncSample == units[0].Key {
-				t.Errorf("read back %d samples, first sync %v", len(s), !s[0].IsNonSyncSample)
-			}
-
-			// Reused for the next fragment, nothing of this one is left.
-			f.reset()
-			f.add(units[0], 3600)
-			f.seq, f.baseTime = tc.seq+1, 0
-			if err := f.marshalHeader(); err != nil {
-				t.Fatal(err)
-			}
-			got.Reset()
-			if _, err := f.writeTo(&got); err != nil {
-				t.Fatal(err)
-			}
-			if want := partMarshal(t, tc.seq+1, 0, units[:1], []int64{3600}); !bytes.Equal(got.Bytes(), want) {
-				t.Error("reused fragment differs from fmp4.Part.Marshal")
-			}
-		})
-	}
-}
-
-// head returns b around i, for failure messages.
-func head(b []byte, i int) []byte {
-	return b[max(0, i-16):min(len(b), i+16)]
-}
-
-// TestSpoolSegmentIndexMatchesScan records B-frame H.264 and H.265 through the spool
-// and checks that the index and hash made while writing are those ScanSegment finds
-// in the file, which is what recovery and export rely on.
 func TestSpoolSegmentIndexMatchesScan(t *testing.T) {
 	for _, codec := range []string{"h264", "h265"} {
 		t.Run(codec, func(t *testing.T) {
