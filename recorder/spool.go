@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/straja-nvr/straja/internal/durable"
 	"github.com/straja-nvr/straja/internal/mp4"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming"
@@ -79,14 +80,14 @@ func OpenSpool(opts SpoolOptions, m *Metrics, log *slog.Logger) (*Spool, error) 
 	if opts.MaxBytes < 0 {
 		return nil, fmt.Errorf("spool: negative max bytes %d", opts.MaxBytes)
 	}
-	if err := mkdirs(opts.Dir, syncDir); err != nil {
+	if err := durable.MkdirAll(opts.Dir, durable.SyncDir); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Spool{opts: opts, m: metricsOrNop(m), log: log.With("component", "spool"), wake: make(chan struct{}, 1),
-		syncDir: syncDir}, nil
+		syncDir: durable.SyncDir}, nil
 }
 
 // metricsOrNop lets tests and tools pass nil metrics.
@@ -265,7 +266,7 @@ func (s *Spool) finalise(part string, seg storage.Segment) (*spooled, error) {
 		if err = s.mkdirs(dir); err != nil {
 			break
 		}
-		if err = renameNoReplace(part, dst); !errors.Is(err, fs.ErrExist) {
+		if err = durable.RenameNoReplace(part, dst); !errors.Is(err, fs.ErrExist) {
 			break
 		}
 		seg.Start = seg.Start.Add(time.Millisecond)
@@ -671,16 +672,6 @@ func (w *spoolWriter) endSegment() {
 	w.s.enqueue(sp)
 }
 
-// linkRename renames without replacing where the system cannot do it in one step: a
-// hard link fails if newpath exists. A crash between the two steps leaves both names;
-// recovery then stores the segment twice, never loses it.
-func linkRename(oldpath, newpath string) error {
-	if err := os.Link(oldpath, newpath); err != nil {
-		return err
-	}
-	return os.Remove(oldpath)
-}
-
 // fileSize is the size of path, or 0 if it cannot be read.
 func fileSize(path string) int64 {
 	fi, err := os.Stat(path)
@@ -690,27 +681,9 @@ func fileSize(path string) int64 {
 	return fi.Size()
 }
 
-// mkdirs is mkdirs with s.syncDir.
+// mkdirs creates dir durably, syncing with s.syncDir.
 func (s *Spool) mkdirs(dir string) error {
-	return mkdirs(dir, s.syncDir)
-}
-
-// mkdirs creates dir and its missing parents one level at a time, syncing each parent
-// whose entries changed so the new path survives a crash (os.MkdirAll syncs nothing).
-func mkdirs(dir string, sync func(dir string) error) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	parent := filepath.Dir(dir)
-	if parent != dir {
-		if err := mkdirs(parent, sync); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	return sync(parent)
+	return durable.MkdirAll(dir, s.syncDir)
 }
 
 // errReader remembers the first error of r other than io.EOF, telling a file that
@@ -726,14 +699,4 @@ func (e *errReader) Read(p []byte) (int, error) {
 		e.err = err
 	}
 	return n, err
-}
-
-// syncDir makes a directory's entries (a created or renamed file) durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/straja-nvr/straja/internal/durable"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/testutil"
@@ -599,7 +600,7 @@ func TestSpoolQueuesSegmentWhenDirSyncFails(t *testing.T) {
 		if rel, _ := filepath.Rel(r.dir, dir); strings.Count(filepath.ToSlash(rel), "/") == 3 {
 			return syscall.EIO
 		}
-		return syncDir(dir)
+		return durable.SyncDir(dir)
 	}
 	r.record(c.loop(1, 1, 0)[:100], nil) // 4 s: two segments
 	if n, _ := r.up.Pending(); n != 2 {
@@ -651,7 +652,7 @@ func TestSpoolSyncsNewDirectories(t *testing.T) {
 		mu.Lock()
 		synced[filepath.ToSlash(rel)] = true
 		mu.Unlock()
-		return syncDir(dir)
+		return durable.SyncDir(dir)
 	}
 	r.record(c.loop(1, 1, 0)[:50], nil) // one 2 s segment
 	files := spoolFiles(t, r.dir)
@@ -727,27 +728,5 @@ func TestSpoolNeverReplacesASegment(t *testing.T) {
 		if b, err := os.ReadFile(path); err != nil || string(b) != want {
 			t.Fatalf("%s = %q, %v: a waiting segment was replaced", path, b, err)
 		}
-	}
-}
-
-// TestLinkRenameNeverReplaces checks the fallback for file systems without
-// RENAME_NOREPLACE.
-func TestLinkRenameNeverReplaces(t *testing.T) {
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
-	os.WriteFile(a, []byte("a"), 0o644)
-	os.WriteFile(b, []byte("b"), 0o644)
-	if err := linkRename(a, b); !errors.Is(err, fs.ErrExist) {
-		t.Fatalf("linkRename onto an existing file: %v, want fs.ErrExist", err)
-	}
-	if got, _ := os.ReadFile(b); string(got) != "b" {
-		t.Fatalf("target replaced: %q", got)
-	}
-	c := filepath.Join(dir, "c")
-	if err := linkRename(a, c); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(a); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("source still there after linkRename: %v", err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/straja-nvr/straja/internal/durable"
 )
 
 // Disk is a Store on a local directory: each object is a file at root/key.
@@ -83,7 +85,7 @@ func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64) (er
 	// A concurrent Delete may prune the directory between creating it and creating
 	// the temporary file in it; that is rare, so just try again.
 	for range 3 {
-		if err = d.mkdirs(dir); err != nil {
+		if err = durable.MkdirAll(dir, durable.SyncDir); err != nil {
 			return fmt.Errorf("put %s: %w", key, err)
 		}
 		f, err = os.CreateTemp(dir, "."+filepath.Base(p)+".*"+tempSuffix)
@@ -112,28 +114,10 @@ func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64) (er
 	if err = os.Rename(f.Name(), p); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	if err = syncDir(dir); err != nil {
+	if err = durable.SyncDir(dir); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	return nil
-}
-
-// mkdirs creates dir and its missing parents below root, fsyncing each parent whose
-// entries changed so the new path survives a crash.
-func (d *Disk) mkdirs(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	parent := filepath.Dir(dir)
-	if dir != d.root && parent != dir {
-		if err := d.mkdirs(parent); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	return syncDir(parent)
 }
 
 // Get opens the object at byte offset off, for length bytes or, if length < 0, to the end.
@@ -210,7 +194,7 @@ func (d *Disk) Delete(ctx context.Context, key string) error {
 	for dir != d.root && os.Remove(dir) == nil {
 		dir = filepath.Dir(dir)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	return nil
@@ -281,15 +265,6 @@ func notFound(err error) error {
 		return ErrNotFound
 	}
 	return err
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 // exactReader yields exactly left bytes of r and fails if r holds fewer or more, or

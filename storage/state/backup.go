@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/straja-nvr/straja/internal/durable"
 	"github.com/straja-nvr/straja/storage"
 )
 
@@ -208,7 +209,7 @@ func (b Backups) Restore(ctx context.Context, key, path string) (kept string, ve
 	if err := os.Rename(tmp, path); err != nil {
 		return kept, version, fmt.Errorf("state restore: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return kept, version, fmt.Errorf("state restore: %w", err)
 	}
 	return kept, version, nil
@@ -270,14 +271,4 @@ func CheckFile(ctx context.Context, path string) (int, error) {
 		return 0, errors.New("not a state database (schema version 0)")
 	}
 	return v, nil
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -1,4 +1,4 @@
-package recorder
+package durable
 
 import (
 	"errors"
@@ -7,10 +7,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// renameNoReplace renames oldpath to newpath atomically, failing with an error
+// RenameNoReplace renames oldpath to newpath atomically, failing with an error
 // matching fs.ErrExist when newpath exists: a spool file must never replace a
 // segment that is not uploaded yet.
-func renameNoReplace(oldpath, newpath string) error {
+func RenameNoReplace(oldpath, newpath string) error {
 	err := unix.Renameat2(unix.AT_FDCWD, oldpath, unix.AT_FDCWD, newpath, unix.RENAME_NOREPLACE)
 	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
 		return linkRename(oldpath, newpath) // the file system has no RENAME_NOREPLACE
