@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs Straja's whole test suite on a fresh Debian machine: installs what the tests need
-# (ffmpeg, chromium, MinIO) when missing, starts MinIO on a free loopback port, runs
-# `go test -race ./...` against it and stops it. Extra arguments go to `go test`
-# (`./test.sh -short` skips the slow tests).
+# Runs Straja's whole test suite on a fresh Debian machine: checks go.mod is tidy, installs
+# what the tests need (ffmpeg, chromium, gcc for the race detector, MinIO) when missing,
+# starts MinIO on a free loopback port, runs `go test -race ./...` against it and stops it.
+# Extra arguments go to `go test` (`./test.sh -short` skips the slow tests).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,6 +19,8 @@ export PATH="$GOBIN_DIR:$PATH"
 need_apt=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
 command -v chromium >/dev/null || need_apt+=(chromium)
+# The race detector needs cgo, hence a C compiler, which a minimal Debian lacks.
+command -v gcc >/dev/null || need_apt+=(gcc libc6-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]} from Debian" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -53,4 +55,4 @@ export STRAJA_TEST_ARTIFACTS="${STRAJA_TEST_ARTIFACTS:-$PWD/test-artifacts}"
 mkdir -p "$STRAJA_TEST_ARTIFACTS"
 
 go vet ./...
-go test -race -count=1 -timeout 30m "$@" ./...
+CGO_ENABLED=1 go test -race -count=1 -timeout 30m "$@" ./...
