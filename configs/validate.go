@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"github.com/straja-nvr/straja/storage"
 )
 
 var (
@@ -160,7 +161,7 @@ func (c *Config) validate() []*Error {
 	sites := map[string]int{}
 	for i, s := range c.Sites {
 		p := fmt.Sprintf("sites[%d]", i)
-		checkID(bad, p, "site", "sites", s.ID, 32, i, sites)
+		checkID(bad, p, "site", "sites", s.ID, checkSiteID, i, sites)
 		if strings.TrimSpace(s.Name) == "" {
 			bad(p+".name", "is required")
 		}
@@ -173,7 +174,7 @@ func (c *Config) validate() []*Error {
 	cams := map[string]int{}
 	for i, cam := range c.Cameras {
 		p := fmt.Sprintf("cameras[%d]", i)
-		checkID(bad, p, "camera", "cameras", cam.ID, 48, i, cams)
+		checkID(bad, p, "camera", "cameras", cam.ID, storage.CheckCameraID, i, cams)
 		if strings.TrimSpace(cam.Name) == "" {
 			bad(p+".name", "is required")
 		}
@@ -267,14 +268,23 @@ func validSTUN(s string) bool {
 	return ok && validEndpoint(rest)
 }
 
-// checkID validates the ID of list item i (at path p): required, the ID pattern within
-// max characters, unique among seen, which it joins.
-func checkID(bad func(path, format string, args ...any), p, kind, list, id string, max, i int, seen map[string]int) {
+// checkSiteID is the site ID rule: a camera ID's characters, up to 32.
+func checkSiteID(id string) error {
+	if len(id) > 32 || !idPattern.MatchString(id) {
+		return fmt.Errorf("%q must be 1-32 characters of a-z, 0-9 and '-', starting with a letter or digit", id)
+	}
+	return nil
+}
+
+// checkID validates the ID of list item i (at path p): required, valid by check, unique
+// among seen, which it joins.
+func checkID(bad func(path, format string, args ...any), p, kind, list, id string, check func(string) error, i int, seen map[string]int) {
+	err := check(id)
 	switch first, dup := seen[id]; {
 	case id == "":
 		bad(p+".id", "is required")
-	case len(id) > max || !idPattern.MatchString(id):
-		bad(p+".id", "%q must be 1-%d characters of a-z, 0-9 and '-', starting with a letter or digit", id, max)
+	case err != nil:
+		bad(p+".id", "%v", err)
 	case dup:
 		bad(p+".id", "duplicate %s id %q (also %s[%d])", kind, id, list, first)
 	default:

@@ -18,7 +18,7 @@ import (
 // managed at runtime are built from their own records.
 type CameraConfig struct {
 	// ID names the camera in object keys, paths, metrics and the API; see
-	// storage.ValidCameraID.
+	// storage.CheckCameraID.
 	ID string
 	// Name, Site and SiteName are shown to operators. Changing only them restarts nothing.
 	Name, Site, SiteName string
@@ -52,8 +52,8 @@ func checkCameraConfigs(cams []CameraConfig) error {
 	}
 	seen := make(map[string]int, len(cams))
 	for i, c := range cams {
-		if !storage.ValidCameraID(c.ID) {
-			bad(i, "id", "%q is not a camera ID (1 to 48 of a-z, 0-9 and '-', not starting with '-')", c.ID)
+		if err := storage.CheckCameraID(c.ID); err != nil {
+			bad(i, "id", "%v", err)
 		} else if j, dup := seen[c.ID]; dup {
 			bad(i, "id", "%q is also cameras[%d]", c.ID, j)
 		} else {

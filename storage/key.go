@@ -51,7 +51,7 @@ func ParseSegmentKey(s string) (SegmentKey, error) {
 	}
 	camera, year, month, day, name := parts[0], parts[1], parts[2], parts[3], parts[4]
 	if !ValidCameraID(camera) {
-		return fail("camera ID must be 1..%d of [a-z0-9-], not starting with '-'", maxCameraIDLen)
+		return fail("camera ID %v", CheckCameraID(camera))
 	}
 	// name: YYYYMMDDtHHMMSS.mmmz_<ms>ms.mp4
 	const stamp = len("20060102t150405.000z")
@@ -84,8 +84,17 @@ func ParseSegmentKey(s string) (SegmentKey, error) {
 	return SegmentKey{Camera: camera, Start: start, Duration: time.Duration(n) * time.Millisecond}, nil
 }
 
-// ValidCameraID reports whether id may be used as a camera ID: 1..48 characters of
-// [a-z0-9-], not starting with '-'. Camera IDs become object keys and file paths.
+// CheckCameraID is the one camera ID rule, for the configuration, runtime cameras, the
+// supervisor and keys alike: 1..48 characters of [a-z0-9-], not starting with '-'.
+// Camera IDs become object keys and file paths. The error states the rule.
+func CheckCameraID(id string) error {
+	if !ValidCameraID(id) {
+		return fmt.Errorf("%q must be 1-%d characters of a-z, 0-9 and '-', starting with a letter or digit", id, maxCameraIDLen)
+	}
+	return nil
+}
+
+// ValidCameraID reports whether CheckCameraID accepts id.
 func ValidCameraID(id string) bool {
 	if len(id) == 0 || len(id) > maxCameraIDLen || id[0] == '-' {
 		return false

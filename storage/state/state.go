@@ -98,8 +98,8 @@ type Camera struct {
 
 // PutCamera adds the camera or replaces its spec, keeping its creation time.
 func (s *State) PutCamera(ctx context.Context, id string, spec json.RawMessage) error {
-	if !storage.ValidCameraID(id) {
-		return fmt.Errorf("state put camera %q: invalid camera id", id)
+	if err := storage.CheckCameraID(id); err != nil {
+		return fmt.Errorf("state put camera: id %w", err)
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(spec, &obj); err != nil || obj == nil {
