@@ -3,10 +3,8 @@ package storage_test
 import (
 	"context"
 	"errors"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -94,13 +92,7 @@ func TestS3StartsWhileServerDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a MinIO server")
 	}
-	bin, err := exec.LookPath("minio")
-	if err != nil {
-		bin = filepath.Join(os.Getenv("HOME"), "go", "bin", "minio")
-		if _, err := os.Stat(bin); err != nil {
-			t.Skip("minio binary not found")
-		}
-	}
+	bin := testutil.NeedTool(t, "minio")
 	addr := testutil.FreeAddr(t, "tcp")
 	o := storage.S3Options{Endpoint: addr, Bucket: "late-bucket", AccessKey: "late-test", SecretKey: "late-test-secret"}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -126,18 +118,11 @@ func TestS3StartsWhileServerDown(t *testing.T) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	testutil.WaitFor(t, 30*time.Second, "MinIO ready", func() bool {
-		resp, err := http.Get("http://" + addr + "/minio/health/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+	// MinIO answers "Server not initialized yet" for a moment after its health check
+	// says ready: what matters is that the same S3 value works once the server does.
+	testutil.WaitFor(t, 30*time.Second, "a Put to succeed once MinIO runs", func() bool {
+		return s.Put(ctx, "cam/x", strings.NewReader("a"), 1) == nil
 	})
-
-	if err := s.Put(ctx, "cam/x", strings.NewReader("a"), 1); err != nil {
-		t.Fatalf("Put once the server is up: %v", err)
-	}
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping once the server is up: %v", err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 func TestParseStatTicks(t *testing.T) {
@@ -247,9 +249,7 @@ func TestRunMeasuresStrajaAndViewers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs straja for ~15 s")
 	}
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("needs the go command to build straja")
-	}
+	testutil.NeedTool(t, "go") // builds straja
 	clip, err := filepath.Abs("../../streaming/clip/clips/h264.mp4")
 	if err != nil {
 		t.Fatal(err)
@@ -298,11 +298,8 @@ func TestRunVersusFFmpeg(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs straja and ffmpeg for ~15 s")
 	}
-	for _, tool := range []string{"go", "ffmpeg"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s", tool)
-		}
-	}
+	testutil.NeedTool(t, "go")
+	testutil.NeedTool(t, "ffmpeg")
 	clip, err := filepath.Abs("../../streaming/clip/clips/h264.mp4")
 	if err != nil {
 		t.Fatal(err)

@@ -3,12 +3,11 @@
 // Chromium), what ffprobe says of a file, a goroutine-leak check and a buffer for a
 // child's output.
 //
-// Why here: the top-level folders are fixed, a module-level internal/ folder is not one
-// of them, and an internal/ folder under one of them is closed to the others' tests. So
-// it is a plain package that imports nothing of Straja: importing it adds no dependency
-// between product packages (storage's tests may use it although storage never imports
-// streaming). It sits under streaming/ next to nothing it uses; no product code imports
-// it. storage/storetest is the precedent for a test-only package in the tree.
+// Why here: the layout's top-level folders are fixed, and an internal/ folder under one
+// of them is closed to the others' tests. So it is a plain package that imports nothing
+// of Straja: importing it adds no dependency between product packages (storage's tests
+// may use it although storage never imports streaming), and no product code imports it.
+// storage/storetest is the precedent for a test-only package in the tree.
 package testutil
 
 import (
