@@ -20,12 +20,22 @@ type CameraSpec struct {
 	// URL is the rtsp:// or rtsps:// address, with credentials. It is never logged or
 	// reported; errors mentioning it are redacted.
 	URL string
-	// Transport is "auto" (or empty: UDP, falling back to TCP), "tcp" or "udp".
-	Transport string
+	// Transport is how RTP travels; "" is TransportAuto.
+	Transport Transport
 	// ReadTimeout is how long the camera may send no video before the session is
 	// considered stalled and restarted. Zero means 10 s.
 	ReadTimeout time.Duration
 }
+
+// Transport is how RTP travels from a camera.
+type Transport string
+
+// RTSP transports. TransportAuto tries UDP and falls back to TCP.
+const (
+	TransportAuto Transport = "auto"
+	TransportTCP  Transport = "tcp"
+	TransportUDP  Transport = "udp"
+)
 
 // CameraState is a camera's ingest state as shown to operators.
 type CameraState string
@@ -48,8 +58,8 @@ type CameraStatus struct {
 	BitrateBps float64   // over the last ~2 s
 	FPS        float64   // over the last ~2 s
 	Reconnects uint64
-	LastError  string // credentials removed
-	Codec      string // "h264" or "h265" once known
+	LastError  string          // credentials removed
+	Codec      streaming.Codec // once known
 	Width      int
 	Height     int
 	Since      time.Time // when State was entered
@@ -224,7 +234,7 @@ func (c *Camera) delivered(now time.Time, n int, p *streaming.Params, reordered 
 	wasOnline := c.status.State == StateOnline
 	c.setStateLocked(StateOnline)
 	c.status.LastFrame = now
-	c.status.Codec, c.status.Width, c.status.Height = string(p.Codec), p.Width, p.Height
+	c.status.Codec, c.status.Width, c.status.Height = p.Codec, p.Width, p.Height
 	c.status.BFrames = c.status.BFrames || reordered
 	c.trimRate(now)
 	c.rate = append(c.rate, cameraRateSample{at: now, bytes: n})

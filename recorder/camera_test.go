@@ -190,7 +190,7 @@ func TestCameraIngestsH264AndH265(t *testing.T) {
 			ingestCheckUnits(t, units, codec)
 
 			st := r.cam.Status()
-			if st.State != StateOnline || st.Codec != string(codec) || st.Width != 640 || st.Height != 360 {
+			if st.State != StateOnline || st.Codec != codec || st.Width != 640 || st.Height != 360 {
 				t.Fatalf("status %+v", st)
 			}
 			if st.FPS < 20 || st.FPS > 30 {
@@ -227,7 +227,7 @@ func TestCameraIngestTransports(t *testing.T) {
 		t.Skip("streams real video")
 	}
 	for _, tc := range []struct {
-		transport string
+		transport Transport
 		serverUDP bool
 		want      gortsplib.Transport // as the camera saw it
 	}{

@@ -63,13 +63,13 @@ func (c *Camera) runSession(ctx context.Context) ingestResult {
 		return ingestResult{err: fmt.Errorf("parse camera url: %w", err)}
 	}
 	var transport *gortsplib.Transport
-	switch strings.ToLower(c.spec.Transport) {
-	case "", "auto":
+	switch c.spec.Transport {
+	case "", TransportAuto:
 		// nil: UDP first, then TCP if no packet arrives.
-	case "tcp":
+	case TransportTCP:
 		t := gortsplib.TransportTCP
 		transport = &t
-	case "udp":
+	case TransportUDP:
 		t := gortsplib.TransportUDP
 		transport = &t
 	default:

@@ -20,25 +20,25 @@ import (
 // CameraInfo is what the API shows of a camera: configuration without credentials,
 // and live status.
 type CameraInfo struct {
-	ID         string      `json:"id"`
-	Name       string      `json:"name"`
-	Site       string      `json:"site"`
-	SiteName   string      `json:"site_name"`
-	Record     bool        `json:"record"`
-	State      CameraState `json:"state"`
-	Codec      string      `json:"codec,omitempty"`
-	Width      int         `json:"width,omitempty"`
-	Height     int         `json:"height,omitempty"`
-	FPS        float64     `json:"fps"`
-	BitrateBps float64     `json:"bitrate_bps"`
-	LastFrame  *time.Time  `json:"last_frame,omitempty"`
-	Reconnects uint64      `json:"reconnects"`
-	LastError  string      `json:"last_error,omitempty"`
+	ID         string          `json:"id"`
+	Name       string          `json:"name"`
+	Site       string          `json:"site"`
+	SiteName   string          `json:"site_name"`
+	Record     bool            `json:"record"`
+	State      CameraState     `json:"state"`
+	Codec      streaming.Codec `json:"codec,omitempty"`
+	Width      int             `json:"width,omitempty"`
+	Height     int             `json:"height,omitempty"`
+	FPS        float64         `json:"fps"`
+	BitrateBps float64         `json:"bitrate_bps"`
+	LastFrame  *time.Time      `json:"last_frame,omitempty"`
+	Reconnects uint64          `json:"reconnects"`
+	LastError  string          `json:"last_error,omitempty"`
 	// Live says whether a browser can show the camera now; LiveCodec is what live view
 	// gets (the live_url substream when configured).
-	Live       bool   `json:"live"`
-	LiveCodec  string `json:"live_codec,omitempty"`
-	LiveReason string `json:"live_reason,omitempty"`
+	Live       bool            `json:"live"`
+	LiveCodec  streaming.Codec `json:"live_codec,omitempty"`
+	LiveReason string          `json:"live_reason,omitempty"`
 	// Audio is "not_recorded" when the camera offers audio: Straja records video only.
 	Audio string `json:"audio,omitempty"`
 }
@@ -120,7 +120,7 @@ func CameraConfigs(cfg *configs.Config) ([]CameraConfig, error) {
 	var errs []error
 	for _, c := range cfg.Cameras {
 		cc := CameraConfig{ID: c.ID, Name: c.Name, Site: c.Site, SiteName: sites[c.Site],
-			Transport: string(c.Transport), ReadTimeout: time.Duration(c.ReadTimeout), Record: c.Recording()}
+			Transport: Transport(c.Transport), ReadTimeout: time.Duration(c.ReadTimeout), Record: c.Recording()}
 		var err error
 		if cc.URL, err = c.DialURL(); err != nil {
 			errs = append(errs, err)
@@ -344,9 +344,9 @@ func (r *Recorder) info(cr *cameraRun) CameraInfo {
 	}
 	ci.LiveCodec = liveCodec
 	switch {
-	case liveCodec == string(streaming.H265) && cr.liveStream != nil:
+	case liveCodec == streaming.H265 && cr.liveStream != nil:
 		ci.LiveReason = "the live_url substream sends H.265, which browsers cannot play live; configure an H.264 substream"
-	case liveCodec == string(streaming.H265):
+	case liveCodec == streaming.H265:
 		ci.LiveReason = "this camera sends H.265, which browsers cannot play live; configure live_url with an H.264 substream"
 	case liveState != StateOnline:
 		ci.LiveReason = "camera is " + string(liveState)

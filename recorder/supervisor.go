@@ -26,8 +26,8 @@ type CameraConfig struct {
 	// same for the optional live-view substream, "" when there is none. Neither is ever
 	// logged or reported.
 	URL, LiveURL string
-	// Transport is "auto" (or ""), "tcp" or "udp".
-	Transport string
+	// Transport is how RTP travels; "" is TransportAuto.
+	Transport Transport
 	// ReadTimeout is how long the camera may send no video before its session is
 	// restarted. Zero means 10 s.
 	ReadTimeout time.Duration
@@ -68,7 +68,7 @@ func checkCameraConfigs(cams []CameraConfig) error {
 			}
 		}
 		switch c.Transport {
-		case "", "auto", "tcp", "udp":
+		case "", TransportAuto, TransportTCP, TransportUDP:
 		default:
 			bad(i, "transport", "%q is not auto, tcp or udp", c.Transport)
 		}

@@ -95,7 +95,7 @@ func TestApplyWhileRecording(t *testing.T) {
 	}
 	leaks := goleak.IgnoreCurrent()
 	// cam5 sends H.265, so the changed camera's reconnect to it is visible in its codec.
-	sim, err := camsim.New(camsim.Options{Listen: "127.0.0.1:0", Cameras: 6, Codecs: map[int]string{5: camsim.CodecH265}},
+	sim, err := camsim.New(camsim.Options{Listen: "127.0.0.1:0", Cameras: 6, Codecs: map[int]streaming.Codec{5: streaming.H265}},
 		slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +212,7 @@ func TestApplyWhileRecording(t *testing.T) {
 	// The changed camera reconnects to its new URL, on the stream its viewers hold.
 	testutil.WaitFor(t, 15*time.Second, "cam-3 online from its new URL", func() bool {
 		c, _ := r.Camera("cam-3")
-		return c.State == StateOnline && c.Codec == string(streaming.H265)
+		return c.State == StateOnline && c.Codec == streaming.H265
 	})
 	if c, _ := r.Camera("cam-3"); c.Reconnects <= cam3Before.Reconnects {
 		t.Errorf("cam-3 shows %d reconnects after its restart, %d before: live view would not start over",
@@ -391,7 +391,7 @@ func TestApplyLiveSubstream(t *testing.T) {
 	defer viewSub.Close()
 	testutil.WaitFor(t, 15*time.Second, "gate's substream live", func() bool {
 		c, _ := r.Camera("gate")
-		return c.Live && c.LiveCodec == string(streaming.H264)
+		return c.Live && c.LiveCodec == streaming.H264
 	})
 	gets := func(rd *streaming.Reader, what string) {
 		t.Helper()

@@ -121,7 +121,7 @@ func liveLookup(rec LiveStreams) func(id string) (*streaming.Stream, error) {
 		if !ok {
 			return nil, fmt.Errorf("camera %q: %w", id, webrtc.ErrUnknownCamera)
 		}
-		if info.LiveCodec == string(streaming.H265) {
+		if info.LiveCodec == streaming.H265 {
 			return nil, fmt.Errorf("camera %q: %w", id, webrtc.ErrCodecNotSupported)
 		}
 		if !info.Live && info.State == recorder.StateOnline {

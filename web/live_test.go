@@ -22,6 +22,7 @@ import (
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/recorder/camsim"
+	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/testutil"
 	"github.com/straja-nvr/straja/streaming/webrtc"
 	"github.com/straja-nvr/straja/web"
@@ -103,7 +104,7 @@ func (noCameras) Camera(string) (recorder.CameraInfo, bool) { return recorder.Ca
 func TestLiveBrowser(t *testing.T) {
 	needChromium(t)
 	// cam-1..4 send H.264, cam-5 H.265 (not viewable live).
-	st := startStack(t, 5, map[int]string{5: "h265"})
+	st := startStack(t, 5, map[int]streaming.Codec{5: "h265"})
 	ctx := newBrowser(t)
 	h264 := []string{"cam-1", "cam-2", "cam-3", "cam-4"}
 
@@ -352,7 +353,7 @@ func (s *stack) restartLive(tb testing.TB) {
 	s.startLive(tb)
 }
 
-func startStack(tb testing.TB, n int, codecs map[int]string) *stack {
+func startStack(tb testing.TB, n int, codecs map[int]streaming.Codec) *stack {
 	tb.Helper()
 	log := testLog(tb)
 	sim, err := camsim.New(camsim.Options{Listen: "127.0.0.1:0", Cameras: n, Codecs: codecs}, log)

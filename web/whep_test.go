@@ -54,10 +54,10 @@ func newWHEPServerOpts(t *testing.T, lo webrtc.Options) (*Server, *webrtc.Server
 	t.Cleanup(func() { _ = live.Close() })
 	cams := liveCameras{
 		fakeCameras: fakeCameras{
-			{ID: "cam-1", Live: true, LiveCodec: string(streaming.H264)},
-			{ID: "cam-h265", LiveCodec: string(streaming.H265), LiveReason: "this camera sends H.265"},
-			{ID: "cam-off", LiveCodec: string(streaming.H264), LiveReason: "camera is offline"},
-			{ID: "cam-bframes", State: recorder.StateOnline, LiveCodec: string(streaming.H264), LiveReason: webrtc.ReasonBFrames},
+			{ID: "cam-1", Live: true, LiveCodec: streaming.H264},
+			{ID: "cam-h265", LiveCodec: streaming.H265, LiveReason: "this camera sends H.265"},
+			{ID: "cam-off", LiveCodec: streaming.H264, LiveReason: "camera is offline"},
+			{ID: "cam-bframes", State: recorder.StateOnline, LiveCodec: streaming.H264, LiveReason: webrtc.ReasonBFrames},
 		},
 		streams: map[string]*streaming.Stream{"cam-1": st, "cam-off": streaming.New()},
 	}

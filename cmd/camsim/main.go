@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/recorder/camsim"
+	"github.com/straja-nvr/straja/streaming"
 )
 
 func main() {
@@ -67,7 +68,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	)
 	fs.StringVar(&opts.Listen, "listen", "127.0.0.1:8554", "RTSP listen address (host:port)")
 	fs.IntVar(&opts.Cameras, "cameras", 4, "number of cameras, served as /cam1 … /camN")
-	fs.StringVar(&opts.Codec, "codec", "", "codec of every camera: h264 or h265 (default: the -clip's codec, else h264)")
+	fs.Func("codec", "codec of every camera: h264 or h265 (default: the -clip's codec, else h264)", func(v string) error {
+		opts.Codec = streaming.Codec(v) // camsim.New rejects others
+		return nil
+	})
 	fs.StringVar(&h265, "h265", "", "comma-separated camera numbers that send H.265, e.g. 4,5")
 	fs.StringVar(&opts.Clip, "clip", "", "MP4 file (H.264 or H.265) replacing the built-in 640x360 clip of its codec")
 	fs.StringVar(&opts.Username, "user", "", "require this RTSP user name (with -pass)")
@@ -88,13 +92,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	opts.UDP, opts.UDPPort = *udp, *udpRTP
 	if h265 != "" {
-		opts.Codecs = make(map[int]string)
+		opts.Codecs = make(map[int]streaming.Codec)
 		for _, f := range strings.Split(h265, ",") {
 			n, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(f), "cam"))
 			if err != nil {
 				return usageError{error: fmt.Errorf("-h265 %q: %q is not a camera number", h265, f)}
 			}
-			opts.Codecs[n] = camsim.CodecH265
+			opts.Codecs[n] = streaming.H265
 		}
 	}
 	for _, f := range flaps {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder/camsim"
+	"github.com/straja-nvr/straja/streaming"
 )
 
 // demoMain builds the demo: the embedded demo config, an in-process camera simulator
@@ -61,7 +62,7 @@ func demoMain(args []string, stderr io.Writer, log *slog.Logger) (*Main, error) 
 	}
 	cfg.Cameras = cfg.Cameras[:*cameras]
 
-	sim, err := camsim.New(camsim.Options{Listen: "127.0.0.1:0", Cameras: *cameras, Codec: "h264"}, log.With("component", "camsim"))
+	sim, err := camsim.New(camsim.Options{Listen: "127.0.0.1:0", Cameras: *cameras, Codec: streaming.H264}, log.With("component", "camsim"))
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/straja-nvr/straja/recorder/camsim"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/storetest"
+	"github.com/straja-nvr/straja/streaming"
 )
 
 // frame is one frame interval of the simulated cameras (25 fps).
@@ -70,7 +71,7 @@ func startSim(t *testing.T, n int, opts camsim.Options) *camsim.Server {
 	t.Helper()
 	opts.Listen, opts.Cameras = "127.0.0.1:0", n
 	if opts.Codecs == nil && n >= 4 {
-		opts.Codecs = map[int]string{4: "h265"}
+		opts.Codecs = map[int]streaming.Codec{4: "h265"}
 	}
 	sim, err := camsim.New(opts, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder/camsim"
+	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
@@ -53,7 +54,7 @@ func TestCameraRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end: ~20 s")
 	}
-	sim := startSim(t, 2, camsim.Options{Codecs: map[int]string{}})
+	sim := startSim(t, 2, camsim.Options{Codecs: map[int]streaming.Codec{}})
 	cfg := baseConfig(t, t.TempDir(), sim, 2)
 	m := startMain(t, cfg)
 	testutil.WaitFor(t, 20*time.Second, "cam-1 segments", func() bool { return len(segmentsOf(t, m.Addr(), "cam-1")) >= 2 })
@@ -108,7 +109,7 @@ func TestNoGoroutineLeft(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
-	sim := startSim(t, 2, camsim.Options{Codecs: map[int]string{}})
+	sim := startSim(t, 2, camsim.Options{Codecs: map[int]streaming.Codec{}})
 	checkGoroutines := testutil.CheckGoroutines(t)
 	cfg := baseConfig(t, t.TempDir(), sim, 2)
 	m := startMain(t, cfg)
@@ -129,7 +130,7 @@ func TestCredentialsNeverShown(t *testing.T) {
 		t.Skip("end to end")
 	}
 	const user, pass, wrong = "operator", "Sup3r-Secret-Pa55", "Wr0ng-Secret-Pa55"
-	sim := startSim(t, 2, camsim.Options{Codecs: map[int]string{}, Username: user, Password: pass})
+	sim := startSim(t, 2, camsim.Options{Codecs: map[int]streaming.Codec{}, Username: user, Password: pass})
 	cfg := baseConfig(t, t.TempDir(), sim, 2)
 	cfg.Cameras[0].URL = strings.Replace(sim.URL(1), "rtsp://", "rtsp://"+user+":"+pass+"@", 1)
 	cfg.Cameras[1].URL = strings.Replace(sim.URL(2), "rtsp://", "rtsp://"+user+":"+wrong+"@", 1)
@@ -257,7 +258,7 @@ func TestLiveSubstream(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
-	sim := startSim(t, 3, camsim.Options{Codecs: map[int]string{1: "h265", 3: "h265"}})
+	sim := startSim(t, 3, camsim.Options{Codecs: map[int]streaming.Codec{1: "h265", 3: "h265"}})
 	cfg := baseConfig(t, t.TempDir(), sim, 3)
 	cfg.Cameras[0].LiveURL = sim.URL(2)
 	m := startMain(t, cfg)

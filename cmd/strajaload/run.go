@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/recorder/camsim"
+	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/clip"
 )
 
@@ -36,7 +37,7 @@ func ensureClip(ctx context.Context, o options, log *slog.Logger) (string, error
 	}
 	log.Info("making the camera clip (once; cached)", "path", path)
 	tmp := path + ".tmp.mp4"
-	spec := camsim.ClipSpec{Codec: camsim.CodecH264, Width: o.width, Height: o.height, FPS: o.fps,
+	spec := camsim.ClipSpec{Codec: streaming.H264, Width: o.width, Height: o.height, FPS: o.fps,
 		GOP: 2 * o.fps, BitrateKbps: o.bitrateKbps, Duration: clipDuration}
 	if err := spec.Make(ctx, tmp); err != nil {
 		_ = os.Remove(tmp)

@@ -8,12 +8,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/straja-nvr/straja/streaming"
 )
 
 // ClipSpec describes a test clip; see Make. Zero fields take the defaults
 // of the embedded clips: h264, 640x360, 25 fps, keyframe every 2 s, 1000 kbit/s, 8 s.
 type ClipSpec struct {
-	Codec       string // "h264" or "h265"
+	Codec       streaming.Codec
 	Width       int
 	Height      int
 	FPS         int
@@ -27,7 +29,7 @@ type ClipSpec struct {
 
 func (s ClipSpec) withDefaults() ClipSpec {
 	if s.Codec == "" {
-		s.Codec = CodecH264
+		s.Codec = streaming.H264
 	}
 	if s.Width == 0 {
 		s.Width, s.Height = 640, 360
@@ -50,7 +52,7 @@ func (s ClipSpec) withDefaults() ClipSpec {
 // MakeClip encodes an 8 s test-pattern clip without B-frames into a
 // progressive MP4 at path, for Options.Clip: this is how cameras get a
 // different resolution, bitrate or GOP (in frames). It needs ffmpeg on PATH.
-func MakeClip(ctx context.Context, path string, codec string, width, height, fps, gop int, bitrateKbps int) error {
+func MakeClip(ctx context.Context, path string, codec streaming.Codec, width, height, fps, gop int, bitrateKbps int) error {
 	return ClipSpec{Codec: codec, Width: width, Height: height, FPS: fps, GOP: gop, BitrateKbps: bitrateKbps}.Make(ctx, path)
 }
 
@@ -73,16 +75,16 @@ func (spec ClipSpec) Make(ctx context.Context, path string) error {
 		"-b:v", kbps, "-maxrate", kbps, "-bufsize", strconv.Itoa(2*s.BitrateKbps) + "k",
 	}
 	switch s.Codec {
-	case CodecH264:
+	case streaming.H264:
 		args = append(args, "-c:v", "libx264", "-preset", "veryfast",
 			"-g", strconv.Itoa(s.GOP), "-keyint_min", strconv.Itoa(s.GOP), "-sc_threshold", "0",
 			"-bf", strconv.Itoa(s.BFrames))
-	case CodecH265:
+	case streaming.H265:
 		args = append(args, "-c:v", "libx265", "-preset", "veryfast", "-tag:v", "hvc1",
 			"-x265-params", fmt.Sprintf("keyint=%d:min-keyint=%d:scenecut=0:bframes=%d:log-level=error",
 				s.GOP, s.GOP, s.BFrames))
 	default:
-		return fmt.Errorf("make clip: codec %q: want %s or %s", s.Codec, CodecH264, CodecH265)
+		return fmt.Errorf("make clip: codec %q: want %s or %s", s.Codec, streaming.H264, streaming.H265)
 	}
 	args = append(args, "-f", "mp4", path)
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/clip"
 	"github.com/straja-nvr/straja/streaming/testutil"
 )
@@ -33,14 +34,14 @@ func makeClip(t *testing.T, spec ClipSpec) string {
 func TestMakeClip(t *testing.T) {
 	needFFmpeg(t)
 	p := filepath.Join(t.TempDir(), "c.mp4")
-	if err := MakeClip(context.Background(), p, CodecH265, 320, 240, 10, 5, 300); err != nil {
+	if err := MakeClip(context.Background(), p, streaming.H265, 320, 240, 10, 5, 300); err != nil {
 		t.Fatal(err)
 	}
 	c, err := clip.Load(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Codec() != CodecH265 || c.Width() != 320 || c.Height() != 240 || c.FrameRate() != 10 ||
+	if c.Codec() != streaming.H265 || c.Width() != 320 || c.Height() != 240 || c.FrameRate() != 10 ||
 		c.KeyInterval() != 500*time.Millisecond || c.Duration() != 8*time.Second {
 		t.Errorf("got %s %dx%d %.2f fps key interval %v duration %v; want h265 320x240 10 fps 500ms 8s",
 			c.Codec(), c.Width(), c.Height(), c.FrameRate(), c.KeyInterval(), c.Duration())

@@ -32,12 +32,6 @@ import (
 	"github.com/straja-nvr/straja/streaming/clip"
 )
 
-// Codec names accepted by Options and ClipSpec, the values of streaming.Codec.
-const (
-	CodecH264 = "h264"
-	CodecH265 = "h265"
-)
-
 // Options configure a Server.
 type Options struct {
 	// Listen is the RTSP (TCP) address. "127.0.0.1:0" picks a free port;
@@ -45,11 +39,11 @@ type Options struct {
 	Listen string
 	// Cameras is the number of cameras, served as cam1 … camN.
 	Cameras int
-	// Codec is the codec of every camera not in Codecs: "h264" or "h265".
-	// Default: the codec of Clip if set, else "h264".
-	Codec string
-	// Codecs overrides Codec per camera number (1-based), e.g. {4: "h265"}.
-	Codecs map[int]string
+	// Codec is the codec of every camera not in Codecs. Default: the codec of Clip
+	// if set, else H.264.
+	Codec streaming.Codec
+	// Codecs overrides Codec per camera number (1-based), e.g. {4: streaming.H265}.
+	Codecs map[int]streaming.Codec
 	// Clip is an optional MP4 file that replaces the embedded clip of its
 	// codec; its resolution, bitrate and GOP are what those cameras send.
 	Clip string
@@ -110,17 +104,17 @@ func New(opts Options, log *slog.Logger) (*Server, error) {
 			return nil, err
 		}
 		if opts.Codec == "" {
-			opts.Codec = string(custom.Codec())
+			opts.Codec = custom.Codec()
 		}
 	}
 	if opts.Codec == "" {
-		opts.Codec = CodecH264
+		opts.Codec = streaming.H264
 	}
-	clipFor := func(codec string) (*clip.Clip, error) {
-		if custom != nil && string(custom.Codec()) == codec {
+	clipFor := func(codec streaming.Codec) (*clip.Clip, error) {
+		if custom != nil && custom.Codec() == codec {
 			return custom, nil
 		}
-		return clip.Embedded(streaming.Codec(codec))
+		return clip.Embedded(codec)
 	}
 	if _, err := clipFor(opts.Codec); err != nil {
 		return nil, err

@@ -20,6 +20,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
+	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
@@ -48,7 +49,7 @@ type au struct {
 // player is an RTSP client that decodes what it receives.
 type player struct {
 	c       *gortsplib.Client
-	codec   string
+	codec   streaming.Codec
 	started time.Time // when PLAY returned
 
 	mu        sync.Mutex
@@ -105,14 +106,14 @@ func play(t *testing.T, rawURL string) (*player, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.codec, decode, isKey = CodecH264, d.Decode, h264.IsRandomAccess
+		p.codec, decode, isKey = streaming.H264, d.Decode, h264.IsRandomAccess
 		sps = func(n []byte) bool { return h264.NALUType(n[0]&0x1f) == h264.NALUTypeSPS }
 	case *format.H265:
 		d, err := f.CreateDecoder()
 		if err != nil {
 			return nil, err
 		}
-		p.codec, decode, isKey = CodecH265, d.Decode, h265.IsRandomAccess
+		p.codec, decode, isKey = streaming.H265, d.Decode, h265.IsRandomAccess
 		sps = func(n []byte) bool { return h265.NALUType((n[0]>>1)&0x3f) == h265.NALUType_SPS_NUT }
 	default:
 		p.c.Close()
@@ -203,7 +204,7 @@ func (p *player) checkStream(t *testing.T, frame uint32) {
 }
 
 func TestCamerasDescribeTheirCodec(t *testing.T) {
-	s := startServer(t, Options{Cameras: 3, Codecs: map[int]string{2: CodecH265}})
+	s := startServer(t, Options{Cameras: 3, Codecs: map[int]streaming.Codec{2: streaming.H265}})
 	for i, want := range map[int]string{1: "H264", 2: "H265", 3: "H264"} {
 		desc, err := describe(s.URL(i))
 		if err != nil {
@@ -234,9 +235,9 @@ func TestCameraStreamsDecodableVideo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams for several seconds")
 	}
-	s := startServer(t, Options{Cameras: 2, Codec: CodecH265, Codecs: map[int]string{1: CodecH264}})
-	for i, codec := range []string{CodecH264, CodecH265} {
-		t.Run(codec, func(t *testing.T) {
+	s := startServer(t, Options{Cameras: 2, Codec: streaming.H265, Codecs: map[int]streaming.Codec{1: streaming.H264}})
+	for i, codec := range []streaming.Codec{streaming.H264, streaming.H265} {
+		t.Run(string(codec), func(t *testing.T) {
 			t.Parallel()
 			p, err := play(t, s.URL(i+1))
 			if err != nil {
@@ -277,7 +278,7 @@ func TestTimestampsContinueAcrossLoops(t *testing.T) {
 		t.Skip("streams for several seconds")
 	}
 	// A 1 s clip loops twice within the test.
-	clip := makeClip(t, ClipSpec{Codec: CodecH264, Duration: time.Second, GOP: 12, Width: 320, Height: 180})
+	clip := makeClip(t, ClipSpec{Codec: streaming.H264, Duration: time.Second, GOP: 12, Width: 320, Height: 180})
 	s := startServer(t, Options{Cameras: 1, Clip: clip})
 	p, err := play(t, s.URL(1))
 	if err != nil {
@@ -295,7 +296,7 @@ func TestBFrameClipKeepsPresentationOrder(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams for several seconds")
 	}
-	clip := makeClip(t, ClipSpec{Codec: CodecH265, Duration: time.Second, GOP: 25, BFrames: 3, Width: 320, Height: 180})
+	clip := makeClip(t, ClipSpec{Codec: streaming.H265, Duration: time.Second, GOP: 25, BFrames: 3, Width: 320, Height: 180})
 	s := startServer(t, Options{Cameras: 1, Clip: clip})
 	p, err := play(t, s.URL(1))
 	if err != nil {
@@ -414,7 +415,7 @@ func TestFFprobeReadsCameras(t *testing.T) {
 		t.Skip("runs ffprobe")
 	}
 	testutil.NeedTool(t, "ffprobe") // the independent RTSP client to check against
-	s := startServer(t, Options{Cameras: 2, Codecs: map[int]string{2: CodecH265}, UDP: true, Username: "u", Password: "p"})
+	s := startServer(t, Options{Cameras: 2, Codecs: map[int]streaming.Codec{2: streaming.H265}, UDP: true, Username: "u", Password: "p"})
 	for _, tc := range []struct {
 		cam       int
 		transport string
@@ -448,8 +449,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	for name, opts := range map[string]Options{
 		"no cameras":          {},
 		"unknown codec":       {Cameras: 1, Codec: "vp8"},
-		"camera out of range": {Cameras: 2, Codecs: map[int]string{3: CodecH265}},
-		"codec override":      {Cameras: 2, Codecs: map[int]string{1: "mjpeg"}},
+		"camera out of range": {Cameras: 2, Codecs: map[int]streaming.Codec{3: streaming.H265}},
+		"codec override":      {Cameras: 2, Codecs: map[int]streaming.Codec{1: "mjpeg"}},
 		"user without pass":   {Cameras: 1, Username: "u"},
 		"odd udp port":        {Cameras: 1, UDP: true, UDPPort: 8001},
 		"missing clip":        {Cameras: 1, Clip: "/nonexistent/clip.mp4"},
