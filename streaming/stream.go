@@ -62,7 +62,7 @@ type Delivery struct {
 type Stream struct {
 	mu      sync.Mutex
 	readers map[*Reader]struct{}
-	gop     []*Unit // latest GOP, so a new live reader can start at once
+	gop     GOP[*Unit] // so a new live reader can start at once
 	closed  bool
 	written atomic.Uint64
 }
@@ -72,9 +72,6 @@ func New() *Stream {
 	return &Stream{readers: map[*Reader]struct{}{}}
 }
 
-// maxGOP bounds the kept GOP so a camera with huge GOPs cannot grow memory unbounded.
-const maxGOP = 600
-
 // Write publishes u to every reader without blocking.
 func (s *Stream) Write(u *Unit) {
 	s.written.Add(1)
@@ -83,16 +80,7 @@ func (s *Stream) Write(u *Unit) {
 	if s.closed {
 		return
 	}
-	if u.Key {
-		s.gop = s.gop[:0]
-	}
-	if len(s.gop) == maxGOP {
-		// Too long to replay whole; a truncated GOP followed by live units would
-		// hide a gap from new readers, so they wait for the next keyframe instead.
-		s.gop = nil
-	} else if len(s.gop) > 0 || u.Key {
-		s.gop = append(s.gop, u)
-	}
+	s.gop.Add(u, u.Key)
 	for r := range s.readers {
 		r.offer(u)
 	}
@@ -104,7 +92,8 @@ func (s *Stream) Written() uint64 { return s.written.Load() }
 // Subscribe adds a reader with a queue of size units. With fromGOP the reader first
 // receives the latest GOP, so it can start decoding at once.
 func (s *Stream) Subscribe(size int, fromGOP bool) *Reader {
-	r := &Reader{s: s, c: make(chan Delivery, size), waitKey: true}
+	r := &Reader{s: s, c: make(chan Delivery, size)}
+	r.gate.WaitKey() // a reader starts at a keyframe
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -112,7 +101,7 @@ func (s *Stream) Subscribe(size int, fromGOP bool) *Reader {
 		return r
 	}
 	if fromGOP {
-		for _, u := range s.gop {
+		for _, u := range s.gop.Units() {
 			r.offer(u)
 		}
 	}
@@ -132,28 +121,25 @@ func (s *Stream) Close() {
 		close(r.c)
 	}
 	s.readers = nil
-	s.gop = nil
+	s.gop.Reset()
 }
 
 // Reader receives a Stream's units through a bounded queue.
 type Reader struct {
-	s       *Stream
-	c       chan Delivery
-	waitKey bool   // guarded by s.mu
-	lost    uint64 // guarded by s.mu: lost since the last delivery
-	drops   atomic.Uint64
+	s     *Stream
+	c     chan Delivery
+	gate  KeyGate // guarded by s.mu
+	lost  uint64  // guarded by s.mu: lost since the last delivery
+	drops atomic.Uint64
 }
 
 func (r *Reader) offer(u *Unit) {
-	if r.waitKey {
-		if !u.Key {
-			if r.lost > 0 {
-				r.lost++
-				r.drops.Add(1)
-			}
-			return
+	if !r.gate.Admit(u.Key) {
+		if r.lost > 0 { // not before the first delivery: a new reader loses nothing
+			r.lost++
+			r.drops.Add(1)
 		}
-		r.waitKey = false
+		return
 	}
 	select {
 	case r.c <- Delivery{Unit: u, Lost: r.lost}:
@@ -161,7 +147,7 @@ func (r *Reader) offer(u *Unit) {
 	default:
 		r.lost++
 		r.drops.Add(1)
-		r.waitKey = true
+		r.gate.WaitKey()
 	}
 }
 

@@ -337,12 +337,12 @@ func TestGOPLongerThanMaxGOPIsBounded(t *testing.T) {
 		gopLen    int
 		wantFirst int // first unit a fromGOP reader receives
 	}{
-		{name: "short GOP replayed whole", gopLen: maxGOP - 1, wantFirst: 0},
-		{name: "GOP of exactly maxGOP replayed whole", gopLen: maxGOP, wantFirst: 0},
+		{name: "short GOP replayed whole", gopLen: MaxGOP - 1, wantFirst: 0},
+		{name: "GOP of exactly MaxGOP replayed whole", gopLen: MaxGOP, wantFirst: 0},
 		// A partial GOP replay would be followed by live units after a gap the reader
 		// is not told about, so an overlong GOP is not replayed at all.
-		{name: "one over maxGOP waits for the next keyframe", gopLen: maxGOP + 1, wantFirst: maxGOP + 1},
-		{name: "huge GOP waits for the next keyframe", gopLen: 5 * maxGOP, wantFirst: 5 * maxGOP},
+		{name: "one over MaxGOP waits for the next keyframe", gopLen: MaxGOP + 1, wantFirst: MaxGOP + 1},
+		{name: "huge GOP waits for the next keyframe", gopLen: 5 * MaxGOP, wantFirst: 5 * MaxGOP},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -352,10 +352,10 @@ func TestGOPLongerThanMaxGOPIsBounded(t *testing.T) {
 				s.Write(key(i))
 			}
 			s.mu.Lock()
-			kept := len(s.gop)
+			kept := len(s.gop.Units())
 			s.mu.Unlock()
-			if kept > maxGOP {
-				t.Fatalf("stream keeps %d units of the current GOP, more than maxGOP %d", kept, maxGOP)
+			if kept > MaxGOP {
+				t.Fatalf("stream keeps %d units of the current GOP, more than MaxGOP %d", kept, MaxGOP)
 			}
 			r := s.Subscribe(tc.gopLen+10, true)
 			end := tc.gopLen + 5

@@ -41,11 +41,6 @@ const viewerQueue = 64
 // initial GOP replay from the Stream is not truncated.
 const streamQueue = 1024
 
-// maxGOP bounds the GOP cache, as streaming.Stream bounds its own: a camera with a very
-// long GOP would otherwise grow memory by its bitrate while watched, and every new
-// viewer would get the whole burst.
-const maxGOP = 600
-
 // unit is one access unit packetised for RTP. Shared by all viewers: read only.
 type unit struct {
 	pkts []*rtp.Packet
@@ -78,7 +73,7 @@ type camera struct {
 	firstFrame            prometheus.Observer
 
 	mu      sync.Mutex
-	gop     []*unit
+	gop     streaming.GOP[*unit]
 	viewers map[*viewer]struct{}
 }
 
@@ -203,15 +198,7 @@ func (c *camera) setFault(err error) { c.fault.Store(&err) }
 func (c *camera) publish(pu *unit, backlog bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if pu.key {
-		c.gop = c.gop[:0:0] // new slice: bursts already queued keep the old one
-	}
-	if len(c.gop) == maxGOP {
-		// A truncated GOP does not decode: new viewers wait for the next keyframe.
-		c.gop = nil
-	} else if len(c.gop) > 0 || pu.key {
-		c.gop = append(c.gop, pu)
-	}
+	c.gop.Add(pu, pu.key) // bursts already queued keep reading the previous GOP
 	if backlog {
 		return
 	}
@@ -227,8 +214,8 @@ func (c *camera) add(v *viewer) bool {
 	if v.removed {
 		return false
 	}
-	if len(c.gop) > 0 {
-		v.offer(item{units: c.gop, burst: true}, true, c.drops)
+	if gop := c.gop.Units(); len(gop) > 0 {
+		v.offer(item{units: gop, burst: true}, true, c.drops)
 	}
 	c.viewers[v] = struct{}{}
 	c.viewerGauge.Inc()

@@ -2,19 +2,21 @@ package webrtc
 
 import (
 	"testing"
+
+	"github.com/straja-nvr/straja/streaming"
 )
 
-// A camera with a GOP longer than maxGOP must not grow the cache without bound; a viewer
+// A camera with a GOP longer than streaming.MaxGOP must not grow the cache without bound; a viewer
 // joining then gets no truncated burst but waits for the next keyframe, and gets the
 // new GOP from there.
 func TestGOPCacheIsBounded(t *testing.T) {
 	m, _ := newMetrics(nil)
 	c := &camera{viewers: map[*viewer]struct{}{}, drops: m.drops.WithLabelValues("x"), viewerGauge: m.viewers.WithLabelValues("x")}
 	c.publish(&unit{key: true}, false)
-	for i := 0; i < 3*maxGOP; i++ {
+	for i := 0; i < 3*streaming.MaxGOP; i++ {
 		c.publish(&unit{}, false)
-		if len(c.gop) > maxGOP {
-			t.Fatalf("GOP cache holds %d units after %d frames, want at most %d", len(c.gop), i+2, maxGOP)
+		if len(c.gop.Units()) > streaming.MaxGOP {
+			t.Fatalf("GOP cache holds %d units after %d frames, want at most %d", len(c.gop.Units()), i+2, streaming.MaxGOP)
 		}
 	}
 	late := &viewer{queue: make(chan item, viewerQueue)}

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/straja-nvr/straja/streaming"
 )
 
 var errEmptyUnit = errors.New("access unit has no nal units")
@@ -31,24 +32,21 @@ type viewer struct {
 
 	// guarded by camera.mu
 	removed bool
-	waitKey bool
+	gate    streaming.KeyGate
 }
 
 // offer queues it without blocking. A full queue drops the unit and everything up to
 // the next keyframe, so the viewer resumes with a decodable picture.
 func (v *viewer) offer(it item, key bool, drops prometheus.Counter) {
-	if v.waitKey {
-		if !key {
-			drops.Add(float64(len(it.units)))
-			return
-		}
-		v.waitKey = false
+	if !v.gate.Admit(key) {
+		drops.Add(float64(len(it.units)))
+		return
 	}
 	select {
 	case v.queue <- it:
 	default:
 		drops.Add(float64(len(it.units)))
-		v.waitKey = true
+		v.gate.WaitKey()
 	}
 }
 

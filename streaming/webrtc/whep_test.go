@@ -115,7 +115,7 @@ func TestSlowViewerDropsAndResyncsAtKeyframe(t *testing.T) {
 	v.offer(item{units: []*unit{key}}, true, drops)
 	v.offer(item{units: []*unit{p}}, false, drops)
 	v.offer(item{units: []*unit{p}}, false, drops) // full: dropped, now waiting for a key
-	if !v.waitKey {
+	if !v.gate.Waiting() {
 		t.Fatal("viewer not waiting for keyframe after overflow")
 	}
 	<-v.queue
@@ -125,7 +125,7 @@ func TestSlowViewerDropsAndResyncsAtKeyframe(t *testing.T) {
 		t.Fatal("delta frame queued while waiting for a keyframe")
 	}
 	v.offer(item{units: []*unit{key}}, true, drops)
-	if len(v.queue) != 1 || v.waitKey {
+	if len(v.queue) != 1 || v.gate.Waiting() {
 		t.Fatal("keyframe did not resume the viewer")
 	}
 }
