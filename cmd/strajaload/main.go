@@ -75,6 +75,7 @@ type options struct {
 	viewerRcvbuf    int
 	ffmpegBaseline  bool
 	versusFFmpeg    bool
+	versusStraja    string
 	strajaBin       string
 	clip            string
 	keep            bool
@@ -112,6 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.viewerRcvbuf, "viewer-rcvbuf", 4<<20, "receive buffer of each viewer's UDP socket in bytes, capped by net.core.rmem_max (0: system default)")
 	fs.BoolVar(&o.ffmpegBaseline, "ffmpeg-baseline", false, "measure one `ffmpeg -c copy` segment recorder per camera instead of straja")
 	fs.BoolVar(&o.versusFFmpeg, "versus-ffmpeg", false, "run one `ffmpeg -c copy` segment recorder per camera next to straja, on the same cameras at once, and report straja's CPU and memory as a ratio of ffmpeg's")
+	fs.StringVar(&o.versusStraja, "versus-straja", "", "another straja binary to run next to straja on the same cameras at once (compares two builds under the same load)")
 	fs.StringVar(&o.strajaBin, "straja-bin", "", "prebuilt straja binary (default: go build ./cmd/straja)")
 	fs.StringVar(&o.clip, "clip", "", "MP4 clip for the cameras (default: made with ffmpeg and cached)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs, recordings)")
@@ -164,11 +166,18 @@ func (o options) validate() error {
 	if o.viewers > 0 && o.ffmpegBaseline {
 		bad("--viewers needs straja: ffmpeg has no live view")
 	}
-	if o.versusFFmpeg && o.ffmpegBaseline {
-		bad("--versus-ffmpeg and --ffmpeg-baseline: choose one (--versus-ffmpeg measures both)")
+	if n := btoi(o.versusFFmpeg) + btoi(o.ffmpegBaseline) + btoi(o.versusStraja != ""); n > 1 {
+		bad("--versus-ffmpeg, --versus-straja and --ffmpeg-baseline: choose one (--versus-ffmpeg measures both recorders)")
 	}
-	if o.viewers > 0 && o.versusFFmpeg {
-		bad("--viewers with --versus-ffmpeg: viewers would count against straja only")
+	if o.viewers > 0 && (o.versusFFmpeg || o.versusStraja != "") {
+		bad("--viewers with --versus-ffmpeg or --versus-straja: viewers would count against one recorder only")
 	}
 	return errors.Join(errs...)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -138,6 +138,8 @@ func TestParseFlags(t *testing.T) {
 		{"--viewers 2 --ffmpeg-baseline", "ffmpeg has no live view"},
 		{"--cameras 20 --versus-ffmpeg --store disk", ""},
 		{"--versus-ffmpeg --ffmpeg-baseline", "choose one"},
+		{"--versus-ffmpeg --versus-straja /bin/straja", "choose one"},
+		{"--versus-straja /bin/straja", ""},
 		{"--versus-ffmpeg --viewers 2", "--viewers with --versus-ffmpeg"},
 		{"--viewer-rcvbuf -5", "--viewer-rcvbuf -5"},
 		{"extra", `unexpected argument "extra"`},
@@ -323,10 +325,10 @@ func TestRunVersusFFmpeg(t *testing.T) {
 	if len(res.Failures) > 0 {
 		t.Errorf("failures: %v", res.Failures)
 	}
-	if res.CPUPercent <= 0 || res.FFmpeg == nil || res.FFmpeg.CPUPercent <= 0 || res.FFmpeg.RSSPeakKB < 1024 {
-		t.Fatalf("straja CPU %.2f %%, ffmpeg %+v: both recorders must be measured", res.CPUPercent, res.FFmpeg)
+	if res.CPUPercent <= 0 || res.Versus == nil || res.Versus.CPUPercent <= 0 || res.Versus.RSSPeakKB < 1024 {
+		t.Fatalf("straja CPU %.2f %%, ffmpeg %+v: both recorders must be measured", res.CPUPercent, res.Versus)
 	}
-	if got, want := res.cpuRatio(), res.CPUPercent/res.FFmpeg.CPUPercent; got != want {
+	if got, want := res.cpuRatio(), res.CPUPercent/res.Versus.CPUPercent; got != want {
 		t.Errorf("ratio %v, want %v", got, want)
 	}
 	s := res.Straja

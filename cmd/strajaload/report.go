@@ -25,8 +25,10 @@ type result struct {
 	// machine skews the figures.
 	LoadBefore, LoadAfter string
 	usage                 // the recorder's (straja's, with --versus-ffmpeg)
-	// FFmpeg is the ffmpeg recorders' usage in the same window with --versus-ffmpeg.
-	FFmpeg *usage
+	// Versus is the other recorder's usage in the same window: the ffmpeg processes with
+	// --versus-ffmpeg, the other straja build with --versus-straja. VersusName names it.
+	Versus     *usage
+	VersusName string
 	// ToolCPUPercent is strajaload's own CPU: the simulated cameras and the viewers.
 	ToolCPUPercent float64
 	// MinioCPUPercent is the private MinIO's CPU (storage, not the recorder).
@@ -52,12 +54,12 @@ type usage struct {
 	PSSPeakKB uint64
 }
 
-// cpuRatio is straja's CPU as a multiple of ffmpeg's, 0 without --versus-ffmpeg.
+// cpuRatio is straja's CPU as a multiple of the other recorder's, 0 without one.
 func (r *result) cpuRatio() float64 {
-	if r.FFmpeg == nil || r.FFmpeg.CPUPercent <= 0 {
+	if r.Versus == nil || r.Versus.CPUPercent <= 0 {
 		return 0
 	}
-	return r.CPUPercent / r.FFmpeg.CPUPercent
+	return r.CPUPercent / r.Versus.CPUPercent
 }
 
 type clipInfo struct {
@@ -244,12 +246,12 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "  recorder   CPU %.1f %% of one core = %.2f %% per camera; RSS peak %.1f MB = %.2f MB per camera (mean %.1f MB); PSS peak %.1f MB = %.2f MB per camera\n",
 		r.CPUPercent, r.CPUPercent/float64(r.Cameras), mb(r.RSSPeakKB), mb(r.RSSPeakKB)/float64(r.Cameras), mb(r.RSSMeanKB),
 		mb(r.PSSPeakKB), mb(r.PSSPeakKB)/float64(r.Cameras))
-	if f := r.FFmpeg; f != nil {
-		fmt.Fprintf(w, "  ffmpeg     CPU %.1f %% of one core = %.2f %% per camera; RSS peak %.1f MB = %.2f MB per camera; PSS peak %.1f MB = %.2f MB per camera (same cameras, same window)\n",
-			f.CPUPercent, f.CPUPercent/float64(r.Cameras), mb(f.RSSPeakKB), mb(f.RSSPeakKB)/float64(r.Cameras),
+	if f := r.Versus; f != nil {
+		fmt.Fprintf(w, "  %-10s CPU %.1f %% of one core = %.2f %% per camera; RSS peak %.1f MB = %.2f MB per camera; PSS peak %.1f MB = %.2f MB per camera (same cameras, same window)\n",
+			r.VersusName, f.CPUPercent, f.CPUPercent/float64(r.Cameras), mb(f.RSSPeakKB), mb(f.RSSPeakKB)/float64(r.Cameras),
 			mb(f.PSSPeakKB), mb(f.PSSPeakKB)/float64(r.Cameras))
-		fmt.Fprintf(w, "  ratio      straja / ffmpeg: CPU %.2f×, RSS %.2f×, PSS %.2f×\n",
-			r.cpuRatio(), ratio(r.RSSPeakKB, f.RSSPeakKB), ratio(r.PSSPeakKB, f.PSSPeakKB))
+		fmt.Fprintf(w, "  ratio      straja / %s: CPU %.2f×, RSS %.2f×, PSS %.2f×\n",
+			r.VersusName, r.cpuRatio(), ratio(r.RSSPeakKB, f.RSSPeakKB), ratio(r.PSSPeakKB, f.PSSPeakKB))
 	}
 	if s := r.Straja; s != nil {
 		fmt.Fprintf(w, "  segments   %.0f written since start (about %d expected), %.0f of them stored after uploads caught up; %.0f gaps since start\n",
@@ -300,7 +302,7 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "\nREADME row:\n%s\n%s\n", markdownHeader, r.markdownRow())
 }
 
-const markdownHeader = "| recorder | cameras | viewers | CPU (% of one core) | CPU per camera | RSS | RSS per camera | PSS per camera | viewer loss mean / max | CPU ÷ ffmpeg's, same run | segments stored / written, gaps | upload p50 / p99 | load average |\n" +
+const markdownHeader = "| recorder | cameras | viewers | CPU (% of one core) | CPU per camera | RSS | RSS per camera | PSS per camera | viewer loss mean / max | CPU ÷ the other recorder's, same run | segments stored / written, gaps | upload p50 / p99 | load average |\n" +
 	"| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 
 func (r *result) markdownRow() string {
@@ -310,8 +312,8 @@ func (r *result) markdownRow() string {
 		loss = fmt.Sprintf("%.3f %% / %.3f %%", v.LossMean, v.LossMax)
 	}
 	vs, segs, up := "—", "—", "—"
-	if f := r.FFmpeg; f != nil {
-		vs = fmt.Sprintf("%.2f× (ffmpeg %.1f %%, %.2f MB PSS per camera)", r.cpuRatio(), f.CPUPercent, mb(f.PSSPeakKB)/float64(r.Cameras))
+	if f := r.Versus; f != nil {
+		vs = fmt.Sprintf("%.2f× (%s %.1f %%, %.2f MB PSS per camera)", r.cpuRatio(), r.VersusName, f.CPUPercent, mb(f.PSSPeakKB)/float64(r.Cameras))
 	}
 	if s := r.Straja; s != nil {
 		segs = fmt.Sprintf("%.0f / %.0f, %.0f gaps", s.SegmentsStoredAfter, s.SegmentsWrittenTotal, s.GapsTotal)

@@ -105,6 +105,7 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 		tgt target // what the window measures first: straja, or ffmpeg with --ffmpeg-baseline
 		ff  *ffmpegTarget
 		st  *strajaTarget
+		sb  *strajaTarget // --versus-straja
 		mio *minioServer
 	)
 	if o.ffmpegBaseline || o.versusFFmpeg {
@@ -120,10 +121,16 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 			}
 			defer mio.stop(10 * time.Second)
 		}
-		if st, err = startStraja(ctx, o, dir, sim, mio, log); err != nil {
+		if st, err = startStraja(ctx, o, o.strajaBin, dir, "strajaload", sim, mio, log); err != nil {
 			return nil, err
 		}
 		defer st.stop()
+	}
+	if o.versusStraja != "" {
+		if sb, err = startStraja(ctx, o, o.versusStraja, filepath.Join(dir, "versus"), "strajaload-versus", sim, mio, log); err != nil {
+			return nil, err
+		}
+		defer sb.stop()
 	}
 	switch {
 	case o.ffmpegBaseline:
@@ -131,6 +138,11 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 		tgt = ff
 	case o.versusFFmpeg:
 		res.Recorder = "straja (" + o.store + ") with ffmpeg -c copy"
+		res.VersusName = "ffmpeg"
+		tgt = st
+	case o.versusStraja != "":
+		res.Recorder = "straja (" + o.store + ") with " + o.versusStraja
+		res.VersusName = "other"
 		tgt = st
 	default:
 		res.Recorder = "straja (" + o.store + ")"
@@ -141,8 +153,11 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 			return nil, err
 		}
 	}
-	if st != nil {
-		if err := st.waitOnline(ctx, 90*time.Second); err != nil {
+	for _, s := range []*strajaTarget{st, sb} {
+		if s == nil {
+			continue
+		}
+		if err := s.waitOnline(ctx, 90*time.Second); err != nil {
 			return nil, err
 		}
 	}
@@ -181,8 +196,13 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 	primary := &sampler{t: tgt}
 	samplers := []*sampler{primary}
 	var versus *sampler
-	if o.versusFFmpeg {
+	switch {
+	case o.versusFFmpeg:
 		versus = &sampler{t: ff}
+	case sb != nil:
+		versus = &sampler{t: sb}
+	}
+	if versus != nil {
 		samplers = append(samplers, versus)
 	}
 	for _, s := range samplers {
@@ -233,7 +253,7 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 	}
 	res.usage = primary.u
 	if versus != nil {
-		res.FFmpeg = &versus.u
+		res.Versus = &versus.u
 	}
 	res.ToolCPUPercent = 100 * float64(self1.ticks-self0.ticks) / clk / secs
 

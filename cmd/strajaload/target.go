@@ -56,7 +56,7 @@ func (s *strajaTarget) stop() { s.child.stop(20 * time.Second) }
 func cameraID(i int) string { return fmt.Sprintf("cam-%d", i) }
 
 // strajaConfig records every simulated camera into the chosen store.
-func strajaConfig(o options, dir, listen string, sim *camsim.Server, mio *minioServer) (*configs.Config, error) {
+func strajaConfig(o options, dir, listen, bucket string, sim *camsim.Server, mio *minioServer) (*configs.Config, error) {
 	cfg := configs.Default()
 	cfg.Listen = listen
 	cfg.DataDir = filepath.Join(dir, "data")
@@ -69,7 +69,7 @@ func strajaConfig(o options, dir, listen string, sim *camsim.Server, mio *minioS
 	}
 	if o.store == storeMinio {
 		cfg.Storage.Backend = configs.BackendS3
-		cfg.Storage.S3 = configs.S3Storage{Endpoint: mio.endpoint, Bucket: "strajaload",
+		cfg.Storage.S3 = configs.S3Storage{Endpoint: mio.endpoint, Bucket: bucket,
 			AccessKey: mio.accessKey, SecretKey: mio.secretKey}
 	} else {
 		cfg.Storage.Backend = configs.BackendDisk
@@ -90,8 +90,11 @@ func buildStraja(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-func startStraja(ctx context.Context, o options, dir string, sim *camsim.Server, mio *minioServer, log *slog.Logger) (*strajaTarget, error) {
-	bin := o.strajaBin
+// startStraja runs bin (built when "") with its files under dir, storing into bucket.
+func startStraja(ctx context.Context, o options, bin, dir, bucket string, sim *camsim.Server, mio *minioServer, log *slog.Logger) (*strajaTarget, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("straja dir: %w", err)
+	}
 	if bin == "" {
 		log.Info("building straja")
 		var err error
@@ -103,7 +106,7 @@ func startStraja(ctx context.Context, o options, dir string, sim *camsim.Server,
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := strajaConfig(o, dir, listen, sim, mio)
+	cfg, err := strajaConfig(o, dir, listen, bucket, sim, mio)
 	if err != nil {
 		return nil, err
 	}
