@@ -188,6 +188,7 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 		vs.reset()
 	}
 	res.LoadBefore = loadAverage()
+	skips0 := sim.Skips()
 	udp0, udpErr := readUDPStats()
 	self0, err := readUsage([]string{"self"})
 	if err != nil {
@@ -247,6 +248,7 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 		}
 	}
 	res.LoadAfter = loadAverage()
+	res.SimulatorSkips = sim.Skips() - skips0
 	if udp1, err := readUDPStats(); err == nil && udpErr == nil {
 		res.UDPRcvbufErrors = udp1.rcvbufErrors - udp0.rcvbufErrors
 		res.UDPStatsOK = true

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -26,7 +27,8 @@ type camera struct {
 	path   string
 	clip   *clip.Clip
 	log    *slog.Logger
-	tsBase uint32 // RTP timestamp at epoch; kept across restarts
+	tsBase uint32         // RTP timestamp at epoch; kept across restarts
+	skips  *atomic.Uint64 // the server's count of skips to real time
 
 	// Guarded by Server.mu.
 	epoch  time.Time // when loop 0 started, monotonic and wall
@@ -40,9 +42,10 @@ type auEncoder interface {
 	Encode(au [][]byte) ([]*rtp.Packet, error)
 }
 
-func newCamera(index int, cl *clip.Clip, log *slog.Logger) *camera {
+func newCamera(index int, cl *clip.Clip, skips *atomic.Uint64, log *slog.Logger) *camera {
 	name := "cam" + strconv.Itoa(index)
 	return &camera{
+		skips:  skips,
 		index:  index,
 		path:   name,
 		clip:   cl,
@@ -129,6 +132,7 @@ func (c *camera) run(ctx context.Context, done chan<- struct{}, epoch time.Time,
 		wait := time.Until(epoch.Add(ticksToDuration(base + f.DTS)))
 		if wait < -behindLimit {
 			c.log.Warn("camera fell behind real time; skipping to the next keyframe", "late", -wait)
+			c.skips.Add(1)
 			loop, i = c.seek(epoch, time.Now())
 			continue
 		}

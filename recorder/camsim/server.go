@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
@@ -65,6 +66,7 @@ type Server struct {
 	log    *slog.Logger
 	cams   []*camera
 	byPath map[string]*camera
+	skips  atomic.Uint64
 
 	mu    sync.RWMutex
 	state int // stateNew, stateStarted or stateClosed
@@ -135,7 +137,7 @@ func New(opts Options, log *slog.Logger) (*Server, error) {
 			codec = c
 		}
 		cl, _ := clipFor(codec) // checked above
-		c := newCamera(i, cl, log)
+		c := newCamera(i, cl, &s.skips, log)
 		s.cams = append(s.cams, c)
 		s.byPath[c.path] = c
 	}
@@ -219,6 +221,11 @@ func (s *Server) URL(i int) string {
 
 // Cameras returns the number of cameras.
 func (s *Server) Cameras() int { return len(s.cams) }
+
+// Skips counts the times a camera fell more than a second behind real time (the
+// machine was too busy) and skipped ahead to a keyframe, as a real camera would drop
+// frames: what a recorder receives then is short of the clip's frame rate.
+func (s *Server) Skips() uint64 { return s.skips.Load() }
 
 // Clip returns the clip camera i loops, or nil if there is no camera i.
 func (s *Server) Clip(i int) *clip.Clip {
