@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,14 +129,16 @@ type ingestSession struct {
 	codec         streaming.Codec
 	dec           ingestDepacketiser
 	vps, sps, pps []byte // latest seen: from the SDP, then in-band
-	dts           ingestDTSExtractor
-	synced        bool      // a key unit started the current run of continuous timestamps
-	newEpoch      bool      // the next delivered unit starts an epoch
-	reanchor      bool      // drift seen: start a new epoch at the next key unit
-	epoch         uint64    // of the units being delivered
-	anchorTime    time.Time // wall clock (no monotonic reading) of anchorPTS
+	dts           dtsDeriver
+	held          []ingestAU // units waiting for their decode time (the epoch's first)
+	minReorder    int        // frames of reordering seen to exceed what the stream declared
+	maxPTS        int64      // of the units delivered this epoch
+	synced        bool       // a key unit started the current run of continuous timestamps
+	newEpoch      bool       // the next delivered unit starts an epoch
+	reanchor      bool       // drift seen: start a new epoch at the next key unit
+	epoch         uint64     // of the units being delivered
+	anchorTime    time.Time  // wall clock (no monotonic reading) of anchorPTS
 	anchorPTS     int64
-	prevDTS       int64
 	firstUnit     time.Time
 	lastUnit      time.Time
 	problem       string // why data received since the last delivered unit was dropped
@@ -146,9 +149,14 @@ type ingestDepacketiser interface {
 	Decode(*rtp.Packet) ([][]byte, error)
 }
 
-// ingestDTSExtractor is h264.DTSExtractor or h265.DTSExtractor.
-type ingestDTSExtractor interface {
-	Extract(au [][]byte, pts int64) (int64, error)
+// ingestAU is an access unit on its way to becoming a streaming.Unit.
+type ingestAU struct {
+	nalus    [][]byte
+	pts, dts int64
+	key      bool
+	params   *streaming.Params
+	size     int       // bytes received
+	now      time.Time // arrival
 }
 
 func newIngestSession(c *Camera) *ingestSession {
@@ -331,14 +339,15 @@ func (s *ingestSession) onPacket(pkt *rtp.Packet, pts int64) {
 		}
 		return
 	}
-	if u := s.onAU(au, pts, time.Now()); u != nil {
+	for _, u := range s.onAU(au, pts, time.Now()) {
 		s.cam.out.Write(u)
 	}
 }
 
-// onAU turns one depacketised access unit into a Unit, or nil while waiting for a
-// key unit. Needs s.mu held.
-func (s *ingestSession) onAU(au [][]byte, pts int64, now time.Time) *streaming.Unit {
+// onAU turns one depacketised access unit into Units: none while waiting for a key
+// unit or while the epoch's first units wait for their decode times, then those that
+// are ready. Needs s.mu held.
+func (s *ingestSession) onAU(au [][]byte, pts int64, now time.Time) []*streaming.Unit {
 	size := 0
 	for _, n := range au {
 		size += len(n)
@@ -365,85 +374,105 @@ func (s *ingestSession) onAU(au [][]byte, pts int64, now time.Time) *streaming.U
 		nalus = append(nalus, p.SPS, p.PPS)
 		nalus = append(nalus, body...)
 	}
-	dts, ok := s.timestamps(nalus, pts, key)
-	if !ok {
-		return nil
+	var out []*streaming.Unit
+	for _, a := range s.timestamps(ingestAU{nalus: nalus, pts: pts, key: key, params: p, size: size, now: now}) {
+		out = append(out, s.deliver(a))
 	}
-	wall := now.Round(0) // wall clock only, so a local clock step shows up as drift
-	if !s.newEpoch && s.anchorTime.Add(ingestTicks(dts-s.anchorPTS)).Sub(wall).Abs() > ingestMaxDrift {
+	return out
+}
+
+// deliver turns a unit with its decode time into a streaming.Unit. Needs s.mu held.
+func (s *ingestSession) deliver(a ingestAU) *streaming.Unit {
+	wall := a.now.Round(0) // wall clock only, so a local clock step shows up as drift
+	if !s.newEpoch && s.anchorTime.Add(ingestTicks(a.dts-s.anchorPTS)).Sub(wall).Abs() > ingestMaxDrift {
 		if !s.reanchor {
 			s.cam.log.Info("camera clock drifted from local clock, re-anchoring at next keyframe")
 		}
 		s.reanchor = true
 	}
-	if s.newEpoch || (key && s.reanchor) {
+	reordered := false
+	if s.newEpoch || (a.key && s.reanchor) {
 		s.epoch = ingestEpochs.Add(1)
-		s.anchorTime, s.anchorPTS = wall.UTC(), pts
+		s.anchorTime, s.anchorPTS = wall.UTC(), a.pts
 		s.newEpoch, s.reanchor = false, false
+		s.maxPTS = a.pts
+	} else {
+		reordered = a.pts < s.maxPTS
+		s.maxPTS = max(s.maxPTS, a.pts)
 	}
-	s.prevDTS = dts
 	// Only delivered video keeps the session alive: a camera sending nothing decodable
 	// must show as stalled and be reconnected, not stay "online" forever.
-	s.lastAU.Store(int64(now.Sub(s.start)))
+	s.lastAU.Store(int64(a.now.Sub(s.start)))
 	s.problem = ""
 	if s.firstUnit.IsZero() {
-		s.firstUnit = now
+		s.firstUnit = a.now
 	}
-	s.lastUnit = now
+	s.lastUnit = a.now
 	u := &streaming.Unit{
 		Epoch:  s.epoch,
-		PTS:    pts,
-		DTS:    dts,
-		Time:   s.anchorTime.Add(ingestTicks(pts - s.anchorPTS)),
-		Key:    key,
-		NALUs:  nalus,
-		Params: p,
+		PTS:    a.pts,
+		DTS:    a.dts,
+		Time:   s.anchorTime.Add(ingestTicks(a.pts - s.anchorPTS)),
+		Key:    a.key,
+		NALUs:  a.nalus,
+		Params: a.params,
 	}
-	s.cam.delivered(now, size, p, pts != dts)
+	s.cam.delivered(a.now, a.size, a.params, reordered)
 	return u
 }
 
-// timestamps returns the unit's DTS. After a discontinuity (DTS error, repeated,
-// backwards or large step) it drops units until the next key unit, which starts a new
-// epoch; the dropped units are a counted gap.
-func (s *ingestSession) timestamps(nalus [][]byte, pts int64, key bool) (int64, bool) {
+// timestamps gives units their decode times and returns those that are ready (see
+// dtsDeriver), oldest first. After a discontinuity (a timestamp jump, repeated or
+// backwards, or deeper reordering than declared) it drops units until the next key
+// unit, which starts a new epoch; the dropped units are a counted gap.
+func (s *ingestSession) timestamps(a ingestAU) []ingestAU {
 	if s.synced {
-		dts, err := s.dts.Extract(nalus, pts)
-		// A repeated DTS is no frame interval: two samples cannot share a decode time.
-		if err == nil && dts > s.prevDTS && dts-s.prevDTS <= ingestMaxStep {
-			return dts, true
-		}
+		s.held = append(s.held, a)
+		dts, err := s.dts.add(a.pts)
 		if err == nil {
-			err = fmt.Errorf("dts jumped by %s", ingestTicks(dts-s.prevDTS))
+			return s.release(dts)
 		}
-		s.synced = false
-		if key {
+		if errors.Is(err, errDTSReorder) {
+			s.minReorder = min(max(s.minReorder, s.dts.reorder+1), dtsLearnFrames-2)
+		}
+		s.synced, s.held = false, s.held[:0]
+		if a.key {
 			s.cam.log.Info("timestamp discontinuity, new epoch at this keyframe", "err", err)
 		} else {
 			s.cam.m.Gaps.WithLabelValues(s.cam.spec.ID, GapDiscontinuity).Inc()
 			s.cam.log.Warn("timestamp discontinuity, dropping video until the next keyframe", "err", err)
 		}
 	}
-	if !key {
-		return 0, false
+	if !a.key {
+		return nil
 	}
-	if s.codec == streaming.H265 {
-		d := &h265.DTSExtractor{}
-		d.Initialize()
-		s.dts = d
-	} else {
-		d := &h264.DTSExtractor{}
-		d.Initialize()
-		s.dts = d
+	reorder, known := dtsReorder(s.codec, a.params.SPS)
+	if s.minReorder > reorder {
+		reorder, known = s.minReorder, false // the SPS understated it: learn again
 	}
-	dts, err := s.dts.Extract(nalus, pts)
+	s.dts.reset(reorder, known)
+	s.held = append(s.held[:0], a)
+	dts, err := s.dts.add(a.pts)
 	if err != nil {
-		s.cam.log.Debug("dts", "err", err)
 		s.problem = "keyframe timestamps: " + err.Error()
-		return 0, false
+		s.held = s.held[:0]
+		return nil
 	}
 	s.synced, s.newEpoch = true, true
-	return dts, true
+	return s.release(dts)
+}
+
+// release pairs the oldest held units with their decode times and returns them.
+func (s *ingestSession) release(dts []int64) []ingestAU {
+	if len(dts) == 0 {
+		return nil
+	}
+	out := slices.Clone(s.held[:len(dts)])
+	for i := range out {
+		out[i].dts = dts[i]
+	}
+	s.held = append(s.held[:0], s.held[len(dts):]...)
+	return out
 }
 
 // takeParams records in-band parameter sets and returns au without them and without

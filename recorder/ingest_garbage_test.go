@@ -583,11 +583,8 @@ func FuzzIngestAccessUnit(f *testing.F) {
 			}
 			now = now.Add(40 * time.Millisecond)
 			s.mu.Lock()
-			u := s.onAU(au, pts, now)
+			units = append(units, s.onAU(au, pts, now)...)
 			s.mu.Unlock()
-			if u != nil {
-				units = append(units, u)
-			}
 		}
 		ingestCheckPublished(t, units, codec)
 	})

@@ -55,7 +55,21 @@ func (f *ingestFeed) au(i int, ptsOffset int64, wall time.Duration) *streaming.U
 	pts := a.pts + int64(i/len(f.clip.aus))*f.clip.duration + ptsOffset
 	f.s.mu.Lock()
 	defer f.s.mu.Unlock()
-	return f.s.onAU(a.au, pts, f.start.Add(wall))
+	return ingestOne(f.t, f.s.onAU(a.au, pts, f.start.Add(wall)))
+}
+
+// ingestOne returns the one unit delivered, or nil. The test clips declare no
+// reordering, so units are never held back and delivered together.
+func ingestOne(t *testing.T, us []*streaming.Unit) *streaming.Unit {
+	t.Helper()
+	switch len(us) {
+	case 0:
+		return nil
+	case 1:
+		return us[0]
+	}
+	t.Fatalf("%d units delivered at once, want at most one", len(us))
+	return nil
 }
 
 func ingestKeyIndexes(c *ingestClip) []int {
@@ -139,7 +153,7 @@ func TestIngestInbandParamsAreUsedAndNotRepeated(t *testing.T) {
 	f := newIngestFeed(t, streaming.H264, false)
 	au := append([][]byte{{0x09, 0xf0}, f.clip.sps, f.clip.pps}, f.clip.aus[0].au...) // AUD + params in-band
 	f.s.mu.Lock()
-	u := f.s.onAU(au, 0, f.start)
+	u := ingestOne(t, f.s.onAU(au, 0, f.start))
 	f.s.mu.Unlock()
 	if u == nil || !u.Key || u.Params == nil || u.Params.Width != 640 {
 		t.Fatalf("key unit with in-band params = %+v", u)

@@ -84,6 +84,8 @@ type segmenter struct {
 	lastTicks    int64           // duration of the last sample written
 	segStartDTS  int64
 	fragStartDTS int64
+	segDelay     int64 // PTS - DTS of the segment's key sample: the stream's reorder delay
+	flushedPTS   int64 // latest presentation time among the segment's written fragments
 	seq          uint32
 
 	frag mp4.Fragment // being built: samples since fragStartDTS
@@ -193,6 +195,7 @@ func (s *segmenter) begin(u *streaming.Unit) {
 	s.epoch = u.Epoch
 	s.prev = u
 	s.segStartDTS, s.fragStartDTS, s.seq = u.DTS, u.DTS, 0
+	s.segDelay, s.flushedPTS = u.PTS-u.DTS, u.PTS
 }
 
 // finish closes the open segment, if any, with the held-back sample.
@@ -204,8 +207,32 @@ func (s *segmenter) finish() {
 		s.appendSample(s.prev, s.lastTicks)
 		s.prev = nil
 	}
+	s.trimTail()
 	if s.flush() {
 		s.endSegment()
+	}
+}
+
+// trimTail drops the last samples of a segment that ends before the next keyframe
+// while frames presented before them never came (the B-frames of a cut-off group), so
+// that the segment lasts exactly as long as the frames it shows. Without reordering
+// it drops nothing.
+func (s *segmenter) trimTail() {
+	f := &s.frag
+	for f.Len() > 0 {
+		dts, last, latest := s.fragStartDTS, int64(0), s.flushedPTS
+		for i := range f.Len() {
+			d, off := f.Timing(i)
+			latest = max(latest, dts+int64(off))
+			last = dts
+			dts += int64(d)
+		}
+		// Complete: the latest frame shown is the one a constant delay after the last
+		// decode time.
+		if latest <= last+s.segDelay {
+			return
+		}
+		f.DropLast()
 	}
 }
 
@@ -226,6 +253,12 @@ func (s *segmenter) flush() bool {
 		return true
 	}
 	ticks := int64(f.Ticks())
+	var dts int64
+	for i := range f.Len() {
+		d, off := f.Timing(i)
+		s.flushedPTS = max(s.flushedPTS, s.fragStartDTS+dts+int64(off))
+		dts += int64(d)
+	}
 	start := s.fragStartDTS - s.segStartDTS
 	s.seq++
 	f.Seq, f.BaseTime = s.seq, uint64(start)

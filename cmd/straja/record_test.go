@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -113,13 +117,19 @@ func sameSet(a, b []string) bool {
 // does not show it instead of showing a frozen picture.
 func TestBFramesCamera(t *testing.T) {
 	if testing.Short() {
-		t.Skip("end to end: ~10 s")
+		t.Skip("end to end: ~10 s per codec")
 	}
 	testutil.NeedTool(t, "ffmpeg")
 	testutil.NeedTool(t, "ffprobe")
+	for _, codec := range []string{"h264", "h265"} {
+		t.Run(codec, func(t *testing.T) { testBFramesCamera(t, codec) })
+	}
+}
+
+func testBFramesCamera(t *testing.T, codec string) {
 	clipPath := filepath.Join(t.TempDir(), "bframes.mp4")
-	spec := camsim.ClipSpec{Codec: "h264", Width: 320, Height: 180, FPS: 25, GOP: 50, BitrateKbps: 300,
-		Duration: 4 * time.Second, BFrames: 2}
+	spec := camsim.ClipSpec{Codec: codec, Width: 320, Height: 180, FPS: 25, GOP: 50, BitrateKbps: 300,
+		Duration: 4 * time.Second, BFrames: 3}
 	if err := spec.Make(context.Background(), clipPath); err != nil {
 		t.Fatal(err)
 	}
@@ -131,20 +141,22 @@ func TestBFramesCamera(t *testing.T) {
 		Live       bool   `json:"live"`
 		LiveReason string `json:"live_reason"`
 	}
-	testutil.WaitFor(t, 20*time.Second, "2 segments", func() bool { return len(segmentsOf(t, m.Addr(), "cam-1")) >= 2 })
-	getJSON(t, "http://"+m.Addr()+"/api/v1/cameras/cam-1", &info)
-	if info.Live || !strings.Contains(info.LiveReason, "B-frames") {
-		t.Errorf("B-frame camera: %+v, want not live with a reason naming B-frames", info)
-	}
-	// WHEP says the same: 409 with the reason, not 503 "offline" (the camera is online).
-	resp, err := http.Post("http://"+m.Addr()+"/api/v1/cameras/cam-1/whep", "application/sdp", strings.NewReader("v=0\r\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), "B-frames") {
-		t.Errorf("whep offer for the B-frame camera: %s %q, want 409 naming B-frames", resp.Status, body)
+	testutil.WaitFor(t, 20*time.Second, "3 segments", func() bool { return len(segmentsOf(t, m.Addr(), "cam-1")) >= 3 })
+	if codec == "h264" { // an H.265 camera is not live for its codec already
+		getJSON(t, "http://"+m.Addr()+"/api/v1/cameras/cam-1", &info)
+		if info.Live || !strings.Contains(info.LiveReason, "B-frames") {
+			t.Errorf("B-frame camera: %+v, want not live with a reason naming B-frames", info)
+		}
+		// WHEP says the same: 409 with the reason, not 503 "offline" (the camera is online).
+		resp, err := http.Post("http://"+m.Addr()+"/api/v1/cameras/cam-1/whep", "application/sdp", strings.NewReader("v=0\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), "B-frames") {
+			t.Errorf("whep offer for the B-frame camera: %s %q, want 409 naming B-frames", resp.Status, body)
+		}
 	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
@@ -154,13 +166,72 @@ func TestBFramesCamera(t *testing.T) {
 	if len(segs) < 2 {
 		t.Fatalf("%d segments, want >= 2", len(segs))
 	}
-	for _, s := range segs {
-		p := testutil.FFprobe(t, fetch(t, st, s.Key))
-		if p.Codec != "h264" || p.Width != 320 || !p.FirstKey {
+	// Playback stitches segments: each must last exactly as long as its frames, the
+	// next must start where it ends, and ffmpeg must join them without a timestamp
+	// going backwards or a frame lost.
+	var files []string
+	var frames int
+	for i, s := range segs {
+		file := fetch(t, st, s.Key)
+		files = append(files, file)
+		p := testutil.FFprobe(t, file)
+		if p.Codec != map[string]string{"h264": "h264", "h265": "hevc"}[codec] || p.Width != 320 || !p.FirstKey {
 			t.Errorf("%s: %+v", s.Key, p)
 		}
-		if d := p.Duration - s.Duration; d > frame || d < -frame {
-			t.Errorf("%s: ffprobe duration %v, catalog %v", s.Key, p.Duration, s.Duration)
+		n, span := packetSpan(t, file)
+		frames += n
+		if d := span - s.Duration; d > time.Millisecond || d < -time.Millisecond {
+			t.Errorf("%s: its %d frames span %v, catalogued duration %v", s.Key, n, span, s.Duration)
+		}
+		if i > 0 {
+			if hole := s.Start.Sub(segs[i-1].End()); hole > time.Millisecond || hole < -time.Millisecond {
+				t.Errorf("%s: %v between the previous segment's end and its start", s.Key, hole)
+			}
 		}
 	}
+	dir := t.TempDir()
+	var list strings.Builder
+	for _, f := range files {
+		fmt.Fprintf(&list, "file '%s'\n", f)
+	}
+	listPath, joined := filepath.Join(dir, "list.txt"), filepath.Join(dir, "joined.mp4")
+	if err := os.WriteFile(listPath, []byte(list.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "warning", "-f", "concat", "-safe", "0", "-i", listPath,
+		"-c", "copy", joined).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg -f concat: %v\n%s", err, out)
+	}
+	if low := strings.ToLower(string(out)); strings.Contains(low, "non monotonous dts") || strings.Contains(low, "non-monotonic") {
+		t.Errorf("ffmpeg -f concat -c copy over %d segments:\n%s", len(files), out)
+	}
+	out, err = exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v",
+		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", joined).Output()
+	if err != nil {
+		t.Fatalf("ffprobe -count_frames: %v", err)
+	}
+	if got := strings.TrimSpace(string(out)); got != strconv.Itoa(frames) {
+		t.Errorf("joined segments decode to %s frames, want the %d frames of the segments", got, frames)
+	}
+}
+
+// packetSpan returns how many frames the file at path holds and the time they span
+// in presentation order, from the first frame's start to the last one's end.
+func packetSpan(t *testing.T, path string) (int, time.Duration) {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
+		"packet=pts_time,duration_time", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe packets %s: %v", path, err)
+	}
+	first, last, n := math.Inf(1), math.Inf(-1), 0
+	for _, line := range strings.Fields(string(out)) {
+		var pts, dur float64
+		if _, err := fmt.Sscanf(strings.ReplaceAll(line, ",", " "), "%g %g", &pts, &dur); err != nil {
+			t.Fatalf("ffprobe packet %q: %v", line, err)
+		}
+		first, last, n = min(first, pts), max(last, pts+dur), n+1
+	}
+	return n, time.Duration(math.Round((last-first)*1e6)) * time.Microsecond
 }

@@ -83,6 +83,23 @@ func (f *Fragment) Reset() {
 	f.samples, f.header, f.dataSize, f.ticks = f.samples[:0], f.header[:0], 0, 0
 }
 
+// Timing returns sample i's duration and presentation offset.
+func (f *Fragment) Timing(i int) (duration uint32, ptsOffset int32) {
+	return f.samples[i].duration, f.samples[i].ptsOffset
+}
+
+// DropLast removes the last sample, if any.
+func (f *Fragment) DropLast() {
+	n := len(f.samples)
+	if n == 0 {
+		return
+	}
+	f.dataSize -= f.samples[n-1].size
+	f.ticks -= uint64(f.samples[n-1].duration)
+	f.samples[n-1] = fragmentSample{}
+	f.samples = f.samples[:n-1]
+}
+
 // Len is the number of samples.
 func (f *Fragment) Len() int { return len(f.samples) }
 

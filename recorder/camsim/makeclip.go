@@ -80,8 +80,9 @@ func (spec ClipSpec) Make(ctx context.Context, path string) error {
 			"-g", strconv.Itoa(s.GOP), "-keyint_min", strconv.Itoa(s.GOP), "-sc_threshold", "0",
 			"-bf", strconv.Itoa(s.BFrames))
 	case streaming.H265:
+		// Closed GOPs (IDR keyframes), as cameras send; x265's default opens them.
 		args = append(args, "-c:v", "libx265", "-preset", "veryfast", "-tag:v", "hvc1",
-			"-x265-params", fmt.Sprintf("keyint=%d:min-keyint=%d:scenecut=0:bframes=%d:log-level=error",
+			"-x265-params", fmt.Sprintf("keyint=%d:min-keyint=%d:scenecut=0:bframes=%d:open-gop=0:log-level=error",
 				s.GOP, s.GOP, s.BFrames))
 	default:
 		return fmt.Errorf("make clip: codec %q: want %s or %s", s.Codec, streaming.H264, streaming.H265)
