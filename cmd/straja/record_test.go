@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/recorder/camsim"
+	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
@@ -121,12 +122,12 @@ func TestBFramesCamera(t *testing.T) {
 	}
 	testutil.NeedTool(t, "ffmpeg")
 	testutil.NeedTool(t, "ffprobe")
-	for _, codec := range []string{"h264", "h265"} {
-		t.Run(codec, func(t *testing.T) { testBFramesCamera(t, codec) })
+	for _, codec := range []streaming.Codec{streaming.H264, streaming.H265} {
+		t.Run(string(codec), func(t *testing.T) { testBFramesCamera(t, codec) })
 	}
 }
 
-func testBFramesCamera(t *testing.T, codec string) {
+func testBFramesCamera(t *testing.T, codec streaming.Codec) {
 	clipPath := filepath.Join(t.TempDir(), "bframes.mp4")
 	spec := camsim.ClipSpec{Codec: codec, Width: 320, Height: 180, FPS: 25, GOP: 50, BitrateKbps: 300,
 		Duration: 4 * time.Second, BFrames: 3}
@@ -142,7 +143,7 @@ func testBFramesCamera(t *testing.T, codec string) {
 		LiveReason string `json:"live_reason"`
 	}
 	testutil.WaitFor(t, 20*time.Second, "3 segments", func() bool { return len(segmentsOf(t, m.Addr(), "cam-1")) >= 3 })
-	if codec == "h264" { // an H.265 camera is not live for its codec already
+	if codec == streaming.H264 { // an H.265 camera is not live for its codec already
 		getJSON(t, "http://"+m.Addr()+"/api/v1/cameras/cam-1", &info)
 		if info.Live || !strings.Contains(info.LiveReason, "B-frames") {
 			t.Errorf("B-frame camera: %+v, want not live with a reason naming B-frames", info)
@@ -175,7 +176,7 @@ func testBFramesCamera(t *testing.T, codec string) {
 		file := fetch(t, st, s.Key)
 		files = append(files, file)
 		p := testutil.FFprobe(t, file)
-		if p.Codec != map[string]string{"h264": "h264", "h265": "hevc"}[codec] || p.Width != 320 || !p.FirstKey {
+		if p.Codec != map[streaming.Codec]string{streaming.H264: "h264", streaming.H265: "hevc"}[codec] || p.Width != 320 || !p.FirstKey {
 			t.Errorf("%s: %+v", s.Key, p)
 		}
 		n, span := packetSpan(t, file)
