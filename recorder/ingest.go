@@ -80,6 +80,8 @@ func (c *Camera) runSession(ctx context.Context) ingestResult {
 		Scheme:    u.Scheme,
 		Host:      u.Host,
 		Transport: transport,
+		// Interleaved RTP arrives in bursts: read them in few syscalls.
+		DialContext: dialBuffered,
 		// Our stall check must fire first and report the stall: the client's own check
 		// stamps packets in whole seconds, so it can fire up to 1 s early. It stays as
 		// a backstop, and bounds every RTSP request.
