@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"slices"
@@ -36,6 +35,7 @@ type dtsDeriver struct {
 	known   bool    // R came from the parameter sets
 	held    []int64 // presentation times of the units not yet given a decode time
 	queue   ptsHeap // presentation times not yet used as a decode time
+	out     []int64 // add's result, reused
 	n       int     // units seen this epoch
 	prev    int64
 	started bool // a decode time was given
@@ -44,15 +44,16 @@ type dtsDeriver struct {
 // reset starts an epoch whose camera reorders reorder frames (known) or an unknown
 // number of frames, at least reorder.
 func (d *dtsDeriver) reset(reorder int, known bool) {
-	*d = dtsDeriver{reorder: reorder, known: known, held: d.held[:0], queue: d.queue[:0]}
+	*d = dtsDeriver{reorder: reorder, known: known, held: d.held[:0], queue: d.queue[:0], out: d.out[:0]}
 }
 
 // add takes the next unit's presentation time, in decode order, and returns the
 // decode times of the units that are ready, oldest first: none while the first units
-// are held back, all of them when the hold ends, else just this unit's.
+// are held back, all of them when the hold ends, else just this unit's. The result is
+// valid until the next call.
 func (d *dtsDeriver) add(pts int64) ([]int64, error) {
 	d.n++
-	heap.Push(&d.queue, pts)
+	d.queue.push(pts)
 	if d.started {
 		return d.next(pts)
 	}
@@ -92,30 +93,31 @@ func (d *dtsDeriver) release() ([]int64, error) {
 	// Units before R get decode times one frame apart, ending one frame before the
 	// smallest presentation time among units 0..R, which unit R gets.
 	base := slices.Min(d.held[:d.reorder+1])
-	out := make([]int64, 0, len(d.held))
+	out := d.out[:0]
 	for i, pts := range d.held {
 		var dts int64
 		if i < d.reorder {
 			dts = base - int64(d.reorder-i)*frame
 		} else {
-			dts = heap.Pop(&d.queue).(int64)
+			dts = d.queue.pop()
 		}
 		if err := d.check(dts, pts); err != nil {
 			return nil, err
 		}
 		out = append(out, dts)
 	}
-	d.held = d.held[:0]
+	d.held, d.out = d.held[:0], out
 	return out, nil
 }
 
 // next gives one unit after the hold its decode time.
 func (d *dtsDeriver) next(pts int64) ([]int64, error) {
-	dts := heap.Pop(&d.queue).(int64)
+	dts := d.queue.pop()
 	if err := d.check(dts, pts); err != nil {
 		return nil, err
 	}
-	return []int64{dts}, nil
+	d.out = append(d.out[:0], dts)
+	return d.out, nil
 }
 
 // check accepts dts for a unit presented at pts after the previous decode time.
@@ -176,16 +178,42 @@ func dtsReorder(codec streaming.Codec, sps []byte) (reorder int, known bool) {
 	return 0, false
 }
 
-// ptsHeap is a min-heap of presentation times.
+// ptsHeap is a min-heap of presentation times, without container/heap's boxing: it
+// holds a handful of values and is used once per frame.
 type ptsHeap []int64
 
-func (h ptsHeap) Len() int           { return len(h) }
-func (h ptsHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h ptsHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *ptsHeap) Push(x any)        { *h = append(*h, x.(int64)) }
-func (h *ptsHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func (h *ptsHeap) push(v int64) {
+	*h = append(*h, v)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if q[p] <= q[i] {
+			break
+		}
+		q[p], q[i] = q[i], q[p]
+		i = p
+	}
+}
+
+func (h *ptsHeap) pop() int64 {
+	q := *h
+	top, n := q[0], len(q)-1
+	q[0] = q[n]
+	q = q[:n]
+	for i := 0; ; {
+		l, small := 2*i+1, i
+		if l < n && q[l] < q[small] {
+			small = l
+		}
+		if r := l + 1; r < n && q[r] < q[small] {
+			small = r
+		}
+		if small == i {
+			break
+		}
+		q[i], q[small] = q[small], q[i]
+		i = small
+	}
+	*h = q
+	return top
 }

@@ -90,3 +90,42 @@ func TestDTSDeriver(t *testing.T) {
 		}
 	})
 }
+
+// TestDTSDeriverAllocs: after the first units, deriving a decode time allocates
+// nothing; it runs for every frame of every camera.
+func TestDTSDeriverAllocs(t *testing.T) {
+	var d dtsDeriver
+	d.reset(2, true)
+	pts := int64(0)
+	pattern := []int64{0, 4, 2, 1, 3}
+	n := 0
+	add := func() {
+		g, p := n/len(pattern), pattern[n%len(pattern)]
+		pts = (int64(g)*5 + p) * 3600
+		n++
+		if _, err := d.add(pts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 20 {
+		add()
+	}
+	if a := testing.AllocsPerRun(1000, add); a != 0 {
+		t.Errorf("%v allocations per unit, want 0", a)
+	}
+}
+
+func TestPTSHeap(t *testing.T) {
+	var h ptsHeap
+	in := []int64{5, 3, 9, 1, 7, 3, 8, 2}
+	for _, v := range in {
+		h.push(v)
+	}
+	var out []int64
+	for len(h) > 0 {
+		out = append(out, h.pop())
+	}
+	if want := slices.Sorted(slices.Values(in)); !slices.Equal(out, want) {
+		t.Errorf("popped %v, want %v", out, want)
+	}
+}

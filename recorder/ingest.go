@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,14 +131,16 @@ type ingestSession struct {
 	dec           ingestDepacketiser
 	vps, sps, pps []byte // latest seen: from the SDP, then in-band
 	dts           dtsDeriver
-	held          []ingestAU // units waiting for their decode time (the epoch's first)
-	minReorder    int        // frames of reordering seen to exceed what the stream declared
-	maxPTS        int64      // of the units delivered this epoch
-	synced        bool       // a key unit started the current run of continuous timestamps
-	newEpoch      bool       // the next delivered unit starts an epoch
-	reanchor      bool       // drift seen: start a new epoch at the next key unit
-	epoch         uint64     // of the units being delivered
-	anchorTime    time.Time  // wall clock (no monotonic reading) of anchorPTS
+	held          []ingestAU        // units waiting for their decode time (the epoch's first)
+	ready         []ingestAU        // reused by release
+	units         []*streaming.Unit // reused by onAU
+	minReorder    int               // frames of reordering seen to exceed what the stream declared
+	maxPTS        int64             // of the units delivered this epoch
+	synced        bool              // a key unit started the current run of continuous timestamps
+	newEpoch      bool              // the next delivered unit starts an epoch
+	reanchor      bool              // drift seen: start a new epoch at the next key unit
+	epoch         uint64            // of the units being delivered
+	anchorTime    time.Time         // wall clock (no monotonic reading) of anchorPTS
 	anchorPTS     int64
 	firstUnit     time.Time
 	lastUnit      time.Time
@@ -348,7 +349,7 @@ func (s *ingestSession) onPacket(pkt *rtp.Packet, pts int64) {
 
 // onAU turns one depacketised access unit into Units: none while waiting for a key
 // unit or while the epoch's first units wait for their decode times, then those that
-// are ready. Needs s.mu held.
+// are ready. The slice is valid until the next call. Needs s.mu held.
 func (s *ingestSession) onAU(au [][]byte, pts int64, now time.Time) []*streaming.Unit {
 	size := 0
 	for _, n := range au {
@@ -376,10 +377,11 @@ func (s *ingestSession) onAU(au [][]byte, pts int64, now time.Time) []*streaming
 		nalus = append(nalus, p.SPS, p.PPS)
 		nalus = append(nalus, body...)
 	}
-	var out []*streaming.Unit
+	out := s.units[:0]
 	for _, a := range s.timestamps(ingestAU{nalus: nalus, pts: pts, key: key, params: p, size: size, now: now}) {
 		out = append(out, s.deliver(a))
 	}
+	s.units = out
 	return out
 }
 
@@ -437,6 +439,7 @@ func (s *ingestSession) timestamps(a ingestAU) []ingestAU {
 		if errors.Is(err, errDTSReorder) {
 			s.minReorder = min(max(s.minReorder, s.dts.reorder+1), dtsLearnFrames-2)
 		}
+		clear(s.held)
 		s.synced, s.held = false, s.held[:0]
 		if a.key {
 			s.cam.log.Info("timestamp discontinuity, new epoch at this keyframe", "err", err)
@@ -469,11 +472,13 @@ func (s *ingestSession) release(dts []int64) []ingestAU {
 	if len(dts) == 0 {
 		return nil
 	}
-	out := slices.Clone(s.held[:len(dts)])
+	out := append(s.ready[:0], s.held[:len(dts)]...)
 	for i := range out {
 		out[i].dts = dts[i]
 	}
-	s.held = append(s.held[:0], s.held[len(dts):]...)
+	n := copy(s.held, s.held[len(dts):])
+	clear(s.held[n:]) // let go of the NALUs
+	s.held, s.ready = s.held[:n], out
 	return out
 }
 
