@@ -394,15 +394,10 @@ func (s *ingestSession) deliver(a ingestAU) *streaming.Unit {
 		}
 		s.reanchor = true
 	}
-	reordered := false
 	if s.newEpoch || (a.key && s.reanchor) {
 		s.epoch = ingestEpochs.Add(1)
 		s.anchorTime, s.anchorPTS = wall.UTC(), a.pts
 		s.newEpoch, s.reanchor = false, false
-		s.maxPTS = a.pts
-	} else {
-		reordered = a.pts < s.maxPTS
-		s.maxPTS = max(s.maxPTS, a.pts)
 	}
 	// Only delivered video keeps the session alive: a camera sending nothing decodable
 	// must show as stalled and be reconnected, not stay "online" forever.
@@ -421,7 +416,8 @@ func (s *ingestSession) deliver(a ingestAU) *streaming.Unit {
 		NALUs:  a.nalus,
 		Params: a.params,
 	}
-	s.cam.delivered(a.now, a.size, a.params, reordered)
+	// A decode delay means reordering, as streaming/webrtc judges it too.
+	s.cam.delivered(a.now, a.size, a.params, a.pts != a.dts)
 	return u
 }
 
