@@ -133,7 +133,8 @@ func TestCredentialsNeverShown(t *testing.T) {
 	sim := startSim(t, 2, camsim.Options{Codecs: map[int]streaming.Codec{}, Username: user, Password: pass})
 	cfg := baseConfig(t, t.TempDir(), sim, 2)
 	cfg.Cameras[0].URL = strings.Replace(sim.URL(1), "rtsp://", "rtsp://"+user+":"+pass+"@", 1)
-	cfg.Cameras[1].URL = strings.Replace(sim.URL(2), "rtsp://", "rtsp://"+user+":"+wrong+"@", 1)
+	// A "@" in the query must not hide the password from redaction.
+	cfg.Cameras[1].URL = strings.Replace(sim.URL(2), "rtsp://", "rtsp://"+user+":"+wrong+"@", 1) + "?owner=ops@example"
 	cfg.Listen = testutil.FreeAddr(t, "tcp")
 	logs := &testutil.Buffer{}
 	p := startBinary(t, writeConfig(t, cfg), logs)
