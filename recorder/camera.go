@@ -91,6 +91,11 @@ type Camera struct {
 	// that comes back unchanged does not look like a parameter change. Owned by Run.
 	params    *streaming.Params
 	loggedErr string // last session error logged at warn level; owned by Run
+	// timelineEnd is the wall-clock end of the last unit delivered, in any session, and
+	// timelineStep the last frame interval: a new time base never starts before it, so
+	// segments never overlap. Owned by Run.
+	timelineEnd  time.Time
+	timelineStep time.Duration
 
 	mu        sync.Mutex
 	status    CameraStatus
@@ -120,6 +125,8 @@ func NewCamera(spec CameraSpec, out *streaming.Stream, m *Metrics, log *slog.Log
 		secrets:  redact.Passwords(spec.URL),
 		timeout:  spec.ReadTimeout,
 		backoffs: newCameraBackoff(cameraBackoffMin, cameraBackoffMax),
+		// The segmenter's duration for a lone sample, until a frame interval is seen.
+		timelineStep: ticksToDuration(defaultSampleTicks),
 	}
 	if c.timeout <= 0 {
 		c.timeout = cameraDefaultReadTimeout

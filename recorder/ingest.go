@@ -34,6 +34,10 @@ const (
 	// ingestMaxStep is the largest forward DTS step between consecutive units still
 	// considered continuous; anything larger (or backwards) is a discontinuity.
 	ingestMaxStep = 2 * streaming.ClockRate
+	// ingestLateFor is how long units must keep arriving more than ingestMaxDrift
+	// behind their timeline before it is re-anchored: a backlog read in a burst after a
+	// stall is late only briefly, and its timestamps are right.
+	ingestLateFor = 2 * time.Second
 )
 
 // errIngestNoVideo is returned when a camera offers no H.264 or H.265 video.
@@ -135,13 +139,17 @@ type ingestSession struct {
 	ready         []ingestAU        // reused by release
 	units         []*streaming.Unit // reused by onAU
 	minReorder    int               // frames of reordering seen to exceed what the stream declared
-	maxPTS        int64             // of the units delivered this epoch
 	synced        bool              // a key unit started the current run of continuous timestamps
 	newEpoch      bool              // the next delivered unit starts an epoch
 	reanchor      bool              // drift seen: start a new epoch at the next key unit
+	epochs        int               // epochs started this session
+	gapCounted    bool              // the hole before the next epoch is already a counted gap
 	epoch         uint64            // of the units being delivered
 	anchorTime    time.Time         // wall clock (no monotonic reading) of anchorPTS
 	anchorPTS     int64
+	lastDTS       int64         // of the last unit delivered this epoch
+	lateSince     time.Time     // arrival of the first of the units running late; zero when on time
+	ahead         time.Duration // how far ahead of the local clock the timeline may run
 	firstUnit     time.Time
 	lastUnit      time.Time
 	problem       string // why data received since the last delivered unit was dropped
@@ -388,17 +396,16 @@ func (s *ingestSession) onAU(au [][]byte, pts int64, now time.Time) []*streaming
 // deliver turns a unit with its decode time into a streaming.Unit. Needs s.mu held.
 func (s *ingestSession) deliver(a ingestAU) *streaming.Unit {
 	wall := a.now.Round(0) // wall clock only, so a local clock step shows up as drift
-	if !s.newEpoch && s.anchorTime.Add(ingestTicks(a.dts-s.anchorPTS)).Sub(wall).Abs() > ingestMaxDrift {
-		if !s.reanchor {
-			s.cam.log.Info("camera clock drifted from local clock, re-anchoring at next keyframe")
+	if !s.newEpoch {
+		s.drift(a, wall)
+		if step := a.dts - s.lastDTS; step > 0 {
+			s.cam.timelineStep = ingestTicks(step)
 		}
-		s.reanchor = true
 	}
 	if s.newEpoch || (a.key && s.reanchor) {
-		s.epoch = ingestEpochs.Add(1)
-		s.anchorTime, s.anchorPTS = wall.UTC(), a.pts
-		s.newEpoch, s.reanchor = false, false
+		s.startEpoch(a, wall)
 	}
+	s.lastDTS = a.dts
 	// Only delivered video keeps the session alive: a camera sending nothing decodable
 	// must show as stalled and be reconnected, not stay "online" forever.
 	s.lastAU.Store(int64(a.now.Sub(s.start)))
@@ -418,7 +425,62 @@ func (s *ingestSession) deliver(a ingestAU) *streaming.Unit {
 	}
 	// A decode delay means reordering, as streaming/webrtc judges it too.
 	s.cam.delivered(a.now, a.size, a.params, a.pts != a.dts)
+	if end := u.Time.Add(s.cam.timelineStep); end.After(s.cam.timelineEnd) {
+		s.cam.timelineEnd = end
+	}
 	return u
+}
+
+// drift compares the timeline with the local clock at unit a's arrival. Units that
+// keep arriving late (the camera clock runs slow, the local clock stepped forward)
+// re-anchor the timeline forward at the next key unit. A timeline running ahead (its
+// anchor arrived late, in a burst after a stall; the camera clock runs fast; the local
+// clock stepped back) is kept: moving it back would make new segments overlap those
+// already recorded.
+func (s *ingestSession) drift(a ingestAU, wall time.Time) {
+	dev := s.anchorTime.Add(ingestTicks(a.dts - s.anchorPTS)).Sub(wall)
+	switch {
+	case dev < -ingestMaxDrift:
+		if s.lateSince.IsZero() {
+			s.lateSince = a.now
+		}
+		if !s.reanchor && a.now.Sub(s.lateSince) >= ingestLateFor {
+			s.cam.log.Info("camera timestamps fell behind the local clock, re-anchoring at next keyframe", "behind", -dev)
+			s.reanchor = true
+		}
+	case dev > s.ahead+ingestMaxDrift:
+		s.cam.log.Info("camera timestamps run ahead of the local clock; kept, so that segments never overlap", "ahead", dev)
+		s.ahead = dev
+		s.lateSince = time.Time{}
+	default:
+		s.lateSince = time.Time{}
+	}
+}
+
+// startEpoch starts a new epoch at unit a, which arrived at wall. The epoch starts
+// where the camera's previous footage ended if it would otherwise start earlier, so
+// segments never overlap, whatever the arrival times; a hole after the previous
+// footage is a counted gap.
+func (s *ingestSession) startEpoch(a ingestAU, wall time.Time) {
+	start := wall.UTC()
+	if end := s.cam.timelineEnd; !end.IsZero() {
+		switch hole := start.Sub(end); {
+		case hole < 0:
+			s.cam.log.Info("new time base would start before the previous footage ends; starting it there", "by", -hole)
+			start = end
+		case hole > s.cam.timelineStep && !s.gapCounted:
+			cause := GapDiscontinuity
+			if s.epochs == 0 {
+				cause = GapReconnect
+			}
+			s.cam.m.Gaps.WithLabelValues(s.cam.spec.ID, cause).Inc()
+		}
+	}
+	s.epoch = ingestEpochs.Add(1)
+	s.epochs++
+	s.anchorTime, s.anchorPTS = start, a.pts
+	s.ahead = start.Sub(wall)
+	s.newEpoch, s.reanchor, s.gapCounted, s.lateSince = false, false, false, time.Time{}
 }
 
 // timestamps gives units their decode times and returns those that are ready (see
@@ -441,6 +503,7 @@ func (s *ingestSession) timestamps(a ingestAU) []ingestAU {
 			s.cam.log.Info("timestamp discontinuity, new epoch at this keyframe", "err", err)
 		} else {
 			s.cam.m.Gaps.WithLabelValues(s.cam.spec.ID, GapDiscontinuity).Inc()
+			s.gapCounted = true
 			s.cam.log.Warn("timestamp discontinuity, dropping video until the next keyframe", "err", err)
 		}
 	}

@@ -216,23 +216,29 @@ func TestIngestDiscontinuityStartsNewEpochAtKey(t *testing.T) {
 		t.Fatalf("keyframe after jump has Time %v, want its arrival %v", k.Time, wantTime)
 	}
 
-	// The local wall clock steps 5 s (NTP correction) while camera timestamps run on:
-	// units keep flowing, and the next keyframe re-anchors in a new epoch.
+	// The local wall clock steps 5 s forward (NTP correction) while camera timestamps
+	// run on: units keep flowing, and the first keyframe after they have been late for
+	// ingestLateFor (here 4 s after the step: the clip's GOP is 2 s) re-anchors in a
+	// new epoch; the hole it leaves is a counted gap.
 	const step = 5 * time.Second
+	gaps := ingestMetric(f.cam.m.Gaps.WithLabelValues("unit", GapDiscontinuity))
 	prev := k
-	for i := gop + 1; i < 2*gop; i++ {
+	for i := gop + 1; i < 3*gop; i++ {
 		u := f.au(i, jump, wall(i, 0)+step)
 		if u == nil || u.Epoch != k.Epoch || u.DTS <= prev.DTS {
 			t.Fatalf("unit %d after clock step: %+v", i, u)
 		}
 		prev = u
 	}
-	k2 := f.au(2*gop, jump, wall(2*gop, 0)+step)
+	k2 := f.au(3*gop, jump, wall(3*gop, 0)+step)
 	if k2 == nil || !k2.Key || k2.Epoch == k.Epoch {
 		t.Fatalf("keyframe after clock step: %+v", k2)
 	}
-	if d := k2.Time.Sub(f.start.Add(wall(2*gop, 0) + step)).Abs(); d > time.Millisecond {
+	if d := k2.Time.Sub(f.start.Add(wall(3*gop, 0) + step)).Abs(); d > time.Millisecond {
 		t.Fatalf("re-anchored Time off by %v", d)
+	}
+	if got := ingestMetric(f.cam.m.Gaps.WithLabelValues("unit", GapDiscontinuity)) - gaps; got != 1 {
+		t.Errorf("%v gaps counted for the hole a re-anchor leaves, want 1", got)
 	}
 }
 

@@ -35,6 +35,9 @@ const (
 	// GapDiscontinuity: units dropped after a timestamp or parameter discontinuity while
 	// waiting for the keyframe that starts the next segment.
 	GapDiscontinuity = "discontinuity"
+	// GapReconnect: the time between a camera's last unit and the first of its next
+	// session.
+	GapReconnect = "reconnect"
 )
 
 // ErrSpoolFull is returned (wrapped) by the spool when writing would exceed its cap.
