@@ -505,13 +505,16 @@ type spoolWriter struct {
 	log    *slog.Logger
 	open   func(path string) (spoolFile, error)
 
-	f      spoolFile // nil when no segment is open
-	path   string
-	start  time.Time
-	size   int64 // bytes written and synced
-	hash   sha256State
-	frags  []storage.Fragment
-	broken bool // bytes past size could not be cut off: leave the file to Recover
+	f     spoolFile // nil when no segment is open
+	path  string
+	start time.Time
+	// prevStart and prevEnd are the last closed segment's: the next one never starts
+	// before it ends, nor at its start.
+	prevStart, prevEnd time.Time
+	size               int64 // bytes written and synced
+	hash               sha256State
+	frags              []storage.Fragment
+	broken             bool // bytes past size could not be cut off: leave the file to Recover
 
 	out    fileAppender
 	bw     *bufio.Writer // over out
@@ -544,7 +547,22 @@ func (w *spoolWriter) startSegment(start time.Time, init []byte) error {
 	if err := w.s.reserve(int64(len(init))); err != nil {
 		return err
 	}
-	err := w.create(start.Truncate(time.Millisecond), init)
+	start = start.Truncate(time.Millisecond)
+	if !w.prevEnd.IsZero() {
+		// Overlapping segments, or two keys with one start, would be two recordings of
+		// one instant: evidence that contradicts itself. Ingest never asks for it; should
+		// it, the segment moves to where the previous one ends.
+		floor := w.prevEnd.Truncate(time.Millisecond)
+		if next := w.prevStart.Add(time.Millisecond); floor.Before(next) {
+			floor = next
+		}
+		if start.Before(floor) {
+			w.log.Warn("segment would overlap the previous one; starting it where that one ends",
+				"start", start, "previous_start", w.prevStart, "previous_end", w.prevEnd)
+			start = floor
+		}
+	}
+	err := w.create(start, init)
 	if err != nil {
 		w.s.mu.Lock()
 		w.s.addBytesLocked(-int64(len(init)))
@@ -642,6 +660,9 @@ func (w *spoolWriter) endSegment() {
 	}
 	err := w.f.Close()
 	w.f = nil
+	if n := len(w.frags); n > 0 { // kept, whether closed here or left for recovery
+		w.prevStart, w.prevEnd = w.start, w.start.Add(w.frags[n-1].Start+w.frags[n-1].Duration)
+	}
 	switch {
 	case w.broken:
 		w.log.Error("spool file left for recovery at next start", "file", w.path)
@@ -668,6 +689,7 @@ func (w *spoolWriter) endSegment() {
 		w.log.Error("spool file left for recovery at next start", "file", w.path, "err", err)
 		return
 	}
+	w.prevStart, w.prevEnd = sp.seg.Start, sp.seg.Start.Add(sp.seg.Duration) // finalise may move it
 	w.s.m.SegmentsWritten.WithLabelValues(w.camera).Inc()
 	w.s.enqueue(sp)
 }

@@ -730,3 +730,30 @@ func TestSpoolNeverReplacesASegment(t *testing.T) {
 		}
 	}
 }
+
+// Two time bases whose segments would overlap (the second starts 6 s into 8 s of
+// footage, at the same instant as its last segment): every segment is kept, none
+// replaces or duplicates another's start, and none overlaps the one before.
+func TestSpoolNeverOverlapsSegments(t *testing.T) {
+	c := loadClip(t, "h264")
+	a, b := c.loop(1, 1, 0), c.loop(1, 2, 0)
+	for _, u := range b {
+		u.Time = u.Time.Add(6 * time.Second)
+	}
+	r := newRig(t, SpoolOptions{SegmentDuration: 2 * time.Second})
+	r.startUploader()
+	r.record(append(a, b...), nil)
+	r.drain()
+	segs := r.segments()
+	if len(segs) != 8 {
+		t.Fatalf("%d segments catalogued, want 8 (4 per time base)", len(segs))
+	}
+	if total := checkContiguous(t, segs); total != 16*time.Second {
+		t.Errorf("%v recorded, want 16 s", total)
+	}
+	for i := 1; i < len(segs); i++ {
+		if !segs[i].Start.After(segs[i-1].Start) {
+			t.Errorf("segments %s and %s: same or earlier start", segs[i-1].Key, segs[i].Key)
+		}
+	}
+}
