@@ -212,24 +212,20 @@ func (s *supervisor) apply(ctx context.Context, cams []CameraConfig) error {
 	}
 	for _, r := range restarts {
 		wg.Go(func() {
-			var reconnects uint64
 			if running {
 				s.stopCamera(r.old, "changed")
-				// Counted as a reconnect: the session's timestamps start over, which the
-				// live page answers by starting its own session over.
-				reconnects = r.old.cam.Status().Reconnects + 1
 			}
 			if r.old.liveStream != nil && r.old.liveStream != r.cur.liveStream {
 				r.old.liveStream.Close()
 			}
 			if running {
-				s.startCamera(r.cur, reconnects)
+				s.startCamera(r.cur, r.old.cam)
 			}
 		})
 	}
 	if running {
 		for _, cr := range added {
-			s.startCamera(cr, 0)
+			s.startCamera(cr, nil)
 		}
 	}
 	wg.Wait()
@@ -272,7 +268,7 @@ func (s *supervisor) run() error {
 	}
 	s.mu.Unlock()
 	for _, cr := range cams {
-		s.startCamera(cr, 0)
+		s.startCamera(cr, nil)
 	}
 	return nil
 }
@@ -298,14 +294,20 @@ func (s *supervisor) stop() {
 	wg.Wait()
 }
 
-// startCamera starts cr's ingest sessions and its recording; its status starts with
-// reconnects. The turn is held.
-func (s *supervisor) startCamera(cr *cameraRun, reconnects uint64) {
+// startCamera starts cr's ingest sessions and its recording. A camera restarted
+// after a change continues from prev, which has stopped: its restart counts as a
+// reconnect (the session's timestamps start over, which the live page answers by
+// starting its own session over), and its footage never overlaps prev's. The turn is
+// held.
+func (s *supervisor) startCamera(cr *cameraRun, prev *Camera) {
 	c := cr.cfg
 	log := s.log.With("camera", c.ID)
 	cam := NewCamera(CameraSpec{ID: c.ID, URL: c.URL, Transport: c.Transport, ReadTimeout: c.ReadTimeout},
 		cr.stream, s.m, log)
-	cam.status.Reconnects = reconnects // not running yet: no lock needed
+	if prev != nil { // cam is not running yet, prev no longer: no lock needed
+		cam.status.Reconnects = prev.Status().Reconnects + 1
+		cam.timelineEnd, cam.timelineStep = prev.timelineEnd, prev.timelineStep
+	}
 	var liveCam *Camera
 	if cr.liveStream != nil {
 		// The substream's ID is not a valid camera ID, so its metrics cannot clash.

@@ -269,6 +269,17 @@ func TestApplyWhileRecording(t *testing.T) {
 			}
 		}
 	}
+	// The changed camera's footage goes on after its old footage, never over it, and
+	// the hole between them is a counted gap.
+	segs := superviseSegments(t, r, "cam-3")
+	for i := 1; i < len(segs); i++ {
+		if d := segs[i].Start.Sub(segs[i-1].End()); d < -time.Millisecond {
+			t.Errorf("cam-3: segment %s overlaps the previous one by %v", segs[i].Key, -d)
+		}
+	}
+	if n := ingestMetric(r.metrics.Gaps.WithLabelValues("cam-3", GapReconnect)); n < 1 {
+		t.Errorf("cam-3: %v reconnect gaps counted across its restart, want at least 1", n)
+	}
 	if err := r.Apply(context.Background(), want); !errors.Is(err, ErrStopped) {
 		t.Errorf("Apply after Run returned: %v, want ErrStopped", err)
 	}
