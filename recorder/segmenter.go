@@ -33,7 +33,8 @@ const (
 	GapWriteError  = "write_error" // the spool disk failed a write (ENOSPC, EIO)
 	GapUnsupported = "unsupported" // units the segmenter cannot record (no or unknown codec)
 	// GapDiscontinuity: units dropped after a timestamp or parameter discontinuity while
-	// waiting for the keyframe that starts the next segment.
+	// waiting for the keyframe that starts the next segment, or the hole a new time
+	// base leaves after the camera's footage so far.
 	GapDiscontinuity = "discontinuity"
 	// GapReconnect: the time between a camera's last unit and the first of its next
 	// session.
