@@ -72,7 +72,11 @@ type ingestTestCam struct {
 	udpRTP, udpRTCP string
 
 	paused atomic.Bool
-	plays  atomic.Int64
+	// held queues frames instead of sending them, until it is cleared: then the backlog
+	// goes out at once, as after a stall of the camera or the network.
+	held  atomic.Bool
+	heldN atomic.Int64 // frames queued while held
+	plays atomic.Int64
 	// transports holds the transport of each session that started playing.
 	transports struct {
 		sync.Mutex
@@ -129,8 +133,9 @@ func (c *ingestTestCam) Start() {
 		return
 	}
 	srv := &gortsplib.Server{
-		Handler:     c,
-		RTSPAddress: c.addr,
+		Handler:        c,
+		RTSPAddress:    c.addr,
+		WriteQueueSize: 4096, // room for a held backlog sent at once
 		Listen: func(network, address string) (net.Listener, error) {
 			l, err := net.Listen(network, address)
 			if err == nil {
@@ -231,6 +236,7 @@ func (c *ingestTestCam) feed(ctx context.Context, stream *gortsplib.ServerStream
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var ticks int64 // output timeline: continuous across clip loops and key jumps
+	var backlog []*rtp.Packet
 	for i := 0; ; {
 		timer.Reset(time.Until(start.Add(ingestTicks(ticks))))
 		select {
@@ -270,8 +276,16 @@ func (c *ingestTestCam) feed(ctx context.Context, stream *gortsplib.ServerStream
 		}
 		for _, p := range pkts {
 			p.Timestamp = base + uint32(pts)
+		}
+		if c.held.Load() {
+			backlog = append(backlog, pkts...)
+			c.heldN.Add(1)
+			continue
+		}
+		for _, p := range append(backlog, pkts...) {
 			_ = stream.WritePacketRTP(medi, p)
 		}
+		backlog = backlog[:0]
 	}
 }
 

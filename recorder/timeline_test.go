@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/streaming"
+	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // timelineFeed drives ingest into a segmenter with 2 s segments, the clip's GOP, and
@@ -160,5 +161,39 @@ func TestIngestNewEpochNeverStartsBeforePreviousFootage(t *testing.T) {
 	}
 	if got := f.gapsOf(GapReconnect); got != 1 {
 		t.Errorf("%v reconnect gaps counted for a %v hole, want 1", got, holes[0])
+	}
+}
+
+// The same through a real RTSP session: the camera holds its stream back for 3 s (the
+// network or the camera stalls), then sends the backlog at once. Every unit keeps the
+// time its timestamp gives, in one time base, and no gap is counted.
+func TestCameraBurstAfterStallKeepsTimeline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams real video for ~6 s")
+	}
+	srv := newIngestTestCam(t, streaming.H264)
+	r := startIngestCamera(t, CameraSpec{ID: "burst", URL: srv.URL(), Transport: "tcp"}, nil)
+	first := r.next(t, 5*time.Second)
+	srv.held.Store(true)
+	testutil.WaitFor(t, 15*time.Second, "3 s of frames held back", func() bool { return srv.heldN.Load() >= 75 })
+	srv.held.Store(false)
+
+	// Old enough to have been re-anchored twice: once on the late backlog, once back.
+	until := first.PTS + 6*streaming.ClockRate
+	for u := first; u.PTS < until; {
+		u = r.next(t, 5*time.Second)
+		if u.Epoch != first.Epoch {
+			t.Fatalf("new time base at PTS %+.3f s after a burst with continuous timestamps",
+				float64(u.PTS-first.PTS)/streaming.ClockRate)
+		}
+		if want := first.Time.Add(ingestTicks(u.PTS - first.PTS)); !u.Time.Equal(want) {
+			t.Fatalf("unit at PTS %+.3f s has time %s, want %s", float64(u.PTS-first.PTS)/streaming.ClockRate,
+				u.Time.Format(time.StampMicro), want.Format(time.StampMicro))
+		}
+	}
+	for _, cause := range []string{GapDiscontinuity, GapReconnect} {
+		if n := ingestMetric(r.m.Gaps.WithLabelValues("burst", cause)); n != 0 {
+			t.Errorf("%v %s gaps counted, want none", n, cause)
+		}
 	}
 }
