@@ -96,6 +96,7 @@ func New(ctx context.Context, cfg *configs.Config, reg prometheus.Registerer, lo
 	}
 	r = &Recorder{cfg: cfg, log: log, metrics: m, store: st, catalog: cat, spool: sp, unlock: unlock,
 		sup: newSupervisor(sp, m, log)}
+	r.sup.footageEnd = r.footageEnd
 	cams, err := CameraConfigs(cfg)
 	if err == nil {
 		// Listed from now on; Run starts them.
@@ -106,6 +107,26 @@ func New(ctx context.Context, cfg *configs.Config, reg prometheus.Registerer, lo
 		return nil, err
 	}
 	return r, nil
+}
+
+// footageEnd returns when camera's footage, stored or waiting in the spool, ends if
+// that is after now; otherwise the zero time.
+func (r *Recorder) footageEnd(camera string) time.Time {
+	now := time.Now()
+	end := r.spool.footageEnd(camera)
+	segs, err := r.catalog.Segments(context.Background(), camera, now, now.AddDate(100, 0, 0))
+	if err != nil {
+		r.log.Warn("cannot read where the camera's footage ends", "camera", camera, "err", err)
+	}
+	for _, s := range segs {
+		if e := s.Start.Add(s.Duration); e.After(end) {
+			end = e
+		}
+	}
+	if !end.After(now) {
+		return time.Time{}
+	}
+	return end
 }
 
 // CameraConfigs converts the configuration file's cameras for Apply: passwords from

@@ -360,6 +360,19 @@ func (s *Spool) remove(sp *spooled) error {
 	return nil
 }
 
+// footageEnd returns when the latest of camera's segments waiting for upload ends.
+func (s *Spool) footageEnd(camera string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var end time.Time
+	for _, sp := range s.ready {
+		if e := sp.seg.Start.Add(sp.seg.Duration); sp.seg.Camera == camera && e.After(end) {
+			end = e
+		}
+	}
+	return end
+}
+
 // pending reports the closed segments waiting for upload.
 func (s *Spool) pending() (int, int64) {
 	s.mu.Lock()

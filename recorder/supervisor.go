@@ -108,6 +108,10 @@ type supervisor struct {
 	spool *Spool
 	m     *Metrics
 	log   *slog.Logger
+	// footageEnd returns when a camera's stored footage ends, if that is later than
+	// now (it ran ahead of the local clock, or the clock went back while the service was
+	// down); a camera starting fresh continues from there. May be nil.
+	footageEnd func(camera string) time.Time
 
 	// turn is held by whoever changes which cameras run (apply, run, stop), one at a
 	// time; a channel rather than a mutex so that Apply can give up when its ctx ends.
@@ -307,6 +311,8 @@ func (s *supervisor) startCamera(cr *cameraRun, prev *Camera) {
 	if prev != nil { // cam is not running yet, prev no longer: no lock needed
 		cam.status.Reconnects = prev.Status().Reconnects + 1
 		cam.timelineEnd, cam.timelineStep = prev.timelineEnd, prev.timelineStep
+	} else if s.footageEnd != nil {
+		cam.timelineEnd = s.footageEnd(c.ID)
 	}
 	var liveCam *Camera
 	if cr.liveStream != nil {

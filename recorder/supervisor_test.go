@@ -484,3 +484,53 @@ func TestSameIngest(t *testing.T) {
 		}
 	}
 }
+
+// TestStartContinuesAfterFootageAhead: the catalog holds footage of cam-1 that ends
+// 20 s from now (the previous run's timeline ran ahead, or the clock went back while
+// the service was down). The camera's new footage goes on after it, never over it.
+func TestStartContinuesAfterFootageAhead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("records for ~5 s")
+	}
+	sim, err := camsim.New(camsim.Options{Listen: "127.0.0.1:0", Cameras: 1}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	cfg := superviseConfig(t, t.TempDir(), configs.Camera{ID: "cam-1", Name: "Camera 1", Site: "bastion", URL: sim.URL(1),
+		Transport: configs.TransportTCP})
+	r, err := New(context.Background(), cfg, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ahead := storage.Segment{Camera: "cam-1", Start: time.Now().Add(18 * time.Second).Truncate(time.Millisecond).UTC(),
+		Duration: 2 * time.Second, Size: 1}
+	ahead.Key = storage.SegmentKey{Camera: ahead.Camera, Start: ahead.Start, Duration: ahead.Duration}.String()
+	if err := r.catalog.Add(context.Background(), ahead); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runDone := make(chan error, 1)
+	go func() { runDone <- r.Run(ctx) }()
+	testutil.WaitFor(t, 30*time.Second, "2 new segments", func() bool { return len(superviseSegments(t, r, "cam-1")) >= 3 })
+	cancel()
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+	segs := superviseSegments(t, r, "cam-1")
+	for _, s := range segs {
+		if s.Key != ahead.Key && s.Start.Before(ahead.End()) {
+			t.Errorf("new segment %s starts before the stored footage ends at %s", s.Key, ahead.End().Format(time.StampMilli))
+		}
+	}
+	for i := 1; i < len(segs); i++ {
+		if d := segs[i].Start.Sub(segs[i-1].End()); d < -time.Millisecond {
+			t.Errorf("segment %s overlaps the previous one by %v", segs[i].Key, -d)
+		}
+	}
+}
