@@ -136,6 +136,25 @@ func NewCamera(spec CameraSpec, out *streaming.Stream, m *Metrics, log *slog.Log
 	return c
 }
 
+// ContinueFrom carries over what a restarted camera keeps from prev, which has
+// stopped: its reconnect count (one more) and where its recorded timeline ends. Call
+// it before Run.
+func (c *Camera) ContinueFrom(prev *Camera) {
+	reconnects := prev.Status().Reconnects + 1
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.status.Reconnects = reconnects
+	c.timelineEnd, c.timelineStep = prev.timelineEnd, prev.timelineStep // neither runs: no lock needed for them
+}
+
+// ContinueAfter makes a camera starting fresh begin its timeline no earlier than end,
+// where its stored footage ends. Call it before Run.
+func (c *Camera) ContinueAfter(end time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.timelineEnd = end // not running: the lock is for form's sake
+}
+
 // Run connects to the camera and keeps it connected until ctx is done: any failure
 // (refused connection, bad credentials, stall, lost session) is followed by a
 // reconnect after a jittered exponential backoff. It returns once the RTSP client and

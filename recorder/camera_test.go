@@ -437,3 +437,35 @@ func TestCameraRunStopsCleanly(t *testing.T) {
 		}
 	}
 }
+
+// TestAudioNotRecordedIsShown: a camera that offers an audio track (G.711 here)
+// records video only, and says so: its status lists the audio it offers (the API shows
+// "audio": "not_recorded" from it) and the log says it once per session. A camera
+// without audio lists none.
+func TestAudioNotRecordedIsShown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams real video")
+	}
+	withAudio := newIngestTestCam(t, streaming.H264, ingestWithAudio())
+	videoOnly := newIngestTestCam(t, streaming.H264)
+	gate := startIngestCamera(t, CameraSpec{ID: "gate", URL: withAudio.URL(), Transport: TransportTCP}, nil)
+	yard := startIngestCamera(t, CameraSpec{ID: "yard", URL: videoOnly.URL(), Transport: TransportTCP}, nil)
+	a := ingestWaitState(t, gate.cam, StateOnline, 10*time.Second)
+	b := ingestWaitState(t, yard.cam, StateOnline, 10*time.Second)
+	if len(a.Audio) != 1 || a.Audio[0] != "G711" {
+		t.Errorf("camera with audio: status audio %q, want [G711]", a.Audio)
+	}
+	if len(b.Audio) != 0 {
+		t.Errorf("camera without audio: status audio %q, want none", b.Audio)
+	}
+	var lines []string
+	for _, l := range strings.Split(gate.logs.String()+yard.logs.String(), "\n") {
+		if strings.Contains(l, "not recorded") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], "level=INFO") || !strings.Contains(lines[0], "camera=gate") ||
+		!strings.Contains(lines[0], "audio=G711") {
+		t.Errorf("log lines about audio not recorded: %q, want one INFO line for gate naming G711", lines)
+	}
+}

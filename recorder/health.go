@@ -41,9 +41,6 @@ func (e *HealthError) Error() string {
 
 func (e *HealthError) Unwrap() error { return e.Err }
 
-// errCatalogue marks an upload that stored the bytes but could not catalogue them.
-var errCatalogue = errors.New("catalogue")
-
 // Health is nil when the store answered its last probe, the last upload succeeded and
 // every camera's recording is being written; otherwise a *HealthError.
 func (r *Recorder) Health() error {
@@ -85,7 +82,7 @@ func diagnose(started bool, probeErr, uploadErr, spoolErr error, spoolFull bool)
 		return &HealthError{CauseDiskFull, uploadErr}
 	case spoolErr != nil && !errors.Is(spoolErr, ErrSpoolFull):
 		return &HealthError{CauseDiskError, spoolErr}
-	case uploadErr != nil && errors.Is(uploadErr, errCatalogue):
+	case uploadErr != nil && errors.Is(uploadErr, ErrCatalog):
 		return &HealthError{CauseCatalogError, uploadErr}
 	case probeErr != nil:
 		return &HealthError{CauseStoreUnreachable, probeErr}

@@ -31,7 +31,7 @@ func TestDiagnose(t *testing.T) {
 		{"spool's disk fails", true, nil, nil, &fs.PathError{Op: "write", Path: "x", Err: syscall.EIO}, false, CauseDiskError},
 		{"spool at its cap", true, nil, nil, fmt.Errorf("%w: 10 of 10 bytes used", ErrSpoolFull), true, CauseSpoolFull},
 		{"spool at its cap because the store is down", true, down, nil, ErrSpoolFull, true, CauseStoreUnreachable},
-		{"catalog fails", true, nil, fmt.Errorf("%w k: database is locked", errCatalogue), nil, false, CauseCatalogError},
+		{"catalog fails", true, nil, fmt.Errorf("%w k: database is locked", ErrCatalog), nil, false, CauseCatalogError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			he := diagnose(tc.started, tc.probe, tc.upload, tc.spoolErr, tc.spoolFull)

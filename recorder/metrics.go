@@ -58,16 +58,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// forgetCamera deletes a removed camera's series (its live substream's too), so they do
-// not linger. Segments of it that are still uploaded afterwards are not counted.
-func (m *Metrics) forgetCamera(id string) {
+// forgetCamera deletes a removed camera's series (and those of the other streams
+// named, such as its live substream), so they do not linger. Segments of it that are
+// still uploaded afterwards are not counted.
+func (m *Metrics) forgetCamera(id string, streams ...string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.removed == nil {
 		m.removed = map[string]bool{}
 	}
 	m.removed[id] = true
-	for _, cam := range []string{id, id + liveSuffix} {
+	for _, cam := range append([]string{id}, streams...) {
 		l := prometheus.Labels{"camera": cam}
 		for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 			m.CameraState, m.Frames, m.Bytes, m.Reconnects, m.Gaps, m.SegmentsWritten, m.SegmentsStored} {

@@ -211,7 +211,7 @@ func (s *supervisor) apply(ctx context.Context, cams []CameraConfig) error {
 			if cr.liveStream != nil {
 				cr.liveStream.Close()
 			}
-			s.m.forgetCamera(cr.cfg.ID)
+			s.m.forgetCamera(cr.cfg.ID, cr.cfg.ID+liveSuffix)
 		})
 	}
 	for _, r := range restarts {
@@ -308,11 +308,10 @@ func (s *supervisor) startCamera(cr *cameraRun, prev *Camera) {
 	log := s.log.With("camera", c.ID)
 	cam := NewCamera(CameraSpec{ID: c.ID, URL: c.URL, Transport: c.Transport, ReadTimeout: c.ReadTimeout},
 		cr.stream, s.m, log)
-	if prev != nil { // cam is not running yet, prev no longer: no lock needed
-		cam.status.Reconnects = prev.Status().Reconnects + 1
-		cam.timelineEnd, cam.timelineStep = prev.timelineEnd, prev.timelineStep
+	if prev != nil {
+		cam.ContinueFrom(prev)
 	} else if s.footageEnd != nil {
-		cam.timelineEnd = s.footageEnd(c.ID)
+		cam.ContinueAfter(s.footageEnd(c.ID))
 	}
 	var liveCam *Camera
 	if cr.liveStream != nil {

@@ -26,6 +26,9 @@ const (
 	maxUploadBackoff = 10 * time.Second
 )
 
+// ErrCatalog marks an upload that stored the bytes but could not catalogue them.
+var ErrCatalog = errors.New("catalogue")
+
 // Uploader moves closed segments from the spool to the store, oldest first: bytes
 // first (Put), then the catalog entry, then the spool file is deleted. On failure it
 // retries the same segment with capped, jittered exponential backoff while recording
@@ -122,7 +125,7 @@ func (u *Uploader) upload(ctx context.Context, sp *spooled) error {
 		sp.stored = true // only this goroutine reads it
 	}
 	if err := u.cat.Add(ctx, sp.seg); err != nil {
-		return fmt.Errorf("%w %s: %w", errCatalogue, key, err)
+		return fmt.Errorf("%w %s: %w", ErrCatalog, key, err)
 	}
 	u.m.StoreUp.Set(1)
 	u.setErr(nil)
