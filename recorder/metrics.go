@@ -25,6 +25,21 @@ type Metrics struct {
 	removed map[string]bool // cameras whose series were deleted
 }
 
+// Gap causes, the values of the Metrics.Gaps "cause" label, set by ingest and the segmenter.
+const (
+	GapOverflow    = "overflow"    // the segmenter's queue overflowed and units were lost
+	GapSpoolFull   = "spool_full"  // the spool reached its cap
+	GapWriteError  = "write_error" // the spool disk failed a write (ENOSPC, EIO)
+	GapUnsupported = "unsupported" // units the segmenter cannot record (no or unknown codec)
+	// GapDiscontinuity: units dropped after a timestamp or parameter discontinuity while
+	// waiting for the keyframe that starts the next segment, or the hole a new time
+	// base leaves after the camera's footage so far.
+	GapDiscontinuity = "discontinuity"
+	// GapReconnect: the time between a camera's last unit and the first of its next
+	// session.
+	GapReconnect = "reconnect"
+)
+
 // NewMetrics creates the collectors and registers them on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{

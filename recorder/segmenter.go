@@ -26,21 +26,6 @@ const maxSampleTicks = 5 * streaming.ClockRate
 // defaultSampleTicks closes a segment whose only sample has no measured duration (25 fps).
 const defaultSampleTicks = streaming.ClockRate / 25
 
-// Gap causes, the values of the Metrics.Gaps "cause" label set by the recording side.
-const (
-	GapOverflow    = "overflow"    // the segmenter's queue overflowed and units were lost
-	GapSpoolFull   = "spool_full"  // the spool reached its cap
-	GapWriteError  = "write_error" // the spool disk failed a write (ENOSPC, EIO)
-	GapUnsupported = "unsupported" // units the segmenter cannot record (no or unknown codec)
-	// GapDiscontinuity: units dropped after a timestamp or parameter discontinuity while
-	// waiting for the keyframe that starts the next segment, or the hole a new time
-	// base leaves after the camera's footage so far.
-	GapDiscontinuity = "discontinuity"
-	// GapReconnect: the time between a camera's last unit and the first of its next
-	// session.
-	GapReconnect = "reconnect"
-)
-
 // ErrSpoolFull is returned (wrapped) by the spool when writing would exceed its cap.
 var ErrSpoolFull = errors.New("spool full")
 
