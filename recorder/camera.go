@@ -125,8 +125,9 @@ func NewCamera(spec CameraSpec, out *streaming.Stream, m *Metrics, log *slog.Log
 		secrets:  redact.Passwords(spec.URL),
 		timeout:  spec.ReadTimeout,
 		backoffs: newCameraBackoff(cameraBackoffMin, cameraBackoffMax),
-		// The segmenter's duration for a lone sample, until a frame interval is seen.
-		timelineStep: ticksToDuration(defaultSampleTicks),
+		// The segmenter's duration for a lone sample (25 fps), until a frame interval
+		// is seen.
+		timelineStep: time.Second / 25,
 	}
 	if c.timeout <= 0 {
 		c.timeout = cameraDefaultReadTimeout

@@ -8,20 +8,18 @@ import (
 	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
-// timelineFeed drives ingest into a segmenter with 2 s segments, the clip's GOP, and
-// an injected clock: unit i of the looped clip, arriving at its presentation time
-// plus a chosen lateness.
+// timelineFeed drives ingest with the clip's GOP and an injected clock: unit i of the
+// looped clip, arriving at its presentation time plus a chosen lateness. It keeps what
+// ingest delivers: the timeline the segmenter cuts into segments, starting a new one
+// at each new epoch.
 type timelineFeed struct {
 	*ingestFeed
-	sink memSink
-	gaps gapLog
-	seg  *segmenter
+	units []*streaming.Unit
+	index map[*streaming.Unit]int // unit i of the clip
 }
 
 func newTimelineFeed(t *testing.T) *timelineFeed {
-	f := &timelineFeed{ingestFeed: newIngestFeed(t, streaming.H264, true)}
-	f.seg = newSegmenter(2*time.Second, time.Second, &f.sink, f.gaps.events())
-	return f
+	return &timelineFeed{ingestFeed: newIngestFeed(t, streaming.H264, true), index: map[*streaming.Unit]int{}}
 }
 
 // pts is unit i's presentation time from the clip's start, looped.
@@ -31,10 +29,11 @@ func (f *timelineFeed) pts(i int) time.Duration {
 }
 
 // push feeds unit i with its timestamps moved by ptsOffset ticks, arriving at
-// start+arrival, into the segmenter.
+// start+arrival.
 func (f *timelineFeed) push(i int, ptsOffset int64, arrival time.Duration) {
 	if u := f.au(i, ptsOffset, arrival); u != nil {
-		f.seg.write(streaming.Delivery{Unit: u})
+		f.units = append(f.units, u)
+		f.index[u] = i
 	}
 }
 
@@ -42,29 +41,45 @@ func (f *timelineFeed) gapsOf(cause string) float64 {
 	return ingestMetric(f.cam.m.Gaps.WithLabelValues("unit", cause))
 }
 
-// checkNoOverlap fails if a segment starts before the previous one ends (beyond the
-// nanosecond rounding of tick conversions) or where another started, at the key's
-// millisecond precision. It returns the holes between segments.
+// checkNoOverlap fails if an epoch's footage starts before the previous epoch's ends
+// (its last unit plus one frame interval, beyond the nanosecond rounding of tick
+// conversions) or at the same millisecond as the previous epoch started: the segments
+// cut from them would overlap or share a key. It returns the holes between epochs.
 func (f *timelineFeed) checkNoOverlap(t *testing.T) []time.Duration {
 	t.Helper()
-	segs := f.sink.segs
-	if len(segs) < 2 {
-		t.Fatalf("%d segments, want several", len(segs))
+	if len(f.units) < 2 {
+		t.Fatalf("%d units delivered, want many", len(f.units))
 	}
 	var holes []time.Duration
-	for i := 1; i < len(segs); i++ {
-		prev, s := segs[i-1], segs[i]
-		end := prev.start.Add(prev.duration())
-		if s.start.Before(end.Add(-time.Microsecond)) {
-			t.Errorf("segment %d starts at %s, %v before segment %d (from %s, %v) ends",
-				i, s.start.Format(time.StampMicro), end.Sub(s.start), i-1, prev.start.Format(time.StampMicro), prev.duration())
+	first := f.units[0] // of the current epoch
+	for i := 1; i < len(f.units); i++ {
+		prev, u := f.units[i-1], f.units[i]
+		if u.Epoch == prev.Epoch {
+			if !u.Time.After(prev.Time) {
+				t.Errorf("unit %d at %s, not after unit %d at %s in the same epoch", f.index[u],
+					u.Time.Format(time.StampMicro), f.index[prev], prev.Time.Format(time.StampMicro))
+			}
+			continue
 		}
-		if !s.start.Truncate(time.Millisecond).After(prev.start.Truncate(time.Millisecond)) {
-			t.Errorf("segments %d and %d start at the same millisecond %s", i-1, i, s.start.Format(time.StampMilli))
+		step := 40 * time.Millisecond // the clip's frame interval, for an epoch of one unit
+		if i >= 2 && f.units[i-2].Epoch == prev.Epoch {
+			step = prev.Time.Sub(f.units[i-2].Time)
 		}
-		if hole := s.start.Sub(end); hole > time.Microsecond {
+		end := prev.Time.Add(step)
+		if !u.Key {
+			t.Errorf("epoch starts with unit %d, not a keyframe", f.index[u])
+		}
+		if u.Time.Before(end.Add(-time.Microsecond)) {
+			t.Errorf("epoch starts at %s, %v before the previous one (from %s) ends",
+				u.Time.Format(time.StampMicro), end.Sub(u.Time), first.Time.Format(time.StampMicro))
+		}
+		if !u.Time.Truncate(time.Millisecond).After(first.Time.Truncate(time.Millisecond)) {
+			t.Errorf("epochs start at the same millisecond %s", u.Time.Format(time.StampMilli))
+		}
+		if hole := u.Time.Sub(end); hole > time.Microsecond {
 			holes = append(holes, hole)
 		}
+		first = u
 	}
 	return holes
 }
@@ -88,16 +103,23 @@ func TestIngestBurstAfterStallKeepsTimeline(t *testing.T) {
 	for end := i + 200; i < end; i++ {
 		f.push(i, 0, f.pts(i))
 	}
-	f.seg.close()
 
 	if holes := f.checkNoOverlap(t); len(holes) > 0 {
 		t.Errorf("holes %v: the backlog was not recorded where it belongs", holes)
 	}
-	for j, s := range f.sink.segs {
-		want := f.start.Add(f.pts(j * 50)).Round(0).UTC() // one 2 s GOP per segment
-		if !s.start.Equal(want) {
-			t.Errorf("segment %d starts at %s, want its keyframe's time %s", j, s.start.Format(time.StampMicro), want.Format(time.StampMicro))
+	keys := 0
+	for _, u := range f.units {
+		if !u.Key {
+			continue
 		}
+		keys++
+		// Each keyframe starts a 2 s segment: it must keep its own time.
+		if want := f.start.Add(f.pts(f.index[u])).Round(0).UTC(); !u.Time.Equal(want) {
+			t.Errorf("keyframe %d at %s, want %s", f.index[u], u.Time.Format(time.StampMicro), want.Format(time.StampMicro))
+		}
+	}
+	if keys < 3 {
+		t.Errorf("%d keyframes delivered, want every GOP's", keys)
 	}
 	if got := f.gapsOf(GapDiscontinuity) + f.gapsOf(GapReconnect); got != 0 {
 		t.Errorf("%v gaps counted, want none: nothing was lost", got)
@@ -128,17 +150,14 @@ func TestIngestNewEpochNeverStartsBeforePreviousFootage(t *testing.T) {
 	if got := f.gapsOf(GapDiscontinuity); got != 0 {
 		t.Errorf("%v discontinuity gaps counted, want none: the new time base joins the previous footage", got)
 	}
-	f.seg.close()
 
 	// The camera reconnects; its first keyframe arrives 0.2 s after the last unit,
 	// still before the recorded footage ends.
 	f.newSession(true)
-	f.seg = newSegmenter(2*time.Second, time.Second, &f.sink, f.gaps.events())
 	last := f.pts(i - 1)
 	for j := 0; j < 100; j++ {
 		f.push(i+j, 0, last+200*time.Millisecond+f.pts(i+j)-f.pts(i))
 	}
-	f.seg.close()
 	if holes := f.checkNoOverlap(t); len(holes) > 0 {
 		t.Errorf("holes %v, want none", holes)
 	}
@@ -148,13 +167,11 @@ func TestIngestNewEpochNeverStartsBeforePreviousFootage(t *testing.T) {
 
 	// Reconnected after 20 s without video: a real hole, counted once.
 	f.newSession(true)
-	f.seg = newSegmenter(2*time.Second, time.Second, &f.sink, f.gaps.events())
 	i += 100
 	last = f.pts(i - 1)
 	for j := 0; j < 100; j++ {
 		f.push(i+j, 0, last+20*time.Second+f.pts(i+j)-f.pts(i))
 	}
-	f.seg.close()
 	holes := f.checkNoOverlap(t)
 	if len(holes) != 1 {
 		t.Fatalf("holes %v, want one", holes)
