@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/configs"
+	"github.com/straja-nvr/straja/recorder/spool"
 	"github.com/straja-nvr/straja/storage"
 )
 
@@ -52,7 +53,7 @@ func (r *Recorder) Health() error {
 	if up != nil {
 		upErr = up.LastError()
 	}
-	he := diagnose(up != nil && probed, probeErr, upErr, r.spool.writeError(), r.spool.isFull())
+	he := diagnose(up != nil && probed, probeErr, upErr, r.spool.WriteError(), r.spool.Full())
 	if he == nil {
 		return nil
 	}
@@ -80,9 +81,9 @@ func diagnose(started bool, probeErr, uploadErr, spoolErr error, spoolFull bool)
 		return &HealthError{CauseDiskFull, spoolErr}
 	case uploadErr != nil && isNoSpace(uploadErr):
 		return &HealthError{CauseDiskFull, uploadErr}
-	case spoolErr != nil && !errors.Is(spoolErr, ErrSpoolFull):
+	case spoolErr != nil && !errors.Is(spoolErr, spool.ErrFull):
 		return &HealthError{CauseDiskError, spoolErr}
-	case uploadErr != nil && errors.Is(uploadErr, ErrCatalog):
+	case uploadErr != nil && errors.Is(uploadErr, spool.ErrCatalog):
 		return &HealthError{CauseCatalogError, uploadErr}
 	case probeErr != nil:
 		return &HealthError{CauseStoreUnreachable, probeErr}
@@ -182,7 +183,7 @@ func ignoreNotFound(err error) error {
 	return err
 }
 
-func (r *Recorder) currentUploader() *Uploader {
+func (r *Recorder) currentUploader() *spool.Uploader {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.uploader

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/straja-nvr/straja/recorder/spool"
 	"github.com/straja-nvr/straja/storage"
 )
 
@@ -29,9 +30,9 @@ func TestDiagnose(t *testing.T) {
 		{"store's disk full, ENOSPC only", true, nil, fmt.Errorf("upload k: %w", diskFull), nil, false, CauseDiskFull},
 		{"spool's disk full", true, nil, nil, diskFull, false, CauseDiskFull},
 		{"spool's disk fails", true, nil, nil, &fs.PathError{Op: "write", Path: "x", Err: syscall.EIO}, false, CauseDiskError},
-		{"spool at its cap", true, nil, nil, fmt.Errorf("%w: 10 of 10 bytes used", ErrSpoolFull), true, CauseSpoolFull},
-		{"spool at its cap because the store is down", true, down, nil, ErrSpoolFull, true, CauseStoreUnreachable},
-		{"catalog fails", true, nil, fmt.Errorf("%w k: database is locked", ErrCatalog), nil, false, CauseCatalogError},
+		{"spool at its cap", true, nil, nil, fmt.Errorf("%w: 10 of 10 bytes used", spool.ErrFull), true, CauseSpoolFull},
+		{"spool at its cap because the store is down", true, down, nil, spool.ErrFull, true, CauseStoreUnreachable},
+		{"catalog fails", true, nil, fmt.Errorf("%w k: database is locked", spool.ErrCatalog), nil, false, CauseCatalogError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			he := diagnose(tc.started, tc.probe, tc.upload, tc.spoolErr, tc.spoolFull)

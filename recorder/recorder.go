@@ -13,6 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/straja-nvr/straja/configs"
+	"github.com/straja-nvr/straja/recorder/ingest"
+	"github.com/straja-nvr/straja/recorder/internal/metrics"
+	"github.com/straja-nvr/straja/recorder/spool"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming"
 )
@@ -25,7 +28,7 @@ type CameraInfo struct {
 	Site       string          `json:"site"`
 	SiteName   string          `json:"site_name"`
 	Record     bool            `json:"record"`
-	State      CameraState     `json:"state"`
+	State      ingest.State    `json:"state"`
 	Codec      streaming.Codec `json:"codec,omitempty"`
 	Width      int             `json:"width,omitempty"`
 	Height     int             `json:"height,omitempty"`
@@ -51,17 +54,17 @@ const AudioNotRecorded = "not_recorded"
 type Recorder struct {
 	cfg     *configs.Config
 	log     *slog.Logger
-	metrics *Metrics
+	metrics *metrics.Metrics
 	store   storage.Store
 	catalog *storage.Catalog
-	spool   *Spool
+	spool   *spool.Spool
 	unlock  func()
 	sup     *supervisor
 
 	probe storeProbe
 
 	mu       sync.Mutex
-	uploader *Uploader
+	uploader *spool.Uploader
 }
 
 // New opens the store, the catalog and the spool named by cfg. It starts nothing.
@@ -83,8 +86,8 @@ func New(ctx context.Context, cfg *configs.Config, reg prometheus.Registerer, lo
 	if err != nil {
 		return nil, err
 	}
-	m := NewMetrics(reg)
-	sp, err := OpenSpool(SpoolOptions{
+	m := metrics.New(reg)
+	sp, err := spool.Open(spool.Options{
 		Dir:              cfg.Spool.Dir,
 		MaxBytes:         int64(cfg.Spool.MaxBytes),
 		SegmentDuration:  time.Duration(cfg.Recording.SegmentDuration),
@@ -113,7 +116,7 @@ func New(ctx context.Context, cfg *configs.Config, reg prometheus.Registerer, lo
 // that is after now; otherwise the zero time.
 func (r *Recorder) footageEnd(camera string) time.Time {
 	now := time.Now()
-	end := r.spool.footageEnd(camera)
+	end := r.spool.FootageEnd(camera)
 	segs, err := r.catalog.Segments(context.Background(), camera, now, now.AddDate(100, 0, 0))
 	if err != nil {
 		r.log.Warn("cannot read where the camera's footage ends", "camera", camera, "err", err)
@@ -141,7 +144,7 @@ func CameraConfigs(cfg *configs.Config) ([]CameraConfig, error) {
 	var errs []error
 	for _, c := range cfg.Cameras {
 		cc := CameraConfig{ID: c.ID, Name: c.Name, Site: c.Site, SiteName: sites[c.Site],
-			Transport: Transport(c.Transport), ReadTimeout: time.Duration(c.ReadTimeout), Record: c.Recording()}
+			Transport: ingest.Transport(c.Transport), ReadTimeout: time.Duration(c.ReadTimeout), Record: c.Recording()}
 		var err error
 		if cc.URL, err = c.DialURL(); err != nil {
 			errs = append(errs, err)
@@ -191,7 +194,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}
 	upCtx, stopUploads := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopUploads()
-	up := NewUploader(r.spool, r.store, r.catalog, r.metrics, r.log)
+	up := spool.NewUploader(r.spool, r.store, r.catalog, r.metrics, r.log)
 	r.mu.Lock()
 	r.uploader = up
 	r.mu.Unlock()
@@ -338,7 +341,7 @@ func (r *Recorder) Camera(id string) (CameraInfo, bool) {
 // info needs r.sup.mu held.
 func (r *Recorder) info(cr *cameraRun) CameraInfo {
 	ci := CameraInfo{ID: cr.cfg.ID, Name: cr.cfg.Name, Site: cr.cfg.Site, SiteName: cr.cfg.SiteName,
-		Record: cr.cfg.Record, State: StateConnecting}
+		Record: cr.cfg.Record, State: ingest.StateConnecting}
 	if cr.cam != nil {
 		st := cr.cam.Status()
 		ci.State, ci.Codec, ci.Width, ci.Height = st.State, st.Codec, st.Width, st.Height
@@ -357,7 +360,7 @@ func (r *Recorder) info(cr *cameraRun) CameraInfo {
 		liveBFrames = cr.cam.Status().BFrames
 	}
 	if cr.liveStream != nil {
-		liveState, liveCodec, liveBFrames = StateConnecting, "", false
+		liveState, liveCodec, liveBFrames = ingest.StateConnecting, "", false
 		if cr.liveCam != nil {
 			st := cr.liveCam.Status()
 			liveState, liveCodec, liveBFrames = st.State, st.Codec, st.BFrames
@@ -369,7 +372,7 @@ func (r *Recorder) info(cr *cameraRun) CameraInfo {
 		ci.LiveReason = "the live_url substream sends H.265, which browsers cannot play live; configure an H.264 substream"
 	case liveCodec == streaming.H265:
 		ci.LiveReason = "this camera sends H.265, which browsers cannot play live; configure live_url with an H.264 substream"
-	case liveState != StateOnline:
+	case liveState != ingest.StateOnline:
 		ci.LiveReason = "camera is " + string(liveState)
 	case liveBFrames:
 		ci.LiveReason = "this camera sends B-frames, which browsers cannot play live smoothly; " +

@@ -9,6 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/straja-nvr/straja/recorder/ingest"
+	"github.com/straja-nvr/straja/recorder/internal/metrics"
+	"github.com/straja-nvr/straja/recorder/spool"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming"
 )
@@ -27,7 +30,7 @@ type CameraConfig struct {
 	// logged or reported.
 	URL, LiveURL string
 	// Transport is how RTP travels; "" is TransportAuto.
-	Transport Transport
+	Transport ingest.Transport
 	// ReadTimeout is how long the camera may send no video before its session is
 	// restarted. Zero means 10 s.
 	ReadTimeout time.Duration
@@ -68,7 +71,7 @@ func checkCameraConfigs(cams []CameraConfig) error {
 			}
 		}
 		switch c.Transport {
-		case "", TransportAuto, TransportTCP, TransportUDP:
+		case "", ingest.TransportAuto, ingest.TransportTCP, ingest.TransportUDP:
 		default:
 			bad(i, "transport", "%q is not auto, tcp or udp", c.Transport)
 		}
@@ -105,8 +108,8 @@ var ErrStopped = errors.New("recorder stopped")
 // start, and Apply returns once every change is done. Each running camera has its own
 // context and goroutine, stopped by cancel(); <-done.
 type supervisor struct {
-	spool *Spool
-	m     *Metrics
+	spool *spool.Spool
+	m     *metrics.Metrics
 	log   *slog.Logger
 	// footageEnd returns when a camera's stored footage ends, if that is later than
 	// now (it ran ahead of the local clock, or the clock went back while the service was
@@ -132,13 +135,13 @@ type cameraRun struct {
 	// for live view only.
 	liveStream *streaming.Stream
 	// cam and liveCam are set under supervisor.mu when the camera starts.
-	cam, liveCam *Camera
+	cam, liveCam *ingest.Camera
 	// cancel and done are owned by the holder of supervisor.turn; nil until started.
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func newSupervisor(sp *Spool, m *Metrics, log *slog.Logger) *supervisor {
+func newSupervisor(sp *spool.Spool, m *metrics.Metrics, log *slog.Logger) *supervisor {
 	return &supervisor{spool: sp, m: m, log: log, turn: make(chan struct{}, 1), cams: map[string]*cameraRun{}}
 }
 
@@ -211,7 +214,7 @@ func (s *supervisor) apply(ctx context.Context, cams []CameraConfig) error {
 			if cr.liveStream != nil {
 				cr.liveStream.Close()
 			}
-			s.m.forgetCamera(cr.cfg.ID, cr.cfg.ID+liveSuffix)
+			s.m.ForgetCamera(cr.cfg.ID, cr.cfg.ID+liveSuffix)
 		})
 	}
 	for _, r := range restarts {
@@ -303,23 +306,23 @@ func (s *supervisor) stop() {
 // reconnect (the session's timestamps start over, which the live page answers by
 // starting its own session over), and its footage never overlaps prev's. The turn is
 // held.
-func (s *supervisor) startCamera(cr *cameraRun, prev *Camera) {
+func (s *supervisor) startCamera(cr *cameraRun, prev *ingest.Camera) {
 	c := cr.cfg
 	log := s.log.With("camera", c.ID)
-	cam := NewCamera(CameraSpec{ID: c.ID, URL: c.URL, Transport: c.Transport, ReadTimeout: c.ReadTimeout},
+	cam := ingest.NewCamera(ingest.Spec{ID: c.ID, URL: c.URL, Transport: c.Transport, ReadTimeout: c.ReadTimeout},
 		cr.stream, s.m, log)
 	if prev != nil {
 		cam.ContinueFrom(prev)
 	} else if s.footageEnd != nil {
 		cam.ContinueAfter(s.footageEnd(c.ID))
 	}
-	var liveCam *Camera
+	var liveCam *ingest.Camera
 	if cr.liveStream != nil {
 		// The substream's ID is not a valid camera ID, so its metrics cannot clash.
-		liveCam = NewCamera(CameraSpec{ID: c.ID + liveSuffix, URL: c.LiveURL, Transport: c.Transport,
+		liveCam = ingest.NewCamera(ingest.Spec{ID: c.ID + liveSuffix, URL: c.LiveURL, Transport: c.Transport,
 			ReadTimeout: c.ReadTimeout}, cr.liveStream, s.m, log.With("stream", "live"))
 	}
-	s.m.keepCamera(c.ID)
+	s.m.KeepCamera(c.ID)
 	s.mu.Lock()
 	cr.cam, cr.liveCam = cam, liveCam
 	s.mu.Unlock()
@@ -333,10 +336,10 @@ func (s *supervisor) startCamera(cr *cameraRun, prev *Camera) {
 	cr.cancel, cr.done = cancel, make(chan struct{})
 	go func() {
 		defer close(cr.done)
-		var ingest, rec sync.WaitGroup
-		ingest.Go(func() { cam.Run(ctx) })
+		var sessions, rec sync.WaitGroup
+		sessions.Go(func() { cam.Run(ctx) })
 		if liveCam != nil {
-			ingest.Go(func() { liveCam.Run(ctx) })
+			sessions.Go(func() { liveCam.Run(ctx) })
 		}
 		if rd != nil {
 			rec.Go(func() {
@@ -348,7 +351,7 @@ func (s *supervisor) startCamera(cr *cameraRun, prev *Camera) {
 				}
 			})
 		}
-		ingest.Wait()
+		sessions.Wait()
 		if rd != nil {
 			rd.Close()
 		}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder/camsim"
+	"github.com/straja-nvr/straja/recorder/ingest"
+	"github.com/straja-nvr/straja/recorder/internal/metrics"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/testutil"
@@ -213,7 +215,7 @@ func TestApplyWhileRecording(t *testing.T) {
 	// The changed camera reconnects to its new URL, on the stream its viewers hold.
 	testutil.WaitFor(t, 15*time.Second, "cam-3 online from its new URL", func() bool {
 		c, _ := r.Camera("cam-3")
-		return c.State == StateOnline && c.Codec == streaming.H265
+		return c.State == ingest.StateOnline && c.Codec == streaming.H265
 	})
 	if c, _ := r.Camera("cam-3"); c.Reconnects <= cam3Before.Reconnects {
 		t.Errorf("cam-3 shows %d reconnects after its restart, %d before: live view would not start over",
@@ -278,7 +280,7 @@ func TestApplyWhileRecording(t *testing.T) {
 			t.Errorf("cam-3: segment %s overlaps the previous one by %v", segs[i].Key, -d)
 		}
 	}
-	if n := gapsCounted(t, r.metrics.Gaps.WithLabelValues("cam-3", GapReconnect)); n < 1 {
+	if n := gapsCounted(t, r.metrics.Gaps.WithLabelValues("cam-3", metrics.GapReconnect)); n < 1 {
 		t.Errorf("cam-3: %v reconnect gaps counted across its restart, want at least 1", n)
 	}
 	if err := r.Apply(context.Background(), want); !errors.Is(err, ErrStopped) {
@@ -331,7 +333,7 @@ func TestApplyRejectsBadSets(t *testing.T) {
 	if err := r.Apply(context.Background(), []CameraConfig{ok}); err != nil {
 		t.Fatal(err)
 	}
-	if got := r.Cameras(); len(got) != 1 || got[0].ID != "door" || got[0].State != StateConnecting {
+	if got := r.Cameras(); len(got) != 1 || got[0].ID != "door" || got[0].State != ingest.StateConnecting {
 		t.Errorf("cameras after Apply before Run: %+v", got)
 	}
 	if _, ok := r.Stream("gate"); ok {
@@ -380,7 +382,7 @@ func TestApplyLiveSubstream(t *testing.T) {
 	}()
 	online := func() bool {
 		c, _ := r.Camera("gate")
-		return c.State == StateOnline && c.Live
+		return c.State == ingest.StateOnline && c.Live
 	}
 	testutil.WaitFor(t, 15*time.Second, "gate online", online)
 	main, _ := r.Stream("gate")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/recorder"
+	"github.com/straja-nvr/straja/recorder/ingest"
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/webrtc"
 )
@@ -124,7 +125,7 @@ func liveLookup(rec LiveStreams) func(id string) (*streaming.Stream, error) {
 		if info.LiveCodec == streaming.H265 {
 			return nil, fmt.Errorf("camera %q: %w", id, webrtc.ErrCodecNotSupported)
 		}
-		if !info.Live && info.State == recorder.StateOnline {
+		if !info.Live && info.State == ingest.StateOnline {
 			// Online but unplayable (B-frames): 409 with the reason, not "offline".
 			return nil, fmt.Errorf("camera %q: %w", id, &webrtc.LiveUnavailableError{Reason: info.LiveReason})
 		}

@@ -10,7 +10,7 @@ import (
 	"github.com/pion/ice/v4"
 	pion "github.com/pion/webrtc/v4"
 
-	"github.com/straja-nvr/straja/recorder"
+	"github.com/straja-nvr/straja/recorder/ingest"
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/clip"
 	"github.com/straja-nvr/straja/streaming/webrtc"
@@ -57,7 +57,7 @@ func newWHEPServerOpts(t *testing.T, lo webrtc.Options) (*Server, *webrtc.Server
 			{ID: "cam-1", Live: true, LiveCodec: streaming.H264},
 			{ID: "cam-h265", LiveCodec: streaming.H265, LiveReason: "this camera sends H.265"},
 			{ID: "cam-off", LiveCodec: streaming.H264, LiveReason: "camera is offline"},
-			{ID: "cam-bframes", State: recorder.StateOnline, LiveCodec: streaming.H264, LiveReason: webrtc.ReasonBFrames},
+			{ID: "cam-bframes", State: ingest.StateOnline, LiveCodec: streaming.H264, LiveReason: webrtc.ReasonBFrames},
 		},
 		streams: map[string]*streaming.Stream{"cam-1": st, "cam-off": streaming.New()},
 	}

@@ -12,11 +12,12 @@ import (
 	"time"
 	_ "time/tzdata" // CRON_TZ= in a schedule works on hosts without a zoneinfo database
 
+	"github.com/straja-nvr/straja/recorder"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
 	"github.com/straja-nvr/straja/configs"
-	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/state"
 )

@@ -1,4 +1,4 @@
-package recorder
+package ingest
 
 import (
 	"bytes"
@@ -15,32 +15,33 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/straja-nvr/straja/recorder/internal/metrics"
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // ingestLogs keeps everything the cameras logged, to check no credential got out.
-type ingestLogs struct {
+type logBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 	out io.Writer
 }
 
-func (l *ingestLogs) Write(p []byte) (int, error) {
+func (l *logBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf.Write(p)
 	return l.out.Write(p)
 }
 
-func (l *ingestLogs) String() string {
+func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
 
 // ingestMetric reads a counter or gauge (testutil would need another go.sum entry).
-func ingestMetric(m prometheus.Metric) float64 {
+func metricValue(m prometheus.Metric) float64 {
 	var out dto.Metric
 	if err := m.Write(&out); err != nil {
 		panic(err)
@@ -52,24 +53,24 @@ func ingestMetric(m prometheus.Metric) float64 {
 }
 
 // ingestRun is one Camera.Run under test, stopped when the test ends.
-type ingestRun struct {
+type cameraRun struct {
 	cam    *Camera
 	stream *streaming.Stream
 	reader *streaming.Reader
-	m      *Metrics
-	logs   *ingestLogs
+	m      *metrics.Metrics
+	logs   *logBuffer
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func startIngestCamera(t *testing.T, spec CameraSpec, m *Metrics) *ingestRun {
+func startCamera(t *testing.T, spec Spec, m *metrics.Metrics) *cameraRun {
 	t.Helper()
 	if m == nil {
-		m = NewMetrics(prometheus.NewRegistry())
+		m = metrics.New(prometheus.NewRegistry())
 	}
-	logs := &ingestLogs{out: t.Output()}
+	logs := &logBuffer{out: t.Output()}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})).With("camera", spec.ID)
-	r := &ingestRun{stream: streaming.New(), m: m, logs: logs, done: make(chan struct{})}
+	r := &cameraRun{stream: streaming.New(), m: m, logs: logs, done: make(chan struct{})}
 	r.reader = r.stream.Subscribe(1024, false)
 	r.cam = NewCamera(spec, r.stream, m, log)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -83,7 +84,7 @@ func startIngestCamera(t *testing.T, spec CameraSpec, m *Metrics) *ingestRun {
 }
 
 // stop cancels Run and fails the test if it does not return promptly.
-func (r *ingestRun) stop(t *testing.T) {
+func (r *cameraRun) stop(t *testing.T) {
 	t.Helper()
 	r.cancel()
 	select {
@@ -94,7 +95,7 @@ func (r *ingestRun) stop(t *testing.T) {
 }
 
 // next returns the next unit delivered to the stream, failing after timeout.
-func (r *ingestRun) next(t *testing.T, timeout time.Duration) *streaming.Unit {
+func (r *cameraRun) next(t *testing.T, timeout time.Duration) *streaming.Unit {
 	t.Helper()
 	select {
 	case d := <-r.reader.C():
@@ -109,9 +110,9 @@ func (r *ingestRun) next(t *testing.T, timeout time.Duration) *streaming.Unit {
 }
 
 // ingestWaitState polls the camera's status until it is in state.
-func ingestWaitState(t *testing.T, cam *Camera, state CameraState, timeout time.Duration) CameraStatus {
+func waitState(t *testing.T, cam *Camera, state State, timeout time.Duration) Status {
 	t.Helper()
-	var st CameraStatus
+	var st Status
 	testutil.WaitFor(t, timeout, fmt.Sprintf("camera %s to be %s", cam.Status().ID, state), func() bool {
 		st = cam.Status()
 		return st.State == state
@@ -122,7 +123,7 @@ func ingestWaitState(t *testing.T, cam *Camera, state CameraState, timeout time.
 // ingestCheckUnits checks what a recorder or viewer relies on: a run of units from
 // one session starts with a key unit carrying its parameters, DTS only increases and
 // Time follows PTS.
-func ingestCheckUnits(t *testing.T, units []*streaming.Unit, codec streaming.Codec) {
+func checkUnits(t *testing.T, units []*streaming.Unit, codec streaming.Codec) {
 	t.Helper()
 	first := units[0]
 	if !first.Key {
@@ -159,7 +160,7 @@ func ingestCheckUnits(t *testing.T, units []*streaming.Unit, codec streaming.Cod
 		if u.PTS < u.DTS {
 			t.Fatalf("unit %d PTS %d before DTS %d", i, u.PTS, u.DTS)
 		}
-		if got, want := u.Time.Sub(first.Time), ingestTicks(u.PTS-first.PTS); got != want {
+		if got, want := u.Time.Sub(first.Time), ticksToDuration(u.PTS-first.PTS); got != want {
 			t.Fatalf("unit %d Time is %v after the first, PTS %v", i, got, want)
 		}
 	}
@@ -176,8 +177,8 @@ func TestCameraIngestsH264AndH265(t *testing.T) {
 		t.Run(string(codec), func(t *testing.T) {
 			t.Parallel()
 			// The audio media comes first in the SDP: ingest must skip it, not choke on it.
-			srv := newIngestTestCam(t, codec, ingestWithAudio())
-			r := startIngestCamera(t, CameraSpec{ID: "gate-" + string(codec), URL: srv.URL(), Transport: "tcp"}, nil)
+			srv := newTestCam(t, codec, withAudio())
+			r := startCamera(t, Spec{ID: "gate-" + string(codec), URL: srv.URL(), Transport: "tcp"}, nil)
 
 			first := r.next(t, 5*time.Second)
 			if d := time.Since(first.Time).Abs(); d > time.Second {
@@ -187,7 +188,7 @@ func TestCameraIngestsH264AndH265(t *testing.T) {
 			for len(units) < 3*25 {
 				units = append(units, r.next(t, 2*time.Second))
 			}
-			ingestCheckUnits(t, units, codec)
+			checkUnits(t, units, codec)
 
 			st := r.cam.Status()
 			if st.State != StateOnline || st.Codec != codec || st.Width != 640 || st.Height != 360 {
@@ -203,18 +204,18 @@ func TestCameraIngestsH264AndH265(t *testing.T) {
 				t.Errorf("last frame %v ago", time.Since(st.LastFrame))
 			}
 			id := st.ID
-			if n := ingestMetric(r.m.Frames.WithLabelValues(id)); n < float64(len(units)) {
+			if n := metricValue(r.m.Frames.WithLabelValues(id)); n < float64(len(units)) {
 				t.Errorf("frames metric %v, delivered %d", n, len(units))
 			}
-			if n := ingestMetric(r.m.Bytes.WithLabelValues(id)); n <= 0 {
+			if n := metricValue(r.m.Bytes.WithLabelValues(id)); n <= 0 {
 				t.Errorf("bytes metric %v", n)
 			}
-			for _, s := range cameraStates {
+			for _, s := range states {
 				want := 0.0
 				if s == StateOnline {
 					want = 1
 				}
-				if got := ingestMetric(r.m.CameraState.WithLabelValues(id, string(s))); got != want {
+				if got := metricValue(r.m.CameraState.WithLabelValues(id, string(s))); got != want {
 					t.Errorf("state metric %s = %v, want %v", s, got, want)
 				}
 			}
@@ -237,17 +238,17 @@ func TestCameraIngestTransports(t *testing.T) {
 		{"auto", false, gortsplib.TransportTCP}, // UDP refused by the camera: falls back to TCP
 	} {
 		t.Run(fmt.Sprintf("%s/server-udp=%v", tc.transport, tc.serverUDP), func(t *testing.T) {
-			var opts []ingestCamOpt
+			var opts []camOpt
 			if tc.serverUDP {
-				opts = append(opts, ingestWithUDP())
+				opts = append(opts, withUDP())
 			}
-			srv := newIngestTestCam(t, streaming.H264, opts...)
-			r := startIngestCamera(t, CameraSpec{ID: "yard", URL: srv.URL(), Transport: tc.transport}, nil)
+			srv := newTestCam(t, streaming.H264, opts...)
+			r := startCamera(t, Spec{ID: "yard", URL: srv.URL(), Transport: tc.transport}, nil)
 			units := []*streaming.Unit{r.next(t, 8*time.Second)}
 			for len(units) < 2*25+5 {
 				units = append(units, r.next(t, 2*time.Second))
 			}
-			ingestCheckUnits(t, units, streaming.H264)
+			checkUnits(t, units, streaming.H264)
 			if got := srv.PlayTransports(); len(got) != 1 || got[0] != tc.want {
 				t.Errorf("the camera played over %v, want one session over %v", got, tc.want)
 			}
@@ -262,13 +263,13 @@ func TestCameraUsesInbandParameterSets(t *testing.T) {
 	for _, codec := range []streaming.Codec{streaming.H264, streaming.H265} {
 		t.Run(string(codec), func(t *testing.T) {
 			t.Parallel()
-			srv := newIngestTestCam(t, codec, ingestWithInbandParams())
-			r := startIngestCamera(t, CameraSpec{ID: "hall", URL: srv.URL(), Transport: "tcp"}, nil)
+			srv := newTestCam(t, codec, withInbandParams())
+			r := startCamera(t, Spec{ID: "hall", URL: srv.URL(), Transport: "tcp"}, nil)
 			units := []*streaming.Unit{r.next(t, 5*time.Second)}
 			for len(units) < 2*25+5 {
 				units = append(units, r.next(t, 2*time.Second))
 			}
-			ingestCheckUnits(t, units, codec)
+			checkUnits(t, units, codec)
 		})
 	}
 }
@@ -277,12 +278,12 @@ func TestCameraReconnectsAfterCameraRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restarts a camera")
 	}
-	srv := newIngestTestCam(t, streaming.H264)
-	r := startIngestCamera(t, CameraSpec{ID: "door", URL: srv.URL(), Transport: "tcp"}, nil)
+	srv := newTestCam(t, streaming.H264)
+	r := startCamera(t, Spec{ID: "door", URL: srv.URL(), Transport: "tcp"}, nil)
 	before := r.next(t, 5*time.Second)
 
 	srv.Stop()
-	st := ingestWaitState(t, r.cam, StateOffline, 5*time.Second)
+	st := waitState(t, r.cam, StateOffline, 5*time.Second)
 	if st.LastError == "" {
 		t.Fatal("offline without an error")
 	}
@@ -313,7 +314,7 @@ func TestCameraReconnectsAfterCameraRestart(t *testing.T) {
 	if st.State != StateOnline || st.Reconnects < 1 {
 		t.Fatalf("after reconnect: %+v", st)
 	}
-	if n := ingestMetric(r.m.Reconnects.WithLabelValues("door")); n != float64(st.Reconnects) {
+	if n := metricValue(r.m.Reconnects.WithLabelValues("door")); n != float64(st.Reconnects) {
 		t.Fatalf("reconnects metric %v, status %d", n, st.Reconnects)
 	}
 }
@@ -323,18 +324,18 @@ func TestCameraOfflineCamerasDoNotDisturbOthers(t *testing.T) {
 		t.Skip("streams real video")
 	}
 	const user, pass, wrong = "admin", "Corect-Cal-7931", "Gresit-Cal-4417"
-	srv := newIngestTestCam(t, streaming.H264, ingestWithAuth(user, pass))
-	m := NewMetrics(prometheus.NewRegistry()) // shared, as in the service
-	good := startIngestCamera(t, CameraSpec{ID: "good", URL: srv.URL(), Transport: "tcp"}, m)
-	refused := startIngestCamera(t, CameraSpec{ID: "refused", URL: "rtsp://" + user + ":" + pass + "@" + testutil.FreeAddr(t, "tcp") + "/stream", Transport: "tcp"}, m)
-	badAuth := startIngestCamera(t, CameraSpec{ID: "bad-auth", URL: strings.Replace(srv.URL(), pass, wrong, 1), Transport: "tcp"}, m)
+	srv := newTestCam(t, streaming.H264, withAuth(user, pass))
+	m := metrics.New(prometheus.NewRegistry()) // shared, as in the service
+	good := startCamera(t, Spec{ID: "good", URL: srv.URL(), Transport: "tcp"}, m)
+	refused := startCamera(t, Spec{ID: "refused", URL: "rtsp://" + user + ":" + pass + "@" + testutil.FreeAddr(t, "tcp") + "/stream", Transport: "tcp"}, m)
+	badAuth := startCamera(t, Spec{ID: "bad-auth", URL: strings.Replace(srv.URL(), pass, wrong, 1), Transport: "tcp"}, m)
 
 	good.next(t, 5*time.Second)
 	for _, tc := range []struct {
-		r    *ingestRun
+		r    *cameraRun
 		want string
 	}{{refused, "connection refused"}, {badAuth, "401"}} {
-		st := ingestWaitState(t, tc.r.cam, StateOffline, 5*time.Second)
+		st := waitState(t, tc.r.cam, StateOffline, 5*time.Second)
 		testutil.WaitFor(t, 5*time.Second, st.ID+" to keep retrying (2 reconnect attempts)", func() bool {
 			st = tc.r.cam.Status()
 			return st.Reconnects >= 2
@@ -342,7 +343,7 @@ func TestCameraOfflineCamerasDoNotDisturbOthers(t *testing.T) {
 		if !strings.Contains(st.LastError, tc.want) {
 			t.Errorf("%s: LastError %q does not say %q", st.ID, st.LastError, tc.want)
 		}
-		if ingestMetric(m.CameraState.WithLabelValues(st.ID, string(StateOnline))) != 0 {
+		if metricValue(m.CameraState.WithLabelValues(st.ID, string(StateOnline))) != 0 {
 			t.Errorf("%s: online metric set", st.ID)
 		}
 	}
@@ -360,7 +361,7 @@ func TestCameraOfflineCamerasDoNotDisturbOthers(t *testing.T) {
 		t.Fatalf("good camera: %+v", st)
 	}
 
-	for _, r := range []*ingestRun{good, refused, badAuth} {
+	for _, r := range []*cameraRun{good, refused, badAuth} {
 		st := r.cam.Status()
 		logs := r.logs.String()
 		for _, secret := range []string{pass, wrong} {
@@ -376,14 +377,14 @@ func TestCameraStallIsDetectedAndRecovered(t *testing.T) {
 		t.Skip("streams real video")
 	}
 	const timeout = time.Second
-	srv := newIngestTestCam(t, streaming.H264)
-	r := startIngestCamera(t, CameraSpec{ID: "lobby", URL: srv.URL(), Transport: "tcp", ReadTimeout: timeout}, nil)
+	srv := newTestCam(t, streaming.H264)
+	r := startCamera(t, Spec{ID: "lobby", URL: srv.URL(), Transport: "tcp", ReadTimeout: timeout}, nil)
 	before := r.next(t, 5*time.Second)
 
 	// The camera keeps the RTSP session open but sends no more video.
 	srv.paused.Store(true)
 	paused := time.Now()
-	st := ingestWaitState(t, r.cam, StateStalled, 3*timeout)
+	st := waitState(t, r.cam, StateStalled, 3*timeout)
 	took := time.Since(paused)
 	if took < timeout-100*time.Millisecond || took > timeout+500*time.Millisecond {
 		t.Fatalf("stall reported %v after the video stopped, read timeout %v", took, timeout)
@@ -403,7 +404,7 @@ func TestCameraStallIsDetectedAndRecovered(t *testing.T) {
 	if n := srv.plays.Load(); n < 2 {
 		t.Fatalf("camera saw %d PLAY requests: the stalled session was not replaced", n)
 	}
-	if st := ingestWaitState(t, r.cam, StateOnline, time.Second); st.Reconnects < 1 {
+	if st := waitState(t, r.cam, StateOnline, time.Second); st.Reconnects < 1 {
 		t.Fatalf("status after recovery %+v", st)
 	}
 }
@@ -413,17 +414,17 @@ func TestCameraRunStopsCleanly(t *testing.T) {
 		t.Skip("streams real video")
 	}
 	checkGoroutines := testutil.CheckGoroutines(t)
-	tcp := newIngestTestCam(t, streaming.H264)
-	udp := newIngestTestCam(t, streaming.H265, ingestWithUDP())
-	runs := []*ingestRun{
-		startIngestCamera(t, CameraSpec{ID: "tcp", URL: tcp.URL(), Transport: "tcp"}, nil),
-		startIngestCamera(t, CameraSpec{ID: "udp", URL: udp.URL(), Transport: "udp"}, nil),
+	tcp := newTestCam(t, streaming.H264)
+	udp := newTestCam(t, streaming.H265, withUDP())
+	runs := []*cameraRun{
+		startCamera(t, Spec{ID: "tcp", URL: tcp.URL(), Transport: "tcp"}, nil),
+		startCamera(t, Spec{ID: "udp", URL: udp.URL(), Transport: "udp"}, nil),
 		// Stopped while waiting out its backoff.
-		startIngestCamera(t, CameraSpec{ID: "dead", URL: "rtsp://" + testutil.FreeAddr(t, "tcp") + "/", Transport: "tcp"}, nil),
+		startCamera(t, Spec{ID: "dead", URL: "rtsp://" + testutil.FreeAddr(t, "tcp") + "/", Transport: "tcp"}, nil),
 	}
 	runs[0].next(t, 5*time.Second)
 	runs[1].next(t, 5*time.Second)
-	ingestWaitState(t, runs[2].cam, StateOffline, 5*time.Second)
+	waitState(t, runs[2].cam, StateOffline, 5*time.Second)
 
 	for _, r := range runs {
 		r.stop(t)
@@ -446,12 +447,12 @@ func TestAudioNotRecordedIsShown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams real video")
 	}
-	withAudio := newIngestTestCam(t, streaming.H264, ingestWithAudio())
-	videoOnly := newIngestTestCam(t, streaming.H264)
-	gate := startIngestCamera(t, CameraSpec{ID: "gate", URL: withAudio.URL(), Transport: TransportTCP}, nil)
-	yard := startIngestCamera(t, CameraSpec{ID: "yard", URL: videoOnly.URL(), Transport: TransportTCP}, nil)
-	a := ingestWaitState(t, gate.cam, StateOnline, 10*time.Second)
-	b := ingestWaitState(t, yard.cam, StateOnline, 10*time.Second)
+	withAudio := newTestCam(t, streaming.H264, withAudio())
+	videoOnly := newTestCam(t, streaming.H264)
+	gate := startCamera(t, Spec{ID: "gate", URL: withAudio.URL(), Transport: TransportTCP}, nil)
+	yard := startCamera(t, Spec{ID: "yard", URL: videoOnly.URL(), Transport: TransportTCP}, nil)
+	a := waitState(t, gate.cam, StateOnline, 10*time.Second)
+	b := waitState(t, yard.cam, StateOnline, 10*time.Second)
 	if len(a.Audio) != 1 || a.Audio[0] != "G711" {
 		t.Errorf("camera with audio: status audio %q, want [G711]", a.Audio)
 	}

@@ -1,4 +1,4 @@
-package recorder
+package ingest
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 // for one frame (about 20 KiB for a 1080p P-frame at 4 Mbit/s) cost a read syscall,
 // and often a scheduler wake-up, per packet or two. A read still returns as soon as
 // any data is there, so nothing waits for the buffer to fill.
-const ingestReadBuffer = 32 << 10
+const readBuffer = 32 << 10
 
 // bufferedConn reads its connection through a larger buffer. Deadlines and writes go
 // to the connection itself.
@@ -29,5 +29,5 @@ func dialBuffered(ctx context.Context, network, address string) (net.Conn, error
 	if err != nil {
 		return nil, err
 	}
-	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, ingestReadBuffer)}, nil
+	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, readBuffer)}, nil
 }

@@ -1,4 +1,4 @@
-package recorder
+package ingest
 
 import (
 	"context"
@@ -25,34 +25,34 @@ import (
 )
 
 // ingestClip is a test clip demuxed into access units, as a camera would send them.
-type ingestClip struct {
+type testClip struct {
 	codec         streaming.Codec
 	vps, sps, pps []byte
-	aus           []ingestClipAU
+	aus           []testClipAU
 	duration      int64 // ClockRate ticks
 }
 
-type ingestClipAU struct {
+type testClipAU struct {
 	pts int64 // ClockRate ticks from the clip start
 	au  [][]byte
 }
 
 // ingestLoadClip returns the embedded clip of codec (no B-frames), its key frames
 // without in-band parameter sets: the camera sends them in the SDP unless inband.
-func ingestLoadClip(t *testing.T, codec streaming.Codec) *ingestClip {
+func loadTestClip(t *testing.T, codec streaming.Codec) *testClip {
 	t.Helper()
 	c, err := streamclip.Embedded(codec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clip := &ingestClip{codec: codec, duration: int64(c.Duration()) * streaming.ClockRate / int64(time.Second)}
+	clip := &testClip{codec: codec, duration: int64(c.Duration()) * streaming.ClockRate / int64(time.Second)}
 	clip.vps, clip.sps, clip.pps = c.Params()
 	isParam := func(n []byte) bool { return n[0]&0x1f == 7 || n[0]&0x1f == 8 }
 	if codec == streaming.H265 {
 		isParam = func(n []byte) bool { return (n[0]>>1)&0x3f >= 32 && (n[0]>>1)&0x3f <= 34 }
 	}
 	for _, f := range c.Frames() {
-		clip.aus = append(clip.aus, ingestClipAU{pts: f.PTS, au: slices.DeleteFunc(slices.Clone(f.NALUs), isParam)})
+		clip.aus = append(clip.aus, testClipAU{pts: f.PTS, au: slices.DeleteFunc(slices.Clone(f.NALUs), isParam)})
 	}
 	return clip
 }
@@ -60,9 +60,9 @@ func ingestLoadClip(t *testing.T, codec streaming.Codec) *ingestClip {
 // ingestTestCam is a real RTSP camera for tests: an in-process gortsplib server that
 // plays a clip in real time, in a loop. It can be stopped and started again on the
 // same port (a camera reboot) and paused while keeping the session (a stall).
-type ingestTestCam struct {
+type testCam struct {
 	t          *testing.T
-	clip       *ingestClip
+	clip       *testClip
 	user, pass string
 	inband     bool // SDP without parameter sets; they are sent before each keyframe
 	withAudio  bool // an audio media before the video one, which ingest must ignore
@@ -91,19 +91,19 @@ type ingestTestCam struct {
 	done   chan struct{}
 }
 
-type ingestCamOpt func(*ingestTestCam)
+type camOpt func(*testCam)
 
-func ingestWithAuth(user, pass string) ingestCamOpt {
-	return func(c *ingestTestCam) { c.user, c.pass = user, pass }
+func withAuth(user, pass string) camOpt {
+	return func(c *testCam) { c.user, c.pass = user, pass }
 }
-func ingestWithInbandParams() ingestCamOpt { return func(c *ingestTestCam) { c.inband = true } }
-func ingestWithAudio() ingestCamOpt        { return func(c *ingestTestCam) { c.withAudio = true } }
-func ingestWithUDP() ingestCamOpt          { return func(c *ingestTestCam) { c.udp = true } }
+func withInbandParams() camOpt { return func(c *testCam) { c.inband = true } }
+func withAudio() camOpt        { return func(c *testCam) { c.withAudio = true } }
+func withUDP() camOpt          { return func(c *testCam) { c.udp = true } }
 
 // newIngestTestCam starts a camera; it is closed when the test ends.
-func newIngestTestCam(t *testing.T, codec streaming.Codec, opts ...ingestCamOpt) *ingestTestCam {
+func newTestCam(t *testing.T, codec streaming.Codec, opts ...camOpt) *testCam {
 	t.Helper()
-	c := &ingestTestCam{t: t, clip: ingestLoadClip(t, codec), addr: "127.0.0.1:0"}
+	c := &testCam{t: t, clip: loadTestClip(t, codec), addr: "127.0.0.1:0"}
 	for _, o := range opts {
 		o(c)
 	}
@@ -116,7 +116,7 @@ func newIngestTestCam(t *testing.T, codec streaming.Codec, opts ...ingestCamOpt)
 }
 
 // URL is the camera's address with its credentials, if any.
-func (c *ingestTestCam) URL() string {
+func (c *testCam) URL() string {
 	userinfo := ""
 	if c.user != "" {
 		userinfo = c.user + ":" + c.pass + "@"
@@ -125,7 +125,7 @@ func (c *ingestTestCam) URL() string {
 }
 
 // Start powers the camera on; it streams from the clip's beginning, like a reboot.
-func (c *ingestTestCam) Start() {
+func (c *testCam) Start() {
 	c.t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -172,14 +172,14 @@ func (c *ingestTestCam) Start() {
 }
 
 // PlayTransports returns the transport of each session that started playing, in order.
-func (c *ingestTestCam) PlayTransports() []gortsplib.Transport {
+func (c *testCam) PlayTransports() []gortsplib.Transport {
 	c.transports.Lock()
 	defer c.transports.Unlock()
 	return slices.Clone(c.transports.of)
 }
 
 // Stop powers the camera off: the port closes and every session drops.
-func (c *ingestTestCam) Stop() {
+func (c *testCam) Stop() {
 	c.mu.Lock()
 	srv, stream, cancel, done := c.srv, c.stream, c.cancel, c.done
 	c.srv, c.stream = nil, nil
@@ -193,7 +193,7 @@ func (c *ingestTestCam) Stop() {
 	srv.Close()
 }
 
-func (c *ingestTestCam) videoFormat() format.Format {
+func (c *testCam) videoFormat() format.Format {
 	if c.clip.codec == streaming.H265 {
 		f := &format.H265{PayloadTyp: 96}
 		if !c.inband {
@@ -210,7 +210,7 @@ func (c *ingestTestCam) videoFormat() format.Format {
 
 // feed writes the clip's access units at their real-time pace, in a loop, until ctx
 // is done.
-func (c *ingestTestCam) feed(ctx context.Context, stream *gortsplib.ServerStream, medi *description.Media, vf format.Format) {
+func (c *testCam) feed(ctx context.Context, stream *gortsplib.ServerStream, medi *description.Media, vf format.Format) {
 	var encode func([][]byte) ([]*rtp.Packet, error)
 	var isKey func([][]byte) bool
 	switch f := vf.(type) {
@@ -226,7 +226,7 @@ func (c *ingestTestCam) feed(ctx context.Context, stream *gortsplib.ServerStream
 			panic(err)
 		}
 		encode = enc.Encode
-		isKey = func(au [][]byte) bool { return ingestH265Key(au) }
+		isKey = func(au [][]byte) bool { return h265Key(au) }
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -238,7 +238,7 @@ func (c *ingestTestCam) feed(ctx context.Context, stream *gortsplib.ServerStream
 	var ticks int64 // output timeline: continuous across clip loops and key jumps
 	var backlog []*rtp.Packet
 	for i := 0; ; {
-		timer.Reset(time.Until(start.Add(ingestTicks(ticks))))
+		timer.Reset(time.Until(start.Add(ticksToDuration(ticks))))
 		select {
 		case <-ctx.Done():
 			return
@@ -289,7 +289,7 @@ func (c *ingestTestCam) feed(ctx context.Context, stream *gortsplib.ServerStream
 	}
 }
 
-func ingestH265Key(au [][]byte) bool {
+func h265Key(au [][]byte) bool {
 	for _, n := range au {
 		if typ := (n[0] >> 1) & 0x3f; typ >= 16 && typ <= 21 {
 			return true
@@ -298,12 +298,12 @@ func ingestH265Key(au [][]byte) bool {
 	return false
 }
 
-func (c *ingestTestCam) auth(ctx *gortsplib.ServerConn, req *base.Request) bool {
+func (c *testCam) auth(ctx *gortsplib.ServerConn, req *base.Request) bool {
 	return c.user == "" || ctx.VerifyCredentials(req, c.user, c.pass)
 }
 
 // OnDescribe implements gortsplib.ServerHandlerOnDescribe.
-func (c *ingestTestCam) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (c *testCam) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	if !c.auth(ctx.Conn, ctx.Request) {
 		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
 	}
@@ -316,7 +316,7 @@ func (c *ingestTestCam) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*
 }
 
 // OnSetup implements gortsplib.ServerHandlerOnSetup.
-func (c *ingestTestCam) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (c *testCam) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	if !c.auth(ctx.Conn, ctx.Request) {
 		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
 	}
@@ -329,7 +329,7 @@ func (c *ingestTestCam) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.R
 }
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.
-func (c *ingestTestCam) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+func (c *testCam) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	c.plays.Add(1)
 	if tr := ctx.Session.SetuppedTransport(); tr != nil {
 		c.transports.Lock()

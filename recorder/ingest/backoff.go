@@ -1,4 +1,4 @@
-package recorder
+package ingest
 
 import (
 	"math/rand/v2"
@@ -22,24 +22,24 @@ const (
 
 // cameraBackoff yields jittered, exponentially growing, capped delays. Not safe for
 // concurrent use; each camera supervisor owns one.
-type cameraBackoff struct {
+type backoff struct {
 	min, max time.Duration
 	next     time.Duration // un-jittered delay for the following Next
 	rand     func() float64
 }
 
-func newCameraBackoff(minDelay, maxDelay time.Duration) *cameraBackoff {
-	return &cameraBackoff{min: minDelay, max: maxDelay, next: minDelay, rand: rand.Float64}
+func newBackoff(minDelay, maxDelay time.Duration) *backoff {
+	return &backoff{min: minDelay, max: maxDelay, next: minDelay, rand: rand.Float64}
 }
 
 // Next returns the delay before the next attempt: a random value in [d/2, d] where d
 // doubles on every call up to max, and is at most limit. The jitter keeps cameras
 // that failed together (a switch reboot) from reconnecting in lockstep.
-func (b *cameraBackoff) Next(limit time.Duration) time.Duration {
+func (b *backoff) Next(limit time.Duration) time.Duration {
 	d := min(b.next, limit)
 	b.next = min(2*b.next, b.max)
 	return d/2 + time.Duration(b.rand()*float64(d/2))
 }
 
 // Reset makes the next delay start from min again.
-func (b *cameraBackoff) Reset() { b.next = b.min }
+func (b *backoff) Reset() { b.next = b.min }

@@ -1,4 +1,4 @@
-package recorder
+package spool
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
 	"github.com/straja-nvr/straja/internal/mp4"
+	"github.com/straja-nvr/straja/recorder/internal/metrics"
 	"github.com/straja-nvr/straja/streaming"
 	streamclip "github.com/straja-nvr/straja/streaming/clip"
 )
@@ -217,7 +218,7 @@ func TestSegmenterStartsOverOnDiscontinuity(t *testing.T) {
 				u.Params = &otherParams
 			}
 		}, wantSegs: 1},
-		{name: "lost", lost: 7, wantSegs: 2, wantGaps: []string{GapOverflow}},
+		{name: "lost", lost: 7, wantSegs: 2, wantGaps: []string{metrics.GapOverflow}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -314,7 +315,7 @@ func TestSegmenterWriteFailureIsAGapNotACrash(t *testing.T) {
 	failing := false
 	sink.fail = func() error {
 		if failing {
-			return ErrSpoolFull
+			return ErrFull
 		}
 		return nil
 	}
@@ -324,7 +325,7 @@ func TestSegmenterWriteFailureIsAGapNotACrash(t *testing.T) {
 	failing = false        // space is freed
 	feed(s, units[260:])
 	s.close()
-	if len(gaps) != 1 || gaps[0] != GapSpoolFull || len(resumed) != 1 {
+	if len(gaps) != 1 || gaps[0] != metrics.GapSpoolFull || len(resumed) != 1 {
 		t.Errorf("gaps %v resumed %v, want one spool_full episode", gaps, resumed)
 	}
 	// The open segment keeps its complete fragment [2s,3s); recording resumes at the
@@ -396,8 +397,8 @@ func TestSegmenterRepeatedDTSIsACountedGap(t *testing.T) {
 	units[10].DTS, units[10].PTS = units[9].DTS, units[9].PTS
 	feed(s, units)
 	s.close()
-	if len(gaps) != 1 || gaps[0] != GapDiscontinuity {
-		t.Errorf("gaps %v, want one %s", gaps, GapDiscontinuity)
+	if len(gaps) != 1 || gaps[0] != metrics.GapDiscontinuity {
+		t.Errorf("gaps %v, want one %s", gaps, metrics.GapDiscontinuity)
 	}
 	if len(sink.segs) != 2 {
 		t.Fatalf("got %d segments, want 2", len(sink.segs))

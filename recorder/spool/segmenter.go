@@ -1,4 +1,4 @@
-package recorder
+package spool
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
 	"github.com/straja-nvr/straja/internal/mp4"
+	"github.com/straja-nvr/straja/recorder/internal/metrics"
 	"github.com/straja-nvr/straja/streaming"
 )
 
@@ -27,7 +28,7 @@ const maxSampleTicks = 5 * streaming.ClockRate
 const defaultSampleTicks = streaming.ClockRate / 25
 
 // ErrSpoolFull is returned (wrapped) by the spool when writing would exceed its cap.
-var ErrSpoolFull = errors.New("spool full")
+var ErrFull = errors.New("spool full")
 
 // fragmentInfo describes one fragment of a segment, relative to the segment's start.
 type fragmentInfo struct {
@@ -106,14 +107,14 @@ func (s *segmenter) write(d streaming.Delivery) {
 	if d.Lost > 0 {
 		s.finish()
 		if s.ev.gap != nil {
-			s.ev.gap(GapOverflow, fmt.Errorf("%d units lost", d.Lost))
+			s.ev.gap(metrics.GapOverflow, fmt.Errorf("%d units lost", d.Lost))
 		}
 	}
 	if s.prev != nil && s.discontinuous(u) {
 		s.finish()
 		if !u.Key && s.ev.gap != nil {
 			// begin drops u and what follows until the next keyframe.
-			s.ev.gap(GapDiscontinuity, fmt.Errorf("discontinuity at dts %d, dropping until the next keyframe", u.DTS))
+			s.ev.gap(metrics.GapDiscontinuity, fmt.Errorf("discontinuity at dts %d, dropping until the next keyframe", u.DTS))
 		}
 	}
 	if s.prev == nil {
@@ -171,7 +172,7 @@ func (s *segmenter) begin(u *streaming.Unit) {
 	if s.init == nil {
 		init, err := marshalInit(u.Params)
 		if err != nil {
-			s.fail(GapUnsupported, err)
+			s.fail(metrics.GapUnsupported, err)
 			return
 		}
 		s.init = init
@@ -292,10 +293,10 @@ func (s *segmenter) ok() {
 }
 
 func causeOf(err error) string {
-	if errors.Is(err, ErrSpoolFull) {
-		return GapSpoolFull
+	if errors.Is(err, ErrFull) {
+		return metrics.GapSpoolFull
 	}
-	return GapWriteError
+	return metrics.GapWriteError
 }
 
 // marshalInit builds the fMP4 init section (ftyp+moov) for p.

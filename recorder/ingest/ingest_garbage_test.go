@@ -1,4 +1,4 @@
-package recorder
+package ingest
 
 import (
 	"bytes"
@@ -18,6 +18,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/straja-nvr/straja/recorder/internal/metrics"
 	"github.com/straja-nvr/straja/streaming"
 	streamclip "github.com/straja-nvr/straja/streaming/clip"
 	"github.com/straja-nvr/straja/streaming/testutil"
@@ -25,7 +26,7 @@ import (
 
 // ingestGarbageCam is a real RTSP camera whose SDP announces forma and whose RTP is
 // whatever feed sends: a broken or hostile camera.
-type ingestGarbageCam struct {
+type garbageCam struct {
 	addr   string
 	srv    *gortsplib.Server
 	stream *gortsplib.ServerStream
@@ -33,7 +34,7 @@ type ingestGarbageCam struct {
 }
 
 // ingestGarbageSender writes hand-made RTP packets to every client of the camera.
-type ingestGarbageSender struct {
+type garbageSender struct {
 	stream *gortsplib.ServerStream
 	medi   *description.Media
 	pt     uint8
@@ -41,7 +42,7 @@ type ingestGarbageSender struct {
 }
 
 // send numbers pkt and writes it; the caller chooses timestamp, marker and payload.
-func (s *ingestGarbageSender) send(pkt *rtp.Packet) {
+func (s *garbageSender) send(pkt *rtp.Packet) {
 	pkt.Version, pkt.PayloadType, pkt.SSRC = 2, s.pt, 0x5354524a
 	pkt.SequenceNumber = s.seq
 	s.seq++
@@ -50,9 +51,9 @@ func (s *ingestGarbageSender) send(pkt *rtp.Packet) {
 
 // newIngestGarbageCam starts the camera; feed runs until the test ends, paced by
 // itself (see ingestGarbageTick).
-func newIngestGarbageCam(t *testing.T, forma format.Format, feed func(ctx context.Context, s *ingestGarbageSender)) *ingestGarbageCam {
+func newGarbageCam(t *testing.T, forma format.Format, feed func(ctx context.Context, s *garbageSender)) *garbageCam {
 	t.Helper()
-	c := &ingestGarbageCam{}
+	c := &garbageCam{}
 	c.srv = &gortsplib.Server{
 		Handler:     c,
 		RTSPAddress: "127.0.0.1:0",
@@ -77,7 +78,7 @@ func newIngestGarbageCam(t *testing.T, forma format.Format, feed func(ctx contex
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		feed(ctx, &ingestGarbageSender{stream: c.stream, medi: medi, pt: forma.PayloadType()})
+		feed(ctx, &garbageSender{stream: c.stream, medi: medi, pt: forma.PayloadType()})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -88,26 +89,26 @@ func newIngestGarbageCam(t *testing.T, forma format.Format, feed func(ctx contex
 	return c
 }
 
-func (c *ingestGarbageCam) URL() string { return "rtsp://" + c.addr + "/stream" }
+func (c *garbageCam) URL() string { return "rtsp://" + c.addr + "/stream" }
 
 // OnDescribe implements gortsplib.ServerHandlerOnDescribe.
-func (c *ingestGarbageCam) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (c *garbageCam) OnDescribe(*gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	return &base.Response{StatusCode: base.StatusOK}, c.stream, nil
 }
 
 // OnSetup implements gortsplib.ServerHandlerOnSetup.
-func (c *ingestGarbageCam) OnSetup(*gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+func (c *garbageCam) OnSetup(*gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
 	return &base.Response{StatusCode: base.StatusOK}, c.stream, nil
 }
 
 // OnPlay implements gortsplib.ServerHandlerOnPlay.
-func (c *ingestGarbageCam) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+func (c *garbageCam) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	c.plays.Add(1)
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
 // ingestGarbageTick waits d, or returns false once ctx is done.
-func ingestGarbageTick(ctx context.Context, d time.Duration) bool {
+func garbageTick(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -120,7 +121,7 @@ func ingestGarbageTick(ctx context.Context, d time.Duration) bool {
 
 // ingestGarbageFormat is the SDP video format of a camera sending clip; with params
 // it carries the parameter sets, otherwise they come in-band (or never).
-func ingestGarbageFormat(clip *ingestClip, params bool) format.Format {
+func garbageFormat(clip *testClip, params bool) format.Format {
 	if clip.codec == streaming.H265 {
 		f := &format.H265{PayloadTyp: 96}
 		if params {
@@ -136,7 +137,7 @@ func ingestGarbageFormat(clip *ingestClip, params bool) format.Format {
 }
 
 // ingestGarbageEncoder packetises access units as forma's camera would.
-func ingestGarbageEncoder(t *testing.T, forma format.Format) func([][]byte) []*rtp.Packet {
+func garbageEncoder(t *testing.T, forma format.Format) func([][]byte) []*rtp.Packet {
 	t.Helper()
 	var encode func([][]byte) ([]*rtp.Packet, error)
 	switch f := forma.(type) {
@@ -163,7 +164,7 @@ func ingestGarbageEncoder(t *testing.T, forma format.Format) func([][]byte) []*r
 }
 
 // ingestDrain returns every unit queued on r without waiting.
-func ingestDrain(t *testing.T, r *streaming.Reader) []*streaming.Unit {
+func drain(t *testing.T, r *streaming.Reader) []*streaming.Unit {
 	t.Helper()
 	var units []*streaming.Unit
 	for {
@@ -182,7 +183,7 @@ func ingestDrain(t *testing.T, r *streaming.Reader) []*streaming.Unit {
 // ingestCheckPublished checks what any consumer relies on, whatever the camera sent:
 // a key unit always carries decodable parameters first, every epoch starts with a key
 // unit, and DTS strictly increases within an epoch.
-func ingestCheckPublished(t *testing.T, units []*streaming.Unit, codec streaming.Codec) {
+func checkPublished(t *testing.T, units []*streaming.Unit, codec streaming.Codec) {
 	t.Helper()
 	var prev *streaming.Unit
 	for i, u := range units {
@@ -219,16 +220,16 @@ func ingestCheckPublished(t *testing.T, units []*streaming.Unit, codec streaming
 }
 
 // ingestHealthy follows a healthy camera that runs beside the garbage ones.
-type ingestHealthy struct {
-	r    *ingestRun
+type healthy struct {
+	r    *cameraRun
 	prev *streaming.Unit
 }
 
 // check fails unless the healthy camera delivered every unit since the last check,
 // continuously, and is still delivering now.
-func (h *ingestHealthy) check(t *testing.T) {
+func (h *healthy) check(t *testing.T) {
 	t.Helper()
-	units := append(ingestDrain(t, h.r.reader), h.r.next(t, time.Second))
+	units := append(drain(t, h.r.reader), h.r.next(t, time.Second))
 	for _, u := range units {
 		if h.prev != nil && (u.Epoch != h.prev.Epoch || u.DTS-h.prev.DTS > streaming.ClockRate/10 || u.DTS <= h.prev.DTS) {
 			t.Fatalf("healthy camera interrupted: epoch %d->%d, DTS step %d", h.prev.Epoch, u.Epoch, u.DTS-h.prev.DTS)
@@ -241,9 +242,9 @@ func (h *ingestHealthy) check(t *testing.T) {
 }
 
 // ingestGarbageRun ingests a garbage camera.
-func ingestGarbageRun(t *testing.T, id, url string, m *Metrics, timeout time.Duration) *ingestRun {
+func garbageRun(t *testing.T, id, url string, m *metrics.Metrics, timeout time.Duration) *cameraRun {
 	t.Helper()
-	r := startIngestCamera(t, CameraSpec{ID: id, URL: url, Transport: "tcp", ReadTimeout: timeout}, m)
+	r := startCamera(t, Spec{ID: id, URL: url, Transport: "tcp", ReadTimeout: timeout}, m)
 	// Drop the reader startIngestCamera made: it skips units until a key unit, and
 	// every unit written must be checked.
 	r.reader.Close()
@@ -253,9 +254,9 @@ func ingestGarbageRun(t *testing.T, id, url string, m *Metrics, timeout time.Dur
 
 // ingestExpectNoVideo waits until the camera, having delivered nothing, is reported
 // stalled with an error saying no video arrives, and has been reconnected.
-func ingestExpectNoVideo(t *testing.T, r *ingestRun, cam *ingestGarbageCam) CameraStatus {
+func expectNoVideo(t *testing.T, r *cameraRun, cam *garbageCam) Status {
 	t.Helper()
-	st := ingestWaitState(t, r.cam, StateStalled, 5*time.Second)
+	st := waitState(t, r.cam, StateStalled, 5*time.Second)
 	testutil.WaitFor(t, 5*time.Second, "a second PLAY, replacing the session that sends no video", func() bool {
 		return cam.plays.Load() >= 2
 	})
@@ -272,19 +273,19 @@ func TestIngestGarbageCameras(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams real video for ~15 s")
 	}
-	m := NewMetrics(prometheus.NewRegistry()) // shared, as in the service
-	good := newIngestTestCam(t, streaming.H264)
-	healthy := &ingestHealthy{r: startIngestCamera(t, CameraSpec{ID: "healthy", URL: good.URL(), Transport: "tcp"}, m)}
+	m := metrics.New(prometheus.NewRegistry()) // shared, as in the service
+	good := newTestCam(t, streaming.H264)
+	healthy := &healthy{r: startCamera(t, Spec{ID: "healthy", URL: good.URL(), Transport: "tcp"}, m)}
 	healthy.check(t)
 
 	// (a) Random payloads behind valid RTP headers, at ~25 frames a second.
 	for _, codec := range []streaming.Codec{streaming.H264, streaming.H265} {
 		t.Run("random-payload-"+string(codec), func(t *testing.T) {
-			clip := ingestLoadClip(t, codec)
-			cam := newIngestGarbageCam(t, ingestGarbageFormat(clip, true), func(ctx context.Context, s *ingestGarbageSender) {
+			clip := loadTestClip(t, codec)
+			cam := newGarbageCam(t, garbageFormat(clip, true), func(ctx context.Context, s *garbageSender) {
 				rng := rand.New(rand.NewPCG(1, uint64(len(codec))))
 				var ts uint32
-				for ingestGarbageTick(ctx, 10*time.Millisecond) {
+				for garbageTick(ctx, 10*time.Millisecond) {
 					payload := make([]byte, 1+rng.IntN(1400))
 					for i := range payload {
 						payload[i] = byte(rng.Uint32())
@@ -296,25 +297,25 @@ func TestIngestGarbageCameras(t *testing.T) {
 					}
 				}
 			})
-			r := ingestGarbageRun(t, "random-"+string(codec), cam.URL(), m, time.Second)
+			r := garbageRun(t, "random-"+string(codec), cam.URL(), m, time.Second)
 			// Random bytes are sometimes well-formed NAL units (a parseable SPS, an
 			// "IDR" whose slice data nobody checks without decoding), so some units may
 			// pass. Whatever passes must be usable; the rest must not count as video.
 			deadline := time.Now().Add(3 * time.Second)
 			var units []*streaming.Unit
 			for time.Now().Before(deadline) {
-				units = append(units, ingestDrain(t, r.reader)...)
+				units = append(units, drain(t, r.reader)...)
 				if st := r.cam.Status(); st.State == StateStalled && r.stream.Written() == 0 {
 					break
 				}
 				time.Sleep(20 * time.Millisecond) // polling interval
 			}
-			units = append(units, ingestDrain(t, r.reader)...)
-			ingestCheckPublished(t, units, codec)
+			units = append(units, drain(t, r.reader)...)
+			checkPublished(t, units, codec)
 			st := r.cam.Status()
 			t.Logf("%d units published; status %+v", r.stream.Written(), st)
 			if r.stream.Written() == 0 {
-				st = ingestExpectNoVideo(t, r, cam)
+				st = expectNoVideo(t, r, cam)
 				if !strings.Contains(st.LastError, "camera sends data, but") {
 					t.Errorf("LastError %q does not say the data is unusable", st.LastError)
 				}
@@ -326,9 +327,9 @@ func TestIngestGarbageCameras(t *testing.T) {
 	// (b) FU-A fragments of real keyframes that never end: cut off, restarted, or
 	// missing a packet.
 	t.Run("unfinished-fu-a", func(t *testing.T) {
-		clip := ingestLoadClip(t, streaming.H264)
-		forma := ingestGarbageFormat(clip, true)
-		encode := ingestGarbageEncoder(t, forma)
+		clip := loadTestClip(t, streaming.H264)
+		forma := garbageFormat(clip, true)
+		encode := garbageEncoder(t, forma)
 		var frags [][]*rtp.Packet // FU-A packets of each frame, without the end fragment
 		for _, a := range clip.aus {
 			var fu []*rtp.Packet
@@ -344,10 +345,10 @@ func TestIngestGarbageCameras(t *testing.T) {
 		if len(frags) == 0 {
 			t.Fatal("clip has no fragmented frame")
 		}
-		cam := newIngestGarbageCam(t, forma, func(ctx context.Context, s *ingestGarbageSender) {
+		cam := newGarbageCam(t, forma, func(ctx context.Context, s *garbageSender) {
 			rng := rand.New(rand.NewPCG(2, 2))
 			var ts uint32
-			for i := 0; ingestGarbageTick(ctx, 40*time.Millisecond); i++ {
+			for i := 0; garbageTick(ctx, 40*time.Millisecond); i++ {
 				fu := frags[i%len(frags)]
 				n := 1 + rng.IntN(len(fu)) // how far the frame gets
 				for j, p := range fu[:n] {
@@ -365,19 +366,19 @@ func TestIngestGarbageCameras(t *testing.T) {
 				ts += 3600
 			}
 		})
-		r := ingestGarbageRun(t, "fu-a", cam.URL(), m, time.Second)
-		ingestExpectNoVideo(t, r, cam)
+		r := garbageRun(t, "fu-a", cam.URL(), m, time.Second)
+		expectNoVideo(t, r, cam)
 		healthy.check(t)
 	})
 
 	// (c) Parameter sets only in-band, and the SPS is corrupt: nothing is decodable.
 	for _, codec := range []streaming.Codec{streaming.H264, streaming.H265} {
 		t.Run("corrupt-sps-"+string(codec), func(t *testing.T) {
-			clip := ingestLoadClip(t, codec)
-			forma := ingestGarbageFormat(clip, false)
-			cam := newIngestGarbageCam(t, forma, ingestFeedClip(t, clip, forma, ingestCorruptSPS(clip), nil))
-			r := ingestGarbageRun(t, "bad-sps-"+string(codec), cam.URL(), m, time.Second)
-			st := ingestExpectNoVideo(t, r, cam)
+			clip := loadTestClip(t, codec)
+			forma := garbageFormat(clip, false)
+			cam := newGarbageCam(t, forma, feedClip(t, clip, forma, corruptSPS(clip), nil))
+			r := garbageRun(t, "bad-sps-"+string(codec), cam.URL(), m, time.Second)
+			st := expectNoVideo(t, r, cam)
 			if !strings.Contains(st.LastError, "sps") {
 				t.Errorf("LastError %q does not name the parameter set problem", st.LastError)
 			}
@@ -388,10 +389,10 @@ func TestIngestGarbageCameras(t *testing.T) {
 	// (c') Good parameter sets in the SDP, corrupt ones in-band before every keyframe:
 	// the corrupt ones must not replace the good ones.
 	t.Run("corrupt-inband-sps", func(t *testing.T) {
-		clip := ingestLoadClip(t, streaming.H264)
-		forma := ingestGarbageFormat(clip, true)
-		cam := newIngestGarbageCam(t, forma, ingestFeedClip(t, clip, forma, ingestCorruptSPS(clip), nil))
-		r := ingestGarbageRun(t, "bad-inband-sps", cam.URL(), m, time.Second)
+		clip := loadTestClip(t, streaming.H264)
+		forma := garbageFormat(clip, true)
+		cam := newGarbageCam(t, forma, feedClip(t, clip, forma, corruptSPS(clip), nil))
+		r := garbageRun(t, "bad-inband-sps", cam.URL(), m, time.Second)
 		// The clip has a keyframe every 2 s, each with a corrupt SPS: wait for two.
 		var units []*streaming.Unit
 		deadline := time.Now().Add(8 * time.Second)
@@ -406,11 +407,11 @@ func TestIngestGarbageCameras(t *testing.T) {
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
-		units = append(units, ingestDrain(t, r.reader)...)
+		units = append(units, drain(t, r.reader)...)
 		if keys < 2 {
 			t.Fatalf("%d key units in %d units: a corrupt in-band SPS stopped the video; status %+v", keys, len(units), r.cam.Status())
 		}
-		ingestCheckPublished(t, units, streaming.H264)
+		checkPublished(t, units, streaming.H264)
 		if st := r.cam.Status(); st.State != StateOnline || st.Width != 640 || st.Height != 360 {
 			t.Fatalf("status %+v, want online 640x360", st)
 		}
@@ -420,8 +421,8 @@ func TestIngestGarbageCameras(t *testing.T) {
 	// (d) Real video whose RTP timestamps jump back and forth at random.
 	for _, codec := range []streaming.Codec{streaming.H264, streaming.H265} {
 		t.Run("timestamp-jumps-"+string(codec), func(t *testing.T) {
-			clip := ingestLoadClip(t, codec)
-			forma := ingestGarbageFormat(clip, true)
+			clip := loadTestClip(t, codec)
+			forma := garbageFormat(clip, true)
 			rng := rand.New(rand.NewPCG(4, uint64(len(codec))))
 			var offset int64
 			jump := func() int64 {
@@ -437,8 +438,8 @@ func TestIngestGarbageCameras(t *testing.T) {
 			}
 			short := *clip // a keyframe every 10 frames: many chances for a new epoch
 			short.aus = clip.aus[:10]
-			cam := newIngestGarbageCam(t, forma, ingestFeedClip(t, &short, forma, nil, jump))
-			r := ingestGarbageRun(t, "jumps-"+string(codec), cam.URL(), m, time.Second)
+			cam := newGarbageCam(t, forma, feedClip(t, &short, forma, nil, jump))
+			r := garbageRun(t, "jumps-"+string(codec), cam.URL(), m, time.Second)
 			deadline := time.Now().Add(3 * time.Second)
 			var units []*streaming.Unit
 			for time.Now().Before(deadline) {
@@ -451,8 +452,8 @@ func TestIngestGarbageCameras(t *testing.T) {
 				case <-time.After(100 * time.Millisecond):
 				}
 			}
-			units = append(units, ingestDrain(t, r.reader)...)
-			ingestCheckPublished(t, units, codec)
+			units = append(units, drain(t, r.reader)...)
+			checkPublished(t, units, codec)
 			epochs := map[uint64]bool{}
 			for _, u := range units {
 				epochs[u.Epoch] = true
@@ -460,7 +461,7 @@ func TestIngestGarbageCameras(t *testing.T) {
 			if len(units) == 0 || len(epochs) < 2 {
 				t.Fatalf("%d units in %d epochs: jumps not survived or not detected", len(units), len(epochs))
 			}
-			if n := ingestMetric(m.Gaps.WithLabelValues("jumps-"+string(codec), GapDiscontinuity)); n == 0 {
+			if n := metricValue(m.Gaps.WithLabelValues("jumps-"+string(codec), metrics.GapDiscontinuity)); n == 0 {
 				t.Error("no discontinuity gap counted")
 			}
 			t.Logf("%d units in %d epochs", len(units), len(epochs))
@@ -471,13 +472,13 @@ func TestIngestGarbageCameras(t *testing.T) {
 	// (e) Video, but in a codec ingest cannot record.
 	for _, forma := range []format.Format{&format.VP8{PayloadTyp: 96}, &format.MJPEG{}} {
 		t.Run("unsupported-"+forma.Codec(), func(t *testing.T) {
-			cam := newIngestGarbageCam(t, forma, func(ctx context.Context, s *ingestGarbageSender) {
-				for ingestGarbageTick(ctx, 40*time.Millisecond) {
+			cam := newGarbageCam(t, forma, func(ctx context.Context, s *garbageSender) {
+				for garbageTick(ctx, 40*time.Millisecond) {
 					s.send(&rtp.Packet{Header: rtp.Header{Marker: true}, Payload: []byte{0x10, 0, 0, 0}})
 				}
 			})
-			r := ingestGarbageRun(t, "unsupported", cam.URL(), m, time.Second)
-			st := ingestWaitState(t, r.cam, StateOffline, 5*time.Second)
+			r := garbageRun(t, "unsupported", cam.URL(), m, time.Second)
+			st := waitState(t, r.cam, StateOffline, 5*time.Second)
 			if !strings.Contains(st.LastError, "no h264 or h265 video") || !strings.Contains(st.LastError, forma.Codec()) {
 				t.Errorf("LastError %q does not say the camera offers %s, not H.264/H.265", st.LastError, forma.Codec())
 			}
@@ -490,7 +491,7 @@ func TestIngestGarbageCameras(t *testing.T) {
 }
 
 // ingestCorruptSPS returns the clip's SPS cut short, so that no parser accepts it.
-func ingestCorruptSPS(clip *ingestClip) []byte {
+func corruptSPS(clip *testClip) []byte {
 	n := 4
 	if clip.codec == streaming.H265 {
 		n = 6
@@ -500,14 +501,14 @@ func ingestCorruptSPS(clip *ingestClip) []byte {
 
 // ingestFeedClip plays clip at 25 fps; with sps, parameter sets go in-band before each
 // keyframe, sps replacing the clip's; jump, if set, offsets each frame's timestamp.
-func ingestFeedClip(t *testing.T, clip *ingestClip, forma format.Format, sps []byte, jump func() int64) func(context.Context, *ingestGarbageSender) {
-	encode := ingestGarbageEncoder(t, forma)
-	return func(ctx context.Context, s *ingestGarbageSender) {
+func feedClip(t *testing.T, clip *testClip, forma format.Format, sps []byte, jump func() int64) func(context.Context, *garbageSender) {
+	encode := garbageEncoder(t, forma)
+	return func(ctx context.Context, s *garbageSender) {
 		var ticks int64
-		for i := 0; ingestGarbageTick(ctx, 40*time.Millisecond); i++ {
+		for i := 0; garbageTick(ctx, 40*time.Millisecond); i++ {
 			a := clip.aus[i%len(clip.aus)]
 			au := a.au
-			if sps != nil && ingestIsKeyAU(clip.codec, au) {
+			if sps != nil && isKeyAU(clip.codec, au) {
 				ps := [][]byte{sps, clip.pps}
 				if clip.codec == streaming.H265 {
 					ps = append([][]byte{clip.vps}, ps...)
@@ -535,10 +536,10 @@ func ingestFeedClip(t *testing.T, clip *ingestClip, forma format.Format, sps []b
 // 2-byte length and its bytes.
 func FuzzIngestAccessUnit(f *testing.F) {
 	for _, codec := range []streaming.Codec{streaming.H264, streaming.H265} {
-		clip := ingestFuzzClip(f, codec)
+		clip := fuzzClip(f, codec)
 		var in []byte
 		for _, a := range clip.aus[:6] { // keyframe first, with its parameter sets
-			in = ingestFuzzAppend(in, 1, a.au)
+			in = fuzzAppend(in, 1, a.au)
 		}
 		mode := byte(0)
 		if codec == streaming.H265 {
@@ -546,8 +547,8 @@ func FuzzIngestAccessUnit(f *testing.F) {
 		}
 		f.Add(append([]byte{mode}, in...))
 		f.Add(append([]byte{mode | 2}, in...))
-		f.Add(append([]byte{mode | 2}, ingestFuzzAppend(in, -3, clip.aus[0].au)...))
-		bad := ingestFuzzAppend(nil, 1, [][]byte{ingestCorruptSPS(clip), clip.pps, clip.aus[0].au[0]})
+		f.Add(append([]byte{mode | 2}, fuzzAppend(in, -3, clip.aus[0].au)...))
+		bad := fuzzAppend(nil, 1, [][]byte{corruptSPS(clip), clip.pps, clip.aus[0].au[0]})
 		f.Add(append([]byte{mode | 2}, append(bad, in...)...))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -559,10 +560,10 @@ func FuzzIngestAccessUnit(f *testing.F) {
 			codec = streaming.H265
 		}
 		sdp := data[0]&2 != 0
-		clip := ingestFuzzClip(t, codec)
-		cam := NewCamera(CameraSpec{ID: "fuzz"}, streaming.New(), ingestFuzzMetrics, nil)
-		s := newIngestSession(cam)
-		if err := s.init(ingestGarbageFormat(clip, sdp)); err != nil {
+		clip := fuzzClip(t, codec)
+		cam := NewCamera(Spec{ID: "fuzz"}, streaming.New(), fuzzMetrics, nil)
+		s := newSession(cam)
+		if err := s.init(garbageFormat(clip, sdp)); err != nil {
 			t.Fatal(err)
 		}
 		var units []*streaming.Unit
@@ -586,33 +587,33 @@ func FuzzIngestAccessUnit(f *testing.F) {
 			units = append(units, s.onAU(au, pts, now)...)
 			s.mu.Unlock()
 		}
-		ingestCheckPublished(t, units, codec)
+		checkPublished(t, units, codec)
 	})
 }
 
 // ingestFuzzMetrics is shared by every fuzz input: a registry per input would
 // dominate the fuzzer's time.
-var ingestFuzzMetrics = NewMetrics(prometheus.NewRegistry())
+var fuzzMetrics = metrics.New(prometheus.NewRegistry())
 
 // ingestFuzzClip returns the embedded clip (loaded once per process) with its frames
 // as stored: keyframes carry their parameter sets in-band.
-func ingestFuzzClip(tb testing.TB, codec streaming.Codec) *ingestClip {
+func fuzzClip(tb testing.TB, codec streaming.Codec) *testClip {
 	tb.Helper()
 	c, err := streamclip.Embedded(codec)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	clip := &ingestClip{codec: codec}
+	clip := &testClip{codec: codec}
 	clip.vps, clip.sps, clip.pps = c.Params()
 	for _, f := range c.Frames()[:8] {
-		clip.aus = append(clip.aus, ingestClipAU{pts: f.PTS, au: f.NALUs})
+		clip.aus = append(clip.aus, testClipAU{pts: f.PTS, au: f.NALUs})
 	}
 	return clip
 }
 
 // ingestFuzzAppend encodes one access unit in FuzzIngestAccessUnit's input format,
 // each NALU cut to 300 bytes: the slice header is all ingest reads.
-func ingestFuzzAppend(in []byte, step int8, au [][]byte) []byte {
+func fuzzAppend(in []byte, step int8, au [][]byte) []byte {
 	in = append(in, byte(step), byte(len(au)))
 	for _, n := range au {
 		n = n[:min(len(n), 300)]

@@ -1,4 +1,4 @@
-package recorder
+package ingest
 
 import (
 	"testing"
@@ -16,7 +16,7 @@ func TestCameraBackoffGrowsCapsAndResets(t *testing.T) {
 		{"floor", 0, []time.Duration{100, 200, 400, 800, 1600, 2500, 2500}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newCameraBackoff(cameraBackoffMin, cameraBackoffMax)
+			b := newBackoff(cameraBackoffMin, cameraBackoffMax)
 			b.rand = func() float64 { return tc.rand }
 			for i, want := range tc.expect {
 				if got := b.Next(cameraBackoffMax); got != want*time.Millisecond {
@@ -39,7 +39,7 @@ func TestCameraBackoffJitterSpreadsCameras(t *testing.T) {
 	// Cameras that failed together must not all retry at the same instant.
 	seen := map[time.Duration]bool{}
 	for range 20 {
-		b := newCameraBackoff(cameraBackoffMin, cameraBackoffMax)
+		b := newBackoff(cameraBackoffMin, cameraBackoffMax)
 		d := b.Next(cameraBackoffMax)
 		if d < cameraBackoffMin/2 || d > cameraBackoffMin {
 			t.Fatalf("first delay %v outside [%v, %v]", d, cameraBackoffMin/2, cameraBackoffMin)

@@ -1,4 +1,4 @@
-package recorder
+package spool
 
 import (
 	"bytes"
@@ -23,6 +23,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/straja-nvr/straja/internal/durable"
+	"github.com/straja-nvr/straja/recorder/internal/metrics"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/testutil"
@@ -33,7 +34,7 @@ const testCamera = "cam1"
 // rig is a spool, a disk store, a catalog and an uploader, all real, in temp dirs.
 type rig struct {
 	t     *testing.T
-	m     *Metrics
+	m     *metrics.Metrics
 	spool *Spool
 	store *flakyStore
 	cat   *storage.Catalog
@@ -41,7 +42,7 @@ type rig struct {
 	dir   string
 }
 
-func newRig(t *testing.T, opts SpoolOptions) *rig {
+func newRig(t *testing.T, opts Options) *rig {
 	t.Helper()
 	if opts.Dir == "" {
 		opts.Dir = filepath.Join(t.TempDir(), "spool")
@@ -49,8 +50,8 @@ func newRig(t *testing.T, opts SpoolOptions) *rig {
 	if opts.SegmentDuration == 0 {
 		opts.SegmentDuration = 2 * time.Second
 	}
-	m := NewMetrics(prometheus.NewRegistry())
-	sp, err := OpenSpool(opts, m, nil)
+	m := metrics.New(prometheus.NewRegistry())
+	sp, err := Open(opts, m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +200,7 @@ func TestSpoolRecordsUploadsAndCatalogues(t *testing.T) {
 	testutil.NeedTool(t, "ffprobe")
 	for _, tc := range []struct{ clip, codec string }{{"h264", "h264"}, {"h265", "hevc"}} {
 		t.Run(tc.clip, func(t *testing.T) {
-			r := newRig(t, SpoolOptions{})
+			r := newRig(t, Options{})
 			c := loadClip(t, tc.clip)
 			r.startUploader()
 			r.record(c.loop(2, 1, 0), nil) // 16 s
@@ -295,7 +296,7 @@ func TestSpoolStartsNewSegmentOnLossAndEpoch(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, SpoolOptions{SegmentDuration: time.Minute})
+			r := newRig(t, Options{SegmentDuration: time.Minute})
 			r.startUploader()
 			r.record(tc.units(), tc.lost)
 			r.drain()
@@ -309,7 +310,7 @@ func TestSpoolStartsNewSegmentOnLossAndEpoch(t *testing.T) {
 			if !slicesEqual(starts, tc.wantStarts) || total != tc.wantTotal {
 				t.Errorf("segments start at %v lasting %v in all, want %v and %v", starts, total, tc.wantStarts, tc.wantTotal)
 			}
-			if got := r.gaps(GapOverflow); got != tc.overflow {
+			if got := r.gaps(metrics.GapOverflow); got != tc.overflow {
 				t.Errorf("overflow gaps %v, want %v", got, tc.overflow)
 			}
 		})
@@ -367,7 +368,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 	closedKey := storage.SegmentKey{Camera: testCamera, Start: start.Add(-5 * time.Second), Duration: 5 * time.Second}.String()
 	write(closedKey, b[:idx.Fragments[4].Offset+idx.Fragments[4].Size])
 
-	r := newRig(t, SpoolOptions{Dir: dir})
+	r := newRig(t, Options{Dir: dir})
 	if err := r.spool.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -398,18 +399,18 @@ func TestRecoverAfterCrash(t *testing.T) {
 func TestSpoolCapPausesRecordingWithoutDeleting(t *testing.T) {
 	c := loadClip(t, "h264")
 	// The cap holds the first two 2 s segments and not a byte of a third.
-	probeRig := newRig(t, SpoolOptions{})
+	probeRig := newRig(t, Options{})
 	probeRig.record(c.loop(1, 1, 0)[:100], nil)
 	_, twoSegs := probeRig.up.Pending()
 	maxBytes := twoSegs + 100
 
-	r := newRig(t, SpoolOptions{MaxBytes: maxBytes})
+	r := newRig(t, Options{MaxBytes: maxBytes})
 	r.record(c.loop(2, 1, 0), nil) // 16 s, no uploader yet
 	before := spoolFiles(t, r.dir)
 	if len(before) != 2 {
 		t.Fatalf("spooled %v before the cap, want 2 segments", before)
 	}
-	if got := r.gaps(GapSpoolFull); got != 1 {
+	if got := r.gaps(metrics.GapSpoolFull); got != 1 {
 		t.Errorf("spool_full gaps %v, want 1 episode", got)
 	}
 	if b := r.spool.Bytes(); b != twoSegs || counterValue(t, r.m.SpoolBytes) != float64(b) {
@@ -433,7 +434,7 @@ func TestSpoolCapPausesRecordingWithoutDeleting(t *testing.T) {
 	if got := len(r.segments()); got != 4 {
 		t.Errorf("%d segments after recording resumed, want 4", got)
 	}
-	if got := r.gaps(GapSpoolFull); got != 1 {
+	if got := r.gaps(metrics.GapSpoolFull); got != 1 {
 		t.Errorf("spool_full gaps %v after space was freed, want still 1", got)
 	}
 }
@@ -455,13 +456,13 @@ func (f failingFile) WriteAt(b []byte, off int64) (int, error) {
 
 func TestSpoolWriteErrorIsAGap(t *testing.T) {
 	c := loadClip(t, "h264")
-	r := newRig(t, SpoolOptions{})
+	r := newRig(t, Options{})
 	var full atomic.Bool
 	units := c.loop(2, 1, 0)
 	in := make(chan streaming.Delivery)
 	done := make(chan error, 1)
 	go func() {
-		open := func(path string) (spoolFile, error) {
+		open := func(path string) (segmentFile, error) {
 			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 			if err != nil {
 				return nil, err
@@ -475,12 +476,12 @@ func TestSpoolWriteErrorIsAGap(t *testing.T) {
 		case 90: // 3.6 s: the disk fills in the middle of the second segment
 			full.Store(true)
 		case 160: // 6.4 s: space again; recording resumes at the 8 s keyframe
-			if err := r.spool.writeError(); !errors.Is(err, syscall.ENOSPC) {
+			if err := r.spool.WriteError(); !errors.Is(err, syscall.ENOSPC) {
 				t.Errorf("spool write error while its disk is full: %v, want ENOSPC (health's disk_full)", err)
 			}
 			full.Store(false)
 		case 300: // recording resumed at 8 s
-			if err := r.spool.writeError(); err != nil {
+			if err := r.spool.WriteError(); err != nil {
 				t.Errorf("spool still failing after recording resumed: %v", err)
 			}
 		}
@@ -490,7 +491,7 @@ func TestSpoolWriteErrorIsAGap(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := r.gaps(GapWriteError); got != 1 {
+	if got := r.gaps(metrics.GapWriteError); got != 1 {
 		t.Errorf("write_error gaps %v, want 1", got)
 	}
 	r.startUploader()
@@ -510,7 +511,7 @@ func TestSpoolWriteErrorIsAGap(t *testing.T) {
 
 func TestRecordCameraStopsCleanly(t *testing.T) {
 	c := loadClip(t, "h264")
-	r := newRig(t, SpoolOptions{})
+	r := newRig(t, Options{})
 	checkGoroutines := testutil.CheckGoroutines(t)
 
 	st := streaming.New()
@@ -572,7 +573,7 @@ func TestRecoverKeepsFragmentsBeforeCorruption(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := newRig(t, SpoolOptions{Dir: dir})
+	r := newRig(t, Options{Dir: dir})
 	if err := r.spool.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -594,7 +595,7 @@ func TestRecoverKeepsFragmentsBeforeCorruption(t *testing.T) {
 // failed directory sync must not keep it from upload until the next restart.
 func TestSpoolQueuesSegmentWhenDirSyncFails(t *testing.T) {
 	c := loadClip(t, "h264")
-	r := newRig(t, SpoolOptions{})
+	r := newRig(t, Options{})
 	r.spool.syncDir = func(dir string) error {
 		// Only day folders fail: they are synced after the rename.
 		if rel, _ := filepath.Rel(r.dir, dir); strings.Count(filepath.ToSlash(rel), "/") == 3 {
@@ -617,14 +618,14 @@ func TestSpoolQueuesSegmentWhenDirSyncFails(t *testing.T) {
 // upload (here a segment that ended without a fragment) must end a spool-full pause
 // too, or recording stays paused with nothing left to upload.
 func TestSpoolResumesWhenSpaceFreedWithoutUpload(t *testing.T) {
-	sp := newRig(t, SpoolOptions{MaxBytes: 1000}).spool
-	w1 := &spoolWriter{s: sp, camera: testCamera, log: sp.log, open: openSpoolFile}
-	w2 := &spoolWriter{s: sp, camera: "cam2", log: sp.log, open: openSpoolFile}
+	sp := newRig(t, Options{MaxBytes: 1000}).spool
+	w1 := &writer{s: sp, camera: testCamera, log: sp.log, open: openSegmentFile}
+	w2 := &writer{s: sp, camera: "cam2", log: sp.log, open: openSegmentFile}
 	init := make([]byte, 600)
 	if err := w1.startSegment(clipEpoch, init); err != nil {
 		t.Fatal(err)
 	}
-	if err := w2.startSegment(clipEpoch, init); !errors.Is(err, ErrSpoolFull) {
+	if err := w2.startSegment(clipEpoch, init); !errors.Is(err, ErrFull) {
 		t.Fatalf("second camera's segment over the cap: %v, want ErrSpoolFull", err)
 	}
 	w1.endSegment() // no fragment: the file goes
@@ -644,7 +645,7 @@ func TestSpoolResumesWhenSpaceFreedWithoutUpload(t *testing.T) {
 // parent, so a crash cannot lose a segment by losing the folder it was renamed into.
 func TestSpoolSyncsNewDirectories(t *testing.T) {
 	c := loadClip(t, "h264")
-	r := newRig(t, SpoolOptions{})
+	r := newRig(t, Options{})
 	var mu sync.Mutex
 	synced := map[string]bool{}
 	r.spool.syncDir = func(dir string) error {
@@ -675,10 +676,10 @@ func TestSpoolSyncsNewDirectories(t *testing.T) {
 // that the spool tries are taken by segments not uploaded yet, finalising fails and
 // keeps the .part; no waiting segment is overwritten.
 func TestSpoolNeverReplacesASegment(t *testing.T) {
-	r := newRig(t, SpoolOptions{})
+	r := newRig(t, Options{})
 	seg := storage.Segment{Camera: testCamera, Start: clipEpoch, Duration: 2 * time.Second}
 	taken := map[string]string{}
-	for i := range spoolKeyTries {
+	for i := range keyTries {
 		key := storage.SegmentKey{Camera: testCamera, Start: clipEpoch.Add(time.Duration(i) * time.Millisecond),
 			Duration: seg.Duration}.String()
 		path := filepath.Join(r.dir, filepath.FromSlash(key))
@@ -698,7 +699,7 @@ func TestSpoolNeverReplacesASegment(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if sp, err := r.spool.finalise(part, seg); !errors.Is(err, errSpoolKeysTaken) {
+	if sp, err := r.spool.finalise(part, seg); !errors.Is(err, errKeysTaken) {
 		t.Fatalf("finalise with every key taken = %+v, %v; want errSpoolKeysTaken", sp, err)
 	}
 	if b, err := os.ReadFile(part); err != nil || string(b) != "new footage" {
@@ -712,7 +713,7 @@ func TestSpoolNeverReplacesASegment(t *testing.T) {
 
 	// One key free after the taken ones is used, and nothing else changes.
 	last := filepath.Join(r.dir, filepath.FromSlash(storage.SegmentKey{Camera: testCamera,
-		Start: clipEpoch.Add((spoolKeyTries - 1) * time.Millisecond), Duration: seg.Duration}.String()))
+		Start: clipEpoch.Add((keyTries - 1) * time.Millisecond), Duration: seg.Duration}.String()))
 	if err := os.Remove(last); err != nil {
 		t.Fatal(err)
 	}
@@ -740,7 +741,7 @@ func TestSpoolNeverOverlapsSegments(t *testing.T) {
 	for _, u := range b {
 		u.Time = u.Time.Add(6 * time.Second)
 	}
-	r := newRig(t, SpoolOptions{SegmentDuration: 2 * time.Second})
+	r := newRig(t, Options{SegmentDuration: 2 * time.Second})
 	r.startUploader()
 	r.record(append(a, b...), nil)
 	r.drain()

@@ -1,4 +1,4 @@
-package recorder
+package spool
 
 import (
 	"bufio"
@@ -24,12 +24,13 @@ import (
 
 	"github.com/straja-nvr/straja/internal/durable"
 	"github.com/straja-nvr/straja/internal/mp4"
+	"github.com/straja-nvr/straja/recorder/internal/metrics"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming"
 )
 
 // SpoolOptions configure a Spool.
-type SpoolOptions struct {
+type Options struct {
 	Dir string
 	// MaxBytes caps the spool; recording pauses (a "spool_full" gap) rather than delete
 	// footage that is not yet uploaded. 0 means no cap.
@@ -44,8 +45,8 @@ type SpoolOptions struct {
 // closed one is renamed to <dir>/<storage key>, so a restart finds everything it needs
 // in file names and contents. Safe for concurrent use.
 type Spool struct {
-	opts SpoolOptions
-	m    *Metrics
+	opts Options
+	m    *metrics.Metrics
 	log  *slog.Logger
 	wake chan struct{} // a segment became ready for upload
 	// syncDir makes a directory's entries durable; tests observe and fail it.
@@ -73,7 +74,7 @@ type spooled struct {
 
 // OpenSpool creates the spool directory. Call Recover once, before recording or
 // uploading. m and log may be nil.
-func OpenSpool(opts SpoolOptions, m *Metrics, log *slog.Logger) (*Spool, error) {
+func Open(opts Options, m *metrics.Metrics, log *slog.Logger) (*Spool, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("spool: no directory")
 	}
@@ -91,9 +92,9 @@ func OpenSpool(opts SpoolOptions, m *Metrics, log *slog.Logger) (*Spool, error) 
 }
 
 // metricsOrNop lets tests and tools pass nil metrics.
-func metricsOrNop(m *Metrics) *Metrics {
+func metricsOrNop(m *metrics.Metrics) *metrics.Metrics {
 	if m == nil {
-		return NewMetrics(prometheus.NewRegistry())
+		return metrics.New(prometheus.NewRegistry())
 	}
 	return m
 }
@@ -243,11 +244,11 @@ func (s *Spool) scanClosed(rel string) (*spooled, error) {
 
 // errSpoolKeysTaken reports a closed segment whose storage key, and every key after
 // it that finalise tried, already belongs to another file.
-var errSpoolKeysTaken = errors.New("storage keys taken")
+var errKeysTaken = errors.New("storage keys taken")
 
 // spoolKeyTries bounds how many milliseconds finalise moves a segment's start to find
 // a free key.
-const spoolKeyTries = 1000
+const keyTries = 1000
 
 // finalise renames the .part file at part to its storage key, which seg.Key receives.
 // It never replaces a file: when every key it tries is taken it returns an error and
@@ -257,9 +258,9 @@ func (s *Spool) finalise(part string, seg storage.Segment) (*spooled, error) {
 	// rather than replace footage that is not uploaded yet.
 	first := seg.Start
 	var dst, dir string
-	err := errSpoolKeysTaken
+	err := errKeysTaken
 	s.dirMu.Lock()
-	for range spoolKeyTries {
+	for range keyTries {
 		seg.Key = storage.SegmentKey{Camera: seg.Camera, Start: seg.Start, Duration: seg.Duration}.String()
 		dst = filepath.Join(s.opts.Dir, filepath.FromSlash(seg.Key))
 		dir = filepath.Dir(dst)
@@ -273,7 +274,7 @@ func (s *Spool) finalise(part string, seg storage.Segment) (*spooled, error) {
 	}
 	s.dirMu.Unlock()
 	if errors.Is(err, fs.ErrExist) {
-		err = fmt.Errorf("%w: %s and the next %d ms", errSpoolKeysTaken, first.Format(time.RFC3339Nano), spoolKeyTries-1)
+		err = fmt.Errorf("%w: %s and the next %d ms", errKeysTaken, first.Format(time.RFC3339Nano), keyTries-1)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("finalise %s: %w", part, err)
@@ -360,8 +361,8 @@ func (s *Spool) remove(sp *spooled) error {
 	return nil
 }
 
-// footageEnd returns when the latest of camera's segments waiting for upload ends.
-func (s *Spool) footageEnd(camera string) time.Time {
+// FootageEnd returns when the latest of camera's segments waiting for upload ends.
+func (s *Spool) FootageEnd(camera string) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var end time.Time
@@ -396,7 +397,7 @@ func (s *Spool) setFailing(camera string, err error) {
 
 // writeError returns why some camera's recording cannot be written now (the first
 // camera by ID), or nil.
-func (s *Spool) writeError() error {
+func (s *Spool) WriteError() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cams := slices.Sorted(maps.Keys(s.failing))
@@ -407,7 +408,7 @@ func (s *Spool) writeError() error {
 }
 
 // isFull reports whether the spool reached its cap and recording is paused.
-func (s *Spool) isFull() bool {
+func (s *Spool) Full() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.full
@@ -429,7 +430,7 @@ func (s *Spool) reserve(n int64) error {
 	if max := s.opts.MaxBytes; max > 0 {
 		if s.full || s.bytes+n > max {
 			s.full = true
-			return fmt.Errorf("%w: %d of %d bytes used", ErrSpoolFull, s.bytes, max)
+			return fmt.Errorf("%w: %d of %d bytes used", ErrFull, s.bytes, max)
 		}
 	}
 	s.addBytesLocked(n)
@@ -455,22 +456,22 @@ func (s *Spool) RecordCamera(ctx context.Context, camera string, r *streaming.Re
 }
 
 func (s *Spool) record(ctx context.Context, camera string, c <-chan streaming.Delivery) error {
-	return s.recordWith(ctx, camera, c, openSpoolFile)
+	return s.recordWith(ctx, camera, c, openSegmentFile)
 }
 
 // recordWith is record with the spool files opened by open.
 func (s *Spool) recordWith(ctx context.Context, camera string, c <-chan streaming.Delivery,
-	open func(path string) (spoolFile, error)) error {
+	open func(path string) (segmentFile, error)) error {
 	if !storage.ValidCameraID(camera) {
 		return fmt.Errorf("record: invalid camera ID %q", camera)
 	}
 	log := s.log.With("camera", camera)
-	w := &spoolWriter{s: s, camera: camera, log: log, open: open}
+	w := &writer{s: s, camera: camera, log: log, open: open}
 	seg := newSegmenter(s.opts.SegmentDuration, s.opts.FragmentDuration, w, segmenterEvents{
 		gap: func(cause string, err error) {
 			s.m.Gaps.WithLabelValues(camera, cause).Inc()
 			log.Warn("recording gap", "cause", cause, "err", err)
-			if cause == GapWriteError || cause == GapSpoolFull {
+			if cause == metrics.GapWriteError || cause == metrics.GapSpoolFull {
 				s.setFailing(camera, err)
 			}
 		},
@@ -495,30 +496,30 @@ func (s *Spool) recordWith(ctx context.Context, camera string, c <-chan streamin
 }
 
 // spoolFile is what spoolWriter needs of an *os.File; tests inject failures through it.
-type spoolFile interface {
+type segmentFile interface {
 	io.WriterAt
 	Truncate(size int64) error
 	Sync() error
 	Close() error
 }
 
-func openSpoolFile(path string) (spoolFile, error) {
+func openSegmentFile(path string) (segmentFile, error) {
 	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 }
 
 // spoolWriteBuffer sizes the buffer a fragment's NALUs are gathered in on their way to
 // the file: big enough for few writes per fragment, small next to a camera's GOP.
-const spoolWriteBuffer = 32 << 10
+const writeBuffer = 32 << 10
 
 // spoolWriter is the segmentSink that writes one camera's segments into the spool,
 // hashing and indexing them as they are written so the uploader never reads them twice.
-type spoolWriter struct {
+type writer struct {
 	s      *Spool
 	camera string
 	log    *slog.Logger
-	open   func(path string) (spoolFile, error)
+	open   func(path string) (segmentFile, error)
 
-	f     spoolFile // nil when no segment is open
+	f     segmentFile // nil when no segment is open
 	path  string
 	start time.Time
 	// prevStart and prevEnd are the last closed segment's: the next one never starts
@@ -556,7 +557,7 @@ func (a *fileAppender) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (w *spoolWriter) startSegment(start time.Time, init []byte) error {
+func (w *writer) startSegment(start time.Time, init []byte) error {
 	if err := w.s.reserve(int64(len(init))); err != nil {
 		return err
 	}
@@ -584,12 +585,12 @@ func (w *spoolWriter) startSegment(start time.Time, init []byte) error {
 	return err
 }
 
-func (w *spoolWriter) create(start time.Time, init []byte) error {
+func (w *writer) create(start time.Time, init []byte) error {
 	dir := filepath.Join(w.s.opts.Dir, w.camera)
 	if err := w.s.mkdirs(dir); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	var f spoolFile
+	var f segmentFile
 	var path string
 	var err error
 	for range 1000 { // a start already used (the clock went back) takes the next millisecond
@@ -621,7 +622,7 @@ func (w *spoolWriter) create(start time.Time, init []byte) error {
 
 // writeFragment streams frag from the units' NALUs through a small buffer into the
 // file, hashing as it goes, and syncs.
-func (w *spoolWriter) writeFragment(frag *mp4.Fragment, fi fragmentInfo) error {
+func (w *writer) writeFragment(frag *mp4.Fragment, fi fragmentInfo) error {
 	size := frag.Size()
 	if err := w.s.reserve(size); err != nil {
 		return err
@@ -629,7 +630,7 @@ func (w *spoolWriter) writeFragment(frag *mp4.Fragment, fi fragmentInfo) error {
 	w.hstate, _ = w.hash.AppendBinary(w.hstate[:0]) // never fails for SHA-256
 	w.out = fileAppender{f: w.f, off: w.size, h: w.hash}
 	if w.bw == nil {
-		w.bw = bufio.NewWriterSize(&w.out, spoolWriteBuffer)
+		w.bw = bufio.NewWriterSize(&w.out, writeBuffer)
 	}
 	w.bw.Reset(&w.out) // also clears the error of a previous failed fragment
 	_, err := frag.WriteTo(w.bw)
@@ -667,7 +668,7 @@ func (w *spoolWriter) writeFragment(frag *mp4.Fragment, fi fragmentInfo) error {
 	return nil
 }
 
-func (w *spoolWriter) endSegment() {
+func (w *writer) endSegment() {
 	if w.f == nil {
 		return
 	}

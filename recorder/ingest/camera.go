@@ -1,4 +1,4 @@
-package recorder
+package ingest
 
 import (
 	"context"
@@ -10,11 +10,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/straja-nvr/straja/internal/redact"
+	"github.com/straja-nvr/straja/recorder/internal/metrics"
 	"github.com/straja-nvr/straja/streaming"
 )
 
 // CameraSpec says how to reach one camera.
-type CameraSpec struct {
+type Spec struct {
 	// ID names the camera in logs, metrics and status.
 	ID string
 	// URL is the rtsp:// or rtsps:// address, with credentials. It is never logged or
@@ -38,22 +39,22 @@ const (
 )
 
 // CameraState is a camera's ingest state as shown to operators.
-type CameraState string
+type State string
 
 // Camera states.
 const (
-	StateConnecting CameraState = "connecting" // first connection, no video yet
-	StateOnline     CameraState = "online"     // video flowing
-	StateStalled    CameraState = "stalled"    // session up but no video for ReadTimeout; reconnecting
-	StateOffline    CameraState = "offline"    // connect failed or session lost; retrying
+	StateConnecting State = "connecting" // first connection, no video yet
+	StateOnline     State = "online"     // video flowing
+	StateStalled    State = "stalled"    // session up but no video for ReadTimeout; reconnecting
+	StateOffline    State = "offline"    // connect failed or session lost; retrying
 )
 
-var cameraStates = []CameraState{StateConnecting, StateOnline, StateStalled, StateOffline}
+var states = []State{StateConnecting, StateOnline, StateStalled, StateOffline}
 
 // CameraStatus is a snapshot of one camera's ingest health.
-type CameraStatus struct {
+type Status struct {
 	ID         string
-	State      CameraState
+	State      State
 	LastFrame  time.Time // wall clock of the last access unit delivered
 	BitrateBps float64   // over the last ~2 s
 	FPS        float64   // over the last ~2 s
@@ -79,13 +80,13 @@ const (
 // Camera ingests one camera over RTSP into a streaming.Stream, reconnecting forever.
 // Status is safe for concurrent use; Run must be called once.
 type Camera struct {
-	spec     CameraSpec
+	spec     Spec
 	out      *streaming.Stream
-	m        *Metrics
+	m        *metrics.Metrics
 	log      *slog.Logger
 	secrets  []string // password forms to scrub from error text
 	timeout  time.Duration
-	backoffs *cameraBackoff
+	backoffs *backoff
 
 	// params is the last published parameter set, kept across sessions so a camera
 	// that comes back unchanged does not look like a parameter change. Owned by Run.
@@ -98,21 +99,21 @@ type Camera struct {
 	timelineStep time.Duration
 
 	mu        sync.Mutex
-	status    CameraStatus
-	rate      []cameraRateSample // units delivered within the last cameraRateWindow
-	rateStart time.Time          // first unit since the camera went online
+	status    Status
+	rate      []rateSample // units delivered within the last cameraRateWindow
+	rateStart time.Time    // first unit since the camera went online
 }
 
-type cameraRateSample struct {
+type rateSample struct {
 	at    time.Time
 	bytes int
 }
 
 // NewCamera returns a camera that writes to out. log should already carry the camera
 // ID; m may be shared by every camera.
-func NewCamera(spec CameraSpec, out *streaming.Stream, m *Metrics, log *slog.Logger) *Camera {
+func NewCamera(spec Spec, out *streaming.Stream, m *metrics.Metrics, log *slog.Logger) *Camera {
 	if m == nil {
-		m = NewMetrics(prometheus.NewRegistry())
+		m = metrics.New(prometheus.NewRegistry())
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -124,7 +125,7 @@ func NewCamera(spec CameraSpec, out *streaming.Stream, m *Metrics, log *slog.Log
 		log:      log,
 		secrets:  redact.Passwords(spec.URL),
 		timeout:  spec.ReadTimeout,
-		backoffs: newCameraBackoff(cameraBackoffMin, cameraBackoffMax),
+		backoffs: newBackoff(cameraBackoffMin, cameraBackoffMax),
 		// The segmenter's duration for a lone sample (25 fps), until a frame interval
 		// is seen.
 		timelineStep: time.Second / 25,
@@ -132,7 +133,7 @@ func NewCamera(spec CameraSpec, out *streaming.Stream, m *Metrics, log *slog.Log
 	if c.timeout <= 0 {
 		c.timeout = cameraDefaultReadTimeout
 	}
-	c.status = CameraStatus{ID: spec.ID}
+	c.status = Status{ID: spec.ID}
 	c.setState(StateConnecting)
 	return c
 }
@@ -194,7 +195,7 @@ func (c *Camera) Run(ctx context.Context) {
 }
 
 // fail records why a session ended.
-func (c *Camera) fail(res ingestResult) {
+func (c *Camera) fail(res result) {
 	msg := redact.String(res.err.Error(), c.secrets)
 	state := StateOffline
 	if res.stalled {
@@ -212,7 +213,7 @@ func (c *Camera) fail(res ingestResult) {
 }
 
 // setFailure enters state with the (already redacted) error msg.
-func (c *Camera) setFailure(state CameraState, msg string) {
+func (c *Camera) setFailure(state State, msg string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.status.LastError = msg
@@ -220,7 +221,7 @@ func (c *Camera) setFailure(state CameraState, msg string) {
 }
 
 // Status returns a snapshot of the camera's health.
-func (c *Camera) Status() CameraStatus {
+func (c *Camera) Status() Status {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -264,21 +265,21 @@ func (c *Camera) delivered(now time.Time, n int, p *streaming.Params, reordered 
 	c.status.Codec, c.status.Width, c.status.Height = p.Codec, p.Width, p.Height
 	c.status.BFrames = c.status.BFrames || reordered
 	c.trimRate(now)
-	c.rate = append(c.rate, cameraRateSample{at: now, bytes: n})
+	c.rate = append(c.rate, rateSample{at: now, bytes: n})
 	c.mu.Unlock()
 	if !wasOnline {
 		c.log.Info("camera online", "codec", p.Codec, "width", p.Width, "height", p.Height)
 	}
 }
 
-func (c *Camera) setState(s CameraState) {
+func (c *Camera) setState(s State) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.setStateLocked(s)
 }
 
 // setStateLocked needs c.mu held.
-func (c *Camera) setStateLocked(s CameraState) {
+func (c *Camera) setStateLocked(s State) {
 	if c.status.State == s {
 		return
 	}
@@ -286,7 +287,7 @@ func (c *Camera) setStateLocked(s CameraState) {
 	c.status.Since = time.Now()
 	c.rate = c.rate[:0]
 	c.rateStart = c.status.Since
-	for _, x := range cameraStates {
+	for _, x := range states {
 		v := 0.0
 		if x == s {
 			v = 1
@@ -296,4 +297,4 @@ func (c *Camera) setStateLocked(s CameraState) {
 }
 
 // errCameraStalled reports a session that stopped delivering video.
-var errCameraStalled = errors.New("no video received")
+var errStalled = errors.New("no video received")

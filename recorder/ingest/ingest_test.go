@@ -1,4 +1,4 @@
-package recorder
+package ingest
 
 import (
 	"bytes"
@@ -8,28 +8,29 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/straja-nvr/straja/recorder/internal/metrics"
 	"github.com/straja-nvr/straja/streaming"
 )
 
 // ingestFeed drives a session's access unit handling directly, with a chosen clock.
-type ingestFeed struct {
+type testFeed struct {
 	t     *testing.T
 	cam   *Camera
-	s     *ingestSession
-	clip  *ingestClip
+	s     *session
+	clip  *testClip
 	start time.Time
 }
 
-func newIngestFeed(t *testing.T, codec streaming.Codec, sdpParams bool) *ingestFeed {
-	clip := ingestLoadClip(t, codec)
-	cam := NewCamera(CameraSpec{ID: "unit"}, streaming.New(), NewMetrics(prometheus.NewRegistry()), nil)
-	f := &ingestFeed{t: t, cam: cam, clip: clip, start: time.Now()}
+func newTestFeed(t *testing.T, codec streaming.Codec, sdpParams bool) *testFeed {
+	clip := loadTestClip(t, codec)
+	cam := NewCamera(Spec{ID: "unit"}, streaming.New(), metrics.New(prometheus.NewRegistry()), nil)
+	f := &testFeed{t: t, cam: cam, clip: clip, start: time.Now()}
 	f.newSession(sdpParams)
 	return f
 }
 
-func (f *ingestFeed) newSession(sdpParams bool) {
-	f.s = newIngestSession(f.cam)
+func (f *testFeed) newSession(sdpParams bool) {
+	f.s = newSession(f.cam)
 	var forma format.Format
 	if f.clip.codec == streaming.H265 {
 		h := &format.H265{PayloadTyp: 96}
@@ -50,17 +51,17 @@ func (f *ingestFeed) newSession(sdpParams bool) {
 }
 
 // au feeds clip unit i with a PTS offset, arriving at start+wall.
-func (f *ingestFeed) au(i int, ptsOffset int64, wall time.Duration) *streaming.Unit {
+func (f *testFeed) au(i int, ptsOffset int64, wall time.Duration) *streaming.Unit {
 	a := f.clip.aus[i%len(f.clip.aus)]
 	pts := a.pts + int64(i/len(f.clip.aus))*f.clip.duration + ptsOffset
 	f.s.mu.Lock()
 	defer f.s.mu.Unlock()
-	return ingestOne(f.t, f.s.onAU(a.au, pts, f.start.Add(wall)))
+	return oneUnit(f.t, f.s.onAU(a.au, pts, f.start.Add(wall)))
 }
 
 // ingestOne returns the one unit delivered, or nil. The test clips declare no
 // reordering, so units are never held back and delivered together.
-func ingestOne(t *testing.T, us []*streaming.Unit) *streaming.Unit {
+func oneUnit(t *testing.T, us []*streaming.Unit) *streaming.Unit {
 	t.Helper()
 	switch len(us) {
 	case 0:
@@ -72,19 +73,19 @@ func ingestOne(t *testing.T, us []*streaming.Unit) *streaming.Unit {
 	return nil
 }
 
-func ingestKeyIndexes(c *ingestClip) []int {
+func keyIndexes(c *testClip) []int {
 	var keys []int
 	for i, a := range c.aus {
-		if ingestIsKeyAU(c.codec, a.au) {
+		if isKeyAU(c.codec, a.au) {
 			keys = append(keys, i)
 		}
 	}
 	return keys
 }
 
-func ingestIsKeyAU(codec streaming.Codec, au [][]byte) bool {
+func isKeyAU(codec streaming.Codec, au [][]byte) bool {
 	if codec == streaming.H265 {
-		return ingestH265Key(au)
+		return h265Key(au)
 	}
 	for _, n := range au {
 		if n[0]&0x1f == 5 {
@@ -98,26 +99,26 @@ func TestIngestStartsAtKeyWithParams(t *testing.T) {
 	for _, codec := range []streaming.Codec{streaming.H264, streaming.H265} {
 		t.Run(string(codec), func(t *testing.T) {
 			for _, sdp := range []bool{true, false} {
-				f := newIngestFeed(t, codec, sdp)
-				keys := ingestKeyIndexes(f.clip)
+				f := newTestFeed(t, codec, sdp)
+				keys := keyIndexes(f.clip)
 				if len(keys) < 2 || keys[0] != 0 {
 					t.Fatalf("clip keyframes at %v, want a GOP structure starting at 0", keys)
 				}
 				// Join mid-GOP: everything before the next keyframe is useless to a decoder.
 				for i := 1; i < keys[1]; i++ {
-					if u := f.au(i, 0, ingestTicks(f.clip.aus[i].pts)); u != nil {
+					if u := f.au(i, 0, ticksToDuration(f.clip.aus[i].pts)); u != nil {
 						t.Fatalf("sdp=%v: unit %d delivered before any keyframe", sdp, i)
 					}
 				}
 				k := keys[1]
 				if !sdp {
 					// Without SDP or in-band parameters, a keyframe is not decodable either.
-					if u := f.au(k, 0, ingestTicks(f.clip.aus[k].pts)); u != nil {
+					if u := f.au(k, 0, ticksToDuration(f.clip.aus[k].pts)); u != nil {
 						t.Fatalf("keyframe delivered without parameter sets: %+v", u)
 					}
 					continue
 				}
-				u := f.au(k, 0, ingestTicks(f.clip.aus[k].pts))
+				u := f.au(k, 0, ticksToDuration(f.clip.aus[k].pts))
 				if u == nil || !u.Key {
 					t.Fatalf("keyframe %d not delivered as key: %+v", k, u)
 				}
@@ -134,15 +135,15 @@ func TestIngestStartsAtKeyWithParams(t *testing.T) {
 						t.Fatalf("key unit NALU %d is not the parameter set", j)
 					}
 				}
-				if !u.Time.Equal(f.start.Add(ingestTicks(f.clip.aus[k].pts)).Round(0).UTC()) {
+				if !u.Time.Equal(f.start.Add(ticksToDuration(f.clip.aus[k].pts)).Round(0).UTC()) {
 					t.Fatalf("first unit Time %v is not its arrival time", u.Time)
 				}
-				next := f.au(k+1, 0, ingestTicks(f.clip.aus[k+1].pts))
+				next := f.au(k+1, 0, ticksToDuration(f.clip.aus[k+1].pts))
 				if next == nil || next.Key || next.Params != p || next.Epoch != u.Epoch {
 					t.Fatalf("following unit = %+v", next)
 				}
-				if d := next.Time.Sub(u.Time); d != ingestTicks(next.PTS-u.PTS) {
-					t.Fatalf("Time advanced %v for %v of PTS", d, ingestTicks(next.PTS-u.PTS))
+				if d := next.Time.Sub(u.Time); d != ticksToDuration(next.PTS-u.PTS) {
+					t.Fatalf("Time advanced %v for %v of PTS", d, ticksToDuration(next.PTS-u.PTS))
 				}
 			}
 		})
@@ -150,10 +151,10 @@ func TestIngestStartsAtKeyWithParams(t *testing.T) {
 }
 
 func TestIngestInbandParamsAreUsedAndNotRepeated(t *testing.T) {
-	f := newIngestFeed(t, streaming.H264, false)
+	f := newTestFeed(t, streaming.H264, false)
 	au := append([][]byte{{0x09, 0xf0}, f.clip.sps, f.clip.pps}, f.clip.aus[0].au...) // AUD + params in-band
 	f.s.mu.Lock()
-	u := ingestOne(t, f.s.onAU(au, 0, f.start))
+	u := oneUnit(t, f.s.onAU(au, 0, f.start))
 	f.s.mu.Unlock()
 	if u == nil || !u.Key || u.Params == nil || u.Params.Width != 640 {
 		t.Fatalf("key unit with in-band params = %+v", u)
@@ -184,10 +185,10 @@ func TestIngestInbandParamsAreUsedAndNotRepeated(t *testing.T) {
 }
 
 func TestIngestDiscontinuityStartsNewEpochAtKey(t *testing.T) {
-	f := newIngestFeed(t, streaming.H264, true)
-	keys := ingestKeyIndexes(f.clip)
+	f := newTestFeed(t, streaming.H264, true)
+	keys := keyIndexes(f.clip)
 	gop := keys[1]
-	wall := func(i int, off int64) time.Duration { return ingestTicks(f.clip.aus[i].pts + off) }
+	wall := func(i int, off int64) time.Duration { return ticksToDuration(f.clip.aus[i].pts + off) }
 
 	first := f.au(0, 0, 0)
 	if first == nil {
@@ -221,7 +222,7 @@ func TestIngestDiscontinuityStartsNewEpochAtKey(t *testing.T) {
 	// ingestLateFor (here 4 s after the step: the clip's GOP is 2 s) re-anchors in a
 	// new epoch; the hole it leaves is a counted gap.
 	const step = 5 * time.Second
-	gaps := ingestMetric(f.cam.m.Gaps.WithLabelValues("unit", GapDiscontinuity))
+	gaps := metricValue(f.cam.m.Gaps.WithLabelValues("unit", metrics.GapDiscontinuity))
 	prev := k
 	for i := gop + 1; i < 3*gop; i++ {
 		u := f.au(i, jump, wall(i, 0)+step)
@@ -237,7 +238,7 @@ func TestIngestDiscontinuityStartsNewEpochAtKey(t *testing.T) {
 	if d := k2.Time.Sub(f.start.Add(wall(3*gop, 0) + step)).Abs(); d > time.Millisecond {
 		t.Fatalf("re-anchored Time off by %v", d)
 	}
-	if got := ingestMetric(f.cam.m.Gaps.WithLabelValues("unit", GapDiscontinuity)) - gaps; got != 1 {
+	if got := metricValue(f.cam.m.Gaps.WithLabelValues("unit", metrics.GapDiscontinuity)) - gaps; got != 1 {
 		t.Errorf("%v gaps counted for the hole a re-anchor leaves, want 1", got)
 	}
 }
@@ -246,15 +247,15 @@ func TestIngestDiscontinuityStartsNewEpochAtKey(t *testing.T) {
 // be recorded, and the hole must show up as a counted gap; delivery resumes at that
 // keyframe in a new epoch, where the segmenter starts a new segment.
 func TestIngestRepeatedDTSIsACountedGapAndNewSegment(t *testing.T) {
-	f := newIngestFeed(t, streaming.H264, true)
-	gop := ingestKeyIndexes(f.clip)[1]
+	f := newTestFeed(t, streaming.H264, true)
+	gop := keyIndexes(f.clip)[1]
 	var delivered []*streaming.Unit
 	push := func(u *streaming.Unit) {
 		if u != nil {
 			delivered = append(delivered, u)
 		}
 	}
-	wall := func(i int) time.Duration { return ingestTicks(f.clip.aus[i].pts) }
+	wall := func(i int) time.Duration { return ticksToDuration(f.clip.aus[i].pts) }
 	for i := 0; i < 5; i++ {
 		push(f.au(i, 0, wall(i)))
 	}
@@ -265,7 +266,7 @@ func TestIngestRepeatedDTSIsACountedGapAndNewSegment(t *testing.T) {
 		push(f.au(i, 0, wall(i)))
 	}
 
-	if got := ingestMetric(f.cam.m.Gaps.WithLabelValues("unit", GapDiscontinuity)); got != 1 {
+	if got := metricValue(f.cam.m.Gaps.WithLabelValues("unit", metrics.GapDiscontinuity)); got != 1 {
 		t.Errorf("discontinuity gaps counted = %v, want 1", got)
 	}
 	for i := 1; i < len(delivered); i++ {

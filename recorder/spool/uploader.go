@@ -1,4 +1,4 @@
-package recorder
+package spool
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/straja-nvr/straja/recorder/internal/metrics"
 	"github.com/straja-nvr/straja/storage"
 )
 
@@ -37,7 +38,7 @@ type Uploader struct {
 	sp  *Spool
 	st  storage.Store
 	cat segmentCatalog
-	m   *Metrics
+	m   *metrics.Metrics
 	log *slog.Logger
 
 	minBackoff, maxBackoff time.Duration
@@ -47,7 +48,7 @@ type Uploader struct {
 }
 
 // NewUploader returns an Uploader from sp to st and cat. m and log may be nil.
-func NewUploader(sp *Spool, st storage.Store, cat segmentCatalog, m *Metrics, log *slog.Logger) *Uploader {
+func NewUploader(sp *Spool, st storage.Store, cat segmentCatalog, m *metrics.Metrics, log *slog.Logger) *Uploader {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -129,7 +130,7 @@ func (u *Uploader) upload(ctx context.Context, sp *spooled) error {
 	}
 	u.m.StoreUp.Set(1)
 	u.setErr(nil)
-	u.m.segmentStored(sp.seg.Camera)
+	u.m.SegmentStored(sp.seg.Camera)
 	if err := u.sp.remove(sp); err != nil {
 		// Stored and catalogued: a leftover file is uploaded again after a restart, harmlessly.
 		u.log.Error("uploaded segment not removed from spool", "key", key, "err", err)

@@ -1,4 +1,4 @@
-package recorder
+package spool
 
 import (
 	"context"
@@ -43,7 +43,7 @@ func (f *flakyCatalog) Add(ctx context.Context, seg storage.Segment) error {
 }
 
 func TestUploaderRetriesUntilStoreRecovers(t *testing.T) {
-	r := newRig(t, SpoolOptions{})
+	r := newRig(t, Options{})
 	c := loadClip(t, "h265")
 	r.store.fail.Store(true)
 	r.startUploader()
@@ -78,7 +78,7 @@ func TestUploaderRetriesUntilStoreRecovers(t *testing.T) {
 }
 
 func TestUploaderCataloguesOnlyStoredBytesAndPutsOnce(t *testing.T) {
-	r := newRig(t, SpoolOptions{})
+	r := newRig(t, Options{})
 	c := loadClip(t, "h264")
 	cat := &flakyCatalog{segmentCatalog: r.cat}
 	cat.fail.Store(true)
@@ -123,7 +123,7 @@ func (f *badKeyCatalog) Add(ctx context.Context, seg storage.Segment) error {
 // TestUploaderOneBadSegmentDoesNotBlockTheRest: a segment that can never be catalogued
 // stays spooled, and every other segment is still stored and catalogued.
 func TestUploaderOneBadSegmentDoesNotBlockTheRest(t *testing.T) {
-	r := newRig(t, SpoolOptions{})
+	r := newRig(t, Options{})
 	c := loadClip(t, "h264")
 	cat := &badKeyCatalog{segmentCatalog: r.cat}
 	r.up.cat = cat

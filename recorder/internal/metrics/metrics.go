@@ -1,4 +1,4 @@
-package recorder
+package metrics
 
 import (
 	"sync"
@@ -41,7 +41,7 @@ const (
 )
 
 // NewMetrics creates the collectors and registers them on reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		CameraState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "straja_camera_state", Help: "1 for the camera's current state (connecting, online, stalled, offline)."},
@@ -76,7 +76,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // forgetCamera deletes a removed camera's series (and those of the other streams
 // named, such as its live substream), so they do not linger. Segments of it that are
 // still uploaded afterwards are not counted.
-func (m *Metrics) forgetCamera(id string, streams ...string) {
+func (m *Metrics) ForgetCamera(id string, streams ...string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.removed == nil {
@@ -93,14 +93,14 @@ func (m *Metrics) forgetCamera(id string, streams ...string) {
 }
 
 // keepCamera undoes forgetCamera for a camera that is added again.
-func (m *Metrics) keepCamera(id string) {
+func (m *Metrics) KeepCamera(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.removed, id)
 }
 
 // segmentStored counts a stored segment, unless its camera was removed.
-func (m *Metrics) segmentStored(camera string) {
+func (m *Metrics) SegmentStored(camera string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.removed[camera] {

@@ -1,4 +1,4 @@
-package recorder
+package ingest
 
 import (
 	"bytes"
@@ -24,31 +24,32 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/straja-nvr/straja/internal/redact"
+	"github.com/straja-nvr/straja/recorder/internal/metrics"
 	"github.com/straja-nvr/straja/streaming"
 )
 
 const (
 	// ingestMaxDrift is how far a unit's wall-clock time may drift from the local clock
 	// before the session is re-anchored in a new epoch (camera clock jump, slow drift).
-	ingestMaxDrift = 2 * time.Second
+	maxDrift = 2 * time.Second
 	// ingestMaxStep is the largest forward DTS step between consecutive units still
 	// considered continuous; anything larger (or backwards) is a discontinuity.
-	ingestMaxStep = 2 * streaming.ClockRate
+	maxStep = 2 * streaming.ClockRate
 	// ingestLateFor is how long units must keep arriving more than ingestMaxDrift
 	// behind their timeline before it is re-anchored: a backlog read in a burst after a
 	// stall is late only briefly, and its timestamps are right.
-	ingestLateFor = 2 * time.Second
+	lateFor = 2 * time.Second
 )
 
 // errIngestNoVideo is returned when a camera offers no H.264 or H.265 video.
-var errIngestNoVideo = errors.New("no h264 or h265 video track")
+var errNoVideo = errors.New("no h264 or h265 video track")
 
 // ingestEpochs numbers epochs process-wide, so a camera restarted on the same stream
 // (for example after a configuration change) can never repeat an earlier epoch.
-var ingestEpochs atomic.Uint64
+var epochs atomic.Uint64
 
 // ingestResult is how one RTSP session ended.
-type ingestResult struct {
+type result struct {
 	err         error
 	stalled     bool
 	unavailable bool          // the camera or its stream is not there (yet): retry soon
@@ -58,13 +59,13 @@ type ingestResult struct {
 
 // runSession runs one RTSP session until it fails, stalls or ctx is done. The client
 // and every goroutine it started have stopped when it returns.
-func (c *Camera) runSession(ctx context.Context) ingestResult {
+func (c *Camera) runSession(ctx context.Context) result {
 	c.mu.Lock()
 	c.status.BFrames, c.status.Audio = false, nil // a camera may be reconfigured between sessions
 	c.mu.Unlock()
 	u, err := base.ParseURL(c.spec.URL)
 	if err != nil {
-		return ingestResult{err: fmt.Errorf("parse camera url: %w", err)}
+		return result{err: fmt.Errorf("parse camera url: %w", err)}
 	}
 	var transport *gortsplib.Transport
 	switch c.spec.Transport {
@@ -77,7 +78,7 @@ func (c *Camera) runSession(ctx context.Context) ingestResult {
 		t := gortsplib.TransportUDP
 		transport = &t
 	default:
-		return ingestResult{err: fmt.Errorf("unknown transport %q", c.spec.Transport)}
+		return result{err: fmt.Errorf("unknown transport %q", c.spec.Transport)}
 	}
 	client := &gortsplib.Client{
 		Scheme:    u.Scheme,
@@ -98,10 +99,10 @@ func (c *Camera) runSession(ctx context.Context) ingestResult {
 		},
 	}
 	if err := client.Start2(); err != nil {
-		return ingestResult{err: fmt.Errorf("start rtsp client: %w", err)}
+		return result{err: fmt.Errorf("start rtsp client: %w", err)}
 	}
 
-	s := newIngestSession(c)
+	s := newSession(c)
 	sessCtx, cancel := context.WithCancel(ctx)
 	watchDone := make(chan struct{})
 	go func() {
@@ -114,7 +115,7 @@ func (c *Camera) runSession(ctx context.Context) ingestResult {
 	client.Close()
 
 	delivered, online := s.delivery()
-	res := ingestResult{err: err, delivered: delivered, online: online, unavailable: cameraUnavailable(err)}
+	res := result{err: err, delivered: delivered, online: online, unavailable: unavailable(err)}
 	if s.stalled.Load() || (s.playing() && s.idle() >= c.timeout) {
 		res.stalled = true
 		res.err = s.stallError()
@@ -124,7 +125,7 @@ func (c *Camera) runSession(ctx context.Context) ingestResult {
 
 // ingestSession is the state of one RTSP session: depacketising, parameter sets,
 // timestamps. Its fields behind mu are touched only by the client's RTP callback.
-type ingestSession struct {
+type session struct {
 	cam     *Camera
 	start   time.Time    // monotonic base for lastAU
 	lastAU  atomic.Int64 // ns since start of the last unit delivered (or PLAY); -1 before PLAY
@@ -132,11 +133,11 @@ type ingestSession struct {
 
 	mu            sync.Mutex // gortsplib may switch transport, and so reader goroutine
 	codec         streaming.Codec
-	dec           ingestDepacketiser
+	dec           depacketiser
 	vps, sps, pps []byte // latest seen: from the SDP, then in-band
 	dts           dtsDeriver
-	held          []ingestAU        // units waiting for their decode time (the epoch's first)
-	ready         []ingestAU        // reused by release
+	held          []accessUnit      // units waiting for their decode time (the epoch's first)
+	ready         []accessUnit      // reused by release
 	units         []*streaming.Unit // reused by onAU
 	minReorder    int               // frames of reordering seen to exceed what the stream declared
 	synced        bool              // a key unit started the current run of continuous timestamps
@@ -156,12 +157,12 @@ type ingestSession struct {
 }
 
 // ingestDepacketiser is rtph264.Decoder or rtph265.Decoder.
-type ingestDepacketiser interface {
+type depacketiser interface {
 	Decode(*rtp.Packet) ([][]byte, error)
 }
 
 // ingestAU is an access unit on its way to becoming a streaming.Unit.
-type ingestAU struct {
+type accessUnit struct {
 	nalus    [][]byte
 	pts, dts int64
 	key      bool
@@ -170,27 +171,27 @@ type ingestAU struct {
 	now      time.Time // arrival
 }
 
-func newIngestSession(c *Camera) *ingestSession {
-	s := &ingestSession{cam: c, start: time.Now()}
+func newSession(c *Camera) *session {
+	s := &session{cam: c, start: time.Now()}
 	s.lastAU.Store(-1)
 	return s
 }
 
 // play describes, sets up the first H.264/H.265 video media only, plays and waits
 // until the session ends.
-func (s *ingestSession) play(client *gortsplib.Client, u *base.URL) error {
+func (s *session) play(client *gortsplib.Client, u *base.URL) error {
 	desc, _, err := client.Describe(u)
 	if err != nil {
 		return fmt.Errorf("describe: %w", err)
 	}
-	medi, forma := ingestFindVideo(desc)
+	medi, forma := findVideo(desc)
 	if medi == nil {
-		return fmt.Errorf("describe: %w (offered: %s)", errIngestNoVideo, ingestCodecs(desc))
+		return fmt.Errorf("describe: %w (offered: %s)", errNoVideo, codecList(desc))
 	}
 	if err := s.init(forma); err != nil {
 		return err
 	}
-	if audio := ingestAudioCodecs(desc); len(audio) > 0 {
+	if audio := audioCodecs(desc); len(audio) > 0 {
 		s.cam.mu.Lock()
 		s.cam.status.Audio = audio
 		s.cam.mu.Unlock()
@@ -220,7 +221,7 @@ func (s *ingestSession) play(client *gortsplib.Client, u *base.URL) error {
 
 // watch closes the client when ctx is done or when no access unit has arrived for
 // the camera's read timeout.
-func (s *ingestSession) watch(ctx context.Context, client *gortsplib.Client) {
+func (s *session) watch(ctx context.Context, client *gortsplib.Client) {
 	t := time.NewTicker(max(s.cam.timeout/10, 10*time.Millisecond))
 	defer t.Stop()
 	for {
@@ -239,26 +240,26 @@ func (s *ingestSession) watch(ctx context.Context, client *gortsplib.Client) {
 	}
 }
 
-func (s *ingestSession) stallError() error {
+func (s *session) stallError() error {
 	s.mu.Lock()
 	problem := s.problem
 	s.mu.Unlock()
 	if problem != "" {
 		// Data arrived, but nothing decodable: say why, or the camera looks merely silent.
-		return fmt.Errorf("%w for %s (camera sends data, but %s)", errCameraStalled, s.cam.timeout, problem)
+		return fmt.Errorf("%w for %s (camera sends data, but %s)", errStalled, s.cam.timeout, problem)
 	}
-	return fmt.Errorf("%w for %s", errCameraStalled, s.cam.timeout)
+	return fmt.Errorf("%w for %s", errStalled, s.cam.timeout)
 }
 
-func (s *ingestSession) playing() bool { return s.lastAU.Load() >= 0 }
+func (s *session) playing() bool { return s.lastAU.Load() >= 0 }
 
 // idle is how long since the last access unit (or PLAY).
-func (s *ingestSession) idle() time.Duration {
+func (s *session) idle() time.Duration {
 	return time.Since(s.start) - time.Duration(s.lastAU.Load())
 }
 
 // delivery says whether the session delivered any unit, and for how long.
-func (s *ingestSession) delivery() (bool, time.Duration) {
+func (s *session) delivery() (bool, time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.firstUnit.IsZero() {
@@ -269,7 +270,7 @@ func (s *ingestSession) delivery() (bool, time.Duration) {
 
 // ingestFindVideo returns the first H.264 or H.265 video format offered. Audio and
 // other medias are left alone: they are never set up, so they cannot disturb ingest.
-func ingestFindVideo(desc *description.Session) (*description.Media, format.Format) {
+func findVideo(desc *description.Session) (*description.Media, format.Format) {
 	for _, m := range desc.Medias {
 		if m.IsBackChannel {
 			continue
@@ -285,7 +286,7 @@ func ingestFindVideo(desc *description.Session) (*description.Media, format.Form
 }
 
 // ingestAudioCodecs lists the codecs of the audio medias desc offers.
-func ingestAudioCodecs(desc *description.Session) []string {
+func audioCodecs(desc *description.Session) []string {
 	var out []string
 	for _, m := range desc.Medias {
 		if m.Type != description.MediaTypeAudio || m.IsBackChannel {
@@ -298,7 +299,7 @@ func ingestAudioCodecs(desc *description.Session) []string {
 	return out
 }
 
-func ingestCodecs(desc *description.Session) string {
+func codecList(desc *description.Session) string {
 	var names []string
 	for _, m := range desc.Medias {
 		for _, f := range m.Formats {
@@ -312,7 +313,7 @@ func ingestCodecs(desc *description.Session) string {
 }
 
 // init prepares depacketising for forma and takes the parameter sets from the SDP.
-func (s *ingestSession) init(forma format.Format) error {
+func (s *session) init(forma format.Format) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch f := forma.(type) {
@@ -338,7 +339,7 @@ func (s *ingestSession) init(forma format.Format) error {
 	return nil
 }
 
-func (s *ingestSession) onPacket(pkt *rtp.Packet, pts int64) {
+func (s *session) onPacket(pkt *rtp.Packet, pts int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	au, err := s.dec.Decode(pkt)
@@ -358,7 +359,7 @@ func (s *ingestSession) onPacket(pkt *rtp.Packet, pts int64) {
 // onAU turns one depacketised access unit into Units: none while waiting for a key
 // unit or while the epoch's first units wait for their decode times, then those that
 // are ready. The slice is valid until the next call. Needs s.mu held.
-func (s *ingestSession) onAU(au [][]byte, pts int64, now time.Time) []*streaming.Unit {
+func (s *session) onAU(au [][]byte, pts int64, now time.Time) []*streaming.Unit {
 	size := 0
 	for _, n := range au {
 		size += len(n)
@@ -386,7 +387,7 @@ func (s *ingestSession) onAU(au [][]byte, pts int64, now time.Time) []*streaming
 		nalus = append(nalus, body...)
 	}
 	out := s.units[:0]
-	for _, a := range s.timestamps(ingestAU{nalus: nalus, pts: pts, key: key, params: p, size: size, now: now}) {
+	for _, a := range s.timestamps(accessUnit{nalus: nalus, pts: pts, key: key, params: p, size: size, now: now}) {
 		out = append(out, s.deliver(a))
 	}
 	s.units = out
@@ -394,12 +395,12 @@ func (s *ingestSession) onAU(au [][]byte, pts int64, now time.Time) []*streaming
 }
 
 // deliver turns a unit with its decode time into a streaming.Unit. Needs s.mu held.
-func (s *ingestSession) deliver(a ingestAU) *streaming.Unit {
+func (s *session) deliver(a accessUnit) *streaming.Unit {
 	wall := a.now.Round(0) // wall clock only, so a local clock step shows up as drift
 	if !s.newEpoch {
 		s.drift(a, wall)
 		if step := a.dts - s.lastDTS; step > 0 {
-			s.cam.timelineStep = ingestTicks(step)
+			s.cam.timelineStep = ticksToDuration(step)
 		}
 	}
 	if s.newEpoch || (a.key && s.reanchor) {
@@ -418,7 +419,7 @@ func (s *ingestSession) deliver(a ingestAU) *streaming.Unit {
 		Epoch:  s.epoch,
 		PTS:    a.pts,
 		DTS:    a.dts,
-		Time:   s.anchorTime.Add(ingestTicks(a.pts - s.anchorPTS)),
+		Time:   s.anchorTime.Add(ticksToDuration(a.pts - s.anchorPTS)),
 		Key:    a.key,
 		NALUs:  a.nalus,
 		Params: a.params,
@@ -437,18 +438,18 @@ func (s *ingestSession) deliver(a ingestAU) *streaming.Unit {
 // anchor arrived late, in a burst after a stall; the camera clock runs fast; the local
 // clock stepped back) is kept: moving it back would make new segments overlap those
 // already recorded.
-func (s *ingestSession) drift(a ingestAU, wall time.Time) {
-	dev := s.anchorTime.Add(ingestTicks(a.dts - s.anchorPTS)).Sub(wall)
+func (s *session) drift(a accessUnit, wall time.Time) {
+	dev := s.anchorTime.Add(ticksToDuration(a.dts - s.anchorPTS)).Sub(wall)
 	switch {
-	case dev < -ingestMaxDrift:
+	case dev < -maxDrift:
 		if s.lateSince.IsZero() {
 			s.lateSince = a.now
 		}
-		if !s.reanchor && a.now.Sub(s.lateSince) >= ingestLateFor {
+		if !s.reanchor && a.now.Sub(s.lateSince) >= lateFor {
 			s.cam.log.Info("camera timestamps fell behind the local clock, re-anchoring at next keyframe", "behind", -dev)
 			s.reanchor = true
 		}
-	case dev > s.ahead+ingestMaxDrift:
+	case dev > s.ahead+maxDrift:
 		s.cam.log.Info("camera timestamps run ahead of the local clock; kept, so that segments never overlap", "ahead", dev)
 		s.ahead = dev
 		s.lateSince = time.Time{}
@@ -461,7 +462,7 @@ func (s *ingestSession) drift(a ingestAU, wall time.Time) {
 // where the camera's previous footage ended if it would otherwise start earlier, so
 // segments never overlap, whatever the arrival times; a hole after the previous
 // footage is a counted gap.
-func (s *ingestSession) startEpoch(a ingestAU, wall time.Time) {
+func (s *session) startEpoch(a accessUnit, wall time.Time) {
 	start := wall.UTC()
 	if end := s.cam.timelineEnd; !end.IsZero() {
 		switch hole := start.Sub(end); {
@@ -469,14 +470,14 @@ func (s *ingestSession) startEpoch(a ingestAU, wall time.Time) {
 			s.cam.log.Info("new time base would start before the previous footage ends; starting it there", "by", -hole)
 			start = end
 		case hole > s.cam.timelineStep && !s.gapCounted:
-			cause := GapDiscontinuity
+			cause := metrics.GapDiscontinuity
 			if s.epochs == 0 {
-				cause = GapReconnect
+				cause = metrics.GapReconnect
 			}
 			s.cam.m.Gaps.WithLabelValues(s.cam.spec.ID, cause).Inc()
 		}
 	}
-	s.epoch = ingestEpochs.Add(1)
+	s.epoch = epochs.Add(1)
 	s.epochs++
 	s.anchorTime, s.anchorPTS = start, a.pts
 	s.ahead = start.Sub(wall)
@@ -487,7 +488,7 @@ func (s *ingestSession) startEpoch(a ingestAU, wall time.Time) {
 // dtsDeriver), oldest first. After a discontinuity (a timestamp jump, repeated or
 // backwards, or deeper reordering than declared) it drops units until the next key
 // unit, which starts a new epoch; the dropped units are a counted gap.
-func (s *ingestSession) timestamps(a ingestAU) []ingestAU {
+func (s *session) timestamps(a accessUnit) []accessUnit {
 	if s.synced {
 		s.held = append(s.held, a)
 		dts, err := s.dts.add(a.pts)
@@ -502,7 +503,7 @@ func (s *ingestSession) timestamps(a ingestAU) []ingestAU {
 		if a.key {
 			s.cam.log.Info("timestamp discontinuity, new epoch at this keyframe", "err", err)
 		} else {
-			s.cam.m.Gaps.WithLabelValues(s.cam.spec.ID, GapDiscontinuity).Inc()
+			s.cam.m.Gaps.WithLabelValues(s.cam.spec.ID, metrics.GapDiscontinuity).Inc()
 			s.gapCounted = true
 			s.cam.log.Warn("timestamp discontinuity, dropping video until the next keyframe", "err", err)
 		}
@@ -527,7 +528,7 @@ func (s *ingestSession) timestamps(a ingestAU) []ingestAU {
 }
 
 // release pairs the oldest held units with their decode times and returns them.
-func (s *ingestSession) release(dts []int64) []ingestAU {
+func (s *session) release(dts []int64) []accessUnit {
 	if len(dts) == 0 {
 		return nil
 	}
@@ -543,7 +544,7 @@ func (s *ingestSession) release(dts []int64) []ingestAU {
 
 // takeParams records in-band parameter sets and returns au without them and without
 // access unit delimiters: key units get the current set prepended instead, once.
-func (s *ingestSession) takeParams(au [][]byte) [][]byte {
+func (s *session) takeParams(au [][]byte) [][]byte {
 	body := make([][]byte, 0, len(au))
 	for _, n := range au {
 		if len(n) == 0 {
@@ -552,13 +553,13 @@ func (s *ingestSession) takeParams(au [][]byte) [][]byte {
 		if s.codec == streaming.H265 {
 			switch h265.NALUType((n[0] >> 1) & 0x3f) {
 			case h265.NALUType_VPS_NUT:
-				s.vps = ingestKeep(s.vps, n)
+				s.vps = keepBytes(s.vps, n)
 				continue
 			case h265.NALUType_SPS_NUT:
 				s.sps = s.keepSPS(n)
 				continue
 			case h265.NALUType_PPS_NUT:
-				s.pps = ingestKeep(s.pps, n)
+				s.pps = keepBytes(s.pps, n)
 				continue
 			case h265.NALUType_AUD_NUT:
 				continue
@@ -569,7 +570,7 @@ func (s *ingestSession) takeParams(au [][]byte) [][]byte {
 				s.sps = s.keepSPS(n)
 				continue
 			case h264.NALUTypePPS:
-				s.pps = ingestKeep(s.pps, n)
+				s.pps = keepBytes(s.pps, n)
 				continue
 			case h264.NALUTypeAccessUnitDelimiter:
 				continue
@@ -582,11 +583,11 @@ func (s *ingestSession) takeParams(au [][]byte) [][]byte {
 
 // keepSPS returns n if it parses, else the current SPS: one corrupt in-band SPS must
 // not replace a good one (from the SDP or earlier) and black out the camera.
-func (s *ingestSession) keepSPS(n []byte) []byte {
+func (s *session) keepSPS(n []byte) []byte {
 	if bytes.Equal(s.sps, n) {
 		return s.sps
 	}
-	if _, _, err := ingestSPSSize(s.codec, n); err != nil {
+	if _, _, err := spsSize(s.codec, n); err != nil {
 		s.cam.log.Debug("ignoring corrupt in-band sps", "err", err)
 		s.problem = err.Error()
 		return s.sps
@@ -596,7 +597,7 @@ func (s *ingestSession) keepSPS(n []byte) []byte {
 
 // ingestSPSSize returns the picture size an SPS of codec describes, or an error if
 // it does not parse or describes no picture.
-func ingestSPSSize(codec streaming.Codec, b []byte) (int, int, error) {
+func spsSize(codec streaming.Codec, b []byte) (int, int, error) {
 	var w, h int
 	if codec == streaming.H265 {
 		var sps h265.SPS
@@ -617,14 +618,14 @@ func ingestSPSSize(codec streaming.Codec, b []byte) (int, int, error) {
 	return w, h, nil
 }
 
-func ingestKeep(old, n []byte) []byte {
+func keepBytes(old, n []byte) []byte {
 	if bytes.Equal(old, n) {
 		return old
 	}
 	return bytes.Clone(n)
 }
 
-func (s *ingestSession) isRandomAccess(au [][]byte) bool {
+func (s *session) isRandomAccess(au [][]byte) bool {
 	if s.codec == streaming.H265 {
 		return h265.IsRandomAccess(au)
 	}
@@ -634,7 +635,7 @@ func (s *ingestSession) isRandomAccess(au [][]byte) bool {
 // publishParams makes the latest complete parameter set the camera's Params. It is
 // called at random access units only, where a new set takes effect; an unchanged set
 // keeps the same *Params so consumers see no change.
-func (s *ingestSession) publishParams() {
+func (s *session) publishParams() {
 	if len(s.sps) == 0 || len(s.pps) == 0 || (s.codec == streaming.H265 && len(s.vps) == 0) {
 		return
 	}
@@ -645,7 +646,7 @@ func (s *ingestSession) publishParams() {
 	}
 	// Only the SDP's SPS can be corrupt here: keep the last good set, or none, since
 	// no consumer can decode (or even describe) video with it.
-	w, h, err := ingestSPSSize(s.codec, s.sps)
+	w, h, err := spsSize(s.codec, s.sps)
 	if err != nil {
 		s.problem = err.Error()
 		return
@@ -659,7 +660,7 @@ func (s *ingestSession) publishParams() {
 
 // ingestTicks converts ClockRate ticks to a duration without overflowing on sessions
 // that run for months.
-func ingestTicks(t int64) time.Duration {
+func ticksToDuration(t int64) time.Duration {
 	return time.Duration(t/streaming.ClockRate)*time.Second +
 		time.Duration(t%streaming.ClockRate)*time.Second/streaming.ClockRate
 }
@@ -667,7 +668,7 @@ func ingestTicks(t int64) time.Duration {
 // cameraUnavailable reports a failure that a returning camera ends by itself: no TCP
 // connection, or the stream path not (yet) served. Credentials and protocol errors are
 // not: retrying them fast only floods the camera and the logs.
-func cameraUnavailable(err error) bool {
+func unavailable(err error) bool {
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
 		return true

@@ -1,4 +1,4 @@
-package recorder
+package ingest
 
 import (
 	"errors"
@@ -80,7 +80,7 @@ func TestDTSDeriver(t *testing.T) {
 		var d dtsDeriver
 		d.reset(0, true)
 		var err error
-		for _, pts := range append(slices.Clone(plain), plain[len(plain)-1]+10*ingestMaxStep) {
+		for _, pts := range append(slices.Clone(plain), plain[len(plain)-1]+10*maxStep) {
 			if _, err = d.add(pts); err != nil {
 				break
 			}

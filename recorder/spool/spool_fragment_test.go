@@ -1,4 +1,4 @@
-package recorder
+package spool
 
 import (
 	"context"
@@ -21,7 +21,7 @@ func TestSpoolSegmentIndexMatchesScan(t *testing.T) {
 				u.PTS = u.DTS + []int64{2 * 3600, 3 * 3600, 1 * 3600}[i%3]
 			}
 			sp := openTestSpool(t)
-			recordUnits(t, sp, units, openSpoolFile, nil)
+			recordUnits(t, sp, units, openSegmentFile, nil)
 			if segs := checkSpooled(t, sp); len(segs) != 2 {
 				t.Errorf("%d segments of the 8 s clip, want 2 of 4 s", len(segs))
 			}
@@ -34,7 +34,7 @@ func TestSpoolSegmentIndexMatchesScan(t *testing.T) {
 func TestSpoolFailedFragmentLeavesHashAndIndexTrue(t *testing.T) {
 	units := loadClip(t, "h264").loop(1, 1, 0)
 	var full atomic.Bool
-	open := func(path string) (spoolFile, error) {
+	open := func(path string) (segmentFile, error) {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 		if err != nil {
 			return nil, err
@@ -53,7 +53,7 @@ func TestSpoolFailedFragmentLeavesHashAndIndexTrue(t *testing.T) {
 
 func openTestSpool(t *testing.T) *Spool {
 	t.Helper()
-	sp, err := OpenSpool(SpoolOptions{Dir: filepath.Join(t.TempDir(), "spool"), SegmentDuration: 4 * time.Second}, nil, nil)
+	sp, err := Open(Options{Dir: filepath.Join(t.TempDir(), "spool"), SegmentDuration: 4 * time.Second}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func openTestSpool(t *testing.T) *Spool {
 }
 
 // recordUnits records units into sp, calling before(i), if set, before unit i.
-func recordUnits(t *testing.T, sp *Spool, units []*streaming.Unit, open func(string) (spoolFile, error), before func(i int)) {
+func recordUnits(t *testing.T, sp *Spool, units []*streaming.Unit, open func(string) (segmentFile, error), before func(i int)) {
 	t.Helper()
 	c := make(chan streaming.Delivery)
 	done := make(chan error, 1)
@@ -122,14 +122,14 @@ func BenchmarkSpoolRecord(b *testing.B) {
 	units := c.loop(1, 1, 0)
 	b.SetBytes(meanFrameBytes(units))
 	b.ReportAllocs()
-	sp, err := OpenSpool(SpoolOptions{Dir: b.TempDir(), SegmentDuration: time.Hour}, nil, nil)
+	sp, err := Open(Options{Dir: b.TempDir(), SegmentDuration: time.Hour}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	in := make(chan streaming.Delivery, 64)
 	done := make(chan error, 1)
 	go func() {
-		done <- sp.recordWith(context.Background(), testCamera, in, func(path string) (spoolFile, error) {
+		done <- sp.recordWith(context.Background(), testCamera, in, func(path string) (segmentFile, error) {
 			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 			return syncFreeFile{f}, err
 		})

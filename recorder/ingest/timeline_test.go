@@ -1,9 +1,10 @@
-package recorder
+package ingest
 
 import (
 	"testing"
 	"time"
 
+	"github.com/straja-nvr/straja/recorder/internal/metrics"
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/testutil"
 )
@@ -13,19 +14,19 @@ import (
 // ingest delivers: the timeline the segmenter cuts into segments, starting a new one
 // at each new epoch.
 type timelineFeed struct {
-	*ingestFeed
+	*testFeed
 	units []*streaming.Unit
 	index map[*streaming.Unit]int // unit i of the clip
 }
 
 func newTimelineFeed(t *testing.T) *timelineFeed {
-	return &timelineFeed{ingestFeed: newIngestFeed(t, streaming.H264, true), index: map[*streaming.Unit]int{}}
+	return &timelineFeed{testFeed: newTestFeed(t, streaming.H264, true), index: map[*streaming.Unit]int{}}
 }
 
 // pts is unit i's presentation time from the clip's start, looped.
 func (f *timelineFeed) pts(i int) time.Duration {
 	n := len(f.clip.aus)
-	return ingestTicks(f.clip.aus[i%n].pts + int64(i/n)*f.clip.duration)
+	return ticksToDuration(f.clip.aus[i%n].pts + int64(i/n)*f.clip.duration)
 }
 
 // push feeds unit i with its timestamps moved by ptsOffset ticks, arriving at
@@ -38,7 +39,7 @@ func (f *timelineFeed) push(i int, ptsOffset int64, arrival time.Duration) {
 }
 
 func (f *timelineFeed) gapsOf(cause string) float64 {
-	return ingestMetric(f.cam.m.Gaps.WithLabelValues("unit", cause))
+	return metricValue(f.cam.m.Gaps.WithLabelValues("unit", cause))
 }
 
 // checkNoOverlap fails if an epoch's footage starts before the previous epoch's ends
@@ -121,7 +122,7 @@ func TestIngestBurstAfterStallKeepsTimeline(t *testing.T) {
 	if keys < 3 {
 		t.Errorf("%d keyframes delivered, want every GOP's", keys)
 	}
-	if got := f.gapsOf(GapDiscontinuity) + f.gapsOf(GapReconnect); got != 0 {
+	if got := f.gapsOf(metrics.GapDiscontinuity) + f.gapsOf(metrics.GapReconnect); got != 0 {
 		t.Errorf("%v gaps counted, want none: nothing was lost", got)
 	}
 }
@@ -147,7 +148,7 @@ func TestIngestNewEpochNeverStartsBeforePreviousFootage(t *testing.T) {
 	for ; i < 150; i++ {
 		f.push(i, skip, f.pts(i))
 	}
-	if got := f.gapsOf(GapDiscontinuity); got != 0 {
+	if got := f.gapsOf(metrics.GapDiscontinuity); got != 0 {
 		t.Errorf("%v discontinuity gaps counted, want none: the new time base joins the previous footage", got)
 	}
 
@@ -161,7 +162,7 @@ func TestIngestNewEpochNeverStartsBeforePreviousFootage(t *testing.T) {
 	if holes := f.checkNoOverlap(t); len(holes) > 0 {
 		t.Errorf("holes %v, want none", holes)
 	}
-	if got := f.gapsOf(GapReconnect); got != 0 {
+	if got := f.gapsOf(metrics.GapReconnect); got != 0 {
 		t.Errorf("%v reconnect gaps counted, want none", got)
 	}
 
@@ -176,7 +177,7 @@ func TestIngestNewEpochNeverStartsBeforePreviousFootage(t *testing.T) {
 	if len(holes) != 1 {
 		t.Fatalf("holes %v, want one", holes)
 	}
-	if got := f.gapsOf(GapReconnect); got != 1 {
+	if got := f.gapsOf(metrics.GapReconnect); got != 1 {
 		t.Errorf("%v reconnect gaps counted for a %v hole, want 1", got, holes[0])
 	}
 }
@@ -188,8 +189,8 @@ func TestCameraBurstAfterStallKeepsTimeline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams real video for ~6 s")
 	}
-	srv := newIngestTestCam(t, streaming.H264)
-	r := startIngestCamera(t, CameraSpec{ID: "burst", URL: srv.URL(), Transport: "tcp"}, nil)
+	srv := newTestCam(t, streaming.H264)
+	r := startCamera(t, Spec{ID: "burst", URL: srv.URL(), Transport: "tcp"}, nil)
 	first := r.next(t, 5*time.Second)
 	srv.held.Store(true)
 	testutil.WaitFor(t, 15*time.Second, "3 s of frames held back", func() bool { return srv.heldN.Load() >= 75 })
@@ -203,13 +204,13 @@ func TestCameraBurstAfterStallKeepsTimeline(t *testing.T) {
 			t.Fatalf("new time base at PTS %+.3f s after a burst with continuous timestamps",
 				float64(u.PTS-first.PTS)/streaming.ClockRate)
 		}
-		if want := first.Time.Add(ingestTicks(u.PTS - first.PTS)); !u.Time.Equal(want) {
+		if want := first.Time.Add(ticksToDuration(u.PTS - first.PTS)); !u.Time.Equal(want) {
 			t.Fatalf("unit at PTS %+.3f s has time %s, want %s", float64(u.PTS-first.PTS)/streaming.ClockRate,
 				u.Time.Format(time.StampMicro), want.Format(time.StampMicro))
 		}
 	}
-	for _, cause := range []string{GapDiscontinuity, GapReconnect} {
-		if n := ingestMetric(r.m.Gaps.WithLabelValues("burst", cause)); n != 0 {
+	for _, cause := range []string{metrics.GapDiscontinuity, metrics.GapReconnect} {
+		if n := metricValue(r.m.Gaps.WithLabelValues("burst", cause)); n != 0 {
 			t.Errorf("%v %s gaps counted, want none", n, cause)
 		}
 	}

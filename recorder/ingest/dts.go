@@ -1,4 +1,4 @@
-package recorder
+package ingest
 
 import (
 	"errors"
@@ -127,13 +127,13 @@ func (d *dtsDeriver) check(dts, pts int64) error {
 		return fmt.Errorf("%w (%d frames)", errDTSReorder, d.reorder)
 	case d.started && dts == d.prev:
 		return errors.New("dts repeated")
-	case d.started && dts < d.prev && d.prev-dts <= ingestMaxStep:
+	case d.started && dts < d.prev && d.prev-dts <= maxStep:
 		// A frame presented before one already decoded: reordered more than assumed.
-		return fmt.Errorf("%w (%d frames): dts went back by %s", errDTSReorder, d.reorder, ingestTicks(d.prev-dts))
+		return fmt.Errorf("%w (%d frames): dts went back by %s", errDTSReorder, d.reorder, ticksToDuration(d.prev-dts))
 	case d.started && dts <= d.prev:
-		return fmt.Errorf("dts went back by %s", ingestTicks(d.prev-dts))
-	case d.started && dts-d.prev > ingestMaxStep:
-		return fmt.Errorf("dts jumped by %s", ingestTicks(dts-d.prev))
+		return fmt.Errorf("dts went back by %s", ticksToDuration(d.prev-dts))
+	case d.started && dts-d.prev > maxStep:
+		return fmt.Errorf("dts jumped by %s", ticksToDuration(dts-d.prev))
 	}
 	d.prev, d.started = dts, true
 	return nil
