@@ -1,5 +1,6 @@
-// Package recorder ingests each camera once over RTSP, cuts keyframe-aligned fMP4
-// segments into a local spool, and uploads them to the store before cataloguing them.
-// A supervisor owns the cameras by ID; Recorder.Apply starts, stops and restarts them
-// while the rest keep recording.
+// Package recorder wires the recording side of Straja from configs.Config: it opens
+// the store, the catalog and the spool, and runs one ingest session per camera (two
+// with a live substream) feeding a streaming.Stream that the spool records and live
+// view reads. A supervisor owns the cameras by ID; Recorder.Apply starts, stops and
+// restarts them while the rest keep recording. Health and the store probe live here.
 package recorder

@@ -1,3 +1,5 @@
+// Package metrics holds the recorder's Prometheus collectors, shared by ingest, the
+// spool and the supervisor. Labels hold camera IDs only, never URLs.
 package metrics
 
 import (
