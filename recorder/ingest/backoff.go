@@ -20,7 +20,7 @@ const (
 	cameraBackoffReset = 5 * time.Second
 )
 
-// cameraBackoff yields jittered, exponentially growing, capped delays. Not safe for
+// backoff yields jittered, exponentially growing, capped delays. Not safe for
 // concurrent use; each camera supervisor owns one.
 type backoff struct {
 	min, max time.Duration

@@ -14,7 +14,7 @@ import (
 	"github.com/straja-nvr/straja/streaming"
 )
 
-// CameraSpec says how to reach one camera.
+// Spec says how to reach one camera.
 type Spec struct {
 	// ID names the camera in logs, metrics and status.
 	ID string
@@ -38,7 +38,7 @@ const (
 	TransportUDP  Transport = "udp"
 )
 
-// CameraState is a camera's ingest state as shown to operators.
+// State is a camera's ingest state as shown to operators.
 type State string
 
 // Camera states.
@@ -51,7 +51,7 @@ const (
 
 var states = []State{StateConnecting, StateOnline, StateStalled, StateOffline}
 
-// CameraStatus is a snapshot of one camera's ingest health.
+// Status is a snapshot of one camera's ingest health.
 type Status struct {
 	ID         string
 	State      State
@@ -296,5 +296,5 @@ func (c *Camera) setStateLocked(s State) {
 	}
 }
 
-// errCameraStalled reports a session that stopped delivering video.
+// errStalled reports a session that stopped delivering video.
 var errStalled = errors.New("no video received")

@@ -20,7 +20,7 @@ import (
 	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
-// ingestLogs keeps everything the cameras logged, to check no credential got out.
+// logBuffer keeps everything the cameras logged, to check no credential got out.
 type logBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
@@ -40,7 +40,7 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-// ingestMetric reads a counter or gauge (testutil would need another go.sum entry).
+// metricValue reads a counter or gauge (testutil would need another go.sum entry).
 func metricValue(m prometheus.Metric) float64 {
 	var out dto.Metric
 	if err := m.Write(&out); err != nil {
@@ -52,7 +52,7 @@ func metricValue(m prometheus.Metric) float64 {
 	return out.GetGauge().GetValue()
 }
 
-// ingestRun is one Camera.Run under test, stopped when the test ends.
+// cameraRun is one Camera.Run under test, stopped when the test ends.
 type cameraRun struct {
 	cam    *Camera
 	stream *streaming.Stream
@@ -109,7 +109,7 @@ func (r *cameraRun) next(t *testing.T, timeout time.Duration) *streaming.Unit {
 	}
 }
 
-// ingestWaitState polls the camera's status until it is in state.
+// waitState polls the camera's status until it is in state.
 func waitState(t *testing.T, cam *Camera, state State, timeout time.Duration) Status {
 	t.Helper()
 	var st Status
@@ -120,7 +120,7 @@ func waitState(t *testing.T, cam *Camera, state State, timeout time.Duration) St
 	return st
 }
 
-// ingestCheckUnits checks what a recorder or viewer relies on: a run of units from
+// checkUnits checks what a recorder or viewer relies on: a run of units from
 // one session starts with a key unit carrying its parameters, DTS only increases and
 // Time follows PTS.
 func checkUnits(t *testing.T, units []*streaming.Unit, codec streaming.Codec) {

@@ -29,26 +29,26 @@ import (
 )
 
 const (
-	// ingestMaxDrift is how far a unit's wall-clock time may drift from the local clock
+	// maxDrift is how far a unit's wall-clock time may drift from the local clock
 	// before the session is re-anchored in a new epoch (camera clock jump, slow drift).
 	maxDrift = 2 * time.Second
-	// ingestMaxStep is the largest forward DTS step between consecutive units still
+	// maxStep is the largest forward DTS step between consecutive units still
 	// considered continuous; anything larger (or backwards) is a discontinuity.
 	maxStep = 2 * streaming.ClockRate
-	// ingestLateFor is how long units must keep arriving more than ingestMaxDrift
+	// lateFor is how long units must keep arriving more than maxDrift
 	// behind their timeline before it is re-anchored: a backlog read in a burst after a
 	// stall is late only briefly, and its timestamps are right.
 	lateFor = 2 * time.Second
 )
 
-// errIngestNoVideo is returned when a camera offers no H.264 or H.265 video.
+// errNoVideo is returned when a camera offers no H.264 or H.265 video.
 var errNoVideo = errors.New("no h264 or h265 video track")
 
-// ingestEpochs numbers epochs process-wide, so a camera restarted on the same stream
+// epochs numbers epochs process-wide, so a camera restarted on the same stream
 // (for example after a configuration change) can never repeat an earlier epoch.
 var epochs atomic.Uint64
 
-// ingestResult is how one RTSP session ended.
+// result is how one RTSP session ended.
 type result struct {
 	err         error
 	stalled     bool
@@ -123,7 +123,7 @@ func (c *Camera) runSession(ctx context.Context) result {
 	return res
 }
 
-// ingestSession is the state of one RTSP session: depacketising, parameter sets,
+// session is the state of one RTSP session: depacketising, parameter sets,
 // timestamps. Its fields behind mu are touched only by the client's RTP callback.
 type session struct {
 	cam     *Camera
@@ -156,12 +156,12 @@ type session struct {
 	problem       string // why data received since the last delivered unit was dropped
 }
 
-// ingestDepacketiser is rtph264.Decoder or rtph265.Decoder.
+// depacketiser is rtph264.Decoder or rtph265.Decoder.
 type depacketiser interface {
 	Decode(*rtp.Packet) ([][]byte, error)
 }
 
-// ingestAU is an access unit on its way to becoming a streaming.Unit.
+// accessUnit is an access unit on its way to becoming a streaming.Unit.
 type accessUnit struct {
 	nalus    [][]byte
 	pts, dts int64
@@ -268,7 +268,7 @@ func (s *session) delivery() (bool, time.Duration) {
 	return true, s.lastUnit.Sub(s.firstUnit)
 }
 
-// ingestFindVideo returns the first H.264 or H.265 video format offered. Audio and
+// findVideo returns the first H.264 or H.265 video format offered. Audio and
 // other medias are left alone: they are never set up, so they cannot disturb ingest.
 func findVideo(desc *description.Session) (*description.Media, format.Format) {
 	for _, m := range desc.Medias {
@@ -285,7 +285,7 @@ func findVideo(desc *description.Session) (*description.Media, format.Format) {
 	return nil, nil
 }
 
-// ingestAudioCodecs lists the codecs of the audio medias desc offers.
+// audioCodecs lists the codecs of the audio medias desc offers.
 func audioCodecs(desc *description.Session) []string {
 	var out []string
 	for _, m := range desc.Medias {
@@ -595,7 +595,7 @@ func (s *session) keepSPS(n []byte) []byte {
 	return bytes.Clone(n)
 }
 
-// ingestSPSSize returns the picture size an SPS of codec describes, or an error if
+// spsSize returns the picture size an SPS of codec describes, or an error if
 // it does not parse or describes no picture.
 func spsSize(codec streaming.Codec, b []byte) (int, int, error) {
 	var w, h int
@@ -658,14 +658,14 @@ func (s *session) publishParams() {
 	s.cam.params = p
 }
 
-// ingestTicks converts ClockRate ticks to a duration without overflowing on sessions
+// ticksToDuration converts ClockRate ticks to a duration without overflowing on sessions
 // that run for months.
 func ticksToDuration(t int64) time.Duration {
 	return time.Duration(t/streaming.ClockRate)*time.Second +
 		time.Duration(t%streaming.ClockRate)*time.Second/streaming.ClockRate
 }
 
-// cameraUnavailable reports a failure that a returning camera ends by itself: no TCP
+// unavailable reports a failure that a returning camera ends by itself: no TCP
 // connection, or the stream path not (yet) served. Credentials and protocol errors are
 // not: retrying them fast only floods the camera and the logs.
 func unavailable(err error) bool {

@@ -24,7 +24,7 @@ import (
 	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
-// ingestGarbageCam is a real RTSP camera whose SDP announces forma and whose RTP is
+// garbageCam is a real RTSP camera whose SDP announces forma and whose RTP is
 // whatever feed sends: a broken or hostile camera.
 type garbageCam struct {
 	addr   string
@@ -33,7 +33,7 @@ type garbageCam struct {
 	plays  atomic.Int64
 }
 
-// ingestGarbageSender writes hand-made RTP packets to every client of the camera.
+// garbageSender writes hand-made RTP packets to every client of the camera.
 type garbageSender struct {
 	stream *gortsplib.ServerStream
 	medi   *description.Media
@@ -49,8 +49,8 @@ func (s *garbageSender) send(pkt *rtp.Packet) {
 	_ = s.stream.WritePacketRTP(s.medi, pkt)
 }
 
-// newIngestGarbageCam starts the camera; feed runs until the test ends, paced by
-// itself (see ingestGarbageTick).
+// newGarbageCam starts the camera; feed runs until the test ends, paced by
+// itself (see garbageTick).
 func newGarbageCam(t *testing.T, forma format.Format, feed func(ctx context.Context, s *garbageSender)) *garbageCam {
 	t.Helper()
 	c := &garbageCam{}
@@ -107,7 +107,7 @@ func (c *garbageCam) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, 
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
-// ingestGarbageTick waits d, or returns false once ctx is done.
+// garbageTick waits d, or returns false once ctx is done.
 func garbageTick(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -119,7 +119,7 @@ func garbageTick(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// ingestGarbageFormat is the SDP video format of a camera sending clip; with params
+// garbageFormat is the SDP video format of a camera sending clip; with params
 // it carries the parameter sets, otherwise they come in-band (or never).
 func garbageFormat(clip *testClip, params bool) format.Format {
 	if clip.codec == streaming.H265 {
@@ -136,7 +136,7 @@ func garbageFormat(clip *testClip, params bool) format.Format {
 	return f
 }
 
-// ingestGarbageEncoder packetises access units as forma's camera would.
+// garbageEncoder packetises access units as forma's camera would.
 func garbageEncoder(t *testing.T, forma format.Format) func([][]byte) []*rtp.Packet {
 	t.Helper()
 	var encode func([][]byte) ([]*rtp.Packet, error)
@@ -163,7 +163,7 @@ func garbageEncoder(t *testing.T, forma format.Format) func([][]byte) []*rtp.Pac
 	}
 }
 
-// ingestDrain returns every unit queued on r without waiting.
+// drain returns every unit queued on r without waiting.
 func drain(t *testing.T, r *streaming.Reader) []*streaming.Unit {
 	t.Helper()
 	var units []*streaming.Unit
@@ -180,7 +180,7 @@ func drain(t *testing.T, r *streaming.Reader) []*streaming.Unit {
 	}
 }
 
-// ingestCheckPublished checks what any consumer relies on, whatever the camera sent:
+// checkPublished checks what any consumer relies on, whatever the camera sent:
 // a key unit always carries decodable parameters first, every epoch starts with a key
 // unit, and DTS strictly increases within an epoch.
 func checkPublished(t *testing.T, units []*streaming.Unit, codec streaming.Codec) {
@@ -219,7 +219,7 @@ func checkPublished(t *testing.T, units []*streaming.Unit, codec streaming.Codec
 	}
 }
 
-// ingestHealthy follows a healthy camera that runs beside the garbage ones.
+// healthy follows a healthy camera that runs beside the garbage ones.
 type healthy struct {
 	r    *cameraRun
 	prev *streaming.Unit
@@ -241,18 +241,18 @@ func (h *healthy) check(t *testing.T) {
 	}
 }
 
-// ingestGarbageRun ingests a garbage camera.
+// garbageRun ingests a garbage camera.
 func garbageRun(t *testing.T, id, url string, m *metrics.Metrics, timeout time.Duration) *cameraRun {
 	t.Helper()
 	r := startCamera(t, Spec{ID: id, URL: url, Transport: "tcp", ReadTimeout: timeout}, m)
-	// Drop the reader startIngestCamera made: it skips units until a key unit, and
+	// Drop the reader startCamera made: it skips units until a key unit, and
 	// every unit written must be checked.
 	r.reader.Close()
 	r.reader = r.stream.Subscribe(4096, false)
 	return r
 }
 
-// ingestExpectNoVideo waits until the camera, having delivered nothing, is reported
+// expectNoVideo waits until the camera, having delivered nothing, is reported
 // stalled with an error saying no video arrives, and has been reconnected.
 func expectNoVideo(t *testing.T, r *cameraRun, cam *garbageCam) Status {
 	t.Helper()
@@ -490,7 +490,7 @@ func TestIngestGarbageCameras(t *testing.T) {
 	}
 }
 
-// ingestCorruptSPS returns the clip's SPS cut short, so that no parser accepts it.
+// corruptSPS returns the clip's SPS cut short, so that no parser accepts it.
 func corruptSPS(clip *testClip) []byte {
 	n := 4
 	if clip.codec == streaming.H265 {
@@ -499,7 +499,7 @@ func corruptSPS(clip *testClip) []byte {
 	return bytes.Clone(clip.sps[:n])
 }
 
-// ingestFeedClip plays clip at 25 fps; with sps, parameter sets go in-band before each
+// feedClip plays clip at 25 fps; with sps, parameter sets go in-band before each
 // keyframe, sps replacing the clip's; jump, if set, offsets each frame's timestamp.
 func feedClip(t *testing.T, clip *testClip, forma format.Format, sps []byte, jump func() int64) func(context.Context, *garbageSender) {
 	encode := garbageEncoder(t, forma)
@@ -591,11 +591,11 @@ func FuzzIngestAccessUnit(f *testing.F) {
 	})
 }
 
-// ingestFuzzMetrics is shared by every fuzz input: a registry per input would
+// fuzzMetrics is shared by every fuzz input: a registry per input would
 // dominate the fuzzer's time.
 var fuzzMetrics = metrics.New(prometheus.NewRegistry())
 
-// ingestFuzzClip returns the embedded clip (loaded once per process) with its frames
+// fuzzClip returns the embedded clip (loaded once per process) with its frames
 // as stored: keyframes carry their parameter sets in-band.
 func fuzzClip(tb testing.TB, codec streaming.Codec) *testClip {
 	tb.Helper()
@@ -611,7 +611,7 @@ func fuzzClip(tb testing.TB, codec streaming.Codec) *testClip {
 	return clip
 }
 
-// ingestFuzzAppend encodes one access unit in FuzzIngestAccessUnit's input format,
+// fuzzAppend encodes one access unit in FuzzIngestAccessUnit's input format,
 // each NALU cut to 300 bytes: the slice header is all ingest reads.
 func fuzzAppend(in []byte, step int8, au [][]byte) []byte {
 	in = append(in, byte(step), byte(len(au)))

@@ -24,7 +24,7 @@ import (
 	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
-// ingestClip is a test clip demuxed into access units, as a camera would send them.
+// testClip is a test clip demuxed into access units, as a camera would send them.
 type testClip struct {
 	codec         streaming.Codec
 	vps, sps, pps []byte
@@ -37,7 +37,7 @@ type testClipAU struct {
 	au  [][]byte
 }
 
-// ingestLoadClip returns the embedded clip of codec (no B-frames), its key frames
+// loadTestClip returns the embedded clip of codec (no B-frames), its key frames
 // without in-band parameter sets: the camera sends them in the SDP unless inband.
 func loadTestClip(t *testing.T, codec streaming.Codec) *testClip {
 	t.Helper()
@@ -57,7 +57,7 @@ func loadTestClip(t *testing.T, codec streaming.Codec) *testClip {
 	return clip
 }
 
-// ingestTestCam is a real RTSP camera for tests: an in-process gortsplib server that
+// testCam is a real RTSP camera for tests: an in-process gortsplib server that
 // plays a clip in real time, in a loop. It can be stopped and started again on the
 // same port (a camera reboot) and paused while keeping the session (a stall).
 type testCam struct {
@@ -100,7 +100,7 @@ func withInbandParams() camOpt { return func(c *testCam) { c.inband = true } }
 func withAudio() camOpt        { return func(c *testCam) { c.withAudio = true } }
 func withUDP() camOpt          { return func(c *testCam) { c.udp = true } }
 
-// newIngestTestCam starts a camera; it is closed when the test ends.
+// newTestCam starts a camera; it is closed when the test ends.
 func newTestCam(t *testing.T, codec streaming.Codec, opts ...camOpt) *testCam {
 	t.Helper()
 	c := &testCam{t: t, clip: loadTestClip(t, codec), addr: "127.0.0.1:0"}

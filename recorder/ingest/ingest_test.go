@@ -12,7 +12,7 @@ import (
 	"github.com/straja-nvr/straja/streaming"
 )
 
-// ingestFeed drives a session's access unit handling directly, with a chosen clock.
+// testFeed drives a session's access unit handling directly, with a chosen clock.
 type testFeed struct {
 	t     *testing.T
 	cam   *Camera
@@ -59,7 +59,7 @@ func (f *testFeed) au(i int, ptsOffset int64, wall time.Duration) *streaming.Uni
 	return oneUnit(f.t, f.s.onAU(a.au, pts, f.start.Add(wall)))
 }
 
-// ingestOne returns the one unit delivered, or nil. The test clips declare no
+// oneUnit returns the one unit delivered, or nil. The test clips declare no
 // reordering, so units are never held back and delivered together.
 func oneUnit(t *testing.T, us []*streaming.Unit) *streaming.Unit {
 	t.Helper()
@@ -219,7 +219,7 @@ func TestIngestDiscontinuityStartsNewEpochAtKey(t *testing.T) {
 
 	// The local wall clock steps 5 s forward (NTP correction) while camera timestamps
 	// run on: units keep flowing, and the first keyframe after they have been late for
-	// ingestLateFor (here 4 s after the step: the clip's GOP is 2 s) re-anchors in a
+	// lateFor (here 4 s after the step: the clip's GOP is 2 s) re-anchors in a
 	// new epoch; the hole it leaves is a counted gap.
 	const step = 5 * time.Second
 	gaps := metricValue(f.cam.m.Gaps.WithLabelValues("unit", metrics.GapDiscontinuity))

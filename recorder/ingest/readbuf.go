@@ -6,7 +6,7 @@ import (
 	"net"
 )
 
-// ingestReadBuffer is how much one read from a camera's RTSP connection may take in.
+// readBuffer is how much one read from a camera's RTSP connection may take in.
 // gortsplib reads through a 4 KiB buffer, so the burst of RTP packets a camera sends
 // for one frame (about 20 KiB for a 1080p P-frame at 4 Mbit/s) cost a read syscall,
 // and often a scheduler wake-up, per packet or two. A read still returns as soon as
@@ -23,7 +23,7 @@ type bufferedConn struct {
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // dialBuffered is the RTSP client's dialer: a TCP connection read through
-// ingestReadBuffer. RTP over UDP is read by gortsplib's own sockets, not through it.
+// readBuffer. RTP over UDP is read by gortsplib's own sockets, not through it.
 func dialBuffered(ctx context.Context, network, address string) (net.Conn, error) {
 	c, err := (&net.Dialer{}).DialContext(ctx, network, address)
 	if err != nil {

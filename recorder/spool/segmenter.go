@@ -27,7 +27,7 @@ const maxSampleTicks = 5 * streaming.ClockRate
 // defaultSampleTicks closes a segment whose only sample has no measured duration (25 fps).
 const defaultSampleTicks = streaming.ClockRate / 25
 
-// ErrSpoolFull is returned (wrapped) by the spool when writing would exceed its cap.
+// ErrFull is returned (wrapped) by the spool when writing would exceed its cap.
 var ErrFull = errors.New("spool full")
 
 // fragmentInfo describes one fragment of a segment, relative to the segment's start.

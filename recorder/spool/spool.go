@@ -29,7 +29,7 @@ import (
 	"github.com/straja-nvr/straja/streaming"
 )
 
-// SpoolOptions configure a Spool.
+// Options configure a Spool.
 type Options struct {
 	Dir string
 	// MaxBytes caps the spool; recording pauses (a "spool_full" gap) rather than delete
@@ -72,7 +72,7 @@ type spooled struct {
 	failures int  // consecutive failed uploads; only the uploader uses it
 }
 
-// OpenSpool creates the spool directory. Call Recover once, before recording or
+// Open creates the spool directory. Call Recover once, before recording or
 // uploading. m and log may be nil.
 func Open(opts Options, m *metrics.Metrics, log *slog.Logger) (*Spool, error) {
 	if opts.Dir == "" {
@@ -242,11 +242,11 @@ func (s *Spool) scanClosed(rel string) (*spooled, error) {
 		Key: rel, Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments}}, nil
 }
 
-// errSpoolKeysTaken reports a closed segment whose storage key, and every key after
+// errKeysTaken reports a closed segment whose storage key, and every key after
 // it that finalise tried, already belongs to another file.
 var errKeysTaken = errors.New("storage keys taken")
 
-// spoolKeyTries bounds how many milliseconds finalise moves a segment's start to find
+// keyTries bounds how many milliseconds finalise moves a segment's start to find
 // a free key.
 const keyTries = 1000
 
@@ -395,7 +395,7 @@ func (s *Spool) setFailing(camera string, err error) {
 	s.failing[camera] = err
 }
 
-// writeError returns why some camera's recording cannot be written now (the first
+// WriteError returns why some camera's recording cannot be written now (the first
 // camera by ID), or nil.
 func (s *Spool) WriteError() error {
 	s.mu.Lock()
@@ -407,7 +407,7 @@ func (s *Spool) WriteError() error {
 	return fmt.Errorf("spool, camera %s: %w", cams[0], s.failing[cams[0]])
 }
 
-// isFull reports whether the spool reached its cap and recording is paused.
+// Full reports whether the spool reached its cap and recording is paused.
 func (s *Spool) Full() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -495,7 +495,7 @@ func (s *Spool) recordWith(ctx context.Context, camera string, c <-chan streamin
 	}
 }
 
-// spoolFile is what spoolWriter needs of an *os.File; tests inject failures through it.
+// segmentFile is what writer needs of an *os.File; tests inject failures through it.
 type segmentFile interface {
 	io.WriterAt
 	Truncate(size int64) error
@@ -507,11 +507,11 @@ func openSegmentFile(path string) (segmentFile, error) {
 	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 }
 
-// spoolWriteBuffer sizes the buffer a fragment's NALUs are gathered in on their way to
+// writeBuffer sizes the buffer a fragment's NALUs are gathered in on their way to
 // the file: big enough for few writes per fragment, small next to a camera's GOP.
 const writeBuffer = 32 << 10
 
-// spoolWriter is the segmentSink that writes one camera's segments into the spool,
+// writer is the segmentSink that writes one camera's segments into the spool,
 // hashing and indexing them as they are written so the uploader never reads them twice.
 type writer struct {
 	s      *Spool

@@ -42,7 +42,7 @@ const (
 	GapReconnect = "reconnect"
 )
 
-// NewMetrics creates the collectors and registers them on reg.
+// New creates the collectors and registers them on reg.
 func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		CameraState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -75,7 +75,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// forgetCamera deletes a removed camera's series (and those of the other streams
+// ForgetCamera deletes a removed camera's series (and those of the other streams
 // named, such as its live substream), so they do not linger. Segments of it that are
 // still uploaded afterwards are not counted.
 func (m *Metrics) ForgetCamera(id string, streams ...string) {
@@ -94,14 +94,14 @@ func (m *Metrics) ForgetCamera(id string, streams ...string) {
 	}
 }
 
-// keepCamera undoes forgetCamera for a camera that is added again.
+// KeepCamera undoes ForgetCamera for a camera that is added again.
 func (m *Metrics) KeepCamera(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.removed, id)
 }
 
-// segmentStored counts a stored segment, unless its camera was removed.
+// SegmentStored counts a stored segment, unless its camera was removed.
 func (m *Metrics) SegmentStored(camera string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
