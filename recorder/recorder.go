@@ -20,34 +20,17 @@ import (
 	"github.com/straja-nvr/straja/streaming"
 )
 
-// CameraInfo is what the API shows of a camera: configuration without credentials,
-// and live status.
-type CameraInfo struct {
-	ID         string          `json:"id"`
-	Name       string          `json:"name"`
-	Site       string          `json:"site"`
-	SiteName   string          `json:"site_name"`
-	Record     bool            `json:"record"`
-	State      ingest.State    `json:"state"`
-	Codec      streaming.Codec `json:"codec,omitempty"`
-	Width      int             `json:"width,omitempty"`
-	Height     int             `json:"height,omitempty"`
-	FPS        float64         `json:"fps"`
-	BitrateBps float64         `json:"bitrate_bps"`
-	LastFrame  *time.Time      `json:"last_frame,omitempty"`
-	Reconnects uint64          `json:"reconnects"`
-	LastError  string          `json:"last_error,omitempty"`
-	// Live says whether a browser can show the camera now; LiveCodec is what live view
-	// gets (the live_url substream when configured).
-	Live       bool            `json:"live"`
-	LiveCodec  streaming.Codec `json:"live_codec,omitempty"`
-	LiveReason string          `json:"live_reason,omitempty"`
-	// Audio is "not_recorded" when the camera offers audio: Straja records video only.
-	Audio string `json:"audio,omitempty"`
+// CameraStatus is one wanted camera as the recorder runs it: its settings without
+// credentials, the ingest status of the stream it records, and that of the stream live
+// view reads (the live_url substream when configured, else the same). Errors in it are
+// redacted.
+type CameraStatus struct {
+	ID, Name, Site, SiteName string
+	Record                   bool
+	Stream                   ingest.Status // State is connecting until the camera starts
+	Live                     ingest.Status
+	LiveSubstream            bool // Live is the live_url substream's
 }
-
-// AudioNotRecorded is CameraInfo.Audio for a camera that offers audio.
-const AudioNotRecorded = "not_recorded"
 
 // Recorder owns every camera's ingest, fan-out stream and segmenter, the spool, the
 // uploader, the store and the catalog.
@@ -311,11 +294,11 @@ func (r *Recorder) ListSegments(ctx context.Context, q storage.SegmentQuery, fn 
 }
 
 // Cameras lists every wanted camera, ordered by site then ID.
-func (r *Recorder) Cameras() []CameraInfo {
+func (r *Recorder) Cameras() []CameraStatus {
 	r.sup.mu.Lock()
-	out := make([]CameraInfo, 0, len(r.sup.cams))
+	out := make([]CameraStatus, 0, len(r.sup.cams))
 	for _, cr := range r.sup.cams {
-		out = append(out, r.info(cr))
+		out = append(out, r.status(cr))
 	}
 	r.sup.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
@@ -327,60 +310,35 @@ func (r *Recorder) Cameras() []CameraInfo {
 	return out
 }
 
-// Camera returns one camera's info.
-func (r *Recorder) Camera(id string) (CameraInfo, bool) {
+// Camera returns one camera's status.
+func (r *Recorder) Camera(id string) (CameraStatus, bool) {
 	r.sup.mu.Lock()
 	defer r.sup.mu.Unlock()
 	cr, ok := r.sup.cams[id]
 	if !ok {
-		return CameraInfo{}, false
+		return CameraStatus{}, false
 	}
-	return r.info(cr), true
+	return r.status(cr), true
 }
 
-// info needs r.sup.mu held.
-func (r *Recorder) info(cr *cameraRun) CameraInfo {
-	ci := CameraInfo{ID: cr.cfg.ID, Name: cr.cfg.Name, Site: cr.cfg.Site, SiteName: cr.cfg.SiteName,
-		Record: cr.cfg.Record, State: ingest.StateConnecting}
-	if cr.cam != nil {
-		st := cr.cam.Status()
-		ci.State, ci.Codec, ci.Width, ci.Height = st.State, st.Codec, st.Width, st.Height
-		ci.FPS, ci.BitrateBps, ci.Reconnects = st.FPS, st.BitrateBps, st.Reconnects
-		ci.LastError = configs.Redact(st.LastError, r.cfg)
-		if len(st.Audio) > 0 {
-			ci.Audio = AudioNotRecorded
+// status needs r.sup.mu held.
+func (r *Recorder) status(cr *cameraRun) CameraStatus {
+	cs := CameraStatus{ID: cr.cfg.ID, Name: cr.cfg.Name, Site: cr.cfg.Site, SiteName: cr.cfg.SiteName,
+		Record: cr.cfg.Record}
+	ingestStatus := func(id string, cam *ingest.Camera) ingest.Status {
+		if cam == nil {
+			return ingest.Status{ID: id, State: ingest.StateConnecting}
 		}
-		if !st.LastFrame.IsZero() {
-			t := st.LastFrame.UTC()
-			ci.LastFrame = &t
-		}
+		st := cam.Status()
+		st.LastError = configs.Redact(st.LastError, r.cfg)
+		return st
 	}
-	liveState, liveCodec, liveBFrames := ci.State, ci.Codec, false
-	if cr.cam != nil {
-		liveBFrames = cr.cam.Status().BFrames
-	}
+	cs.Stream = ingestStatus(cr.cfg.ID, cr.cam)
+	cs.Live = cs.Stream
 	if cr.liveStream != nil {
-		liveState, liveCodec, liveBFrames = ingest.StateConnecting, "", false
-		if cr.liveCam != nil {
-			st := cr.liveCam.Status()
-			liveState, liveCodec, liveBFrames = st.State, st.Codec, st.BFrames
-		}
+		cs.Live, cs.LiveSubstream = ingestStatus(cr.cfg.ID+liveSuffix, cr.liveCam), true
 	}
-	ci.LiveCodec = liveCodec
-	switch {
-	case liveCodec == streaming.H265 && cr.liveStream != nil:
-		ci.LiveReason = "the live_url substream sends H.265, which browsers cannot play live; configure an H.264 substream"
-	case liveCodec == streaming.H265:
-		ci.LiveReason = "this camera sends H.265, which browsers cannot play live; configure live_url with an H.264 substream"
-	case liveState != ingest.StateOnline:
-		ci.LiveReason = "camera is " + string(liveState)
-	case liveBFrames:
-		ci.LiveReason = "this camera sends B-frames, which browsers cannot play live smoothly; " +
-			"turn B-frames off in the camera's encoder or configure an H.264 live_url substream without them"
-	default:
-		ci.Live = true
-	}
-	return ci
+	return cs
 }
 
 // CatalogPath is where the catalog lives for cfg.

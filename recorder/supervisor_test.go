@@ -215,11 +215,11 @@ func TestApplyWhileRecording(t *testing.T) {
 	// The changed camera reconnects to its new URL, on the stream its viewers hold.
 	testutil.WaitFor(t, 15*time.Second, "cam-3 online from its new URL", func() bool {
 		c, _ := r.Camera("cam-3")
-		return c.State == ingest.StateOnline && c.Codec == streaming.H265
+		return c.Stream.State == ingest.StateOnline && c.Stream.Codec == streaming.H265
 	})
-	if c, _ := r.Camera("cam-3"); c.Reconnects <= cam3Before.Reconnects {
+	if c, _ := r.Camera("cam-3"); c.Stream.Reconnects <= cam3Before.Stream.Reconnects {
 		t.Errorf("cam-3 shows %d reconnects after its restart, %d before: live view would not start over",
-			c.Reconnects, cam3Before.Reconnects)
+			c.Stream.Reconnects, cam3Before.Stream.Reconnects)
 	}
 	testutil.WaitFor(t, 10*time.Second, "cam-3's viewer to get the new camera's video", func() bool {
 		for {
@@ -333,7 +333,7 @@ func TestApplyRejectsBadSets(t *testing.T) {
 	if err := r.Apply(context.Background(), []CameraConfig{ok}); err != nil {
 		t.Fatal(err)
 	}
-	if got := r.Cameras(); len(got) != 1 || got[0].ID != "door" || got[0].State != ingest.StateConnecting {
+	if got := r.Cameras(); len(got) != 1 || got[0].ID != "door" || got[0].Stream.State != ingest.StateConnecting {
 		t.Errorf("cameras after Apply before Run: %+v", got)
 	}
 	if _, ok := r.Stream("gate"); ok {
@@ -382,7 +382,7 @@ func TestApplyLiveSubstream(t *testing.T) {
 	}()
 	online := func() bool {
 		c, _ := r.Camera("gate")
-		return c.State == ingest.StateOnline && c.Live
+		return c.Stream.State == ingest.StateOnline && c.Live.State == ingest.StateOnline && !c.LiveSubstream
 	}
 	testutil.WaitFor(t, 15*time.Second, "gate online", online)
 	main, _ := r.Stream("gate")
@@ -405,7 +405,7 @@ func TestApplyLiveSubstream(t *testing.T) {
 	defer viewSub.Close()
 	testutil.WaitFor(t, 15*time.Second, "gate's substream live", func() bool {
 		c, _ := r.Camera("gate")
-		return c.Live && c.LiveCodec == streaming.H264
+		return c.LiveSubstream && c.Live.State == ingest.StateOnline && c.Live.Codec == streaming.H264
 	})
 	gets := func(rd *streaming.Reader, what string) {
 		t.Helper()

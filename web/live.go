@@ -107,7 +107,7 @@ func (h *uiHandler) serve(w http.ResponseWriter, r *http.Request) bool {
 
 // LiveStreams is what live view needs from the recorder.
 type LiveStreams interface {
-	Camera(id string) (recorder.CameraInfo, bool)
+	Camera(id string) (recorder.CameraStatus, bool)
 	LiveStream(id string) (*streaming.Stream, bool)
 }
 
@@ -118,10 +118,11 @@ type LiveStreams interface {
 // so a viewer never gets the stale last GOP of a camera that has gone away.
 func liveLookup(rec LiveStreams) func(id string) (*streaming.Stream, error) {
 	return func(id string) (*streaming.Stream, error) {
-		info, ok := rec.Camera(id)
+		cs, ok := rec.Camera(id)
 		if !ok {
 			return nil, fmt.Errorf("camera %q: %w", id, webrtc.ErrUnknownCamera)
 		}
+		info := cameraInfo(cs)
 		if info.LiveCodec == streaming.H265 {
 			return nil, fmt.Errorf("camera %q: %w", id, webrtc.ErrCodecNotSupported)
 		}

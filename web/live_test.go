@@ -96,8 +96,8 @@ func TestUIServesEmbeddedPage(t *testing.T) {
 
 type noCameras struct{}
 
-func (noCameras) Cameras() []recorder.CameraInfo            { return nil }
-func (noCameras) Camera(string) (recorder.CameraInfo, bool) { return recorder.CameraInfo{}, false }
+func (noCameras) Cameras() []recorder.CameraStatus            { return nil }
+func (noCameras) Camera(string) (recorder.CameraStatus, bool) { return recorder.CameraStatus{}, false }
 
 // TestLiveBrowser drives the live page in headless Chromium against the real stack:
 // camera simulator -> recorder -> WebRTC -> web server.
@@ -196,8 +196,8 @@ func TestLiveBrowser(t *testing.T) {
 		if err := st.rec.Apply(context.Background(), cams); err != nil {
 			t.Fatal(err)
 		}
-		if after, _ := st.rec.Camera("cam-2"); after.Reconnects <= before.Reconnects {
-			t.Errorf("cam-2 reconnects %d after the change, %d before", after.Reconnects, before.Reconnects)
+		if after, _ := st.rec.Camera("cam-2"); after.Stream.Reconnects <= before.Stream.Reconnects {
+			t.Errorf("cam-2 reconnects %d after the change, %d before", after.Stream.Reconnects, before.Stream.Reconnects)
 		}
 		waitJS(t, ctx, 30*time.Second, "cam-2 on a new session",
 			`(() => { const p = window.strajaPlayers.get('cam-2'); return p.pc !== null && p.pc !== window.oldPC && p.firstFrameMs !== null })()`)

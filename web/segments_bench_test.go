@@ -87,4 +87,4 @@ func BenchmarkSegmentsPage(b *testing.B) {
 	}
 }
 
-func fakeCamera(id string) recorder.CameraInfo { return recorder.CameraInfo{ID: id} }
+func fakeCamera(id string) recorder.CameraStatus { return recorder.CameraStatus{ID: id} }

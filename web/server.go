@@ -26,8 +26,8 @@ import (
 
 // Cameras is what the API needs from the recorder.
 type Cameras interface {
-	Cameras() []recorder.CameraInfo
-	Camera(id string) (recorder.CameraInfo, bool)
+	Cameras() []recorder.CameraStatus
+	Camera(id string) (recorder.CameraStatus, bool)
 }
 
 // SegmentLister pages through catalogued segments (storage.Catalog.ListSegments):
@@ -151,7 +151,12 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleCameras(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.cams.Cameras())
+	cams := s.cams.Cameras()
+	out := make([]CameraInfo, len(cams))
+	for i, c := range cams {
+		out[i] = cameraInfo(c)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) {
@@ -160,7 +165,7 @@ func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(errNotFound, "camera %q not found", r.PathValue("id")))
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	writeJSON(w, http.StatusOK, cameraInfo(c))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -23,16 +23,16 @@ import (
 	"github.com/straja-nvr/straja/storage"
 )
 
-type fakeCameras []recorder.CameraInfo
+type fakeCameras []recorder.CameraStatus
 
-func (f fakeCameras) Cameras() []recorder.CameraInfo { return f }
-func (f fakeCameras) Camera(id string) (recorder.CameraInfo, bool) {
+func (f fakeCameras) Cameras() []recorder.CameraStatus { return f }
+func (f fakeCameras) Camera(id string) (recorder.CameraStatus, bool) {
 	for _, c := range f {
 		if c.ID == id {
 			return c, true
 		}
 	}
-	return recorder.CameraInfo{}, false
+	return recorder.CameraStatus{}, false
 }
 
 var t0 = time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)

@@ -52,12 +52,16 @@ func newWHEPServerOpts(t *testing.T, lo webrtc.Options) (*Server, *webrtc.Server
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = live.Close() })
+	online := ingest.Status{State: ingest.StateOnline, Codec: streaming.H264}
+	h265 := ingest.Status{State: ingest.StateOnline, Codec: streaming.H265}
+	offline := ingest.Status{State: ingest.StateOffline, Codec: streaming.H264}
+	bframes := ingest.Status{State: ingest.StateOnline, Codec: streaming.H264, BFrames: true}
 	cams := liveCameras{
 		fakeCameras: fakeCameras{
-			{ID: "cam-1", Live: true, LiveCodec: streaming.H264},
-			{ID: "cam-h265", LiveCodec: streaming.H265, LiveReason: "this camera sends H.265"},
-			{ID: "cam-off", LiveCodec: streaming.H264, LiveReason: "camera is offline"},
-			{ID: "cam-bframes", State: ingest.StateOnline, LiveCodec: streaming.H264, LiveReason: webrtc.ReasonBFrames},
+			{ID: "cam-1", Stream: online, Live: online},
+			{ID: "cam-h265", Stream: h265, Live: h265},
+			{ID: "cam-off", Stream: offline, Live: offline},
+			{ID: "cam-bframes", Stream: bframes, Live: bframes},
 		},
 		streams: map[string]*streaming.Stream{"cam-1": st, "cam-off": streaming.New()},
 	}
