@@ -7,7 +7,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder/spool"
 	"github.com/straja-nvr/straja/storage"
 )
@@ -58,18 +57,18 @@ func (r *Recorder) Health() error {
 		return nil
 	}
 	if he.Err != nil {
-		he.Err = redactedError{he.Err, r.cfg}
+		he.Err = redactedError{he.Err, r.redact}
 	}
 	return he
 }
 
-// redactedError is err with the configuration's secrets masked in its text.
+// redactedError is err with the credentials masked in its text.
 type redactedError struct {
-	err error
-	cfg *configs.Config
+	err    error
+	redact func(string) string
 }
 
-func (e redactedError) Error() string { return configs.Redact(e.err.Error(), e.cfg) }
+func (e redactedError) Error() string { return e.redact(e.err.Error()) }
 func (e redactedError) Unwrap() error { return e.err }
 
 // diagnose picks the cause of ill health from what the recorder knows.
@@ -153,7 +152,7 @@ func (r *Recorder) probeStore(ctx context.Context) {
 		case err != nil:
 			r.metrics.StoreUp.Set(0)
 			if was == nil {
-				r.log.Warn("store unreachable", "err", redactedError{err, r.cfg})
+				r.log.Warn("store unreachable", "err", redactedError{err, r.redact})
 			}
 		default:
 			// An upload failing while pings pass (a full or read-only store) keeps it down.

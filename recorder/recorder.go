@@ -2,7 +2,6 @@ package recorder
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder/ingest"
 	"github.com/straja-nvr/straja/recorder/internal/metrics"
 	"github.com/straja-nvr/straja/recorder/spool"
@@ -35,7 +33,7 @@ type CameraStatus struct {
 // Recorder owns every camera's ingest, fan-out stream and segmenter, the spool, the
 // uploader, the store and the catalog.
 type Recorder struct {
-	cfg     *configs.Config
+	redact  func(string) string
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	store   storage.Store
@@ -50,9 +48,24 @@ type Recorder struct {
 	uploader *spool.Uploader
 }
 
-// New opens the store, the catalog and the spool named by cfg. It starts nothing.
-func New(ctx context.Context, cfg *configs.Config, reg prometheus.Registerer, log *slog.Logger) (r *Recorder, err error) {
-	unlock, err := LockDataDir(cfg.DataDir)
+// Options are what a Recorder is built from. The service wires them from its
+// configuration; nothing below it reads the configuration.
+type Options struct {
+	// DataDir holds the catalog and the lock that keeps a second process out.
+	DataDir string
+	// Store is where segments are uploaded.
+	Store storage.Store
+	Spool spool.Options
+	// Cameras are the wanted cameras until Apply changes them; Run starts them.
+	Cameras []CameraConfig
+	// Redact removes credentials from text shown to operators (camera errors, health);
+	// nil shows text as it is.
+	Redact func(string) string
+}
+
+// New opens the catalog and the spool and lists opts.Cameras. It starts nothing.
+func New(ctx context.Context, opts Options, reg prometheus.Registerer, log *slog.Logger) (r *Recorder, err error) {
+	unlock, err := LockDataDir(opts.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -61,34 +74,25 @@ func New(ctx context.Context, cfg *configs.Config, reg prometheus.Registerer, lo
 			unlock()
 		}
 	}()
-	st, err := OpenStore(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	cat, err := storage.OpenCatalog(CatalogPath(cfg))
+	cat, err := storage.OpenCatalog(CatalogPath(opts.DataDir))
 	if err != nil {
 		return nil, err
 	}
 	m := metrics.New(reg)
-	sp, err := spool.Open(spool.Options{
-		Dir:              cfg.Spool.Dir,
-		MaxBytes:         int64(cfg.Spool.MaxBytes),
-		SegmentDuration:  time.Duration(cfg.Recording.SegmentDuration),
-		FragmentDuration: time.Duration(cfg.Recording.FragmentDuration),
-	}, m, log)
+	sp, err := spool.Open(opts.Spool, m, log)
 	if err != nil {
 		cat.Close()
 		return nil, err
 	}
-	r = &Recorder{cfg: cfg, log: log, metrics: m, store: st, catalog: cat, spool: sp, unlock: unlock,
+	redact := opts.Redact
+	if redact == nil {
+		redact = func(s string) string { return s }
+	}
+	r = &Recorder{redact: redact, log: log, metrics: m, store: opts.Store, catalog: cat, spool: sp, unlock: unlock,
 		sup: newSupervisor(sp, m, log)}
 	r.sup.footageEnd = r.footageEnd
-	cams, err := CameraConfigs(cfg)
-	if err == nil {
-		// Listed from now on; Run starts them.
-		err = r.sup.apply(ctx, cams)
-	}
-	if err != nil {
+	// Listed from now on; Run starts them.
+	if err = r.sup.apply(ctx, opts.Cameras); err != nil {
 		cat.Close()
 		return nil, err
 	}
@@ -113,56 +117,6 @@ func (r *Recorder) footageEnd(camera string) time.Time {
 		return time.Time{}
 	}
 	return end
-}
-
-// CameraConfigs converts the configuration file's cameras for Apply: passwords from
-// password_env applied, site names looked up. It is the one place where the recorder
-// reads camera settings from configs.
-func CameraConfigs(cfg *configs.Config) ([]CameraConfig, error) {
-	sites := make(map[string]string, len(cfg.Sites))
-	for _, s := range cfg.Sites {
-		sites[s.ID] = s.Name
-	}
-	out := make([]CameraConfig, 0, len(cfg.Cameras))
-	var errs []error
-	for _, c := range cfg.Cameras {
-		cc := CameraConfig{ID: c.ID, Name: c.Name, Site: c.Site, SiteName: sites[c.Site],
-			Transport: ingest.Transport(c.Transport), ReadTimeout: time.Duration(c.ReadTimeout), Record: c.Recording()}
-		var err error
-		if cc.URL, err = c.DialURL(); err != nil {
-			errs = append(errs, err)
-		}
-		if c.LiveURL != "" {
-			if cc.LiveURL, err = c.DialLiveURL(); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		out = append(out, cc)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, errors.New(configs.Redact(err.Error(), cfg))
-	}
-	return out, nil
-}
-
-// OpenStore opens the storage backend cfg names.
-func OpenStore(ctx context.Context, cfg *configs.Config) (storage.Store, error) {
-	switch cfg.Storage.Backend {
-	case configs.BackendS3:
-		s := cfg.Storage.S3
-		st, err := storage.NewS3(ctx, storage.S3Options{Endpoint: s.Endpoint, Bucket: s.Bucket, Prefix: s.Prefix,
-			AccessKey: s.AccessKey, SecretKey: s.SecretKey, Region: s.Region, TLS: s.TLS})
-		if err != nil {
-			return nil, fmt.Errorf("storage.s3: %s", configs.Redact(err.Error(), cfg))
-		}
-		return st, nil
-	default:
-		st, err := storage.NewDisk(cfg.Storage.Disk.Path)
-		if err != nil {
-			return nil, fmt.Errorf("storage.disk: %w", err)
-		}
-		return st, nil
-	}
 }
 
 // Run recovers the spool, then starts the wanted cameras (the configuration's, or the
@@ -330,7 +284,7 @@ func (r *Recorder) status(cr *cameraRun) CameraStatus {
 			return ingest.Status{ID: id, State: ingest.StateConnecting}
 		}
 		st := cam.Status()
-		st.LastError = configs.Redact(st.LastError, r.cfg)
+		st.LastError = r.redact(st.LastError)
 		return st
 	}
 	cs.Stream = ingestStatus(cr.cfg.ID, cr.cam)
@@ -341,5 +295,5 @@ func (r *Recorder) status(cr *cameraRun) CameraStatus {
 	return cs
 }
 
-// CatalogPath is where the catalog lives for cfg.
-func CatalogPath(cfg *configs.Config) string { return filepath.Join(cfg.DataDir, "catalog.db") }
+// CatalogPath is where the catalog lives in dataDir.
+func CatalogPath(dataDir string) string { return filepath.Join(dataDir, "catalog.db") }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,10 +16,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
-	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder/camsim"
 	"github.com/straja-nvr/straja/recorder/ingest"
 	"github.com/straja-nvr/straja/recorder/internal/metrics"
+	"github.com/straja-nvr/straja/recorder/spool"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/testutil"
@@ -27,20 +28,19 @@ import (
 // superviseFrame is one frame of the simulator's 25 fps clips.
 const superviseFrame = 40 * time.Millisecond
 
-// superviseConfig records cameras with 2 s segments into a disk store under dir.
-func superviseConfig(t *testing.T, dir string, cams ...configs.Camera) *configs.Config {
+// superviseOptions records cameras of site bastion with 2 s segments into a disk store
+// under dir.
+func superviseOptions(t *testing.T, dir string, cams ...CameraConfig) Options {
 	t.Helper()
-	cfg := configs.Default()
-	cfg.DataDir = dir
-	cfg.Storage.Disk.Path = filepath.Join(dir, "segments")
-	cfg.Spool.Dir = filepath.Join(dir, "spool")
-	cfg.Recording.SegmentDuration = configs.Duration(2 * time.Second)
-	cfg.Sites = []configs.Site{{ID: "bastion", Name: "Bastionul Theresia"}}
-	cfg.Cameras = cams
-	if err := cfg.Validate(); err != nil {
+	st, err := storage.NewDisk(filepath.Join(dir, "segments"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return &cfg
+	for i := range cams {
+		cams[i].Site, cams[i].SiteName = "bastion", "Bastionul Theresia"
+	}
+	return Options{DataDir: dir, Store: st, Cameras: cams,
+		Spool: spool.Options{Dir: filepath.Join(dir, "spool"), SegmentDuration: 2 * time.Second}}
 }
 
 func superviseSegments(t *testing.T, r *Recorder, cam string) []storage.Segment {
@@ -107,14 +107,14 @@ func TestApplyWhileRecording(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	var cams []configs.Camera
+	var cams []CameraConfig
 	for i := 1; i <= 4; i++ {
-		cams = append(cams, configs.Camera{ID: "cam-" + strconv.Itoa(i), Name: "Camera " + strconv.Itoa(i),
-			Site: "bastion", URL: sim.URL(i), Transport: configs.TransportTCP})
+		cams = append(cams, CameraConfig{ID: "cam-" + strconv.Itoa(i), Name: "Camera " + strconv.Itoa(i), Record: true,
+			Site: "bastion", URL: sim.URL(i), Transport: ingest.TransportTCP})
 	}
-	cfg := superviseConfig(t, t.TempDir(), cams...)
+	opts := superviseOptions(t, t.TempDir(), cams...)
 	reg := prometheus.NewRegistry()
-	r, err := New(context.Background(), cfg, reg, slog.New(slog.DiscardHandler))
+	r, err := New(context.Background(), opts, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,14 +146,11 @@ func TestApplyWhileRecording(t *testing.T) {
 	var part int64
 	testutil.WaitFor(t, 10*time.Second, "cam-4's open segment to hold a fragment", func() bool {
 		var ok bool
-		part, ok = openPart(t, cfg.Spool.Dir, "cam-4")
+		part, ok = openPart(t, opts.Spool.Dir, "cam-4")
 		return ok
 	})
 
-	want, err := CameraConfigs(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := slices.Clone(opts.Cameras)
 	want[1].Name = "Poarta"  // cam-2: renamed only
 	want[2].URL = sim.URL(5) // cam-3: another camera
 	want[3] = CameraConfig{ID: "cam-5", Name: "Camera 5", Site: "bastion", SiteName: "Bastionul Theresia",
@@ -179,7 +176,7 @@ func TestApplyWhileRecording(t *testing.T) {
 			return false
 		}
 	})
-	for _, f := range cameraSpoolFiles(cfg.Spool.Dir, "cam-4") {
+	for _, f := range cameraSpoolFiles(opts.Spool.Dir, "cam-4") {
 		if strings.HasSuffix(f, ".part") {
 			t.Errorf("cam-4's open segment left unfinished: %s", f)
 		}
@@ -197,7 +194,7 @@ func TestApplyWhileRecording(t *testing.T) {
 	if info, err := r.Store().Stat(context.Background(), last.Key); err != nil || info.Size != last.Size {
 		t.Errorf("cam-4's last segment %s in the store: %+v, %v; catalogued size %d", last.Key, info, err, last.Size)
 	}
-	testutil.WaitFor(t, 10*time.Second, "cam-4's spool emptied", func() bool { return len(cameraSpoolFiles(cfg.Spool.Dir, "cam-4")) == 0 })
+	testutil.WaitFor(t, 10*time.Second, "cam-4's spool emptied", func() bool { return len(cameraSpoolFiles(opts.Spool.Dir, "cam-4")) == 0 })
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -296,8 +293,8 @@ func TestApplyWhileRecording(t *testing.T) {
 // TestApplyRejectsBadSets: a wrong entry names its field and changes nothing, and a
 // URL's password never appears in the error.
 func TestApplyRejectsBadSets(t *testing.T) {
-	cfg := superviseConfig(t, t.TempDir(), configs.Camera{ID: "gate", Name: "Gate", Site: "bastion", URL: "rtsp://127.0.0.1:1/a"})
-	r, err := New(context.Background(), cfg, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	opts := superviseOptions(t, t.TempDir(), CameraConfig{ID: "gate", Name: "Gate", URL: "rtsp://127.0.0.1:1/a", Record: true})
+	r, err := New(context.Background(), opts, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,10 +354,9 @@ func TestApplyLiveSubstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	off := false
-	cfg := superviseConfig(t, t.TempDir(), configs.Camera{ID: "gate", Name: "Gate", Site: "bastion", URL: sim.URL(1),
-		Transport: configs.TransportTCP, Record: &off})
-	r, err := New(context.Background(), cfg, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	opts := superviseOptions(t, t.TempDir(), CameraConfig{ID: "gate", Name: "Gate", URL: sim.URL(1),
+		Transport: ingest.TransportTCP}) // not recorded
+	r, err := New(context.Background(), opts, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,10 +385,7 @@ func TestApplyLiveSubstream(t *testing.T) {
 	viewMain := main.Subscribe(64, false)
 	defer viewMain.Close()
 
-	want, err := CameraConfigs(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := slices.Clone(opts.Cameras)
 	want[0].LiveURL = sim.URL(2)
 	if err := r.Apply(context.Background(), want); err != nil {
 		t.Fatal(err)
@@ -503,9 +496,9 @@ func TestStartContinuesAfterFootageAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	cfg := superviseConfig(t, t.TempDir(), configs.Camera{ID: "cam-1", Name: "Camera 1", Site: "bastion", URL: sim.URL(1),
-		Transport: configs.TransportTCP})
-	r, err := New(context.Background(), cfg, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	opts := superviseOptions(t, t.TempDir(), CameraConfig{ID: "cam-1", Name: "Camera 1", URL: sim.URL(1),
+		Transport: ingest.TransportTCP, Record: true})
+	r, err := New(context.Background(), opts, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,9 +19,11 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/recorder/camsim"
+	"github.com/straja-nvr/straja/recorder/ingest"
+	"github.com/straja-nvr/straja/recorder/spool"
+	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/testutil"
 	"github.com/straja-nvr/straja/streaming/webrtc"
@@ -188,10 +190,7 @@ func TestLiveBrowser(t *testing.T) {
 	t.Run("a camera changed at runtime plays again", func(t *testing.T) {
 		eval[bool](t, ctx, `window.oldPC = window.strajaPlayers.get('cam-2').pc, true`)
 		before, _ := st.rec.Camera("cam-2")
-		cams, err := recorder.CameraConfigs(st.cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cams := slices.Clone(st.cams)
 		cams[1].URL = st.sim.URL(4) // another camera: a new RTSP session, timestamps start over
 		if err := st.rec.Apply(context.Background(), cams); err != nil {
 			t.Fatal(err)
@@ -303,7 +302,7 @@ func roundAll(v []float64) []int {
 type stack struct {
 	sim     *camsim.Server
 	rec     *recorder.Recorder
-	cfg     *configs.Config
+	cams    []recorder.CameraConfig // as started
 	url     string
 	deletes atomic.Int64 // WHEP DELETE requests
 
@@ -366,26 +365,22 @@ func startStack(tb testing.TB, n int, codecs map[int]streaming.Codec) *stack {
 	tb.Cleanup(sim.Close)
 
 	dir := tb.TempDir()
-	cfg := configs.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = dir
-	cfg.Storage.Disk.Path = filepath.Join(dir, "segments")
-	cfg.Spool.Dir = filepath.Join(dir, "spool")
-	cfg.Sites = []configs.Site{{ID: "bastion", Name: "Bastionul Theresia"}, {ID: "palat", Name: "Palatul Administrativ"}}
-	for i := 1; i <= n; i++ {
-		site := "bastion"
-		if i%2 == 0 {
-			site = "palat"
-		}
-		cfg.Cameras = append(cfg.Cameras, configs.Camera{ID: fmt.Sprintf("cam-%d", i), Name: fmt.Sprintf("Camera %d", i),
-			Site: site, URL: sim.URL(i), Transport: configs.TransportTCP})
-	}
-	if err := cfg.Validate(); err != nil {
+	store, err := storage.NewDisk(filepath.Join(dir, "segments"))
+	if err != nil {
 		tb.Fatal(err)
+	}
+	opts := recorder.Options{DataDir: dir, Store: store, Spool: spool.Options{Dir: filepath.Join(dir, "spool")}}
+	for i := 1; i <= n; i++ {
+		site, siteName := "bastion", "Bastionul Theresia"
+		if i%2 == 0 {
+			site, siteName = "palat", "Palatul Administrativ"
+		}
+		opts.Cameras = append(opts.Cameras, recorder.CameraConfig{ID: fmt.Sprintf("cam-%d", i), Name: fmt.Sprintf("Camera %d", i),
+			Site: site, SiteName: siteName, URL: sim.URL(i), Transport: ingest.TransportTCP, Record: true})
 	}
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
-	rec, err := recorder.New(ctx, &cfg, reg, log)
+	rec, err := recorder.New(ctx, opts, reg, log)
 	if err != nil {
 		cancel()
 		tb.Fatal(err)
@@ -405,7 +400,7 @@ func startStack(tb testing.TB, n int, codecs map[int]streaming.Codec) *stack {
 		}
 	})
 
-	st := &stack{sim: sim, rec: rec, cfg: &cfg, reg: reg}
+	st := &stack{sim: sim, rec: rec, cams: opts.Cameras, reg: reg}
 	st.startLive(tb)
 	tb.Cleanup(func() { _ = st.live().Close() })
 	srv := httptest.NewServer(web.New(web.Options{Cameras: rec, Segments: rec, Health: rec, Gatherer: reg,

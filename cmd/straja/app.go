@@ -50,7 +50,11 @@ type Main struct {
 func (m *Main) Run(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	rec, err := recorder.New(ctx, m.Config, reg, m.Log)
+	opts, err := recorderOptions(ctx, m.Config)
+	if err != nil {
+		return err
+	}
+	rec, err := recorder.New(ctx, opts, reg, m.Log)
 	if err != nil {
 		return err
 	}
@@ -169,15 +173,15 @@ func rebuildCatalog(ctx context.Context, cfg *configs.Config, stdout, stderr io.
 		return fmt.Errorf("catalog rebuild: %w; stop the service first", err)
 	}
 	defer unlock()
-	st, err := recorder.OpenStore(ctx, cfg)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	cat, err := storage.OpenCatalog(recorder.CatalogPath(cfg))
+	cat, err := storage.OpenCatalog(catalogPath(cfg))
 	if errors.Is(err, storage.ErrNewerSchema) {
 		// A cache this binary cannot read is rebuilt from nothing.
-		if err = storage.RemoveCatalog(recorder.CatalogPath(cfg)); err == nil {
-			cat, err = storage.OpenCatalog(recorder.CatalogPath(cfg))
+		if err = storage.RemoveCatalog(catalogPath(cfg)); err == nil {
+			cat, err = storage.OpenCatalog(catalogPath(cfg))
 		}
 	}
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/configs"
-	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/recorder/camsim"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/storetest"
@@ -235,7 +234,7 @@ var _ = bytes.NewReader
 // of a stopped service.
 func recorded(t *testing.T, cfg *configs.Config, camera string) []storage.Segment {
 	t.Helper()
-	cat, err := storage.OpenCatalog(recorder.CatalogPath(cfg))
+	cat, err := storage.OpenCatalog(catalogPath(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,10 +246,10 @@ func recorded(t *testing.T, cfg *configs.Config, camera string) []storage.Segmen
 	return segs
 }
 
-// openStore opens the store cfg names.
-func openStore(t *testing.T, cfg *configs.Config) storage.Store {
+// testStore opens the store cfg names.
+func testStore(t *testing.T, cfg *configs.Config) storage.Store {
 	t.Helper()
-	st, err := recorder.OpenStore(context.Background(), cfg)
+	st, err := openStore(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

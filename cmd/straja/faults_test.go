@@ -212,7 +212,7 @@ func TestKillMidSegment(t *testing.T) {
 	if lost > time.Duration(cfg.Recording.FragmentDuration)+500*time.Millisecond {
 		t.Errorf("lost %v of footage before the kill, want at most one fragment", lost)
 	}
-	if pr := testutil.FFprobe(t, fetch(t, openStore(t, cfg), first.Key)); !pr.FirstKey || pr.Codec != "h264" {
+	if pr := testutil.FFprobe(t, fetch(t, testStore(t, cfg), first.Key)); !pr.FirstKey || pr.Codec != "h264" {
 		t.Errorf("recovered segment does not play: %+v", pr)
 	}
 	if left, _ := filepath.Glob(filepath.Join(cfg.Spool.Dir, "*", "*.part")); len(left) != 0 {

@@ -89,7 +89,7 @@ func TestStoreOutage(t *testing.T) {
 		t.Errorf("open segments left in the spool: %v", parts)
 	}
 	stored := map[string]bool{}
-	for _, k := range listKeys(t, openStore(t, cfg)) {
+	for _, k := range listKeys(t, testStore(t, cfg)) {
 		stored[k] = true
 	}
 	for _, c := range cfg.Cameras {

@@ -53,7 +53,7 @@ func TestRecordEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			st := openStore(t, cfg)
+			st := testStore(t, cfg)
 			var catKeys []string
 			for i, c := range cfg.Cameras {
 				segs := recorded(t, cfg, c.ID)
@@ -205,7 +205,7 @@ func testBFramesCamera(t *testing.T, codec streaming.Codec) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t, cfg)
+	st := testStore(t, cfg)
 	segs := recorded(t, cfg, "cam-1")
 	if len(segs) < 2 {
 		t.Fatalf("%d segments, want >= 2", len(segs))

@@ -128,7 +128,7 @@ func stateCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // backupState backs the state database up now. It needs no lock: SQLite lets it read
 // a consistent copy while the service writes.
 func backupState(ctx context.Context, cfg *configs.Config, stdout io.Writer) error {
-	st, err := recorder.OpenStore(ctx, cfg)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func backupState(ctx context.Context, cfg *configs.Config, stdout io.Writer) err
 }
 
 func listStateBackups(ctx context.Context, cfg *configs.Config, stdout io.Writer) error {
-	st, err := recorder.OpenStore(ctx, cfg)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -163,7 +163,7 @@ func restoreState(ctx context.Context, cfg *configs.Config, from string, stdout 
 		return fmt.Errorf("state restore: %w; stop the service first", err)
 	}
 	defer unlock()
-	st, err := recorder.OpenStore(ctx, cfg)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,7 @@ func TestStateBackupSchedule(t *testing.T) {
 			if err := m.state.PutCamera(ctx, "roof-east", json.RawMessage(`{"name":"Acoperiș est"}`)); err != nil {
 				t.Fatal(err)
 			}
-			st := openStore(t, cfg)
+			st := testStore(t, cfg)
 			var key string
 			testutil.WaitFor(t, 20*time.Second, "a scheduled state backup with the camera added", func() bool {
 				keys := stateBackups(t, st)
@@ -150,7 +150,7 @@ func TestStateCommands(t *testing.T) {
 	if tmp, _ := filepath.Glob(filepath.Join(dir, ".state-*")); len(tmp) > 0 {
 		t.Errorf("backup left temporary files: %q", tmp)
 	}
-	st := openStore(t, cfg)
+	st := testStore(t, cfg)
 	keys := stateBackups(t, st)
 	if len(keys) != 1 || !strings.Contains(out, keys[0]) {
 		t.Fatalf("backups = %q after `state backup` said:\n%s", keys, out)
@@ -248,7 +248,7 @@ func TestNewerCatalog(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	setUserVersion(t, recorder.CatalogPath(cfg), 99)
+	setUserVersion(t, catalogPath(cfg), 99)
 	m := &Main{Config: cfg, Log: testLogger(t)}
 	err := m.Run(context.Background())
 	if err == nil {
