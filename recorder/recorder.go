@@ -31,7 +31,7 @@ type CameraStatus struct {
 }
 
 // Recorder owns every camera's ingest, fan-out stream and segmenter, the spool, the
-// uploader, the store and the catalog.
+// uploader and the catalog; it uploads to the store it is given.
 type Recorder struct {
 	redact  func(string) string
 	log     *slog.Logger
