@@ -82,13 +82,13 @@ func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64) (er
 	}
 	dir := filepath.Dir(p)
 	var f *os.File
-	// A concurrent Delete may prune the directory between creating it and creating
-	// the temporary file in it; that is rare, so just try again.
-	for range 3 {
-		if err = durable.MkdirAll(dir, durable.SyncDir); err != nil {
-			return fmt.Errorf("put %s: %w", key, err)
+	// A concurrent Delete may prune a directory between creating it and creating its
+	// child or the temporary file in it; that is rare, so just try again.
+	for range 10 {
+		err = durable.MkdirAll(dir, durable.SyncDir)
+		if err == nil {
+			f, err = os.CreateTemp(dir, "."+filepath.Base(p)+".*"+tempSuffix)
 		}
-		f, err = os.CreateTemp(dir, "."+filepath.Base(p)+".*"+tempSuffix)
 		if !errors.Is(err, fs.ErrNotExist) {
 			break
 		}
