@@ -19,8 +19,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 
+	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/storage"
-	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // ffmpegFMP4 remuxes an 8 s test clip (GOP 2 s) into a fragmented MP4, as

@@ -12,7 +12,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
-	"github.com/straja-nvr/straja/streaming/testutil"
+	"github.com/straja-nvr/straja/internal/testutil"
 )
 
 func TestRunRejectsBadFlags(t *testing.T) {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/straja-nvr/straja/streaming/testutil"
+	"github.com/straja-nvr/straja/internal/testutil"
 )
 
 // TestTwoDemosAtOnce: two demos on one machine must not fight over a port; the

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/configs"
-	"github.com/straja-nvr/straja/streaming/testutil"
+	"github.com/straja-nvr/straja/internal/testutil"
 )
 
 // health is GET /healthz: the status code and the body's fields.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/configs"
-	"github.com/straja-nvr/straja/streaming/testutil"
+	"github.com/straja-nvr/straja/internal/testutil"
 )
 
 // privateMinIO is a MinIO server this test may stop and restart.

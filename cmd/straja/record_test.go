@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/recorder/camsim"
 	"github.com/straja-nvr/straja/streaming"
-	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // TestRecordEndToEnd records four simulated cameras (one H.265) with 2 s segments and

@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/state"
-	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 func stateBackups(t *testing.T, st storage.Store) []string {

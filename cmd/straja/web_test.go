@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/straja-nvr/straja/configs"
-	"github.com/straja-nvr/straja/streaming/testutil"
+	"github.com/straja-nvr/straja/internal/testutil"
 )
 
 // startBare runs the service with no cameras, logging into a buffer.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/straja-nvr/straja/streaming/testutil"
+	"github.com/straja-nvr/straja/internal/testutil"
 )
 
 func TestParseStatTicks(t *testing.T) {

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/clip"
-	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 func needFFmpeg(t *testing.T) {

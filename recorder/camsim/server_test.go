@@ -20,8 +20,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
+	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/streaming"
-	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 func startServer(t *testing.T, opts Options) *Server {

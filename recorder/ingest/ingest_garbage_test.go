@@ -18,10 +18,10 @@ import (
 	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/recorder/internal/metrics"
 	"github.com/straja-nvr/straja/streaming"
 	streamclip "github.com/straja-nvr/straja/streaming/clip"
-	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // garbageCam is a real RTSP camera whose SDP announces forma and whose RTP is

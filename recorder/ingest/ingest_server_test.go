@@ -19,9 +19,9 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp"
 
+	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/streaming"
 	streamclip "github.com/straja-nvr/straja/streaming/clip"
-	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // testClip is a test clip demuxed into access units, as a camera would send them.

@@ -23,10 +23,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/straja-nvr/straja/internal/durable"
+	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/recorder/internal/metrics"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming"
-	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 const testCamera = "cam1"

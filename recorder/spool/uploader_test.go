@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/storage"
-	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 // flakyStore fails Put while fail is set.

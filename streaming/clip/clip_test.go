@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/streaming"
-	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 func TestEmbedded(t *testing.T) {

@@ -18,8 +18,8 @@ import (
 	"github.com/pion/webrtc/v4"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/streaming"
-	"github.com/straja-nvr/straja/streaming/testutil"
 )
 
 var loopback = net.IPv4(127, 0, 0, 1)

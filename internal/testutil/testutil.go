@@ -3,11 +3,8 @@
 // Chromium), what ffprobe says of a file, a goroutine-leak check and a buffer for a
 // child's output.
 //
-// Why here: the layout's top-level folders are fixed, and an internal/ folder under one
-// of them is closed to the others' tests. So it is a plain package that imports nothing
-// of Straja: importing it adds no dependency between product packages (storage's tests
-// may use it although storage never imports streaming), and no product code imports it.
-// storage/storetest is the precedent for a test-only package in the tree.
+// It lives in the module's internal/ folder, beside the other leaves every package may
+// use, and no product code imports it.
 package testutil
 
 import (
