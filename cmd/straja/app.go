@@ -32,6 +32,10 @@ type Main struct {
 	Log    *slog.Logger
 	// Sim, when set, is a camera simulator the service owns (the demo).
 	Sim *camsim.Server
+	// Out receives what is shown once and never logged: a new user's password.
+	Out io.Writer
+	// Demo, when set, makes Run create the demo's users.
+	Demo *DemoUsers
 
 	rec    *recorder.Recorder
 	state  *state.State
@@ -60,6 +64,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	sdb, err := state.Open(ctx, statePath(m.Config))
 	if err != nil {
+		rec.Close()
+		return err
+	}
+	if err := m.setUpUsers(ctx, sdb); err != nil {
+		sdb.Close()
 		rec.Close()
 		return err
 	}

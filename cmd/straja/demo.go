@@ -10,6 +10,7 @@ import (
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder/camsim"
 	"github.com/straja-nvr/straja/streaming"
+	"github.com/straja-nvr/straja/web/auth"
 )
 
 // demoMain builds the demo: the embedded demo config, an in-process camera simulator
@@ -24,8 +25,22 @@ func demoMain(args []string, stderr io.Writer, log *slog.Logger) (*Main, error) 
 	// Free ports by default, so that demos side by side do not collide.
 	udpPort := fs.Int("webrtc-udp-port", 0, "UDP port for live view media (0: a free port)")
 	tcpPort := fs.Int("webrtc-tcp-port", 0, "ICE-TCP port for live view media (0: a free port, -1: none)")
+	password := fs.String("demo-password", "", "password of the demo users guard, admin and itc (default: a random one, printed)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	demo := &DemoUsers{Password: *password}
+	if demo.Password == "" {
+		p, err := auth.RandomPassword()
+		if err != nil {
+			return nil, err
+		}
+		demo.Password, demo.Random = p, true
+	}
+	for _, u := range auth.Roles {
+		if err := auth.CheckPassword(u, demo.Password); err != nil {
+			return nil, fmt.Errorf("demo: --demo-%w", err)
+		}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
@@ -78,5 +93,5 @@ func demoMain(args []string, stderr io.Writer, log *slog.Logger) (*Main, error) 
 	}
 	log.Info("demo cameras simulated", "rtsp", sim.Addr(), "cameras", *cameras,
 		"segment_duration", time.Duration(cfg.Recording.SegmentDuration))
-	return &Main{Config: cfg, Log: log, Sim: sim}, nil
+	return &Main{Config: cfg, Log: log, Sim: sim, Demo: demo}, nil
 }

@@ -52,6 +52,8 @@ func TestDemoFlagErrors(t *testing.T) {
 		{[]string{"--segment-duration", "1s"}, "--segment-duration: 1s is outside the allowed range"},
 		{[]string{"--webrtc-udp-port", "70000"}, "--webrtc-udp-port: must be a port number"},
 		{[]string{"--webrtc-tcp-port", "-2"}, "--webrtc-tcp-port: must be a port number"},
+		{[]string{"--demo-password", "scurta"}, "--demo-password: 6 characters, at least 12 needed"},
+		{[]string{"--demo-password", "guard"}, "--demo-password: 5 characters"},
 	} {
 		args := append(tc.args, "--data", t.TempDir())
 		m, err := demoMain(args, io.Discard, testLogger(t))

@@ -1,7 +1,7 @@
 // Command straja records and relays the CCTV cameras of a site: `straja serve` runs the
 // service from a config file, `straja demo` runs it against simulated cameras, and
-// `straja catalog rebuild` rebuilds the catalog from storage, and `straja state`
-// backs up and restores the state database.
+// `straja catalog rebuild` rebuilds the catalog from storage, `straja state`
+// backs up and restores the state database, and `straja user` manages users.
 package main
 
 import (
@@ -19,12 +19,17 @@ import (
 )
 
 const usage = `usage:
-  straja demo [--listen ADDR] [--data DIR] [--cameras N] [--segment-duration D] [--webrtc-udp-port P] [--webrtc-tcp-port P]
+  straja demo [--demo-password P] [--listen ADDR] [--data DIR] [--cameras N] [--segment-duration D] [--webrtc-udp-port P] [--webrtc-tcp-port P]
   straja serve --config FILE
   straja catalog rebuild --config FILE
   straja state backup --config FILE
   straja state list --config FILE
-  straja state restore --config FILE [--from KEY]`
+  straja state restore --config FILE [--from KEY]
+  straja user add --config FILE --username U --role guard|admin|itc [--password-stdin]
+  straja user passwd --config FILE --username U [--password-stdin]
+  straja user list --config FILE
+  straja user disable|enable --config FILE --username U
+  straja user grant --config FILE --username U --site S | --camera C`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -86,6 +91,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return rebuildCatalog(ctx, cfg, stdout, stderr)
 	case "state":
 		return stateCommand(ctx, args[1:], stdout, stderr)
+	case "user":
+		return userCommand(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])
@@ -94,6 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // serve runs m until ctx is done.
 func serve(ctx context.Context, m *Main, stdout io.Writer) error {
+	m.Out = stdout
 	if err := m.Run(ctx); err != nil {
 		return err
 	}

@@ -52,6 +52,10 @@ var migrations = []migration{
 			updated_ms INTEGER NOT NULL
 		) STRICT;`,
 	},
+	{
+		name: "users",
+		sql:  usersSchema,
+	},
 }
 
 // SchemaVersion is the schema version this binary creates and understands.

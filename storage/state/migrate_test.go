@@ -49,6 +49,24 @@ var fixtures = []struct {
 			}
 		},
 	},
+	{ // 3: users
+		seed: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `INSERT INTO users (id, username, role, password_hash, disabled, created_ms, updated_ms)
+				VALUES (7, 'paznic.ion', 'guard', '$argon2id$v=19$m=65536,t=2,p=2$c2FsdA$aGFzaA', 1, 1764500000000, 1764500002000)`)
+			mustExec(t, db, `INSERT INTO grants (user_id, kind, target) VALUES (7, 'site', 'bastion'), (7, 'camera', 'roof-east')`)
+		},
+		check: func(t *testing.T, s *State) {
+			u, err := s.User(t.Context(), "paznic.ion")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []Grant{{"camera", "roof-east"}, {"site", "bastion"}}
+			if u.Role != "guard" || !u.Disabled || u.PasswordHash != "$argon2id$v=19$m=65536,t=2,p=2$c2FsdA$aGFzaA" ||
+				!slices.Equal(u.Grants, want) || !u.Created.Equal(time.UnixMilli(1764500000000)) {
+				t.Errorf("user after upgrade = %+v, want the paznic.ion row as written with grants %v", u, want)
+			}
+		},
+	},
 }
 
 func mustExec(t *testing.T, db *sql.DB, query string) {
