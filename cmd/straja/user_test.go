@@ -258,3 +258,15 @@ func TestDemoUsers(t *testing.T) {
 		t.Errorf("the demo also made the first-start admin: %q", out)
 	}
 }
+
+// TestUserCommandWhileServing: `straja user` works beside a running service.
+func TestUserCommandWhileServing(t *testing.T) {
+	m, _ := startBare(t, func(*configs.Config) {})
+	path := writeConfig(t, m.Config)
+	if _, err := runUser(t, "Bastion-de-noapte\n", "add", "--config", path, "--username", "ana", "--role", "guard", "--password-stdin"); err != nil {
+		t.Fatalf("user add while the service runs: %v", err)
+	}
+	if u, err := auth.NewUsers(m.state, auth.Targets{}).Authenticate(t.Context(), "ana", "Bastion-de-noapte"); err != nil || u.Username != "ana" {
+		t.Errorf("the running service's database does not see ana: %+v, %v", u, err)
+	}
+}
