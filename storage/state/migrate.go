@@ -56,6 +56,7 @@ var migrations = []migration{
 		name: "users",
 		sql:  usersSchema,
 	},
+	{name: "audit", sql: auditMigrationSQL},
 }
 
 // SchemaVersion is the schema version this binary creates and understands.

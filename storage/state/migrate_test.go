@@ -67,6 +67,22 @@ var fixtures = []struct {
 			}
 		},
 	},
+	{ // 4: audit
+		seed: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `INSERT INTO audit (seq, time_ns, actor, username, action, camera, detail, prev_hash, hash)
+				VALUES (1, 1764500000000000000, '10.20.1.7', '', 'live.start', 'roof-east', '{"session":"ab12cd34"}', x'00', x'01')`)
+		},
+		check: func(t *testing.T, s *State) {
+			var got []AuditRow
+			if err := s.AuditRows(t.Context(), AuditQuery{}, func(r AuditRow) error { got = append(got, r); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0].Seq != 1 || got[0].Action != "live.start" || got[0].Camera != "roof-east" ||
+				!got[0].Time.Equal(time.Unix(0, 1764500000000000000)) {
+				t.Errorf("audit after upgrade = %+v, want the live.start row as written", got)
+			}
+		},
+	},
 }
 
 func mustExec(t *testing.T, db *sql.DB, query string) {

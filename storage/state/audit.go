@@ -1,0 +1,138 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// AuditRow is one stored audit entry as the database holds it. The state database
+// only stores and returns rows; the hash chain over them is the audit package's.
+type AuditRow struct {
+	Seq      int64
+	Time     time.Time // UTC, nanosecond precision
+	Actor    string
+	User     string
+	Action   string
+	Camera   string
+	Detail   string // a JSON object
+	PrevHash []byte
+	Hash     []byte
+}
+
+// auditMigrationSQL creates the audit table. The triggers refuse updates and deletes
+// through SQL; they stop mistakes, not an attacker with the file, which is what the
+// hash chain and the heads in the store are for.
+const auditMigrationSQL = `CREATE TABLE audit (
+	seq       INTEGER PRIMARY KEY,
+	time_ns   INTEGER NOT NULL,
+	actor     TEXT NOT NULL,
+	username  TEXT NOT NULL DEFAULT '',
+	action    TEXT NOT NULL,
+	camera    TEXT NOT NULL DEFAULT '',
+	detail    TEXT NOT NULL CHECK (json_valid(detail)),
+	prev_hash BLOB NOT NULL,
+	hash      BLOB NOT NULL
+) STRICT;
+CREATE INDEX audit_time ON audit (time_ns);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;`
+
+// AppendAudit inserts rows in one transaction: all of them or none. The caller is the
+// one writer and has chained them after AuditHead.
+func (s *State) AppendAudit(ctx context.Context, rows []AuditRow) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("state append audit: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit
+		(seq, time_ns, actor, username, action, camera, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("state append audit: %w", err)
+	}
+	defer stmt.Close()
+	for _, r := range rows {
+		if _, err := stmt.ExecContext(ctx, r.Seq, r.Time.UnixNano(), r.Actor, r.User, r.Action, r.Camera,
+			r.Detail, r.PrevHash, r.Hash); err != nil {
+			return fmt.Errorf("state append audit seq %d: %w", r.Seq, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("state append audit: %w", err)
+	}
+	return nil
+}
+
+// AuditHead returns the last entry's seq and hash; an empty trail gives 0 and nil.
+func (s *State) AuditHead(ctx context.Context) (int64, []byte, error) {
+	var seq int64
+	var hash []byte
+	err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if err == sql.ErrNoRows {
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("state audit head: %w", err)
+	}
+	return seq, hash, nil
+}
+
+// AuditQuery selects audit rows: all fields optional. Rows come in seq order, after
+// After, at most Limit (0: no limit).
+type AuditQuery struct {
+	From, To time.Time // [From, To); zero: unbounded
+	User     string
+	Camera   string
+	Action   string
+	After    int64
+	Limit    int
+}
+
+// AuditRows calls fn for each row q selects, in seq order, and stops at fn's first error.
+func (s *State) AuditRows(ctx context.Context, q AuditQuery, fn func(AuditRow) error) error {
+	where := []string{"seq > ?"}
+	args := []any{q.After}
+	if !q.From.IsZero() {
+		where, args = append(where, "time_ns >= ?"), append(args, q.From.UnixNano())
+	}
+	if !q.To.IsZero() {
+		where, args = append(where, "time_ns < ?"), append(args, q.To.UnixNano())
+	}
+	if q.User != "" {
+		where, args = append(where, "username = ?"), append(args, q.User)
+	}
+	if q.Camera != "" {
+		where, args = append(where, "camera = ?"), append(args, q.Camera)
+	}
+	if q.Action != "" {
+		where, args = append(where, "action = ?"), append(args, q.Action)
+	}
+	query := `SELECT seq, time_ns, actor, username, action, camera, detail, prev_hash, hash FROM audit WHERE ` +
+		strings.Join(where, " AND ") + ` ORDER BY seq`
+	if q.Limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("state audit rows: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r AuditRow
+		var ns int64
+		if err := rows.Scan(&r.Seq, &ns, &r.Actor, &r.User, &r.Action, &r.Camera, &r.Detail, &r.PrevHash, &r.Hash); err != nil {
+			return fmt.Errorf("state audit rows: %w", err)
+		}
+		r.Time = time.Unix(0, ns).UTC()
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("state audit rows: %w", err)
+	}
+	return nil
+}

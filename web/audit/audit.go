@@ -1,0 +1,266 @@
+// Package audit keeps Straja's tamper-evident audit trail: entries appended to the
+// state database by one writer, each holding the SHA-256 of the previous one (a hash
+// chain), and the chain head copied into the object store every few minutes and at
+// shutdown. Rewriting an entry breaks the chain; recomputing the chain after an edit,
+// or deleting the last entries, disagrees with a head in the store (Verify).
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/storage/state"
+)
+
+// Actions recorded today; the users issue adds login, playback, export and the rest.
+const (
+	ActionLiveStart     = "live.start"
+	ActionLiveStop      = "live.stop"
+	ActionSegmentList   = "segments.list"
+	ActionStateBackup   = "state.backup"
+	ActionStateRestore  = "state.restore"
+	ActionServiceStart  = "service.start"
+	ActionServiceStop   = "service.stop"
+	ActorLocal          = "local" // the service itself, or a command run on the server
+	DefaultAnchorPeriod = 5 * time.Minute
+)
+
+// Event is what a caller records; the Log adds seq, time and the chain.
+type Event struct {
+	Actor  string // client address, or ActorLocal
+	User   string // empty until there are users
+	Action string
+	Camera string         // optional
+	Detail map[string]any // range, reason, etc.; nil for none
+}
+
+// Entry is one stored entry; Query selects entries.
+type (
+	Entry = state.AuditRow
+	Query = state.AuditQuery
+)
+
+// ErrClosed is returned by Record after Close.
+var ErrClosed = errors.New("audit trail closed")
+
+// Hash is the SHA-256 of e's canonical encoding: a version tag, then every field,
+// prev_hash included, each length-prefixed so no two entries encode alike.
+func Hash(e Entry) []byte {
+	b := make([]byte, 0, 128+len(e.Detail))
+	b = append(b, "straja-audit-1"...)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixNano()))
+	for _, s := range []string{e.Actor, e.User, e.Action, e.Camera, e.Detail, string(e.PrevHash)} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// Options configure a Log.
+type Options struct {
+	// Store keeps the chain heads (under HeadPrefix).
+	Store storage.Store
+	// AnchorInterval is how often the head is written to Store (0: DefaultAnchorPeriod).
+	AnchorInterval time.Duration
+}
+
+// Log appends to the audit trail. Safe for concurrent use; New starts its writer and
+// its anchoring, Close stops and waits for both.
+type Log struct {
+	st    *state.State
+	store storage.Store
+	log   *slog.Logger
+
+	reqs    chan *request
+	quit    chan struct{}
+	stopped chan struct{} // closed when the writer has returned
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
+
+	mu       sync.Mutex // guards the head and what was anchored
+	seq      int64
+	hash     []byte
+	anchored int64
+}
+
+type request struct {
+	ev   Event
+	done chan error
+}
+
+// maxBatch bounds the entries of one transaction.
+const maxBatch = 512
+
+// New opens the trail in st, continuing its chain.
+func New(ctx context.Context, st *state.State, opts Options, log *slog.Logger) (*Log, error) {
+	if opts.Store == nil {
+		return nil, errors.New("audit: a store for the chain heads is required")
+	}
+	if opts.AnchorInterval <= 0 {
+		opts.AnchorInterval = DefaultAnchorPeriod
+	}
+	seq, hash, err := st.AuditHead(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	l := &Log{st: st, store: opts.Store, log: log, reqs: make(chan *request, maxBatch), quit: make(chan struct{}),
+		stopped: make(chan struct{}), seq: seq, hash: hash}
+	if last, err := lastHead(ctx, opts.Store); err == nil {
+		l.anchored = last
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l.cancel = cancel
+	l.wg.Go(func() { l.write(rctx) })
+	l.wg.Go(func() { l.anchorEvery(rctx, opts.AnchorInterval) })
+	return l, nil
+}
+
+// Record appends ev and returns once it is committed. Concurrent records share a
+// transaction (group commit), which is what makes the trail fast.
+func (l *Log) Record(ctx context.Context, ev Event) error {
+	r := &request{ev: ev, done: make(chan error, 1)}
+	select {
+	case l.reqs <- r:
+	case <-l.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("audit record %s: %w", ev.Action, ctx.Err())
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-l.stopped:
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
+}
+
+// List calls fn for each entry q selects, in seq order.
+func (l *Log) List(ctx context.Context, q Query, fn func(Entry) error) error {
+	return l.st.AuditRows(ctx, q, fn)
+}
+
+// Head returns the last entry's seq and hash.
+func (l *Log) Head() (int64, []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq, l.hash
+}
+
+// Close stops the writer once what was queued is written, then stores the head.
+func (l *Log) Close() error {
+	l.once.Do(func() { close(l.quit) })
+	<-l.stopped
+	l.cancel()
+	l.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return l.Anchor(ctx)
+}
+
+func (l *Log) write(ctx context.Context) {
+	defer close(l.stopped)
+	batch := make([]*request, 0, maxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-l.reqs:
+			batch = append(batch, r)
+		case <-l.quit:
+			// Drain what was queued before the quit.
+			for {
+				select {
+				case r := <-l.reqs:
+					batch = append(batch, r)
+					if len(batch) == maxBatch {
+						l.commit(ctx, batch)
+						batch = batch[:0]
+					}
+				default:
+					l.commit(ctx, batch)
+					return
+				}
+			}
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-l.reqs:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		l.commit(ctx, batch)
+	}
+}
+
+// commit chains and writes one batch; on failure the head stays where it was.
+func (l *Log) commit(ctx context.Context, batch []*request) {
+	if len(batch) == 0 {
+		return
+	}
+	l.mu.Lock()
+	seq, prev := l.seq, l.hash
+	l.mu.Unlock()
+	rows := make([]Entry, len(batch))
+	now := time.Now().UTC()
+	for i, r := range batch {
+		detail := []byte("{}")
+		if r.ev.Detail != nil {
+			var err error
+			if detail, err = json.Marshal(r.ev.Detail); err != nil {
+				detail = []byte(`{"error":"detail not encodable"}`)
+			}
+		}
+		seq++
+		if prev == nil {
+			prev = make([]byte, sha256.Size) // the first entry follows zeros
+		}
+		e := Entry{Seq: seq, Time: now, Actor: r.ev.Actor, User: r.ev.User, Action: r.ev.Action,
+			Camera: r.ev.Camera, Detail: string(detail), PrevHash: prev}
+		e.Hash = Hash(e)
+		rows[i], prev = e, e.Hash
+	}
+	err := l.st.AppendAudit(ctx, rows)
+	if err == nil {
+		l.mu.Lock()
+		l.seq, l.hash = seq, prev
+		l.mu.Unlock()
+	} else {
+		l.log.Error("audit append failed", "entries", len(rows), "err", err)
+	}
+	for _, r := range batch {
+		r.done <- err
+	}
+}
+
+func (l *Log) anchorEvery(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := l.Anchor(ctx); err != nil && ctx.Err() == nil {
+				l.log.Warn("audit head not stored; the next attempt follows", "err", err)
+			}
+		}
+	}
+}
