@@ -34,6 +34,7 @@ type Config struct {
 	Recording Recording `yaml:"recording,omitempty"`
 	WebRTC    WebRTC    `yaml:"webrtc,omitempty"`
 	State     State     `yaml:"state,omitempty"`
+	Audit     Audit     `yaml:"audit,omitempty"`
 	Sites     []Site    `yaml:"sites,omitempty"`
 	Cameras   []Camera  `yaml:"cameras,omitempty"`
 
@@ -114,6 +115,14 @@ type State struct {
 	// BackupKeep is how many backups are kept, the newest (1..10000; 0 means the
 	// default, 14).
 	BackupKeep int `yaml:"backup_keep,omitempty"`
+}
+
+// Audit configures the audit trail (in the state database).
+type Audit struct {
+	// AnchorInterval is how often the chain head is copied into the store, so that
+	// an edit to the database that recomputes the chain is still caught (1m..1h;
+	// default 5m). The head is also stored at shutdown.
+	AnchorInterval Duration `yaml:"anchor_interval,omitempty"`
 }
 
 // Site is a building or location that groups cameras.
@@ -209,6 +218,7 @@ func Default() Config {
 		WebRTC: WebRTC{UDPPort: 8189, TCPPort: 8189, MaxSessions: 256, MaxSessionsPerClient: 32,
 			MaxSessionDuration: Duration(12 * time.Hour)},
 		State: State{BackupSchedule: "@daily", BackupKeep: 14},
+		Audit: Audit{AnchorInterval: Duration(5 * time.Minute)},
 	}
 }
 
@@ -295,6 +305,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.State.BackupKeep == 0 {
 		c.State.BackupKeep = 14
+	}
+	if c.Audit.AnchorInterval == 0 {
+		c.Audit.AnchorInterval = Duration(5 * time.Minute)
 	}
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]

@@ -154,6 +154,9 @@ func (c *Config) validate() []*Error {
 	if _, err := cron.ParseStandard(c.State.BackupSchedule); err != nil {
 		bad("state.backup_schedule", "%q is not a cron schedule (like \"30 3 * * *\" or @daily): %v", c.State.BackupSchedule, err)
 	}
+	if err := checkRange(c.Audit.AnchorInterval, time.Minute, time.Hour); err != "" {
+		bad("audit.anchor_interval", "%s", err)
+	}
 	if k := c.State.BackupKeep; k < 1 || k > 10000 {
 		bad("state.backup_keep", "must be between 1 and 10000, got %d", k)
 	}

@@ -89,6 +89,7 @@ var statuses = []status{
 	{err: webrtc.ErrTooManyClientSessions, code: http.StatusTooManyRequests, retryAfter: 10,
 		msg: text("too many live views are open from this computer; close another live view or try again later")},
 	{err: webrtc.ErrClosed, code: http.StatusServiceUnavailable, retryAfter: 2, msg: text("live view is restarting")},
+	{err: errAudit, code: http.StatusServiceUnavailable, retryAfter: 5, msg: text("the audit trail cannot be written; try again later")},
 	{err: errLiveOff, code: http.StatusServiceUnavailable, msg: text("live view is not running on this server")},
 	{err: errBusy, code: http.StatusServiceUnavailable, retryAfter: 1,
 		msg: text("the server is busy; try again in a moment")},

@@ -72,6 +72,8 @@ func (s *Server) routeTable() []Route {
 		{Method: "PATCH", Pattern: sessionPath + "{sid}", Handler: s.handleWHEPPatch, Permission: Local,
 			MaxBody: maxOfferSize},
 		{Method: "DELETE", Pattern: sessionPath + "{sid}", Handler: s.handleWHEPDelete, Permission: Local},
+		// The users issue makes the audit trail admin-only.
+		{Method: "GET", Pattern: "/api/v1/audit", Handler: s.handleAudit, Permission: Local},
 		{Method: "GET", Pattern: "/{$}", Handler: s.handleUI, Permission: Anonymous},
 		{Method: "GET", Pattern: UIPrefix, Handler: s.handleUI, Permission: Anonymous},
 	}

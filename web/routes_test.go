@@ -47,6 +47,7 @@ func TestRouteTable(t *testing.T) {
 		"OPTIONS /api/v1/cameras/{id}/whep handleWHEPOptions local",
 		"PATCH /api/v1/whep/sessions/{sid} handleWHEPPatch local",
 		"DELETE /api/v1/whep/sessions/{sid} handleWHEPDelete local",
+		"GET /api/v1/audit handleAudit local",
 		"GET /{$} handleUI anonymous",
 		"GET /ui/ handleUI anonymous",
 	}
@@ -182,7 +183,7 @@ func TestHostCheck(t *testing.T) {
 		}
 	}
 	// Listening on every interface allows no more than loopback and the public hosts.
-	all := New(Options{Cameras: fakeCameras{}, Listen: "0.0.0.0:8080"}, slog.New(slog.DiscardHandler))
+	all := New(Options{Cameras: fakeCameras{}, Listen: "0.0.0.0:8080", Auditor: newAuditLog(t)}, slog.New(slog.DiscardHandler))
 	for host, want := range map[string]int{"0.0.0.0:8080": 421, "192.0.2.10:8080": 421, "127.0.0.1:8080": 200} {
 		r := newRequest("GET", "/api/v1/cameras", nil)
 		r.Host = host
@@ -198,7 +199,7 @@ func TestHostCheck(t *testing.T) {
 // one from a proxy in front is kept.
 func TestRequestIDAndAccessLog(t *testing.T) {
 	var logs bytes.Buffer
-	s := New(Options{Cameras: fakeCameras{{ID: "bastion-gate"}}, Segments: newCatalog(t)},
+	s := New(Options{Cameras: fakeCameras{{ID: "bastion-gate"}}, Segments: newCatalog(t), Auditor: newAuditLog(t)},
 		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	rec := get(s, "/api/v1/cameras/nope/segments")
 	id := rec.Header().Get("X-Request-Id")

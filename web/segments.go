@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/web/audit"
 )
 
 // Limits of one segments listing.
@@ -57,6 +58,11 @@ func (s *Server) handleSegments(w http.ResponseWriter, r *http.Request) {
 	}
 	q, err := parseSegmentQuery(r, id, time.Now())
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.record(r, audit.Event{Action: audit.ActionSegmentList, Camera: id,
+		Detail: map[string]any{"from": q.From, "to": q.To}}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -62,6 +62,8 @@ type Options struct {
 	// header, besides localhost, 127.0.0.1, ::1 and PublicHosts.
 	Listen      string
 	PublicHosts []string
+	// Auditor records live views and listings; required (New panics without one).
+	Auditor Auditor
 	// MaxInFlight caps non-streaming requests in progress (0: DefaultMaxInFlight).
 	MaxInFlight int
 }
@@ -77,6 +79,7 @@ type Server struct {
 	health   Health
 	metrics  http.Handler
 	live     LiveServer
+	audit    Auditor
 	lookup   func(cameraID string) (*streaming.Stream, error) // nil without Streams
 	ui       *uiHandler
 	hosts    map[string]bool
@@ -90,6 +93,9 @@ type Server struct {
 
 // New builds the server from its route table.
 func New(opts Options, log *slog.Logger) *Server {
+	if opts.Auditor == nil {
+		panic("web: Options.Auditor is required: every look at footage is recorded")
+	}
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = DefaultMaxInFlight
 	}
@@ -97,7 +103,7 @@ func New(opts Options, log *slog.Logger) *Server {
 	if gatherer == nil {
 		gatherer = prometheus.NewRegistry()
 	}
-	s := &Server{cams: opts.Cameras, segments: opts.Segments, health: opts.Health, live: opts.Live,
+	s := &Server{cams: opts.Cameras, segments: opts.Segments, health: opts.Health, live: opts.Live, audit: opts.Auditor,
 		metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}), ui: newUI(),
 		hosts: allowedHosts(opts.Listen, opts.PublicHosts), inFlight: make(chan struct{}, opts.MaxInFlight), log: log}
 	if opts.Streams != nil {

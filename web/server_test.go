@@ -71,7 +71,8 @@ func newCatalog(tb testing.TB, segs ...iter.Seq[storage.Segment]) *storage.Catal
 
 func newTestServer(tb testing.TB, segs SegmentLister, opts ...func(*Options)) *Server {
 	tb.Helper()
-	o := Options{Cameras: fakeCameras{{ID: "bastion-gate", Name: "Poarta"}}, Segments: segs, Listen: "127.0.0.1:8080"}
+	o := Options{Cameras: fakeCameras{{ID: "bastion-gate", Name: "Poarta"}}, Segments: segs, Listen: "127.0.0.1:8080",
+		Auditor: newAuditLog(tb)}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -251,7 +252,7 @@ func TestSegmentsPagination(t *testing.T) {
 // one that fails after it is cut short, never a well-formed partial page.
 func TestSegmentsListingFails(t *testing.T) {
 	var logs bytes.Buffer
-	s := New(Options{Cameras: fakeCameras{{ID: "bastion-gate"}}, Segments: failingLister{after: 0}},
+	s := New(Options{Cameras: fakeCameras{{ID: "bastion-gate"}}, Segments: failingLister{after: 0}, Auditor: newAuditLog(t)},
 		slog.New(slog.NewTextHandler(&logs, nil)))
 	rec := get(s, "/api/v1/cameras/bastion-gate/segments")
 	checkError(t, rec, 500, "", "internal error")
@@ -259,7 +260,7 @@ func TestSegmentsListingFails(t *testing.T) {
 		t.Errorf("body %q shows the cause, or the log %q lacks it", rec.Body, logs.String())
 	}
 
-	srv := httptest.NewServer(New(Options{Cameras: fakeCameras{{ID: "bastion-gate"}}, Segments: failingLister{after: 3}},
+	srv := httptest.NewServer(New(Options{Cameras: fakeCameras{{ID: "bastion-gate"}}, Segments: failingLister{after: 3}, Auditor: newAuditLog(t)},
 		slog.New(slog.DiscardHandler)))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/api/v1/cameras/bastion-gate/segments")

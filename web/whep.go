@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/streaming/webrtc"
+	"github.com/straja-nvr/straja/web/audit"
 )
 
 // WHEP (RFC 9725) routes, served over the live server's Go API:
@@ -57,6 +58,13 @@ func (s *Server) handleWHEPOffer(w http.ResponseWriter, r *http.Request) {
 	client, _, _ := net.SplitHostPort(r.RemoteAddr)
 	answer, sid, err := s.live.Offer(ctx, webrtc.OfferRequest{CameraID: id, Stream: st, SDP: offer, Client: client})
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	short := sid[:min(8, len(sid))]
+	if err := s.record(r, audit.Event{Action: audit.ActionLiveStart, Camera: id,
+		Detail: map[string]any{"session": short}}); err != nil {
+		_ = s.live.Delete(sid) // no unrecorded live view
 		s.writeError(w, r, err)
 		return
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"sync/atomic"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -47,6 +48,12 @@ func newWHEPServerOpts(t *testing.T, lo webrtc.Options) (*Server, *webrtc.Server
 		}
 		st.Write(u)
 	}
+	var srv atomic.Pointer[Server]
+	lo.OnSessionEnd = func(e webrtc.SessionEnd) {
+		if s := srv.Load(); s != nil {
+			s.LiveEnded(e)
+		}
+	}
 	live, err := webrtc.New(lo, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -65,9 +72,11 @@ func newWHEPServerOpts(t *testing.T, lo webrtc.Options) (*Server, *webrtc.Server
 		},
 		streams: map[string]*streaming.Stream{"cam-1": st, "cam-off": streaming.New()},
 	}
-	return newTestServer(t, newCatalog(t), func(o *Options) {
+	s := newTestServer(t, newCatalog(t), func(o *Options) {
 		o.Cameras, o.Streams, o.Live = cams, cams, live
-	}), live
+	})
+	srv.Store(s)
+	return s, live
 }
 
 // clientOffer is a recvonly offer from a pion client with the given codecs (nil:

@@ -23,6 +23,7 @@ import (
 	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/streaming/webrtc"
 	"github.com/straja-nvr/straja/web"
+	"github.com/straja-nvr/straja/web/audit"
 )
 
 // Main is the whole service, wired from a validated config. End-to-end tests drive it
@@ -39,6 +40,7 @@ type Main struct {
 
 	rec    *recorder.Recorder
 	state  *state.State
+	audit  *audit.Log
 	cron   *cron.Cron // periodic jobs; Close stops it before what its jobs use
 	rtc    *webrtc.Server
 	http   *http.Server
@@ -78,7 +80,18 @@ func (m *Main) Run(ctx context.Context) error {
 		rec.Close()
 		return fmt.Errorf("listen: %w", err)
 	}
-	m.rec, m.ln, m.state = rec, ln, sdb
+	al, err := audit.New(ctx, sdb, audit.Options{Store: rec.Store(),
+		AnchorInterval: time.Duration(m.Config.Audit.AnchorInterval)}, m.Log.With("component", "audit"))
+	if err != nil {
+		ln.Close()
+		sdb.Close()
+		rec.Close()
+		return err
+	}
+	m.rec, m.ln, m.state, m.audit = rec, ln, sdb, al
+	// srv records the end of live sessions; no session ends before it is set, as
+	// none starts before it serves.
+	var srv *web.Server
 	wc := m.Config.WebRTC
 	rtc, err := webrtc.New(webrtc.Options{
 		UDPPort: wc.UDPPort, TCPPort: wc.TCPPort,
@@ -87,23 +100,26 @@ func (m *Main) Run(ctx context.Context) error {
 		BindAddress:     mediaBindAddress(m.Config),
 		MaxSessions:     wc.MaxSessions, MaxSessionsPerClient: wc.MaxSessionsPerClient,
 		MaxSessionDuration: time.Duration(wc.MaxSessionDuration),
+		OnSessionEnd:       func(e webrtc.SessionEnd) { srv.LiveEnded(e) },
 	}, reg, m.Log.With("component", "webrtc"))
 	if err != nil {
 		ln.Close()
+		al.Close()
 		sdb.Close()
 		rec.Close()
 		return fmt.Errorf("webrtc: %w", err)
 	}
 	m.rtc = rtc
-	srv := web.New(web.Options{Cameras: rec, Segments: rec, Health: rec, Gatherer: reg, Streams: rec, Live: rtc,
-		Listen: m.Config.Listen, PublicHosts: m.Config.PublicHosts}, m.Log)
+	srv = web.New(web.Options{Cameras: rec, Segments: rec, Health: rec, Gatherer: reg, Streams: rec, Live: rtc,
+		Auditor: al, Listen: m.Config.Listen, PublicHosts: m.Config.PublicHosts}, m.Log)
 	m.http = web.NewHTTPServer(srv, m.Log)
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	if m.cron, err = startStateBackups(rctx, m.Config, sdb, rec.Store(), reg, m.Log); err != nil {
+	if m.cron, err = startStateBackups(rctx, m.Config, sdb, al, rec.Store(), reg, m.Log); err != nil {
 		cancel()
 		rtc.Close()
 		ln.Close()
+		al.Close()
 		sdb.Close()
 		rec.Close()
 		return err
@@ -132,6 +148,14 @@ func (m *Main) Run(ctx context.Context) error {
 				"address they use is listed in public_hosts")
 		}
 	}
+	cams := make([]string, len(m.Config.Cameras))
+	for i, c := range m.Config.Cameras {
+		cams[i] = c.ID
+	}
+	if err := al.Record(ctx, audit.Event{Actor: audit.ActorLocal, Action: audit.ActionServiceStart,
+		Detail: map[string]any{"cameras": cams, "listen": ln.Addr().String()}}); err != nil {
+		m.Log.Error("audit: service start not recorded", "err", err)
+	}
 	m.Log.Info("straja started", "listen", ln.Addr().String(), "cameras", len(m.Config.Cameras),
 		"storage", m.Config.Storage.Backend)
 	return nil
@@ -153,17 +177,21 @@ func (m *Main) Close() error {
 	shutdownCtx, c := context.WithTimeout(context.Background(), 5*time.Second)
 	defer c()
 	_ = m.http.Shutdown(shutdownCtx)
-	rtcErr := m.rtc.Close()
+	rtcErr := m.rtc.Close() // ends live sessions, recording their stop
 	m.cancel()
 	<-m.cron.Stop().Done()
 	m.wg.Wait()
 	if m.Sim != nil {
 		m.Sim.Close()
 	}
+	if err := m.audit.Record(shutdownCtx, audit.Event{Actor: audit.ActorLocal, Action: audit.ActionServiceStop}); err != nil {
+		m.Log.Error("audit: service stop not recorded", "err", err)
+	}
+	auditErr := m.audit.Close() // stores the chain head: before the store closes
 	stateErr := m.state.Close()
 	err := m.rec.Close()
 	m.cancel = nil
-	return errors.Join(m.runErr, rtcErr, stateErr, err)
+	return errors.Join(m.runErr, rtcErr, auditErr, stateErr, err)
 }
 
 // loadConfig loads and checks what a command uses: opts relax the rest.

@@ -29,7 +29,8 @@ const usage = `usage:
   straja user passwd --config FILE --username U [--password-stdin]
   straja user list --config FILE
   straja user disable|enable --config FILE --username U
-  straja user grant --config FILE --username U --site S | --camera C`
+  straja user grant --config FILE --username U --site S | --camera C
+  straja audit verify --config FILE`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -93,6 +94,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return stateCommand(ctx, args[1:], stdout, stderr)
 	case "user":
 		return userCommand(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return auditCommand(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])

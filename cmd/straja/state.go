@@ -20,6 +20,7 @@ import (
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/state"
+	"github.com/straja-nvr/straja/web/audit"
 )
 
 // statePath is the state database in cfg's data_dir.
@@ -28,7 +29,7 @@ func statePath(cfg *configs.Config) string { return filepath.Join(cfg.DataDir, "
 // startStateBackups schedules backups of db into st on the configured schedule, counted
 // on reg. Jobs run with ctx, the service's; stop the returned scheduler and wait on the
 // context its Stop returns before closing db.
-func startStateBackups(ctx context.Context, cfg *configs.Config, db *state.State, st storage.Store,
+func startStateBackups(ctx context.Context, cfg *configs.Config, db *state.State, al *audit.Log, st storage.Store,
 	reg prometheus.Registerer, log *slog.Logger) (*cron.Cron, error) {
 	log = log.With("component", "state")
 	runs := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -56,6 +57,10 @@ func startStateBackups(ctx context.Context, cfg *configs.Config, db *state.State
 		runs.WithLabelValues("ok").Inc()
 		last.SetToCurrentTime()
 		log.Info("state backed up", "key", key)
+		if err := al.Record(ctx, audit.Event{Actor: audit.ActorLocal, Action: audit.ActionStateBackup,
+			Detail: map[string]any{"key": key}}); err != nil {
+			log.Error("audit: state backup not recorded", "err", err)
+		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("state.backup_schedule: %w", err)
@@ -184,6 +189,26 @@ func restoreState(ctx context.Context, cfg *configs.Config, from string, stdout 
 	fmt.Fprintf(stdout, "restored %s (schema version %d) into %s\n", key, version, path)
 	if kept != "" {
 		fmt.Fprintf(stdout, "the replaced database is kept as %s\n", kept)
+	}
+	return recordRestore(ctx, path, st, key, kept)
+}
+
+// recordRestore appends the restore to the restored database's audit trail. The
+// service is stopped (the data dir is locked), so this is the only writer.
+func recordRestore(ctx context.Context, path string, st storage.Store, key, kept string) error {
+	db, err := state.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	al, err := audit.New(ctx, db, audit.Options{Store: st}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	rerr := al.Record(ctx, audit.Event{Actor: audit.ActorLocal, Action: audit.ActionStateRestore,
+		Detail: map[string]any{"backup": key, "replaced_kept_as": kept}})
+	if err := errors.Join(rerr, al.Close()); err != nil {
+		return fmt.Errorf("state restore: audit: %w", err)
 	}
 	return nil
 }

@@ -131,6 +131,18 @@ type Options struct {
 	// FirstSTUNTimeout closes an ICE-TCP connection that sends no STUN binding request
 	// for a session in time (default DefaultFirstSTUNTimeout).
 	FirstSTUNTimeout time.Duration
+	// OnSessionEnd, when set, is called once for every session that ends, after its
+	// resources are released (the audit trail's live view stop).
+	OnSessionEnd func(SessionEnd)
+}
+
+// SessionEnd describes a live session that ended.
+type SessionEnd struct {
+	Session string // the first 8 characters of the session ID, as logged
+	Camera  string
+	Client  string        // the client key sessions are counted by
+	Watched time.Duration // from connection to end; 0 if it never connected
+	Reason  string        // stopped, camera ended, connect timeout, max duration
 }
 
 // Server holds the WebRTC API, the shared ICE ports, the per-camera packetisers and

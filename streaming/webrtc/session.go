@@ -208,6 +208,8 @@ func (s *Server) runSession(sess *session, sender *webrtc.RTPSender) {
 		lifetime = t.C
 	}
 	conn := sess.conn
+	var connected time.Time
+	reason := "stopped"
 	func() {
 		defer timeout.Stop()
 		for {
@@ -216,16 +218,20 @@ func (s *Server) runSession(sess *session, sender *webrtc.RTPSender) {
 				return
 			case <-sess.cam.ended:
 				log.Info("camera stream ended", "err", sess.cam.err())
+				reason = "camera ended"
 				return
 			case <-timeout.C:
 				log.Info("viewer did not connect in time", "timeout", s.opts.ConnectTimeout)
+				reason = "connect timeout"
 				return
 			case <-lifetime:
 				log.Info("live session reached its maximum duration", "max", s.opts.MaxSessionDuration)
+				reason = "max duration"
 				return
 			case <-conn:
 				if !writerStarted {
 					writerStarted = true
+					connected = time.Now()
 					timeout.Stop()
 					go func() {
 						defer close(writerDone)
@@ -256,6 +262,13 @@ func (s *Server) runSession(sess *session, sender *webrtc.RTPSender) {
 	<-rtcpDone
 	s.releaseCamera(sess.cam)
 	log.Debug("viewer left")
+	if s.opts.OnSessionEnd != nil {
+		end := SessionEnd{Session: sess.id[:8], Camera: sess.cam.id, Client: sess.client, Reason: reason}
+		if !connected.IsZero() {
+			end.Watched = time.Since(connected)
+		}
+		s.opts.OnSessionEnd(end)
+	}
 }
 
 // write drains the viewer's queue into its track, giving the viewer its own continuous

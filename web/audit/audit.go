@@ -244,6 +244,13 @@ func (l *Log) commit(ctx context.Context, batch []*request) {
 		l.mu.Unlock()
 	} else {
 		l.log.Error("audit append failed", "entries", len(rows), "err", err)
+		// Another writer may have moved the head (a command run beside the service):
+		// continue from what the database holds.
+		if seq, hash, herr := l.st.AuditHead(ctx); herr == nil {
+			l.mu.Lock()
+			l.seq, l.hash = seq, hash
+			l.mu.Unlock()
+		}
 	}
 	for _, r := range batch {
 		r.done <- err

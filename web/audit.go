@@ -1,0 +1,194 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/straja-nvr/straja/streaming/webrtc"
+	"github.com/straja-nvr/straja/web/audit"
+)
+
+// Auditor records who looked at what (*audit.Log). Every server has one: a look at
+// footage that cannot be recorded is refused.
+type Auditor interface {
+	Record(ctx context.Context, ev audit.Event) error
+	List(ctx context.Context, q audit.Query, fn func(audit.Entry) error) error
+}
+
+var errAudit = errors.New("audit trail unavailable")
+
+// Limits of one audit listing.
+const (
+	defaultAuditLimit = 1000
+	maxAuditLimit     = 10000
+	auditCursorPrefix = "a1:"
+)
+
+// record appends ev with the client's address as actor; a failure is returned as
+// errAudit (503), the cause logged.
+func (s *Server) record(r *http.Request, ev audit.Event) error {
+	if ev.Actor == "" {
+		ev.Actor = clientAddr(r)
+	}
+	if err := s.audit.Record(r.Context(), ev); err != nil {
+		s.log.Error("audit record failed", "request_id", requestID(r.Context()), "action", ev.Action, "err", err)
+		return errorf(errAudit, "the audit trail cannot be written; try again later")
+	}
+	return nil
+}
+
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// LiveEnded records the end of a live session; wire it to webrtc.Options.OnSessionEnd.
+func (s *Server) LiveEnded(e webrtc.SessionEnd) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.audit.Record(ctx, audit.Event{Actor: e.Client, Action: audit.ActionLiveStop, Camera: e.Camera,
+		Detail: map[string]any{"session": e.Session, "seconds": e.Watched.Round(time.Millisecond).Seconds(), "reason": e.Reason}})
+	if err != nil {
+		s.log.Error("audit record failed", "action", audit.ActionLiveStop, "camera", e.Camera, "err", err)
+	}
+}
+
+// auditJSON is one entry as the API shows it.
+type auditJSON struct {
+	Seq      int64           `json:"seq"`
+	Time     time.Time       `json:"time"`
+	Actor    string          `json:"actor"`
+	User     string          `json:"user"`
+	Action   string          `json:"action"`
+	Camera   string          `json:"camera,omitempty"`
+	Detail   json.RawMessage `json:"detail"`
+	PrevHash string          `json:"prev_hash"`
+	Hash     string          `json:"hash"`
+}
+
+// handleAudit answers one page of audit entries in seq order:
+//
+//	{"entries":[…], "next": "cursor" | null}
+//
+// or with format=csv the same page as a CSV attachment, the cursor in X-Next.
+func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
+	q, csvOut, err := parseAuditQuery(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit := q.Limit
+	q.Limit++
+	var entries []audit.Entry
+	if err := s.audit.List(r.Context(), q, func(e audit.Entry) error {
+		entries = append(entries, e)
+		return nil
+	}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	next := ""
+	if len(entries) > limit {
+		entries = entries[:limit]
+		next = base64.RawURLEncoding.EncodeToString([]byte(auditCursorPrefix + strconv.FormatInt(entries[limit-1].Seq, 10)))
+	}
+	if csvOut {
+		var buf bytes.Buffer
+		cw := csv.NewWriter(&buf)
+		_ = cw.Write([]string{"seq", "time", "actor", "user", "action", "camera", "detail", "prev_hash", "hash"})
+		for _, e := range entries {
+			_ = cw.Write([]string{strconv.FormatInt(e.Seq, 10), e.Time.Format(time.RFC3339Nano), e.Actor, e.User,
+				e.Action, e.Camera, e.Detail, hex.EncodeToString(e.PrevHash), hex.EncodeToString(e.Hash)})
+		}
+		cw.Flush()
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="straja-audit.csv"`)
+		w.Header().Set("Cache-Control", "no-store")
+		if next != "" {
+			w.Header().Set("X-Next", next)
+		}
+		_, _ = w.Write(buf.Bytes())
+		return
+	}
+	out := struct {
+		Entries []auditJSON `json:"entries"`
+		Next    *string     `json:"next"`
+	}{Entries: make([]auditJSON, len(entries))}
+	for i, e := range entries {
+		out.Entries[i] = auditJSON{Seq: e.Seq, Time: e.Time, Actor: e.Actor, User: e.User, Action: e.Action,
+			Camera: e.Camera, Detail: json.RawMessage(e.Detail), PrevHash: hex.EncodeToString(e.PrevHash),
+			Hash: hex.EncodeToString(e.Hash)}
+	}
+	if next != "" {
+		out.Next = &next
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// parseAuditQuery reads from, to (RFC 3339), user, camera, action, limit, next and
+// format; a bad one is a *FieldError naming it.
+func parseAuditQuery(r *http.Request) (q audit.Query, csvOut bool, err error) {
+	v := r.URL.Query()
+	q.Limit = defaultAuditLimit
+	for _, f := range []struct {
+		name string
+		t    *time.Time
+	}{{"from", &q.From}, {"to", &q.To}} {
+		if s := v.Get(f.name); s != "" {
+			if *f.t, err = time.Parse(time.RFC3339Nano, s); err != nil {
+				return q, false, &FieldError{f.name, fmt.Sprintf("want an RFC 3339 time such as 2026-11-25T14:00:00Z, got %q", truncate(s, 64))}
+			}
+		}
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		return q, false, &FieldError{"from", "must be before to"}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"user", &q.User}, {"camera", &q.Camera}, {"action", &q.Action}} {
+		s := v.Get(f.name)
+		if len(s) > 128 {
+			return q, false, &FieldError{f.name, "longer than 128 bytes"}
+		}
+		*f.dst = s
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxAuditLimit {
+			return q, false, &FieldError{"limit", fmt.Sprintf("must be a whole number from 1 to %d", maxAuditLimit)}
+		}
+		q.Limit = n
+	}
+	if s := v.Get("next"); s != "" {
+		b, err := base64.RawURLEncoding.DecodeString(truncate(s, 64))
+		rest, ok := strings.CutPrefix(string(b), auditCursorPrefix)
+		seq, perr := strconv.ParseInt(rest, 10, 64)
+		if err != nil || !ok || perr != nil || seq < 1 {
+			return q, false, &FieldError{"next", "not a cursor from a previous page of the audit trail"}
+		}
+		q.After = seq
+	}
+	switch f := v.Get("format"); f {
+	case "", "json":
+	case "csv":
+		csvOut = true
+	default:
+		return q, false, &FieldError{"format", fmt.Sprintf("must be json or csv, got %q", truncate(f, 32))}
+	}
+	return q, csvOut, nil
+}

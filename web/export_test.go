@@ -1,0 +1,4 @@
+package web
+
+// NewAuditLog is newAuditLog for the external tests.
+var NewAuditLog = newAuditLog
