@@ -1,10 +1,10 @@
 package web
 
 import (
-	"sync/atomic"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
