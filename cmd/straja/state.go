@@ -190,17 +190,26 @@ func restoreState(ctx context.Context, cfg *configs.Config, from string, stdout 
 	if kept != "" {
 		fmt.Fprintf(stdout, "the replaced database is kept as %s\n", kept)
 	}
-	return recordRestore(ctx, path, st, key, kept)
+	return recordRestore(ctx, path, st, key, kept, stdout)
 }
 
-// recordRestore appends the restore to the restored database's audit trail. The
+// recordRestore carries the audit trail over and appends the restore to it. The
 // service is stopped (the data dir is locked), so this is the only writer.
-func recordRestore(ctx context.Context, path string, st storage.Store, key, kept string) error {
+func recordRestore(ctx context.Context, path string, st storage.Store, key, kept string, stdout io.Writer) error {
 	db, err := state.Open(ctx, path)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	// The audit trail is evidence, not state to roll back: the entries written since
+	// the backup come over from the replaced database.
+	if kept != "" {
+		n, err := db.CarryAudit(ctx, kept)
+		if err != nil {
+			return fmt.Errorf("state restore: %w", err)
+		}
+		fmt.Fprintf(stdout, "audit trail kept: %d entries written since the backup carried over\n", n)
+	}
 	al, err := audit.New(ctx, db, audit.Options{Store: st}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err

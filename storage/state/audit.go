@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -135,4 +136,50 @@ func (s *State) AuditRows(ctx context.Context, q AuditQuery, fn func(AuditRow) e
 		return fmt.Errorf("state audit rows: %w", err)
 	}
 	return nil
+}
+
+// CarryAudit copies into s the audit entries of the database at from (the one a
+// restore replaced) that come after s's last entry, so that restoring a backup does
+// not roll the audit trail back. It copies only when s's trail is a prefix of from's
+// (its last entry has the same hash there), which it is when s was backed up from
+// from; it returns how many entries it copied.
+func (s *State) CarryAudit(ctx context.Context, from string) (int, error) {
+	seq, hash, err := s.AuditHead(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// Not the immutable read-only DSN: the replaced file may have a WAL holding the
+	// newest entries. The data dir is locked, so nothing else has it open.
+	old, err := sql.Open("sqlite", dsn(from, false))
+	if err != nil {
+		return 0, fmt.Errorf("state carry audit: %w", err)
+	}
+	defer old.Close()
+	var hasAudit int
+	if err := old.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit'`).
+		Scan(&hasAudit); err != nil {
+		return 0, fmt.Errorf("state carry audit from %s: %w", from, err)
+	}
+	if hasAudit == 0 {
+		return 0, nil
+	}
+	if seq > 0 {
+		var there []byte
+		err := old.QueryRowContext(ctx, `SELECT hash FROM audit WHERE seq = ?`, seq).Scan(&there)
+		if err != nil || !bytes.Equal(there, hash) {
+			return 0, fmt.Errorf("state carry audit: entry %d differs in %s: the trails do not share a history", seq, from)
+		}
+	}
+	other := &State{db: old}
+	var rows []AuditRow
+	if err := other.AuditRows(ctx, AuditQuery{After: seq}, func(r AuditRow) error {
+		rows = append(rows, r)
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	return len(rows), s.AppendAudit(ctx, rows)
 }
