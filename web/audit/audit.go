@@ -122,7 +122,7 @@ func New(ctx context.Context, st *state.State, opts Options, log *slog.Logger) (
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	l.cancel = cancel
 	l.wg.Go(func() { l.write(rctx) })
-	l.wg.Go(func() { l.anchorEvery(rctx, opts.AnchorInterval) })
+	l.wg.Go(func() { l.anchorEvery(rctx, opts.AnchorInterval, seq, hash) })
 	return l, nil
 }
 
@@ -257,7 +257,13 @@ func (l *Log) commit(ctx context.Context, batch []*request) {
 	}
 }
 
-func (l *Log) anchorEvery(ctx context.Context, every time.Duration) {
+func (l *Log) anchorEvery(ctx context.Context, every time.Duration, seq int64, hash []byte) {
+	// A head the last run could not store (store down at shutdown) is stored now.
+	if seq > 0 {
+		if err := l.anchorHead(ctx, seq, hash); err != nil && ctx.Err() == nil {
+			l.log.Warn("audit head not stored; the next attempt follows", "err", err)
+		}
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

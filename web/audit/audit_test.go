@@ -5,11 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 
@@ -215,4 +217,43 @@ func BenchmarkAuditAppend(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// downStore refuses every Put, as an unreachable store does.
+type downStore struct{ storage.Store }
+
+func (downStore) Put(context.Context, string, io.Reader, int64) error {
+	return errors.New("store unreachable")
+}
+
+// A head that could not be stored at shutdown is stored by the next start.
+func TestHeadStoredAtNextStart(t *testing.T) {
+	e := newEnv(t)
+	l, err := audit.New(t.Context(), e.st, audit.Options{Store: downStore{e.store}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.record(t, l, 3, 0)
+	if err := l.Close(); err == nil {
+		t.Fatal("close stored the head into a store that is down")
+	}
+	if heads, err := audit.Heads(t.Context(), e.store); err != nil || len(heads) != 0 {
+		t.Fatalf("heads = %v, %v", heads, err)
+	}
+	l = e.open(t)
+	defer l.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		heads, err := audit.Heads(t.Context(), e.store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(heads) == 1 && heads[0].Seq == 3 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("heads = %+v; want the head at 3 stored soon after the start", heads)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -43,7 +43,15 @@ func parseHeadKey(key string) (int64, bool) {
 // Anchor stores the current head, if it moved since the last one stored.
 func (l *Log) Anchor(ctx context.Context) error {
 	l.mu.Lock()
-	seq, hash, done := l.seq, l.hash, l.anchored
+	seq, hash := l.seq, l.hash
+	l.mu.Unlock()
+	return l.anchorHead(ctx, seq, hash)
+}
+
+// anchorHead stores the head at seq unless one at or after it is stored.
+func (l *Log) anchorHead(ctx context.Context, seq int64, hash []byte) error {
+	l.mu.Lock()
+	done := l.anchored
 	l.mu.Unlock()
 	if seq == 0 || seq <= done {
 		return nil
