@@ -127,6 +127,9 @@ func (r *Recorder) footageEnd(camera string) time.Time {
 func (r *Recorder) Run(ctx context.Context) error {
 	defer r.sup.stop() // also when it fails early: later Applies are refused
 	if err := r.spool.Recover(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while recovering: what is left is recovered at the next start
+		}
 		return fmt.Errorf("recover spool: %w", err)
 	}
 	upCtx, stopUploads := context.WithCancel(context.WithoutCancel(ctx))
