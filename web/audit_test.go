@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/web/audit"
@@ -99,14 +100,10 @@ func TestLiveViewIsAudited(t *testing.T) {
 		t.Fatal("session left after DELETE")
 	}
 	var p auditPage
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.WaitFor(t, 10*time.Second, "live.start and live.stop entries", func() bool {
 		p = getAudit(t, s, "?camera=cam-1")
-		if len(p.Entries) >= 2 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(p.Entries) >= 2
+	})
 	if len(p.Entries) != 2 {
 		t.Fatalf("audit entries = %+v; want live.start and live.stop", p.Entries)
 	}

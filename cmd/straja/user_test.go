@@ -172,19 +172,14 @@ func TestUserCommandBadInput(t *testing.T) {
 // stdout, never in the log; the next start creates nobody.
 func TestFirstStartCreatesAdminOnce(t *testing.T) {
 	dir := t.TempDir()
-	cfg := configs.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = dir
-	cfg.Storage.Disk.Path = filepath.Join(dir, "segments")
-	cfg.Spool.Dir = filepath.Join(dir, "spool")
-	cfg.WebRTC.UDPPort, cfg.WebRTC.TCPPort = 0, -1
+	cfg := baseConfig(t, dir, nil, 0)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	start := func() (stdout, logs string) {
 		var out bytes.Buffer
 		l := &testutil.Buffer{}
-		m := &Main{Config: &cfg, Log: slog.New(slog.NewTextHandler(l, nil)), Out: &out}
+		m := &Main{Config: cfg, Log: slog.New(slog.NewTextHandler(l, nil)), Out: &out}
 		if err := m.Run(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -208,7 +203,7 @@ func TestFirstStartCreatesAdminOnce(t *testing.T) {
 	if out, _ := start(); strings.Contains(out, "created") {
 		t.Errorf("second start printed %q, want no new user", out)
 	}
-	cfgPath := writeConfig(t, &cfg)
+	cfgPath := writeConfig(t, cfg)
 	if out, err := runUser(t, "", "list", "--config", cfgPath); err != nil || strings.Count(out, "\n") != 2 {
 		t.Errorf("users after two starts:\n%s%v\nwant admin only", out, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,19 +14,13 @@ import (
 // startBare runs the service with no cameras, logging into a buffer.
 func startBare(t *testing.T, edit func(*configs.Config)) (*Main, *testutil.Buffer) {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := configs.Default()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DataDir = dir
-	cfg.Storage.Disk.Path = filepath.Join(dir, "segments")
-	cfg.Spool.Dir = filepath.Join(dir, "spool")
-	cfg.WebRTC.UDPPort, cfg.WebRTC.TCPPort = 0, -1
-	edit(&cfg)
+	cfg := baseConfig(t, t.TempDir(), nil, 0)
+	edit(cfg)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	logs := &testutil.Buffer{}
-	m := &Main{Config: &cfg, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	m := &Main{Config: cfg, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/web/audit"
@@ -259,18 +260,11 @@ func TestHeadStoredAtNextStart(t *testing.T) {
 	}
 	l = e.open(t)
 	defer l.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.WaitFor(t, 10*time.Second, "the head at 3 stored soon after the start", func() bool {
 		heads, err := audit.Heads(t.Context(), e.store)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(heads) == 1 && heads[0].Seq == 3 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("heads = %+v; want the head at 3 stored soon after the start", heads)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(heads) == 1 && heads[0].Seq == 3
+	})
 }
