@@ -227,6 +227,22 @@ func TestLiveBrowser(t *testing.T) {
 		t.Logf("%d WHEP DELETEs for %d sessions", st.deletes.Load()-before, len(h264))
 	})
 
+	t.Run("too many live views from one computer says so, and plays again when allowed", func(t *testing.T) {
+		st.maxPerClient = 2
+		st.restartLive(t)
+		run(t, ctx, chromedp.Navigate(st.url+"/?layout=9"))
+		waitJS(t, ctx, 30*time.Second, "two tiles say too many live views are open",
+			`[...document.querySelectorAll('.tile')].filter(e => e.innerText.includes('Too many live views are open')).length === 2`)
+		if n := st.live().Sessions(); n > 2 {
+			t.Errorf("%d live sessions from one client, cap 2", n)
+		}
+		st.maxPerClient = 0
+		st.restartLive(t)
+		for _, id := range h264 {
+			waitStats(t, ctx, id, 60*time.Second, "decoding again once allowed", func(s stats) bool { return s.Frames > 0 })
+		}
+	})
+
 	// Last, as it kills the browser.
 	t.Run("a vanished browser's sessions end by ICE timeout", func(t *testing.T) {
 		run(t, ctx, chromedp.Navigate(st.url+"/?layout=9"))
@@ -324,9 +340,10 @@ type stack struct {
 	url     string
 	deletes atomic.Int64 // WHEP DELETE requests
 
-	mu     sync.Mutex
-	liveSv *webrtc.Server
-	reg    *prometheus.Registry
+	mu           sync.Mutex
+	liveSv       *webrtc.Server
+	maxPerClient int // webrtc.Options.MaxSessionsPerClient of the next startLive; 0: default
+	reg          *prometheus.Registry
 }
 
 func (s *stack) live() *webrtc.Server {
@@ -352,7 +369,8 @@ func (s *stack) Patch(sessionID string, fragment []byte) error {
 
 func (s *stack) startLive(tb testing.TB) {
 	tb.Helper()
-	lv, err := webrtc.New(webrtc.Options{UDPPort: 0, TCPPort: -1, IncludeLoopback: true}, s.reg, testLog(tb))
+	lv, err := webrtc.New(webrtc.Options{UDPPort: 0, TCPPort: -1, IncludeLoopback: true,
+		MaxSessionsPerClient: s.maxPerClient}, s.reg, testLog(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}

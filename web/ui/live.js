@@ -39,7 +39,7 @@ class Tile {
     this.client = null;
     this.attempt = 0; // failed attempts since the last good picture
     this.retryTimer = 0;
-    this.error = null; // {kind: 'unsupported'|'offline'|'failed', text}
+    this.error = null; // {kind: 'unsupported'|'offline'|'busy'|'failed', text}
     this.lastFrames = 0;
     this.lastProgress = 0;
     this.disconnectedAt = 0;
@@ -187,8 +187,8 @@ class Tile {
       this.render();
       return; // retried when the camera list shows a change
     }
-    if (status === 404) {
-      this.error = { kind: 'failed', text: err.message };
+    if (status === 429) {
+      this.error = { kind: 'busy', text: err.message };
     } else if (status === 503) {
       this.error = { kind: 'offline', text: err.message };
     } else {
@@ -245,8 +245,9 @@ class Tile {
       state = 'live';
     } else if (this.retryTimer) {
       state = 'retrying';
-      title = this.error && this.error.kind === 'offline' ? T.msg.offline : T.msg.retrying;
-      detail = this.error && this.error.kind === 'offline' ? T.msg.offlineDetail : '';
+      const kind = this.error && this.error.kind;
+      title = kind === 'offline' ? T.msg.offline : kind === 'busy' ? T.msg.busy : T.msg.retrying;
+      detail = kind === 'offline' ? T.msg.offlineDetail : kind === 'busy' ? T.msg.busyDetail : '';
     } else if (this.client && this.client.pc && this.client.pc.connectionState === 'connected') {
       state = 'waiting';
     } else {

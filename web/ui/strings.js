@@ -29,6 +29,8 @@ const en = {
     cannotLive: 'This camera cannot be shown live in a browser',
     retrying: 'Live view interrupted. Reconnecting…',
     starting: 'Starting live view…',
+    busy: 'Too many live views are open from this computer',
+    busyDetail: 'Close some live views or other tabs; this one retries by itself.',
   },
 };
 
