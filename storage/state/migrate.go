@@ -57,6 +57,7 @@ var migrations = []migration{
 		sql:  usersSchema,
 	},
 	{name: "audit", sql: auditMigrationSQL},
+	{name: "sessions", sql: sessionsSchema},
 }
 
 // SchemaVersion is the schema version this binary creates and understands.

@@ -83,6 +83,25 @@ var fixtures = []struct {
 			}
 		},
 	},
+	{ // 5: sessions and tokens
+		seed: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `INSERT INTO sessions (id_hash, user_id, created_ms, seen_ms, client)
+				VALUES (x'aa01', 7, 1764500000000, 1764500003000, '10.20.1.7')`)
+			mustExec(t, db, `INSERT INTO tokens (id, user_id, name, hash, created_ms)
+				VALUES (3, 7, 'export-script', x'bb02', 1764500004000)`)
+		},
+		check: func(t *testing.T, s *State) {
+			ss, u, err := s.SessionUser(t.Context(), []byte{0xaa, 0x01})
+			if err != nil || u.Username != "paznic.ion" || ss.Client != "10.20.1.7" ||
+				!ss.Seen.Equal(time.UnixMilli(1764500003000)) {
+				t.Errorf("session after upgrade = %+v of %q, %v; want the fixture row", ss, u.Username, err)
+			}
+			tok, u, err := s.TokenUser(t.Context(), []byte{0xbb, 0x02})
+			if err != nil || u.Username != "paznic.ion" || tok.Name != "export-script" || tok.ID != 3 {
+				t.Errorf("token after upgrade = %+v of %q, %v; want the fixture row", tok, u.Username, err)
+			}
+		},
+	},
 }
 
 func mustExec(t *testing.T, db *sql.DB, query string) {

@@ -89,7 +89,7 @@ func (s *State) addUser(ctx context.Context, username, role, hash string, onlyFi
 
 // User returns one user with its grants; a missing one returns ErrNotFound.
 func (s *State) User(ctx context.Context, username string) (User, error) {
-	us, err := s.users(ctx, username)
+	us, err := s.users(ctx, ` WHERE u.username = ?`, username)
 	if err != nil {
 		return User{}, err
 	}
@@ -100,18 +100,28 @@ func (s *State) User(ctx context.Context, username string) (User, error) {
 }
 
 // Users returns every user with its grants, ordered by username.
-func (s *State) Users(ctx context.Context) ([]User, error) { return s.users(ctx, "") }
+func (s *State) Users(ctx context.Context) ([]User, error) { return s.users(ctx, "", nil) }
 
-func (s *State) users(ctx context.Context, only string) ([]User, error) {
+// userByID returns one user with its grants; a missing one returns ErrNotFound.
+func (s *State) userByID(ctx context.Context, id int64) (User, error) {
+	us, err := s.users(ctx, ` WHERE u.id = ?`, id)
+	if err != nil {
+		return User{}, err
+	}
+	if len(us) == 0 {
+		return User{}, fmt.Errorf("state user %d: %w", id, ErrNotFound)
+	}
+	return us[0], nil
+}
+
+func (s *State) users(ctx context.Context, where string, arg any) ([]User, error) {
 	q := `SELECT u.id, u.username, u.role, u.password_hash, u.disabled, u.created_ms, u.updated_ms,
 		COALESCE(g.kind, ''), COALESCE(g.target, '')
-		FROM users u LEFT JOIN grants g ON g.user_id = u.id`
+		FROM users u LEFT JOIN grants g ON g.user_id = u.id` + where + ` ORDER BY u.username, g.kind, g.target`
 	args := []any{}
-	if only != "" {
-		q += ` WHERE u.username = ?`
-		args = append(args, only)
+	if where != "" {
+		args = append(args, arg)
 	}
-	q += ` ORDER BY u.username, g.kind, g.target`
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("state users: %w", err)
@@ -149,24 +159,71 @@ func (s *State) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// SetPassword replaces a user's password hash.
+// SetPassword replaces a user's password hash and ends the user's sessions: whoever
+// knew the old password is signed out.
 func (s *State) SetPassword(ctx context.Context, username, hash string) error {
-	return s.updateUser(ctx, username, `password_hash = ?`, hash)
+	return s.updateUser(ctx, username, `password_hash = ?`, hash, true)
 }
 
-// SetDisabled disables or re-enables a user.
+// SetDisabled disables or re-enables a user; disabling ends the user's sessions at once.
 func (s *State) SetDisabled(ctx context.Context, username string, disabled bool) error {
-	return s.updateUser(ctx, username, `disabled = ?`, disabled)
+	return s.updateUser(ctx, username, `disabled = ?`, disabled, disabled)
 }
 
-func (s *State) updateUser(ctx context.Context, username, set string, v any) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET `+set+`, updated_ms = ? WHERE username = ?`,
+func (s *State) updateUser(ctx context.Context, username, set string, v any, endSessions bool) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("state update user %s: %w", username, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE users SET `+set+`, updated_ms = ? WHERE username = ?`,
 		v, time.Now().UnixMilli(), username)
 	if err != nil {
 		return fmt.Errorf("state update user %s: %w", username, err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n == 0 {
 		return fmt.Errorf("state update user %s: %w", username, ErrNotFound)
+	}
+	if endSessions {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)`,
+			username); err != nil {
+			return fmt.Errorf("state update user %s: end sessions: %w", username, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("state update user %s: %w", username, err)
+	}
+	return nil
+}
+
+// SetGrants replaces all of a user's grants.
+func (s *State) SetGrants(ctx context.Context, username string, grants []Grant) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("state set grants of %s: %w", username, err)
+	}
+	defer tx.Rollback()
+	var id int64
+	if err := tx.QueryRowContext(ctx, `SELECT id FROM users WHERE username = ?`, username).Scan(&id); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			err = ErrNotFound
+		}
+		return fmt.Errorf("state set grants of %s: user %w", username, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM grants WHERE user_id = ?`, id); err != nil {
+		return fmt.Errorf("state set grants of %s: %w", username, err)
+	}
+	for _, g := range grants {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO grants (user_id, kind, target) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+			id, g.Kind, g.Target); err != nil {
+			return fmt.Errorf("state set grants of %s: %s: %w", username, g, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET updated_ms = ? WHERE id = ?`, time.Now().UnixMilli(), id); err != nil {
+		return fmt.Errorf("state set grants of %s: %w", username, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("state set grants of %s: %w", username, err)
 	}
 	return nil
 }

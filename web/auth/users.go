@@ -119,6 +119,35 @@ func (u *Users) SetDisabled(ctx context.Context, username string, disabled bool)
 
 // Grant lets a user see a configured site's cameras or one camera.
 func (u *Users) Grant(ctx context.Context, username string, g state.Grant) error {
+	if err := u.checkGrant(g); err != nil {
+		return err
+	}
+	if _, err := u.user(ctx, username); err != nil {
+		return err
+	}
+	return u.DB.AddGrant(ctx, username, g)
+}
+
+// SetGrants replaces a user's grants; each must name a configured site or camera.
+func (u *Users) SetGrants(ctx context.Context, username string, grants []state.Grant) error {
+	if len(grants) > MaxGrants {
+		return fmt.Errorf("grants: %d grants, at most %d allowed; grant sites rather than each camera", len(grants), MaxGrants)
+	}
+	for _, g := range grants {
+		if err := u.checkGrant(g); err != nil {
+			return err
+		}
+	}
+	if _, err := u.user(ctx, username); err != nil {
+		return err
+	}
+	return u.DB.SetGrants(ctx, username, grants)
+}
+
+// MaxGrants bounds one user's grants.
+const MaxGrants = 1000
+
+func (u *Users) checkGrant(g state.Grant) error {
 	var known []string
 	switch g.Kind {
 	case "site":
@@ -135,10 +164,7 @@ func (u *Users) Grant(ctx context.Context, username string, g state.Grant) error
 	if !found {
 		return fmt.Errorf("%s: %q is not a configured %s", g.Kind, g.Target, g.Kind)
 	}
-	if _, err := u.user(ctx, username); err != nil {
-		return err
-	}
-	return u.DB.AddGrant(ctx, username, g)
+	return nil
 }
 
 // List returns every user, ordered by username.
