@@ -41,6 +41,12 @@ func (s *Server) record(r *http.Request, ev audit.Event) error {
 	if ev.Actor == "" {
 		ev.Actor = clientAddr(r)
 	}
+	if u := principal(r); u != nil && ev.User == "" {
+		ev.User = u.Username
+		if u.Via == "token" {
+			ev.Actor += " token:" + u.TokenName
+		}
+	}
 	if err := s.audit.Record(r.Context(), ev); err != nil {
 		s.log.Error("audit record failed", "request_id", requestID(r.Context()), "action", ev.Action, "err", err)
 		return errorf(errAudit, "the audit trail cannot be written; try again later")
@@ -60,7 +66,9 @@ func clientAddr(r *http.Request) string {
 func (s *Server) LiveEnded(e webrtc.SessionEnd) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := s.audit.Record(ctx, audit.Event{Actor: e.Client, Action: audit.ActionLiveStop, Camera: e.Camera,
+	user, _ := s.liveOwners.LoadAndDelete(e.Session)
+	username, _ := user.(string)
+	err := s.audit.Record(ctx, audit.Event{Actor: e.Client, User: username, Action: audit.ActionLiveStop, Camera: e.Camera,
 		Detail: map[string]any{"session": e.Session, "seconds": e.Watched.Round(time.Millisecond).Seconds(), "reason": e.Reason}})
 	if err != nil {
 		s.log.Error("audit record failed", "action", audit.ActionLiveStop, "camera", e.Camera, "err", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming/webrtc"
+	"github.com/straja-nvr/straja/web/auth"
 )
 
 // FieldError is a bad request parameter; the response names the field, so a client
@@ -68,6 +69,10 @@ func text(s string) func(error) string { return func(error) string { return s } 
 // statuses maps errors to HTTP answers; the first match wins.
 var statuses = []status{
 	{err: errBadRequest, code: http.StatusBadRequest},
+	{err: errUnauthenticated, code: http.StatusUnauthorized},
+	{err: errForbidden, code: http.StatusForbidden},
+	{err: errLockedOut, code: http.StatusTooManyRequests},
+	{err: auth.ErrNoUser, code: http.StatusNotFound},
 	{err: errNotFound, code: http.StatusNotFound},
 	{err: storage.ErrNotFound, code: http.StatusNotFound},
 	{err: errMethodNotAllowed, code: http.StatusMethodNotAllowed, msg: text("method not allowed")},

@@ -34,7 +34,7 @@ import (
 const simWidth, simHeight = 640, 360
 
 func TestUIServesEmbeddedPage(t *testing.T) {
-	srv := httptest.NewServer(web.New(web.Options{Cameras: noCameras{}, Auditor: web.NewAuditLog(t)}, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(web.New(web.WithTestUsers(t, web.Options{Cameras: noCameras{}, Auditor: web.NewAuditLog(t)}), slog.New(slog.DiscardHandler)))
 	defer srv.Close()
 
 	for _, tc := range []struct{ path, ctype, contains string }{
@@ -439,8 +439,8 @@ func startStack(tb testing.TB, n int, codecs map[int]streaming.Codec) *stack {
 	st := &stack{sim: sim, rec: rec, cams: opts.Cameras, reg: reg}
 	st.startLive(tb)
 	tb.Cleanup(func() { _ = st.live().Close() })
-	srv := httptest.NewServer(web.New(web.Options{Cameras: rec, Segments: rec, Health: rec, Gatherer: reg,
-		Streams: rec, Live: st, Auditor: web.NewAuditLog(tb)}, log))
+	srv := httptest.NewServer(web.New(web.WithTestUsers(tb, web.Options{Cameras: rec, Segments: rec, Health: rec,
+		Gatherer: reg, Streams: rec, Live: st, Auditor: web.NewAuditLog(tb)}), log))
 	tb.Cleanup(srv.Close)
 	st.url = srv.URL
 	return st

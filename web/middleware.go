@@ -9,11 +9,14 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/straja-nvr/straja/web/auth"
 )
 
 // The middleware chain. Every request, in this order:
 //
-//	withRequestID -> accessLog -> checkHost -> authenticate -> dispatch (the mux)
+//	withRequestID -> accessLog -> securityHeaders -> checkHost -> crossOrigin ->
+//	authenticate -> dispatch (the mux)
 //
 // then, for a route of the table (routeChain):
 //
@@ -23,8 +26,11 @@ import (
 
 // requestInfo travels in a request's context.
 type requestInfo struct {
-	id    string
-	route string // the matched pattern, once dispatched
+	id      string
+	route   string          // the matched pattern, once dispatched
+	user    *auth.Principal // the signed-in caller, nil when anonymous
+	session string          // the session cookie's secret, when one was sent
+	bearer  string          // the Authorization: Bearer secret, when one was sent
 }
 
 type requestInfoKey struct{}
@@ -154,11 +160,6 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// authenticate is where the users issue identifies the caller (a session cookie) and
-// puts the user in the request's context, for authorize to check against each
-// route's Permission. There are no users yet: it lets every request through.
-func (s *Server) authenticate(next http.Handler) http.Handler { return next }
-
 // dispatch routes a request through the mux; what the mux cannot route gets the
 // same JSON error as any other (404, or 405 with the Allow header).
 func (s *Server) dispatch(w http.ResponseWriter, r *http.Request) {
@@ -200,10 +201,6 @@ func (s *Server) routeChain(rt Route) http.Handler {
 	}
 	return s.authorize(rt.Permission, h)
 }
-
-// authorize decides whether the authenticated caller may use a route with
-// permission p. Until users exist every caller may.
-func (s *Server) authorize(p Permission, next http.Handler) http.Handler { return next }
 
 // limitInFlight caps the non-streaming requests in progress; beyond it the server
 // answers 503 at once rather than queue work it cannot finish.

@@ -6,22 +6,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
-)
 
-// Permission says who may call a route. There are no users yet, so authorize lets
-// every request through; the users issue gives these their meaning (or replaces
-// them with roles) without touching the handlers.
-type Permission string
-
-// Permissions of the route table.
-const (
-	// Anonymous routes stay open to anyone who reaches the service: health and the
-	// page's static assets, which show nothing by themselves.
-	Anonymous Permission = "anonymous"
-	// Local routes show video, cameras or metrics. Today they are open because the
-	// service listens on loopback (or allow_remote says the network is trusted);
-	// they will need a signed-in user allowed to see the camera.
-	Local Permission = "local"
+	"github.com/straja-nvr/straja/web/auth"
 )
 
 // Route is one entry of the route table: the only way a handler is reachable.
@@ -45,6 +31,8 @@ type Route struct {
 const (
 	defaultTimeout = 30 * time.Second
 	defaultMaxBody = 64 << 10
+	// loginTimeout covers waiting for a turn at password hashing under a flood.
+	loginTimeout = 20 * time.Second
 )
 
 // String is the route's ServeMux pattern, "METHOD /path".
@@ -62,18 +50,30 @@ func (rt Route) HandlerName() string {
 func (s *Server) routeTable() []Route {
 	return []Route{
 		{Method: "GET", Pattern: "/healthz", Handler: s.handleHealth, Permission: Anonymous},
-		{Method: "GET", Pattern: "/metrics", Handler: s.handleMetrics, Permission: Local},
-		{Method: "GET", Pattern: "/api/v1/cameras", Handler: s.handleCameras, Permission: Local},
-		{Method: "GET", Pattern: "/api/v1/cameras/{id}", Handler: s.handleCamera, Permission: Local},
-		{Method: "GET", Pattern: "/api/v1/cameras/{id}/segments", Handler: s.handleSegments, Permission: Local},
-		{Method: "POST", Pattern: "/api/v1/cameras/{id}/whep", Handler: s.handleWHEPOffer, Permission: Local,
+		{Method: "GET", Pattern: "/metrics", Handler: s.handleMetrics, Permission: MetricsReader},
+		{Method: "POST", Pattern: "/api/v1/login", Handler: s.handleLogin, Permission: Anonymous, MaxBody: 8 << 10,
+			Timeout: loginTimeout},
+		{Method: "POST", Pattern: "/api/v1/logout", Handler: s.handleLogout, Permission: AnyUser},
+		{Method: "GET", Pattern: "/api/v1/me", Handler: s.handleMe, Permission: AnyUser},
+		{Method: "GET", Pattern: "/api/v1/cameras", Handler: s.handleCameras, Permission: AnyUser},
+		{Method: "GET", Pattern: "/api/v1/cameras/{id}", Handler: s.handleCamera, Permission: Camera(auth.RightView)},
+		{Method: "GET", Pattern: "/api/v1/cameras/{id}/segments", Handler: s.handleSegments,
+			Permission: Camera(auth.RightPlayback)},
+		{Method: "POST", Pattern: "/api/v1/cameras/{id}/whep", Handler: s.handleWHEPOffer, Permission: Camera(auth.RightLive),
 			MaxBody: maxOfferSize, Timeout: offerTimeout + 5*time.Second},
-		{Method: "OPTIONS", Pattern: "/api/v1/cameras/{id}/whep", Handler: s.handleWHEPOptions, Permission: Local},
-		{Method: "PATCH", Pattern: sessionPath + "{sid}", Handler: s.handleWHEPPatch, Permission: Local,
+		{Method: "OPTIONS", Pattern: "/api/v1/cameras/{id}/whep", Handler: s.handleWHEPOptions,
+			Permission: Camera(auth.RightLive)},
+		{Method: "PATCH", Pattern: sessionPath + "{sid}", Handler: s.handleWHEPPatch, Permission: LiveSessionOwner,
 			MaxBody: maxOfferSize},
-		{Method: "DELETE", Pattern: sessionPath + "{sid}", Handler: s.handleWHEPDelete, Permission: Local},
-		// The users issue makes the audit trail admin-only.
-		{Method: "GET", Pattern: "/api/v1/audit", Handler: s.handleAudit, Permission: Local},
+		{Method: "DELETE", Pattern: sessionPath + "{sid}", Handler: s.handleWHEPDelete, Permission: LiveSessionOwner},
+		{Method: "GET", Pattern: "/api/v1/audit", Handler: s.handleAudit, Permission: Role(auth.RoleAdmin)},
+		{Method: "GET", Pattern: "/api/v1/users", Handler: s.handleUsers, Permission: Role(auth.RoleITC)},
+		{Method: "POST", Pattern: "/api/v1/users", Handler: s.handleAddUser, Permission: Role(auth.RoleITC),
+			Timeout: loginTimeout},
+		{Method: "PATCH", Pattern: "/api/v1/users/{username}", Handler: s.handleUpdateUser, Permission: Role(auth.RoleITC),
+			Timeout: loginTimeout},
+		{Method: "PUT", Pattern: "/api/v1/users/{username}/grants", Handler: s.handleSetGrants,
+			Permission: Role(auth.RoleITC)},
 		{Method: "GET", Pattern: "/{$}", Handler: s.handleUI, Permission: Anonymous},
 		{Method: "GET", Pattern: UIPrefix, Handler: s.handleUI, Permission: Anonymous},
 	}

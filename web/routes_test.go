@@ -39,15 +39,22 @@ func TestRouteTable(t *testing.T) {
 	}
 	want := []string{
 		"GET /healthz handleHealth anonymous",
-		"GET /metrics handleMetrics local",
-		"GET /api/v1/cameras handleCameras local",
-		"GET /api/v1/cameras/{id} handleCamera local",
-		"GET /api/v1/cameras/{id}/segments handleSegments local",
-		"POST /api/v1/cameras/{id}/whep handleWHEPOffer local",
-		"OPTIONS /api/v1/cameras/{id}/whep handleWHEPOptions local",
-		"PATCH /api/v1/whep/sessions/{sid} handleWHEPPatch local",
-		"DELETE /api/v1/whep/sessions/{sid} handleWHEPDelete local",
-		"GET /api/v1/audit handleAudit local",
+		"GET /metrics handleMetrics metrics-token",
+		"POST /api/v1/login handleLogin anonymous",
+		"POST /api/v1/logout handleLogout user",
+		"GET /api/v1/me handleMe user",
+		"GET /api/v1/cameras handleCameras user",
+		"GET /api/v1/cameras/{id} handleCamera camera:view",
+		"GET /api/v1/cameras/{id}/segments handleSegments camera:playback",
+		"POST /api/v1/cameras/{id}/whep handleWHEPOffer camera:live",
+		"OPTIONS /api/v1/cameras/{id}/whep handleWHEPOptions camera:live",
+		"PATCH /api/v1/whep/sessions/{sid} handleWHEPPatch live-session-owner",
+		"DELETE /api/v1/whep/sessions/{sid} handleWHEPDelete live-session-owner",
+		"GET /api/v1/audit handleAudit role:admin",
+		"GET /api/v1/users handleUsers role:itc",
+		"POST /api/v1/users handleAddUser role:itc",
+		"PATCH /api/v1/users/{username} handleUpdateUser role:itc",
+		"PUT /api/v1/users/{username}/grants handleSetGrants role:itc",
 		"GET /{$} handleUI anonymous",
 		"GET /ui/ handleUI anonymous",
 	}
@@ -183,7 +190,7 @@ func TestHostCheck(t *testing.T) {
 		}
 	}
 	// Listening on every interface allows no more than loopback and the public hosts.
-	all := New(Options{Cameras: fakeCameras{}, Listen: "0.0.0.0:8080", Auditor: newAuditLog(t)}, slog.New(slog.DiscardHandler))
+	all := New(withTestUsers(t, Options{Cameras: fakeCameras{}, Listen: "0.0.0.0:8080", Auditor: newAuditLog(t)}), slog.New(slog.DiscardHandler))
 	for host, want := range map[string]int{"0.0.0.0:8080": 421, "192.0.2.10:8080": 421, "127.0.0.1:8080": 200} {
 		r := newRequest("GET", "/api/v1/cameras", nil)
 		r.Host = host
@@ -199,7 +206,7 @@ func TestHostCheck(t *testing.T) {
 // one from a proxy in front is kept.
 func TestRequestIDAndAccessLog(t *testing.T) {
 	var logs bytes.Buffer
-	s := New(Options{Cameras: fakeCameras{{ID: "bastion-gate"}}, Segments: newCatalog(t), Auditor: newAuditLog(t)},
+	s := New(withTestUsers(t, Options{Cameras: fakeCameras{{ID: "bastion-gate"}}, Segments: newCatalog(t), Auditor: newAuditLog(t)}),
 		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	rec := get(s, "/api/v1/cameras/nope/segments")
 	id := rec.Header().Get("X-Request-Id")
@@ -207,7 +214,7 @@ func TestRequestIDAndAccessLog(t *testing.T) {
 		t.Fatalf("X-Request-Id %q", id)
 	}
 	for _, want := range []string{"request_id=" + id, "method=GET", "path=/api/v1/cameras/nope/segments",
-		"route=\"GET /api/v1/cameras/{id}/segments\"", "status=404"} {
+		"route=\"GET /api/v1/cameras/{id}/segments\"", "status=403"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("access log lacks %q:\n%s", want, logs.String())
 		}

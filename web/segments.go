@@ -56,10 +56,18 @@ func (s *Server) handleSegments(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(errNotFound, "camera %q not found", id))
 		return
 	}
-	q, err := parseSegmentQuery(r, id, time.Now())
+	now := time.Now()
+	q, err := parseSegmentQuery(r, id, now)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	// A guard may look back only so far: older footage is left out, not refused.
+	if earliest := principal(r).EarliestPlayback(now); q.From.Before(earliest) {
+		q.From = earliest
+		if !q.To.After(q.From) {
+			q.To = q.From
+		}
 	}
 	if err := s.record(r, audit.Event{Action: audit.ActionSegmentList, Camera: id,
 		Detail: map[string]any{"from": q.From, "to": q.To}}); err != nil {

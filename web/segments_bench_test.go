@@ -56,7 +56,7 @@ func BenchmarkSegmentsPage(b *testing.B) {
 		for i := range c.cameras {
 			cams = append(cams, fakeCamera(fmt.Sprintf("cam-%d", i+1)))
 		}
-		s := New(Options{Cameras: cams, Segments: cat, Auditor: newAuditLog(b)}, slog.New(slog.DiscardHandler))
+		s := New(withTestUsers(b, Options{Cameras: cams, Segments: cat, Auditor: newAuditLog(b)}), slog.New(slog.DiscardHandler))
 		cam := fmt.Sprintf("cam-%d", c.cameras/2)
 		base := "/api/v1/cameras/" + cam + "/segments?from=" + end.Add(-maxSegmentRange).Format(time.RFC3339) +
 			"&to=" + end.Format(time.RFC3339)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/webrtc"
+	"github.com/straja-nvr/straja/web/auth"
 )
 
 // Cameras is what the API needs from the recorder.
@@ -64,6 +66,14 @@ type Options struct {
 	PublicHosts []string
 	// Auditor records live views and listings; required (New panics without one).
 	Auditor Auditor
+	// Users and Sessions sign users in; required (New panics without them).
+	Users    *auth.Users
+	Sessions *auth.Sessions
+	// Limiter counts failed sign-ins (nil: auth.NewLimiter()).
+	Limiter *auth.Limiter
+	// MetricsToken is the bearer token /metrics requires ("" refuses every scrape
+	// here; metrics.listen serves them on loopback instead).
+	MetricsToken string
 	// MaxInFlight caps non-streaming requests in progress (0: DefaultMaxInFlight).
 	MaxInFlight int
 }
@@ -80,11 +90,17 @@ type Server struct {
 	metrics  http.Handler
 	live     LiveServer
 	audit    Auditor
-	lookup   func(cameraID string) (*streaming.Stream, error) // nil without Streams
-	ui       *uiHandler
-	hosts    map[string]bool
-	inFlight chan struct{}
-	log      *slog.Logger
+	users    *auth.Users
+	sessions *auth.Sessions
+	limiter  *auth.Limiter
+	// liveOwners maps a live session ID to the username that opened it.
+	liveOwners   sync.Map
+	metricsToken string
+	lookup       func(cameraID string) (*streaming.Stream, error) // nil without Streams
+	ui           *uiHandler
+	hosts        map[string]bool
+	inFlight     chan struct{}
+	log          *slog.Logger
 
 	routes  []Route
 	mux     *http.ServeMux
@@ -96,6 +112,12 @@ func New(opts Options, log *slog.Logger) *Server {
 	if opts.Auditor == nil {
 		panic("web: Options.Auditor is required: every look at footage is recorded")
 	}
+	if opts.Users == nil || opts.Sessions == nil {
+		panic("web: Options.Users and Options.Sessions are required: every route but sign-in needs a user")
+	}
+	if opts.Limiter == nil {
+		opts.Limiter = auth.NewLimiter()
+	}
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = DefaultMaxInFlight
 	}
@@ -104,6 +126,7 @@ func New(opts Options, log *slog.Logger) *Server {
 		gatherer = prometheus.NewRegistry()
 	}
 	s := &Server{cams: opts.Cameras, segments: opts.Segments, health: opts.Health, live: opts.Live, audit: opts.Auditor,
+		users: opts.Users, sessions: opts.Sessions, limiter: opts.Limiter, metricsToken: opts.MetricsToken,
 		metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}), ui: newUI(),
 		hosts: allowedHosts(opts.Listen, opts.PublicHosts), inFlight: make(chan struct{}, opts.MaxInFlight), log: log}
 	if opts.Streams != nil {
@@ -111,7 +134,8 @@ func New(opts Options, log *slog.Logger) *Server {
 	}
 	s.routes = s.routeTable()
 	s.mux = s.register(s.routes)
-	s.handler = withRequestID(s.accessLog(s.checkHost(s.authenticate(http.HandlerFunc(s.dispatch)))))
+	s.handler = withRequestID(s.accessLog(securityHeaders(s.checkHost(s.crossOrigin(s.authenticate(
+		http.HandlerFunc(s.dispatch)))))))
 	return s
 }
 
@@ -156,11 +180,14 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// handleCameras lists the cameras the caller may see: granted ones, or all for itc.
 func (s *Server) handleCameras(w http.ResponseWriter, r *http.Request) {
-	cams := s.cams.Cameras()
-	out := make([]CameraInfo, len(cams))
-	for i, c := range cams {
-		out[i] = cameraInfo(c)
+	u := principal(r)
+	out := []CameraInfo{}
+	for _, c := range s.cams.Cameras() {
+		if u.May(auth.RightView, c.ID, c.Site) {
+			out = append(out, cameraInfo(c))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -76,13 +76,26 @@ func newTestServer(tb testing.TB, segs SegmentLister, opts ...func(*Options)) *S
 	for _, f := range opts {
 		f(&o)
 	}
-	return New(o, slog.New(slog.DiscardHandler))
+	return New(withTestUsers(tb, o), slog.New(slog.DiscardHandler))
 }
 
-// newRequest is a request as a browser on the same machine sends it.
+// newRequest is a request as a browser on the same machine sends it, signed in as
+// the admin, or as the guard for live view (which admins do not have).
 func newRequest(method, target string, body []byte) *http.Request {
+	role := "admin"
+	if strings.Contains(target, "/whep") {
+		role = "guard"
+	}
+	return newRequestAs(role, method, target, body)
+}
+
+// newRequestAs is newRequest signed in as the test user of role ("" for nobody).
+func newRequestAs(role, method, target string, body []byte) *http.Request {
 	r := httptest.NewRequest(method, target, bytes.NewReader(body))
 	r.Host = "localhost:8080"
+	if role != "" {
+		r.AddCookie(&http.Cookie{Name: sessionCookie, Value: testSession(role)})
+	}
 	return r
 }
 
@@ -252,7 +265,7 @@ func TestSegmentsPagination(t *testing.T) {
 // one that fails after it is cut short, never a well-formed partial page.
 func TestSegmentsListingFails(t *testing.T) {
 	var logs bytes.Buffer
-	s := New(Options{Cameras: fakeCameras{{ID: "bastion-gate"}}, Segments: failingLister{after: 0}, Auditor: newAuditLog(t)},
+	s := New(withTestUsers(t, Options{Cameras: fakeCameras{{ID: "bastion-gate"}}, Segments: failingLister{after: 0}, Auditor: newAuditLog(t)}),
 		slog.New(slog.NewTextHandler(&logs, nil)))
 	rec := get(s, "/api/v1/cameras/bastion-gate/segments")
 	checkError(t, rec, 500, "", "internal error")
@@ -260,12 +273,17 @@ func TestSegmentsListingFails(t *testing.T) {
 		t.Errorf("body %q shows the cause, or the log %q lacks it", rec.Body, logs.String())
 	}
 
-	srv := httptest.NewServer(New(Options{Cameras: fakeCameras{{ID: "bastion-gate"}}, Segments: failingLister{after: 3}, Auditor: newAuditLog(t)},
+	srv := httptest.NewServer(New(withTestUsers(t, Options{Cameras: fakeCameras{{ID: "bastion-gate"}}, Segments: failingLister{after: 3}, Auditor: newAuditLog(t)}),
 		slog.New(slog.DiscardHandler)))
 	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/api/v1/cameras/bastion-gate/segments")
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/cameras/bastion-gate/segments", nil)
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: testSession("admin")})
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return // cut before the status line
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200 then a cut", resp.StatusCode)
 	}
 	defer resp.Body.Close()
 	var p segmentsPage
@@ -288,9 +306,14 @@ func (f failingLister) ListSegments(_ context.Context, q storage.SegmentQuery, f
 
 func TestUnknownCamera(t *testing.T) {
 	s := newTestServer(t, newCatalog(t))
+	// Users with grants get 403, as for a camera not granted, so none can probe for
+	// cameras; ITC staff, who see every camera's settings, get 404.
 	for _, path := range []string{"/api/v1/cameras/nope", "/api/v1/cameras/nope/segments", "/api/v1/cameras/..%2Fetc/segments"} {
-		checkError(t, get(s, path), http.StatusNotFound, "", "not found")
+		checkError(t, get(s, path), http.StatusForbidden, "", "you may not")
 	}
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, newRequestAs("itc", "GET", "/api/v1/cameras/nope", nil))
+	checkError(t, rec, http.StatusNotFound, "", "not found")
 }
 
 // FuzzSegmentsQuery: any query gets 200 or a 400 naming the parameter at fault, never

@@ -61,6 +61,7 @@ func (s *Server) handleWHEPOffer(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.liveOwners.Store(sid, principal(r).Username)
 	short := sid[:min(8, len(sid))]
 	if err := s.record(r, audit.Event{Action: audit.ActionLiveStart, Camera: id,
 		Detail: map[string]any{"session": short}}); err != nil {

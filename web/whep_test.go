@@ -182,7 +182,7 @@ func TestWHEPErrors(t *testing.T) {
 		{"empty body", "cam-1", "application/sdp", "", 400, "bad sdp offer"},
 		{"vp8 only", "cam-1", "application/sdp", vp8, 406, "no H.264"},
 		{"h264 mode 0 only", "cam-1", "application/sdp", strings.ReplaceAll(good, "packetization-mode=1", "packetization-mode=0"), 406, "no H.264"},
-		{"unknown camera", "nope", "application/sdp", good, 404, "unknown camera"},
+		{"unknown camera", "nope", "application/sdp", good, 403, "you may not watch"},
 		{"h265 camera", "cam-h265", "application/sdp", good, 409, "live_url"},
 		{"offline camera", "cam-off", "application/sdp", good, 503, "offline"},
 		{"b-frame camera", "cam-bframes", "application/sdp", good, 409, "B-frames"},

@@ -24,6 +24,7 @@ import (
 	"github.com/straja-nvr/straja/streaming/webrtc"
 	"github.com/straja-nvr/straja/web"
 	"github.com/straja-nvr/straja/web/audit"
+	"github.com/straja-nvr/straja/web/auth"
 )
 
 // Main is the whole service, wired from a validated config. End-to-end tests drive it
@@ -69,7 +70,8 @@ func (m *Main) Run(ctx context.Context) error {
 		rec.Close()
 		return err
 	}
-	if err := m.setUpUsers(ctx, sdb); err != nil {
+	users, err := m.setUpUsers(ctx, sdb)
+	if err != nil {
 		sdb.Close()
 		rec.Close()
 		return err
@@ -111,7 +113,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.rtc = rtc
 	srv = web.New(web.Options{Cameras: rec, Segments: rec, Health: rec, Gatherer: reg, Streams: rec, Live: rtc,
-		Auditor: al, Listen: m.Config.Listen, PublicHosts: m.Config.PublicHosts}, m.Log)
+		Auditor: al, Users: users, Sessions: auth.NewSessions(sdb),
+		Listen: m.Config.Listen, PublicHosts: m.Config.PublicHosts}, m.Log)
 	m.http = web.NewHTTPServer(srv, m.Log)
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))

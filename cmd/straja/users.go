@@ -13,12 +13,16 @@ import (
 
 // setUpUsers runs at start: the demo (re)creates its three users; otherwise a database
 // with no user gets an admin whose random password is printed once on out, never logged.
-func (m *Main) setUpUsers(ctx context.Context, db *state.State) error {
+func (m *Main) setUpUsers(ctx context.Context, db *state.State) (*auth.Users, error) {
 	t, err := userTargets(ctx, m.Config, db)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	users := auth.NewUsers(db, t)
+	return users, m.firstUsers(ctx, users)
+}
+
+func (m *Main) firstUsers(ctx context.Context, users *auth.Users) error {
 	out := m.Out
 	if out == nil {
 		out = io.Discard
@@ -70,7 +74,7 @@ func demoUsers(ctx context.Context, users *auth.Users, cfg *configs.Config, d De
 		pw = d.Password + " (made up for this run; --demo-password sets one)"
 	}
 	fmt.Fprintf(out, "Demo users guard (site %s), admin (%s) and itc, all with password %s.\n"+
-		"Users are created; sign-in is enforced in a coming release, so for now the pages open without it.\n",
+		"Open the web UI and sign in as one of them.\n",
 		cfg.Sites[0].ID, strings.Join(grants[auth.RoleAdmin], ", "), pw)
 	return nil
 }

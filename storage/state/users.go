@@ -45,8 +45,8 @@ type User struct {
 
 // Grant lets a user see one site's cameras or one camera.
 type Grant struct {
-	Kind   string // "site" or "camera"
-	Target string // the site or camera ID
+	Kind   string `json:"kind"` // "site" or "camera"
+	Target string `json:"target"` // the site or camera ID
 }
 
 func (g Grant) String() string { return g.Kind + ":" + g.Target }

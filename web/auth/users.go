@@ -26,6 +26,9 @@ var Roles = []string{RoleGuard, RoleAdmin, RoleITC}
 // user alike, so a caller cannot tell which.
 var ErrBadCredentials = errors.New("wrong username or password")
 
+// ErrNoUser is returned (wrapped) for a username that does not exist.
+var ErrNoUser = errors.New("no such user")
+
 // Targets says which sites and cameras exist, so a grant cannot name one that does not.
 type Targets struct {
 	Sites   []string
@@ -147,6 +150,14 @@ func (u *Users) SetGrants(ctx context.Context, username string, grants []state.G
 // MaxGrants bounds one user's grants.
 const MaxGrants = 1000
 
+// CheckGrant checks that g names a configured site or camera.
+func (u *Users) CheckGrant(g state.Grant) error { return u.checkGrant(g) }
+
+// Get returns one user; a missing one is an error naming the username.
+func (u *Users) Get(ctx context.Context, username string) (state.User, error) {
+	return u.user(ctx, username)
+}
+
 func (u *Users) checkGrant(g state.Grant) error {
 	var known []string
 	switch g.Kind {
@@ -209,7 +220,7 @@ func (u *Users) dummyHash(ctx context.Context) (string, error) {
 func (u *Users) user(ctx context.Context, username string) (state.User, error) {
 	user, err := u.DB.User(ctx, username)
 	if errors.Is(err, state.ErrNotFound) {
-		return user, fmt.Errorf("username: no user %q", username)
+		return user, fmt.Errorf("username: no user %q: %w", username, ErrNoUser)
 	}
 	return user, err
 }

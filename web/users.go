@@ -1,0 +1,211 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/straja-nvr/straja/storage/state"
+	"github.com/straja-nvr/straja/web/audit"
+	"github.com/straja-nvr/straja/web/auth"
+)
+
+// Audit actions of user management.
+const (
+	actionUserAdd     = "user.add"
+	actionUserUpdate  = "user.update"
+	actionUserGrants  = "user.grants"
+	actionUserDisable = "user.disable"
+	actionUserEnable  = "user.enable"
+	actionUserPasswd  = "user.password"
+)
+
+// userJSON is a user as the API shows it: never the password hash.
+type userJSON struct {
+	Username string        `json:"username"`
+	Role     string        `json:"role"`
+	Disabled bool          `json:"disabled"`
+	Created  time.Time     `json:"created"`
+	Updated  time.Time     `json:"updated"`
+	Grants   []state.Grant `json:"grants"`
+}
+
+func userOut(u state.User) userJSON {
+	g := u.Grants
+	if g == nil {
+		g = []state.Grant{}
+	}
+	return userJSON{Username: u.Username, Role: u.Role, Disabled: u.Disabled, Created: u.Created, Updated: u.Updated, Grants: g}
+}
+
+func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
+	us, err := s.users.List(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]userJSON, len(us))
+	for i, u := range us {
+		out[i] = userOut(u)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+type addUserRequest struct {
+	Username string        `json:"username"`
+	Role     string        `json:"role"`
+	Password string        `json:"password"`
+	Grants   []state.Grant `json:"grants"`
+}
+
+// userError turns auth's "field: message" errors into a FieldError naming field.
+func userError(err error) error {
+	if errors.Is(err, auth.ErrNoUser) {
+		return errorf(errNotFound, "%s", trimField(err, "username"))
+	}
+	for _, f := range []string{"username", "password", "role", "grants", "site", "camera", "grant", "name"} {
+		if msg, ok := strings.CutPrefix(err.Error(), f+": "); ok {
+			if f == "site" || f == "camera" || f == "grant" {
+				f = "grants"
+				msg = err.Error()
+			}
+			return &FieldError{Field: f, Msg: msg}
+		}
+	}
+	return err
+}
+
+func (s *Server) handleAddUser(w http.ResponseWriter, r *http.Request) {
+	var req addUserRequest
+	if err := decodeJSON(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// Grants are checked before the user exists, so a bad one adds nobody.
+	for _, g := range req.Grants {
+		if err := s.users.CheckGrant(g); err != nil {
+			s.writeError(w, r, userError(err))
+			return
+		}
+	}
+	if err := s.users.Add(r.Context(), req.Username, req.Role, req.Password); err != nil {
+		s.writeError(w, r, userError(err))
+		return
+	}
+	if len(req.Grants) > 0 {
+		if err := s.users.SetGrants(r.Context(), req.Username, req.Grants); err != nil {
+			s.writeError(w, r, userError(err))
+			return
+		}
+	}
+	u, err := s.users.Get(r.Context(), req.Username)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.record(r, audit.Event{Action: actionUserAdd, Detail: map[string]any{
+		"username": u.Username, "role": u.Role, "grants": grantStrings(u.Grants)}}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, userOut(u))
+}
+
+type updateUserRequest struct {
+	Disabled *bool   `json:"disabled"`
+	Password *string `json:"password"`
+}
+
+func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("username")
+	var req updateUserRequest
+	if err := decodeJSON(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Disabled == nil && req.Password == nil {
+		s.writeError(w, r, errorf(errBadRequest, "nothing to change: send disabled and/or password"))
+		return
+	}
+	if req.Disabled != nil && *req.Disabled && name == principal(r).Username {
+		s.writeError(w, r, &FieldError{Field: "disabled", Msg: "you cannot disable yourself"})
+		return
+	}
+	if _, err := s.users.Get(r.Context(), name); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Password != nil {
+		if err := s.users.SetPassword(r.Context(), name, *req.Password); err != nil {
+			s.writeError(w, r, userError(err))
+			return
+		}
+		s.sessions.Changed()
+		if err := s.record(r, audit.Event{Action: actionUserPasswd, Detail: map[string]any{"username": name}}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	if req.Disabled != nil {
+		if err := s.users.SetDisabled(r.Context(), name, *req.Disabled); err != nil {
+			s.writeError(w, r, userError(err))
+			return
+		}
+		s.sessions.Changed()
+		action := actionUserEnable
+		if *req.Disabled {
+			action = actionUserDisable
+		}
+		if err := s.record(r, audit.Event{Action: action, Detail: map[string]any{"username": name}}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	s.writeUser(w, r, name)
+}
+
+type grantsRequest struct {
+	Grants []state.Grant `json:"grants"`
+}
+
+func (s *Server) handleSetGrants(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("username")
+	var req grantsRequest
+	if err := decodeJSON(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if req.Grants == nil {
+		s.writeError(w, r, &FieldError{Field: "grants", Msg: "is required (an empty list removes every grant)"})
+		return
+	}
+	if err := s.users.SetGrants(r.Context(), name, req.Grants); err != nil {
+		s.writeError(w, r, userError(err))
+		return
+	}
+	s.sessions.Changed()
+	if err := s.record(r, audit.Event{Action: actionUserGrants, Detail: map[string]any{
+		"username": name, "grants": grantStrings(req.Grants)}}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeUser(w, r, name)
+}
+
+func (s *Server) writeUser(w http.ResponseWriter, r *http.Request, name string) {
+	u, err := s.users.Get(r.Context(), name)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, userOut(u))
+}
+
+func grantStrings(gs []state.Grant) []string {
+	out := make([]string, len(gs))
+	for i, g := range gs {
+		out[i] = g.String()
+	}
+	return out
+}
