@@ -124,6 +124,7 @@ func startMain(t *testing.T, cfg *configs.Config) *Main {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Close() })
+	signInTests(t, m)
 	return m
 }
 

@@ -30,6 +30,8 @@ const usage = `usage:
   straja user list --config FILE
   straja user disable|enable --config FILE --username U
   straja user grant --config FILE --username U --site S | --camera C
+  straja token create|revoke --config FILE --user U --name N
+  straja token list --config FILE [--user U]
   straja audit verify --config FILE`
 
 func main() {
@@ -94,6 +96,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return stateCommand(ctx, args[1:], stdout, stderr)
 	case "user":
 		return userCommand(ctx, args[1:], stdout, stderr)
+	case "token":
+		return tokenCommand(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return auditCommand(ctx, args[1:], stdout, stderr)
 	default:

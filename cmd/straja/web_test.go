@@ -25,6 +25,7 @@ func startBare(t *testing.T, edit func(*configs.Config)) (*Main, *testutil.Buffe
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Close() })
+	signInTests(t, m)
 	return m, logs
 }
 

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/straja-nvr/straja/storage/state"
+	"github.com/straja-nvr/straja/web/auth"
+)
+
+// Tests reach the API as a signed-in guard: http.DefaultClient (http.Get, http.Post)
+// puts the token of the service a test started at that address on each request that
+// carries no credentials of its own, and the metrics token on /metrics. anonClient
+// sends requests as they are.
+var (
+	testTokens sync.Map // host:port -> API token
+	anonClient = &http.Client{}
+)
+
+// testMetricsToken is metrics.token in test configurations.
+const testMetricsToken = "metrics-token-of-the-tests-0123456789"
+
+type signingTransport struct{ base http.RoundTripper }
+
+func (s signingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Authorization") == "" && r.Header.Get("Cookie") == "" {
+		tok := ""
+		if v, ok := testTokens.Load(r.URL.Host); ok {
+			tok = v.(string)
+			if r.URL.Path == "/metrics" {
+				tok = testMetricsToken
+			}
+		}
+		if tok != "" {
+			r = r.Clone(r.Context())
+			r.Header.Set("Authorization", "Bearer "+tok)
+		}
+	}
+	return s.base.RoundTrip(r)
+}
+
+func init() { http.DefaultClient.Transport = signingTransport{base: http.DefaultTransport} }
+
+// signInTests makes user "tester", a guard granted every configured camera, with an
+// API token that http.DefaultClient sends to m, and returns the token.
+func signInTests(t testing.TB, m *Main) string {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := m.state.User(ctx, "tester"); err != nil {
+		if err := m.state.AddUser(ctx, "tester", auth.RoleGuard, "$argon2id$not-a-password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var grants []state.Grant
+	for _, c := range m.Config.Cameras {
+		grants = append(grants, state.Grant{Kind: "camera", Target: c.ID})
+	}
+	if err := m.state.SetGrants(ctx, "tester", grants); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := auth.NewSessions(m.state).CreateToken(ctx, "tester", "tests-"+randomName(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testTokens.Store(m.Addr(), tok)
+	return tok
+}
+
+func randomName(t testing.TB) string {
+	p, err := auth.RandomPassword()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p[:8]
+}
