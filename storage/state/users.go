@@ -45,7 +45,7 @@ type User struct {
 
 // Grant lets a user see one site's cameras or one camera.
 type Grant struct {
-	Kind   string `json:"kind"` // "site" or "camera"
+	Kind   string `json:"kind"`   // "site" or "camera"
 	Target string `json:"target"` // the site or camera ID
 }
 
