@@ -3,8 +3,8 @@ package web
 import (
 	"context"
 	"crypto/sha256"
-	"log/slog"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -219,4 +219,3 @@ func TestCrossOriginRefused(t *testing.T) {
 		t.Errorf("same-origin add: %d %s", rec.Code, rec.Body)
 	}
 }
-
