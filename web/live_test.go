@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -108,6 +109,7 @@ func TestLiveBrowser(t *testing.T) {
 	// cam-1..4 send H.264, cam-5 H.265 (not viewable live).
 	st := startStack(t, 5, map[int]streaming.Codec{5: "h265"})
 	ctx := newBrowser(t)
+	signInBrowser(t, ctx, st.url, "guard")
 	h264 := []string{"cam-1", "cam-2", "cam-3", "cam-4"}
 
 	run(t, ctx, chromedp.Navigate(st.url+"/?layout=9"))
@@ -272,6 +274,7 @@ func BenchmarkChromiumFirstFrame(b *testing.B) {
 	needChromium(b)
 	st := startStack(b, 1, nil)
 	ctx := newBrowser(b)
+	signInBrowser(b, ctx, st.url, "guard")
 	run(b, ctx, chromedp.Navigate(st.url+"/?layout=1"))
 	waitStats(b, ctx, "cam-1", 30*time.Second, "first decoded frame", func(s stats) bool { return s.Frames > 0 })
 
@@ -484,6 +487,18 @@ func newBrowser(tb testing.TB) context.Context {
 	}
 	return bctx
 }
+
+// signInBrowser gives the browser the session cookie of the test user of role
+// (web.TestSession) for the server at url, as signing in on the page would.
+func signInBrowser(tb testing.TB, ctx context.Context, url, role string) {
+	tb.Helper()
+	if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: "straja_session",
+		Value: web.TestSession(role), URL: url, HTTPOnly: ptr(true), SameSite: network.CookieSameSiteStrict}); err != nil {
+		tb.Fatalf("set session cookie: %v", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func run[T any](tb testing.TB, ctx context.Context, a chromedp.Action[T]) T {
 	tb.Helper()
