@@ -68,7 +68,7 @@ func checkCameraURL(raw string, passwordEnv bool) string {
 }
 
 // Redact replaces every secret of cfg (camera passwords, from URLs or their
-// environment variables, and the S3 secret key) in s with "***", and the password
+// environment variables, the S3 secret key and the metrics token) in s with "***", and the password
 // of any URL in s. Use it on any text, such as a vendor error, before logging or
 // showing it.
 func Redact(s string, cfg *Config) string {
@@ -81,6 +81,7 @@ func Redact(s string, cfg *Config) string {
 // secrets lists the secrets in c in every form they may be written.
 func (c *Config) secrets() []string {
 	out := redact.Forms(c.Storage.S3.SecretKey)
+	out = append(out, redact.Forms(c.Metrics.Token)...)
 	for _, cam := range c.Cameras {
 		out = append(out, redact.Passwords(cam.URL)...)
 		out = append(out, redact.Passwords(cam.LiveURL)...)

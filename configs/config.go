@@ -18,11 +18,15 @@ import (
 
 // Config is the whole configuration of one Straja process.
 type Config struct {
-	// Listen is the HTTP host:port. It must be a loopback address unless
-	// AllowRemote is set, because the API has no authentication yet.
+	// Listen is the HTTP host:port. An address other machines can reach needs TLS
+	// or InsecurePlainHTTP: users sign in, and their passwords and cookies must not
+	// cross the network in clear without someone choosing so.
 	Listen string `yaml:"listen,omitempty"`
-	// AllowRemote permits a Listen address reachable from other machines.
-	AllowRemote bool `yaml:"allow_remote,omitempty"`
+	// TLS, when set, makes the service answer HTTPS only.
+	TLS TLS `yaml:"tls,omitempty"`
+	// InsecurePlainHTTP permits a non-loopback Listen without TLS, on a network
+	// trusted not to be sniffed; the service warns at every start.
+	InsecurePlainHTTP bool `yaml:"insecure_plain_http,omitempty"`
 	// PublicHosts are the names (or IPs) browsers use to reach the service besides
 	// the listen host and localhost. Any other Host header is refused with 421, so a
 	// web page cannot reach the API through DNS rebinding.
@@ -35,6 +39,7 @@ type Config struct {
 	WebRTC    WebRTC    `yaml:"webrtc,omitempty"`
 	State     State     `yaml:"state,omitempty"`
 	Audit     Audit     `yaml:"audit,omitempty"`
+	Metrics   Metrics   `yaml:"metrics,omitempty"`
 	Sites     []Site    `yaml:"sites,omitempty"`
 	Cameras   []Camera  `yaml:"cameras,omitempty"`
 
@@ -123,6 +128,28 @@ type Audit struct {
 	// an edit to the database that recomputes the chain is still caught (1m..1h;
 	// default 5m). The head is also stored at shutdown.
 	AnchorInterval Duration `yaml:"anchor_interval,omitempty"`
+}
+
+// TLS names the certificate and private key the service answers HTTPS with: both
+// or neither. They must parse as a pair when the config is validated.
+type TLS struct {
+	// CertFile is a PEM certificate chain, the server's first.
+	CertFile string `yaml:"cert_file,omitempty"`
+	// KeyFile is the PEM private key of the first certificate.
+	KeyFile string `yaml:"key_file,omitempty"`
+}
+
+// Enabled reports whether HTTPS is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// Metrics configures how Prometheus reaches /metrics.
+type Metrics struct {
+	// Token, when set, is the bearer token /metrics on the main listener asks for
+	// (at least 16 characters). A secret: never logged or shown.
+	Token string `yaml:"token,omitempty"`
+	// Listen, when set, is a loopback host:port serving only /metrics, without a
+	// token, for a Prometheus on the same machine.
+	Listen string `yaml:"listen,omitempty"`
 }
 
 // Site is a building or location that groups cameras.
@@ -257,6 +284,7 @@ var envVars = []struct {
 	{"STRAJA_S3_BUCKET", "storage.s3.bucket", func(c *Config) *string { return &c.Storage.S3.Bucket }},
 	{"STRAJA_S3_ACCESS_KEY", "storage.s3.access_key", func(c *Config) *string { return &c.Storage.S3.AccessKey }},
 	{"STRAJA_S3_SECRET_KEY", "storage.s3.secret_key", func(c *Config) *string { return &c.Storage.S3.SecretKey }},
+	{"STRAJA_METRICS_TOKEN", "metrics.token", func(c *Config) *string { return &c.Metrics.Token }},
 }
 
 func parse(data []byte, name string, lookupEnv func(string) (string, bool), opts ...Option) (*Config, error) {

@@ -16,6 +16,8 @@ import (
 var secretPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`://[^/\s:@]*:([^\s@]+)@`),
 	regexp.MustCompile(`secret_key:\s*(\S+)`),
+	regexp.MustCompile(`token: "([^"]+)"`),
+	regexp.MustCompile(`token: ([^"\s]+)`),
 }
 
 func TestBadConfigs(t *testing.T) {
@@ -116,6 +118,9 @@ func TestExample(t *testing.T) {
 	}
 	if st := cfg.State; st.BackupSchedule != "CRON_TZ=Europe/Bucharest 30 3 * * *" || st.BackupKeep != 14 {
 		t.Errorf("state = %+v", st)
+	}
+	if cfg.Metrics.Listen != "127.0.0.1:9464" || cfg.TLS.Enabled() || cfg.InsecurePlainHTTP {
+		t.Errorf("metrics = %+v, tls = %+v, insecure_plain_http = %v", cfg.Metrics, cfg.TLS, cfg.InsecurePlainHTTP)
 	}
 	if cfg.Spool.MaxBytes != 20<<30 {
 		t.Errorf("spool.max_bytes = %d", cfg.Spool.MaxBytes)

@@ -96,6 +96,13 @@ func joinPath(path, key string) string {
 	return path + "." + key
 }
 
+// removedFields are settings that older versions read, with what replaced them, so
+// that an old file fails with a way forward rather than "unknown field".
+var removedFields = map[string]string{
+	"allow_remote": "allow_remote was removed: users now sign in; serve HTTPS with " +
+		"tls.cert_file/key_file, or set insecure_plain_http: true on a trusted network",
+}
+
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // decodeYAML fills cfg from data, strictly: unknown or repeated fields and values
@@ -250,6 +257,8 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 			d.failAt(k.Line, p, "merge keys are not supported")
 		case seen[k.Value] > 0:
 			d.failAt(k.Line, p, "repeated (first at line %d)", seen[k.Value])
+		case !ok && removedFields[p] != "":
+			d.failAt(k.Line, p, "%s", removedFields[p])
 		case !ok:
 			d.failAt(k.Line, p, "unknown field%s", suggest(k.Value, fields))
 		default:

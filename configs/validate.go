@@ -1,9 +1,13 @@
 package configs
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -68,8 +72,32 @@ func (c *Config) validate() []*Error {
 		errs = append(errs, c.src.errorf(path, format, args...))
 	}
 
-	if err := checkListen(c.Listen, c.AllowRemote); err != "" {
+	if err := checkListen(c.Listen); err != "" {
 		bad("listen", "%s", err)
+	} else if !IsLoopback(c.Listen) && !c.TLS.Enabled() && !c.InsecurePlainHTTP {
+		bad("listen", "%q is reachable from other machines, where passwords and video would cross the "+
+			"network in clear: serve HTTPS with tls.cert_file/key_file (`straja cert` makes a self-signed pair), "+
+			"or set insecure_plain_http: true on a trusted network", c.Listen)
+	}
+	if c.TLS.Enabled() && c.InsecurePlainHTTP {
+		bad("insecure_plain_http", "cannot be true with tls set (the service answers HTTPS only); remove one")
+	}
+	c.checkTLS(bad)
+	if t := c.Metrics.Token; t != "" {
+		if len(t) < 16 || len(t) > 256 || strings.IndexFunc(t, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+			// Never the token itself: only what is wrong with it.
+			bad("metrics.token", "must be 16-256 printable ASCII characters without spaces (got %d characters)", len(t))
+		}
+	}
+	if l := c.Metrics.Listen; l != "" {
+		if err := checkListen(l); err != "" {
+			bad("metrics.listen", "%s", err)
+		} else if !IsLoopback(l) {
+			bad("metrics.listen", "%q is not a loopback address: metrics served here need no token, "+
+				"so only this machine may reach them (use 127.0.0.1:PORT, or metrics.token on the main listener)", l)
+		} else if l == c.Listen {
+			bad("metrics.listen", "%q is the main listen address; pick another port", l)
+		}
 	}
 	for i, h := range c.PublicHosts {
 		if !validHostName(h) {
@@ -222,22 +250,77 @@ func checkRange(d Duration, lo, hi time.Duration) string {
 	return ""
 }
 
-func checkListen(addr string, allowRemote bool) string {
-	host, port, err := net.SplitHostPort(addr)
+func checkListen(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Sprintf("%q is not host:port", addr)
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		return fmt.Sprintf("%q is not a port number", port)
 	}
-	if allowRemote {
-		return ""
+	return ""
+}
+
+// IsLoopback reports whether the listen address addr (host:port) can be reached only
+// from this machine: localhost or a loopback IP.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
 	}
-	if ip, err := netip.ParseAddr(host); host == "localhost" || err == nil && ip.IsLoopback() {
-		return ""
+	ip, err := netip.ParseAddr(host)
+	return host == "localhost" || err == nil && ip.IsLoopback()
+}
+
+// checkTLS checks that the certificate and key files exist and form a pair, so that a
+// wrong path fails at load, naming the field, not at the first browser's handshake.
+func (c *Config) checkTLS(bad func(path, format string, args ...any)) {
+	t := c.TLS
+	switch {
+	case !t.Enabled():
+		return
+	case t.CertFile == "":
+		bad("tls.cert_file", "is required with tls.key_file")
+		return
+	case t.KeyFile == "":
+		bad("tls.key_file", "is required with tls.cert_file")
+		return
 	}
-	return fmt.Sprintf("%q is reachable from other machines, but the API has no authentication yet; "+
-		"listen on 127.0.0.1 or set allow_remote: true", addr)
+	certPEM, err := os.ReadFile(t.CertFile)
+	if err != nil {
+		bad("tls.cert_file", "%v", err)
+	}
+	keyPEM, kerr := os.ReadFile(t.KeyFile)
+	if kerr != nil {
+		bad("tls.key_file", "%v", kerr)
+	}
+	if err != nil || kerr != nil {
+		return
+	}
+	if _, err := parseCertificate(certPEM); err != nil {
+		bad("tls.cert_file", "%s: %v", t.CertFile, err)
+		return
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		bad("tls.key_file", "%s is not the private key of tls.cert_file: %v", t.KeyFile, err)
+	}
+}
+
+// parseCertificate returns the first certificate of a PEM file.
+func parseCertificate(pemData []byte) (*x509.Certificate, error) {
+	for rest := pemData; ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return nil, errors.New("holds no PEM CERTIFICATE block")
+		}
+		if b.Type == "CERTIFICATE" {
+			cert, err := x509.ParseCertificate(b.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("certificate does not parse: %w", err)
+			}
+			return cert, nil
+		}
+	}
 }
 
 // validHostName reports whether s is an IP address or a lower-case DNS name, as a
