@@ -95,7 +95,7 @@ func (c *Config) validate() []*Error {
 		} else if !IsLoopback(l) {
 			bad("metrics.listen", "%q is not a loopback address: metrics served here need no token, "+
 				"so only this machine may reach them (use 127.0.0.1:PORT, or metrics.token on the main listener)", l)
-		} else if l == c.Listen {
+		} else if _, port, _ := net.SplitHostPort(l); l == c.Listen && port != "0" {
 			bad("metrics.listen", "%q is the main listen address; pick another port", l)
 		}
 	}

@@ -46,6 +46,9 @@ type Main struct {
 	rtc    *webrtc.Server
 	http   *http.Server
 	ln     net.Listener
+	// metrics serves /metrics alone on metrics.listen; nil without it.
+	metrics   *http.Server
+	metricsLn net.Listener
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	done   chan struct{} // closed when the recorder stops
@@ -55,6 +58,10 @@ type Main struct {
 // Run opens storage and the state database, starts recording, state backups and the
 // HTTP server, and returns once the server listens. Stop it with Close.
 func (m *Main) Run(ctx context.Context) error {
+	tlsCfg, err := serverTLS(m.Config, m.Log)
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	opts, err := recorderOptions(ctx, m.Config)
@@ -82,15 +89,30 @@ func (m *Main) Run(ctx context.Context) error {
 		rec.Close()
 		return fmt.Errorf("listen: %w", err)
 	}
+	var mln net.Listener
+	if a := m.Config.Metrics.Listen; a != "" {
+		if mln, err = net.Listen("tcp", a); err != nil {
+			ln.Close()
+			sdb.Close()
+			rec.Close()
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+	}
+	closeListeners := func() {
+		ln.Close()
+		if mln != nil {
+			mln.Close()
+		}
+	}
 	al, err := audit.New(ctx, sdb, audit.Options{Store: rec.Store(),
 		AnchorInterval: time.Duration(m.Config.Audit.AnchorInterval)}, m.Log.With("component", "audit"))
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		sdb.Close()
 		rec.Close()
 		return err
 	}
-	m.rec, m.ln, m.state, m.audit = rec, ln, sdb, al
+	m.rec, m.ln, m.metricsLn, m.state, m.audit = rec, ln, mln, sdb, al
 	// srv records the end of live sessions; no session ends before it is set, as
 	// none starts before it serves.
 	var srv *web.Server
@@ -98,14 +120,14 @@ func (m *Main) Run(ctx context.Context) error {
 	rtc, err := webrtc.New(webrtc.Options{
 		UDPPort: wc.UDPPort, TCPPort: wc.TCPPort,
 		HostAddresses: wc.HostAddresses, STUNServers: wc.STUNServers,
-		IncludeLoopback: isLoopback(m.Config.Listen),
+		IncludeLoopback: configs.IsLoopback(m.Config.Listen),
 		BindAddress:     mediaBindAddress(m.Config),
 		MaxSessions:     wc.MaxSessions, MaxSessionsPerClient: wc.MaxSessionsPerClient,
 		MaxSessionDuration: time.Duration(wc.MaxSessionDuration),
 		OnSessionEnd:       func(e webrtc.SessionEnd) { srv.LiveEnded(e) },
 	}, reg, m.Log.With("component", "webrtc"))
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		al.Close()
 		sdb.Close()
 		rec.Close()
@@ -116,12 +138,16 @@ func (m *Main) Run(ctx context.Context) error {
 		Auditor: al, Users: users, Sessions: auth.NewSessions(sdb),
 		Listen: m.Config.Listen, PublicHosts: m.Config.PublicHosts}, m.Log)
 	m.http = web.NewHTTPServer(srv, m.Log)
+	m.http.TLSConfig = tlsCfg
+	if mln != nil {
+		m.metrics = web.NewHTTPServer(metricsHandler(reg), m.Log)
+	}
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	if m.cron, err = startStateBackups(rctx, m.Config, sdb, al, rec.Store(), reg, m.Log); err != nil {
 		cancel()
 		rtc.Close()
-		ln.Close()
+		closeListeners()
 		al.Close()
 		sdb.Close()
 		rec.Close()
@@ -137,14 +163,28 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	})
 	m.wg.Go(func() {
-		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return m.http.Serve(ln) }
+		if tlsCfg != nil {
+			serve = func() error { return m.http.ServeTLS(ln, "", "") } // certificate in TLSConfig
+		}
+		if err := serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Log.Error("http server stopped", "err", err)
 		}
 	})
-	if m.Config.AllowRemote {
-		m.Log.Warn("allow_remote is true: anyone who can reach "+ln.Addr().String()+
-			" can watch every camera, list recordings and read metrics, without signing in (there is no authentication yet)",
-			"listen", ln.Addr().String(), "public_hosts", m.Config.PublicHosts)
+	if mln != nil {
+		m.wg.Go(func() {
+			if err := m.metrics.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.Log.Error("metrics server stopped", "err", err)
+			}
+		})
+	}
+	if !configs.IsLoopback(m.Config.Listen) {
+		if m.Config.InsecurePlainHTTP {
+			m.Log.Warn("insecure_plain_http is true: passwords, session cookies and video cross the network "+
+				"unencrypted to "+ln.Addr().String()+"; anyone on the network path can read them. "+
+				"Serve HTTPS with tls.cert_file/key_file (`straja cert` makes a self-signed pair)",
+				"listen", ln.Addr().String(), "public_hosts", m.Config.PublicHosts)
+		}
 		if host, _, _ := net.SplitHostPort(m.Config.Listen); len(m.Config.PublicHosts) == 0 &&
 			(host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified()) {
 			m.Log.Warn("public_hosts is empty: browsers on other machines get 421 until the name or " +
@@ -159,8 +199,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Detail: map[string]any{"cameras": cams, "listen": ln.Addr().String()}}); err != nil {
 		m.Log.Error("audit: service start not recorded", "err", err)
 	}
-	m.Log.Info("straja started", "listen", ln.Addr().String(), "cameras", len(m.Config.Cameras),
-		"storage", m.Config.Storage.Backend)
+	m.Log.Info("straja started", "url", m.URL(), "cameras", len(m.Config.Cameras),
+		"storage", m.Config.Storage.Backend, "metrics", m.MetricsURL())
 	return nil
 }
 
@@ -171,6 +211,22 @@ func (m *Main) Done() <-chan struct{} { return m.done }
 // Addr is the HTTP listen address.
 func (m *Main) Addr() string { return m.ln.Addr().String() }
 
+// URL is the service's base URL on its listen address: https with TLS.
+func (m *Main) URL() string {
+	if m.http.TLSConfig != nil {
+		return "https://" + m.Addr()
+	}
+	return "http://" + m.Addr()
+}
+
+// MetricsURL is where the separate metrics listener serves /metrics; "" without one.
+func (m *Main) MetricsURL() string {
+	if m.metricsLn == nil {
+		return ""
+	}
+	return "http://" + m.metricsLn.Addr().String() + "/metrics"
+}
+
 // Close stops recording (finalising open segments into the spool), the HTTP server and
 // the simulator, and waits for all of them.
 func (m *Main) Close() error {
@@ -180,6 +236,9 @@ func (m *Main) Close() error {
 	shutdownCtx, c := context.WithTimeout(context.Background(), 5*time.Second)
 	defer c()
 	_ = m.http.Shutdown(shutdownCtx)
+	if m.metrics != nil {
+		_ = m.metrics.Shutdown(shutdownCtx)
+	}
 	rtcErr := m.rtc.Close() // ends live sessions, recording their stop
 	m.cancel()
 	<-m.cron.Stop().Done()
@@ -252,10 +311,10 @@ func rebuildCatalog(ctx context.Context, cfg *configs.Config, stdout, stderr io.
 }
 
 // mediaBindAddress is the address live-view media listens on: the HTTP listen
-// address's when it is loopback and remote access is off (nothing else can reach the
-// page, so nothing else needs the media ports), else nil for every interface.
+// address's when it is loopback (nothing else can reach the page, so nothing else
+// needs the media ports), else nil for every interface.
 func mediaBindAddress(cfg *configs.Config) net.IP {
-	if cfg.AllowRemote || !isLoopback(cfg.Listen) {
+	if !configs.IsLoopback(cfg.Listen) {
 		return nil
 	}
 	host, _, _ := net.SplitHostPort(cfg.Listen)
@@ -263,15 +322,4 @@ func mediaBindAddress(cfg *configs.Config) net.IP {
 		return ip
 	}
 	return net.IPv4(127, 0, 0, 1) // localhost
-}
-
-// isLoopback reports whether a listen address is on loopback, where browsers on the same
-// machine need loopback ICE candidates.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }

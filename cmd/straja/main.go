@@ -1,7 +1,8 @@
 // Command straja records and relays the CCTV cameras of a site: `straja serve` runs the
 // service from a config file, `straja demo` runs it against simulated cameras, and
 // `straja catalog rebuild` rebuilds the catalog from storage, `straja state`
-// backs up and restores the state database, and `straja user` manages users.
+// backs up and restores the state database, `straja user` manages users, and
+// `straja cert` writes a self-signed certificate for HTTPS on a LAN without a CA.
 package main
 
 import (
@@ -32,7 +33,8 @@ const usage = `usage:
   straja user grant --config FILE --username U --site S | --camera C
   straja token create|revoke --config FILE --user U --name N
   straja token list --config FILE [--user U]
-  straja audit verify --config FILE`
+  straja audit verify --config FILE
+  straja cert --hosts NAME,IP,... [--out-dir DIR] [--days N] [--force]`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -100,6 +102,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return tokenCommand(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return auditCommand(ctx, args[1:], stdout, stderr)
+	case "cert":
+		return certCommand(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])
@@ -112,7 +116,11 @@ func serve(ctx context.Context, m *Main, stdout io.Writer) error {
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Straja is running: open http://%s/ (metrics at /metrics). Ctrl-C stops it.\n", m.Addr())
+	metrics := "/metrics"
+	if u := m.MetricsURL(); u != "" {
+		metrics = u
+	}
+	fmt.Fprintf(stdout, "Straja is running: open %s/ (metrics at %s). Ctrl-C stops it.\n", m.URL(), metrics)
 	select {
 	case <-ctx.Done():
 		return m.Close()

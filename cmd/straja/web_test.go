@@ -29,23 +29,27 @@ func startBare(t *testing.T, edit func(*configs.Config)) (*Main, *testutil.Buffe
 	return m, logs
 }
 
-// allow_remote opens everything without authentication: the service says so at start.
-func TestAllowRemoteWarns(t *testing.T) {
-	_, logs := startBare(t, func(c *configs.Config) { c.AllowRemote = true })
-	if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "allow_remote") ||
-		!strings.Contains(l, "without signing in") {
-		t.Errorf("allow_remote: true; log at start:\n%s\nwant a warning that everything is open", l)
+// Plain HTTP beyond loopback sends passwords in clear: the service says so at every
+// start, and only then.
+func TestInsecurePlainHTTPWarns(t *testing.T) {
+	_, logs := startBare(t, func(c *configs.Config) {
+		c.InsecurePlainHTTP, c.Listen, c.PublicHosts = true, "0.0.0.0:0", []string{"straja.cj.local"}
+	})
+	if l := logs.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "insecure_plain_http") ||
+		!strings.Contains(l, "unencrypted") {
+		t.Errorf("insecure_plain_http: true on 0.0.0.0; log at start:\n%s\nwant a warning that traffic is unencrypted", l)
 	}
 	if l := logs.String(); strings.Contains(l, "public_hosts is empty") {
-		t.Errorf("listening on loopback, a warning about public_hosts:\n%s", l)
+		t.Errorf("public_hosts set, a warning about it:\n%s", l)
 	}
-	_, logs = startBare(t, func(c *configs.Config) { c.AllowRemote, c.Listen = true, "0.0.0.0:0" })
+	_, logs = startBare(t, func(c *configs.Config) { c.InsecurePlainHTTP, c.Listen = true, "0.0.0.0:0" })
 	if l := logs.String(); !strings.Contains(l, "public_hosts is empty") {
 		t.Errorf("listening on every interface without public_hosts; log at start:\n%s\nwant a warning about the 421s", l)
 	}
-	_, logs = startBare(t, func(c *configs.Config) {})
-	if l := logs.String(); strings.Contains(l, "allow_remote") {
-		t.Errorf("allow_remote: false; log at start:\n%s", l)
+	// On loopback nothing crosses the network: no warning.
+	_, logs = startBare(t, func(c *configs.Config) { c.InsecurePlainHTTP = true })
+	if l := logs.String(); strings.Contains(l, "insecure_plain_http") || strings.Contains(l, "public_hosts") {
+		t.Errorf("insecure_plain_http on loopback; log at start:\n%s", l)
 	}
 }
 
