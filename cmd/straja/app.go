@@ -46,13 +46,14 @@ type Main struct {
 	rtc    *webrtc.Server
 	http   *http.Server
 	ln     net.Listener
-	// metrics serves /metrics alone on metrics.listen; nil without it.
-	metrics   *http.Server
-	metricsLn net.Listener
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	done   chan struct{} // closed when the recorder stops
 	runErr error         // why it stopped; read after done is closed
+
+	// metrics serves /metrics alone on metrics.listen; nil without it.
+	metrics   *http.Server
+	metricsLn net.Listener
 }
 
 // Run opens storage and the state database, starts recording, state backups and the
