@@ -54,6 +54,7 @@ type Main struct {
 	// metrics serves /metrics alone on metrics.listen; nil without it.
 	metrics   *http.Server
 	metricsLn net.Listener
+	https     bool // the main listener answers HTTPS
 }
 
 // Run opens storage and the state database, starts recording, state backups and the
@@ -136,10 +137,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.rtc = rtc
 	srv = web.New(web.Options{Cameras: rec, Segments: rec, Health: rec, Gatherer: reg, Streams: rec, Live: rtc,
-		Auditor: al, Users: users, Sessions: auth.NewSessions(sdb),
+		Auditor: al, Users: users, Sessions: auth.NewSessions(sdb), MetricsToken: m.Config.Metrics.Token,
 		Listen: m.Config.Listen, PublicHosts: m.Config.PublicHosts}, m.Log)
 	m.http = web.NewHTTPServer(srv, m.Log)
-	m.http.TLSConfig = tlsCfg
+	m.http.TLSConfig, m.https = tlsCfg, tlsCfg != nil
 	if mln != nil {
 		m.metrics = web.NewHTTPServer(metricsHandler(reg), m.Log)
 	}
@@ -214,7 +215,7 @@ func (m *Main) Addr() string { return m.ln.Addr().String() }
 
 // URL is the service's base URL on its listen address: https with TLS.
 func (m *Main) URL() string {
-	if m.http.TLSConfig != nil {
+	if m.https {
 		return "https://" + m.Addr()
 	}
 	return "http://" + m.Addr()

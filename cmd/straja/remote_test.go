@@ -258,3 +258,40 @@ func TestServeRefusesRemoteConfigs(t *testing.T) {
 		}
 	}
 }
+
+// metrics.token opens /metrics on the main address to a scraper that sends it, and
+// to nobody else; the token never reaches the log.
+func TestMetricsToken(t *testing.T) {
+	const token = "prom-scrape-7c1e94b0d2"
+	m, logs := startBare(t, func(c *configs.Config) { c.Metrics.Token = token })
+	for _, tc := range []struct {
+		auth string
+		ok   bool
+	}{
+		{"Bearer " + token, true},
+		{"", false},
+		{"Bearer " + token[:len(token)-1] + "X", false},
+		{"Bearer " + token + "X", false},
+		{token, false},
+	} {
+		req, _ := http.NewRequest("GET", m.URL()+"/metrics", nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := resp.StatusCode == http.StatusOK && strings.Contains(string(body), "straja_store_up"); got != tc.ok {
+			t.Errorf("GET /metrics with Authorization %q: %s, want served %v", tc.auth, resp.Status, tc.ok)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), token) {
+		t.Errorf("the log holds the metrics token:\n%s", logs.String())
+	}
+}
