@@ -23,6 +23,7 @@ import (
 // footage that cannot be recorded is refused.
 type Auditor interface {
 	Record(ctx context.Context, ev audit.Event) error
+	Enqueue(ev audit.Event) error
 	List(ctx context.Context, q audit.Query, fn func(audit.Entry) error) error
 }
 
@@ -35,9 +36,19 @@ const (
 	auditCursorPrefix = "a1:"
 )
 
-// record appends ev with the client's address as actor; a failure is returned as
-// errAudit (503), the cause logged.
-func (s *Server) record(r *http.Request, ev audit.Event) error {
+// note queues ev, with the caller as for record, without waiting for its commit: for
+// the entries of every look at footage (listings, live views), on the request path.
+// A trail that cannot take it (closed, far behind) refuses the request: errAudit.
+func (s *Server) note(r *http.Request, ev audit.Event) error {
+	if err := s.audit.Enqueue(s.fill(r, ev)); err != nil {
+		s.log.Error("audit record failed", "request_id", requestID(r.Context()), "action", ev.Action, "err", err)
+		return errorf(errAudit, "the audit trail cannot be written; try again later")
+	}
+	return nil
+}
+
+// fill sets the actor (client address) and user of ev from r.
+func (s *Server) fill(r *http.Request, ev audit.Event) audit.Event {
 	if ev.Actor == "" {
 		ev.Actor = clientAddr(r)
 	}
@@ -47,6 +58,13 @@ func (s *Server) record(r *http.Request, ev audit.Event) error {
 			ev.Actor += " token:" + u.TokenName
 		}
 	}
+	return ev
+}
+
+// record appends ev with the client's address as actor and the signed-in user, and
+// waits for its commit; a failure is returned as errAudit (503), the cause logged.
+func (s *Server) record(r *http.Request, ev audit.Event) error {
+	ev = s.fill(r, ev)
 	if err := s.audit.Record(r.Context(), ev); err != nil {
 		s.log.Error("audit record failed", "request_id", requestID(r.Context()), "action", ev.Action, "err", err)
 		return errorf(errAudit, "the audit trail cannot be written; try again later")

@@ -69,7 +69,7 @@ func (s *Server) handleSegments(w http.ResponseWriter, r *http.Request) {
 			q.To = q.From
 		}
 	}
-	if err := s.record(r, audit.Event{Action: audit.ActionSegmentList, Camera: id,
+	if err := s.note(r, audit.Event{Action: audit.ActionSegmentList, Camera: id,
 		Detail: map[string]any{"from": q.From, "to": q.To}}); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -63,7 +63,7 @@ func (s *Server) handleWHEPOffer(w http.ResponseWriter, r *http.Request) {
 	}
 	s.liveOwners.Store(sid, principal(r).Username)
 	short := sid[:min(8, len(sid))]
-	if err := s.record(r, audit.Event{Action: audit.ActionLiveStart, Camera: id,
+	if err := s.note(r, audit.Event{Action: audit.ActionLiveStart, Camera: id,
 		Detail: map[string]any{"session": short}}); err != nil {
 		_ = s.live.Delete(sid) // no unrecorded live view
 		s.writeError(w, r, err)

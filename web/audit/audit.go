@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -99,8 +100,12 @@ type request struct {
 	done chan error
 }
 
-// maxBatch bounds the entries of one transaction.
-const maxBatch = 512
+// maxBatch bounds the entries of one transaction; queueSize the entries waiting.
+const (
+	linger    = 2 * time.Millisecond
+	maxBatch  = 512
+	queueSize = 8 * maxBatch
+)
 
 // New opens the trail in st, continuing its chain.
 func New(ctx context.Context, st *state.State, opts Options, log *slog.Logger) (*Log, error) {
@@ -114,7 +119,7 @@ func New(ctx context.Context, st *state.State, opts Options, log *slog.Logger) (
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	l := &Log{st: st, store: opts.Store, log: log, reqs: make(chan *request, maxBatch), quit: make(chan struct{}),
+	l := &Log{st: st, store: opts.Store, log: log, reqs: make(chan *request, queueSize), quit: make(chan struct{}),
 		stopped: make(chan struct{}), seq: seq, hash: hash}
 	if last, err := lastHead(ctx, opts.Store); err == nil {
 		l.anchored = last
@@ -147,6 +152,28 @@ func (l *Log) Record(ctx context.Context, ev Event) error {
 		default:
 			return ErrClosed
 		}
+	}
+}
+
+// ErrBacklog is returned by Enqueue when the writer is that far behind: the caller
+// refuses what it was about to do rather than do it unrecorded.
+var ErrBacklog = errors.New("audit trail backlog full")
+
+// Enqueue queues ev and returns at once, without waiting for the commit: what a
+// request pays for its entry is a channel send, not an fsync. The entry is committed
+// with the next group (within milliseconds); a failed commit is logged. It fails only
+// when the trail is closed or its queue is full.
+func (l *Log) Enqueue(ev Event) error {
+	select {
+	case <-l.quit:
+		return ErrClosed
+	default:
+	}
+	select {
+	case l.reqs <- &request{ev: ev}:
+		return nil
+	default:
+		return fmt.Errorf("audit record %s: %w", ev.Action, ErrBacklog)
 	}
 }
 
@@ -207,6 +234,15 @@ func (l *Log) write(ctx context.Context) {
 			}
 		}
 		l.commit(ctx, batch)
+		// After a group nobody waits for (queued by requests), linger before taking
+		// the next: requests then queue entries without waking the writer for each
+		// one. A caller waiting in Record is never made to wait longer.
+		if !slices.ContainsFunc(batch, func(r *request) bool { return r.done != nil }) {
+			select {
+			case <-time.After(linger):
+			case <-l.quit:
+			}
+		}
 	}
 }
 
@@ -253,7 +289,9 @@ func (l *Log) commit(ctx context.Context, batch []*request) {
 		}
 	}
 	for _, r := range batch {
-		r.done <- err
+		if r.done != nil {
+			r.done <- err
+		}
 	}
 }
 
