@@ -93,6 +93,7 @@ func baseConfig(t *testing.T, dir string, sim *camsim.Server, n int) *configs.Co
 	cfg.Spool.Dir = filepath.Join(dir, "spool")
 	cfg.Recording.SegmentDuration = configs.Duration(2 * time.Second)
 	cfg.WebRTC.UDPPort, cfg.WebRTC.TCPPort = 0, -1
+	cfg.Metrics.Token = testMetricsToken
 	cfg.Sites = []configs.Site{{ID: "bastion", Name: "Bastionul Theresia"}, {ID: "palat", Name: "Palatul Administrativ"}}
 	for i := 1; i <= n; i++ {
 		site := "bastion"
