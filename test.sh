@@ -19,6 +19,8 @@ export PATH="$GOBIN_DIR:$PATH"
 need_apt=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
 command -v chromium >/dev/null || need_apt+=(chromium)
+# certutil imports the certificate `straja cert` writes into a test browser's trust store.
+command -v certutil >/dev/null || need_apt+=(libnss3-tools)
 # The race detector needs cgo, hence a C compiler, which a minimal Debian lacks.
 command -v gcc >/dev/null || need_apt+=(gcc libc6-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then

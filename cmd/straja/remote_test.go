@@ -63,24 +63,10 @@ func TestServeTLS(t *testing.T) {
 		}
 	}
 
-	// The printed lines, as a user pastes them, with a loopback listen for the test.
-	_, lines, ok := strings.Cut(out, "0.0.0.0:8443):\n")
-	if !ok {
-		t.Fatalf("no configuration lines in:\n%s", out)
+	m := startPasted(t, dir, out, io.Discard)
+	if m.Config.TLS.CertFile != certPath || strings.Join(m.Config.PublicHosts, ",") != "straja.cj.local,127.0.0.1" {
+		t.Errorf("pasted lines: tls %+v public_hosts %v", m.Config.TLS, m.Config.PublicHosts)
 	}
-	cfg, err := configs.Parse([]byte("listen: 127.0.0.1:0\ndata_dir: "+filepath.Join(dir, "data")+
-		"\nwebrtc: {udp_port: 0, tcp_port: -1}\n"+lines), "tls.yaml")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, lines)
-	}
-	if cfg.TLS.CertFile != certPath || strings.Join(cfg.PublicHosts, ",") != "straja.cj.local,127.0.0.1" {
-		t.Errorf("pasted lines: tls %+v public_hosts %v", cfg.TLS, cfg.PublicHosts)
-	}
-	m := &Main{Config: cfg, Log: slog.New(slog.DiscardHandler), Out: io.Discard}
-	if err := m.Run(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
 	if !strings.HasPrefix(m.URL(), "https://") {
 		t.Errorf("URL() = %s, want https", m.URL())
 	}
@@ -104,7 +90,7 @@ func TestServeTLS(t *testing.T) {
 		}
 	}
 	// Only a client that trusts the certificate gets through.
-	if resp, err := http.Get(m.URL() + "/healthz"); err == nil {
+	if resp, err := anonClient.Get(m.URL() + "/healthz"); err == nil {
 		resp.Body.Close()
 		t.Errorf("a client that does not trust the certificate got %s", resp.Status)
 	} else if ue := (x509.UnknownAuthorityError{}); !errors.As(err, &ue) {
@@ -118,7 +104,7 @@ func TestServeTLS(t *testing.T) {
 		t.Errorf("a TLS 1.1 client: %v, want the server to refuse the protocol version", err)
 	}
 	// Plain HTTP to the HTTPS port never reaches the API.
-	resp, err := http.Get("http://" + m.Addr() + "/healthz")
+	resp, err := anonClient.Get("http://" + m.Addr() + "/healthz")
 	if err == nil {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -126,6 +112,28 @@ func TestServeTLS(t *testing.T) {
 			t.Errorf("plain HTTP to the TLS port: %s %s", resp.Status, body)
 		}
 	}
+}
+
+// startPasted starts the service from the configuration lines `straja cert` printed
+// in out, as a user pastes them, with a loopback listen for the test and data in dir.
+// The first start's admin password goes to stdout.
+func startPasted(t *testing.T, dir, out string, stdout io.Writer) *Main {
+	t.Helper()
+	_, lines, ok := strings.Cut(out, "0.0.0.0:8443):\n")
+	if !ok {
+		t.Fatalf("no configuration lines in:\n%s", out)
+	}
+	cfg, err := configs.Parse([]byte("listen: 127.0.0.1:0\ndata_dir: "+filepath.Join(dir, "data")+
+		"\nwebrtc: {udp_port: 0, tcp_port: -1}\n"+lines), "tls.yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, lines)
+	}
+	m := &Main{Config: cfg, Log: slog.New(slog.DiscardHandler), Out: stdout}
+	if err := m.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m
 }
 
 // `straja cert` keeps what exists unless told, and names a bad host.
@@ -191,7 +199,7 @@ func TestMetricsListen(t *testing.T) {
 	if !strings.HasPrefix(u, "http://127.0.0.1:") || strings.HasSuffix(u, ":0/metrics") || strings.Contains(u, m.Addr()) {
 		t.Fatalf("MetricsURL() = %q (service on %s)", u, m.Addr())
 	}
-	resp, err := http.Get(u)
+	resp, err := anonClient.Get(u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +221,7 @@ func TestMetricsListen(t *testing.T) {
 		if tc.host != "" {
 			req.Host = tc.host
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := anonClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +233,7 @@ func TestMetricsListen(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if resp, err := http.Get(u); err == nil {
+	if resp, err := anonClient.Get(u); err == nil {
 		resp.Body.Close()
 		t.Errorf("after Close, %s answers %s", u, resp.Status)
 	}
@@ -278,7 +286,7 @@ func TestMetricsToken(t *testing.T) {
 		if tc.auth != "" {
 			req.Header.Set("Authorization", tc.auth)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := anonClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
