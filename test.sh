@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Straja's whole test suite on a fresh Debian machine: checks go.mod is tidy, installs
-# what the tests need (ffmpeg, chromium, gcc for the race detector, MinIO) when missing,
+# what the tests need (ffmpeg, chromium, certutil, gcc for the race detector, MinIO) when missing,
 # starts MinIO on a free loopback port, runs `go test -race ./...` against it and stops it.
 # Extra arguments go to `go test` (`./test.sh -short` skips the slow tests).
 set -euo pipefail

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -302,4 +303,28 @@ func TestMetricsToken(t *testing.T) {
 	if strings.Contains(logs.String(), token) {
 		t.Errorf("the log holds the metrics token:\n%s", logs.String())
 	}
+}
+
+// FuzzCertHosts: whatever --hosts holds, parsing does not panic, and every host it
+// accepts is one the configuration accepts in public_hosts, so the printed lines load.
+func FuzzCertHosts(f *testing.F) {
+	for _, s := range []string{"straja.cj.local,10.20.0.5", "::1", "[::1]", "A.B", "a..b", "-a", "fe80::1%eth0", ",", "x" + strings.Repeat(".y", 130)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		dns, ips, err := parseCertHosts(s)
+		if err != nil {
+			return
+		}
+		var quoted []string
+		for _, h := range dns {
+			quoted = append(quoted, strconv.Quote(h))
+		}
+		for _, ip := range ips {
+			quoted = append(quoted, strconv.Quote(ip.String()))
+		}
+		if _, err := configs.Parse([]byte("public_hosts: ["+strings.Join(quoted, ", ")+"]\n"), "fuzz.yaml"); err != nil {
+			t.Errorf("--hosts %q accepted, but the printed public_hosts do not load: %v", s, err)
+		}
+	})
 }
