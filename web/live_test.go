@@ -42,7 +42,12 @@ func TestUIServesEmbeddedPage(t *testing.T) {
 		{"/", "text/html; charset=utf-8", `<script type="module" src="/ui/live.js">`},
 		{"/ui/live.js", "text/javascript; charset=utf-8", "window.strajaPlayers"},
 		{"/ui/whep.js", "text/javascript; charset=utf-8", "export class WHEPClient"},
-		{"/ui/strings.js", "text/javascript; charset=utf-8", "cannot be shown live"},
+		{"/ui/strings.js", "text/javascript; charset=utf-8", "Europe/Bucharest"},
+		{"/ui/i18n/en.js", "text/javascript; charset=utf-8", "cannot be shown live"},
+		{"/ui/i18n/ro.js", "text/javascript; charset=utf-8", "nu poate fi afișată în direct"},
+		{"/ui/login.html", "text/html; charset=utf-8", `src="/ui/login.js"`},
+		{"/ui/users.html", "text/html; charset=utf-8", `src="/ui/users.js"`},
+		{"/ui/audit.html", "text/html; charset=utf-8", `src="/ui/audit.js"`},
 		{"/ui/style.css", "text/css; charset=utf-8", ".tile"},
 	} {
 		resp, err := http.Get(srv.URL + tc.path)
@@ -112,7 +117,7 @@ func TestLiveBrowser(t *testing.T) {
 	signInBrowser(t, ctx, st.url, "guard")
 	h264 := []string{"cam-1", "cam-2", "cam-3", "cam-4"}
 
-	run(t, ctx, chromedp.Navigate(st.url+"/?layout=9"))
+	run(t, ctx, chromedp.Navigate(st.url+"/?layout=9&lang=en"))
 
 	t.Run("grid plays every H.264 camera", func(t *testing.T) {
 		for _, id := range h264 {
@@ -232,7 +237,7 @@ func TestLiveBrowser(t *testing.T) {
 	t.Run("too many live views from one computer says so, and plays again when allowed", func(t *testing.T) {
 		st.maxPerClient = 2
 		st.restartLive(t)
-		run(t, ctx, chromedp.Navigate(st.url+"/?layout=9"))
+		run(t, ctx, chromedp.Navigate(st.url+"/?layout=9&lang=en"))
 		waitJS(t, ctx, 30*time.Second, "two tiles say too many live views are open",
 			`[...document.querySelectorAll('.tile')].filter(e => e.innerText.includes('Too many live views are open')).length === 2`)
 		if n := st.live().Sessions(); n > 2 {
@@ -247,7 +252,7 @@ func TestLiveBrowser(t *testing.T) {
 
 	// Last, as it kills the browser.
 	t.Run("a vanished browser's sessions end by ICE timeout", func(t *testing.T) {
-		run(t, ctx, chromedp.Navigate(st.url+"/?layout=9"))
+		run(t, ctx, chromedp.Navigate(st.url+"/?layout=9&lang=en"))
 		for _, id := range h264 {
 			waitStats(t, ctx, id, 30*time.Second, "first decoded frame", func(s stats) bool { return s.Frames > 0 })
 		}
@@ -275,7 +280,7 @@ func BenchmarkChromiumFirstFrame(b *testing.B) {
 	st := startStack(b, 1, nil)
 	ctx := newBrowser(b)
 	signInBrowser(b, ctx, st.url, "guard")
-	run(b, ctx, chromedp.Navigate(st.url+"/?layout=1"))
+	run(b, ctx, chromedp.Navigate(st.url+"/?layout=1&lang=en"))
 	waitStats(b, ctx, "cam-1", 30*time.Second, "first decoded frame", func(s stats) bool { return s.Frames > 0 })
 
 	var ms []float64

@@ -1,11 +1,15 @@
-// live.js — the live grid: every camera grouped by site, one WHEP player per tile,
-// reconnecting by itself after network blips, service restarts and camera outages.
+// live.js — the live grid: the cameras the signed-in user may see, grouped by site,
+// one WHEP player per tile, reconnecting by itself after network blips, service
+// restarts and camera outages.
 //
-// The camera list is polled from the API; each tile reconciles what the API says
-// (online, offline, cannot be shown live) with the state of its player.
+// The camera list is polled from the API (which leaves out cameras the user has no
+// grant for); each tile reconciles what the API says (online, offline, cannot be
+// shown live) with the state of its player. The chosen layout (1, 4, 9 or 16 tiles)
+// is one screen: tiles are sized from the window, more cameras go on further pages.
 
 import { WHEPClient, WHEPError } from './whep.js';
-import { T } from './strings.js';
+import { T, fmtTime, onLangChange } from './strings.js';
+import { api, bindText, goToLogin, h, startPage } from './app.js';
 
 const API = '/api/v1/cameras';
 const POLL_MS = 3000; // camera list refresh
@@ -15,6 +19,8 @@ const DISCONNECT_GRACE_MS = 3000; // ICE "disconnected" often heals by itself
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 15000;
 const LAYOUTS = [1, 4, 9, 16];
+const GAP_PX = 6; // between tiles; keep in step with .tiles in style.css
+const STALE_MS = 3000; // a frame time this far behind the clock is shown as old
 
 /**
  * strajaPlayers maps camera id to {pc, video, firstFrameMs, marks, restart()}: what
@@ -25,11 +31,16 @@ const LAYOUTS = [1, 4, 9, 16];
 const players = new Map();
 window.strajaPlayers = players;
 
-const tiles = new Map(); // camera id -> Tile
+const tiles = new Map(); // camera id -> Tile, for the cameras of the page shown
 const grid = document.getElementById('grid');
 const banner = document.getElementById('banner');
 const summary = document.getElementById('summary');
 let focused = null; // the Tile shown full size
+let layout = 4; // tiles per screen
+let page = 0; // index of the page of cameras shown
+let cameras = []; // the latest camera list, in site order
+let bannerOn = false;
+let loaded = false; // the camera list came at least once
 
 /** Tile is one camera's box: video, overlay and message, and its player lifecycle. */
 class Tile {
@@ -39,11 +50,14 @@ class Tile {
     this.client = null;
     this.attempt = 0; // failed attempts since the last good picture
     this.retryTimer = 0;
-    this.error = null; // {kind: 'unsupported'|'offline'|'busy'|'failed', text}
+    this.error = null; // {kind: 'unsupported'|'forbidden'|'offline'|'busy'|'failed', text}
     this.lastFrames = 0;
     this.lastProgress = 0;
     this.disconnectedAt = 0;
     this.playing = false;
+    this.frameTime = null; // wall clock (ms) of the frame on screen
+    this.frameTimeSource = ''; // 'capture', 'receive' or 'arrival'
+    this.frameSecond = -1; // the second shown, to touch the DOM once a second
 
     this.el = h('div', 'tile');
     this.el.dataset.camera = cam.id;
@@ -58,19 +72,24 @@ class Tile {
     this.name = h('span', 'name');
     this.site = h('span', 'site');
     this.badge = h('span', 'badge');
+    this.time = h('span', 'frame-time');
+    this.time.translate = false; // a time, the same in every language
+    this.time.hidden = true;
     this.msg = h('div', 'message');
     this.msgTitle = h('strong');
     this.msgDetail = h('span', 'detail');
     this.msg.append(this.msgTitle, this.msgDetail);
     const info = h('div', 'info');
+    info.translate = false; // camera and site names
     info.append(this.name, this.site);
     const overlay = h('div', 'overlay');
     overlay.append(info, this.badge);
-    this.el.append(this.video, overlay, this.msg);
+    this.el.append(this.video, overlay, this.msg, this.time);
     this.el.addEventListener('click', () => toggleFocus(this));
     this.el.addEventListener('keydown', (ev) => {
       if (ev.key === 'Enter') toggleFocus(this);
     });
+    this.watchFrames();
 
     const tile = this;
     this.watch = setInterval(() => this.check(), WATCH_MS);
@@ -79,9 +98,60 @@ class Tile {
       video: this.video,
       get firstFrameMs() { return tile.client ? tile.client.firstFrameMs : null; },
       get marks() { return tile.client ? tile.client.marks : {}; },
+      get frameTime() { return tile.frameTime; },
+      get frameTimeSource() { return tile.frameTimeSource; },
       restart: () => tile.restart(),
     });
     this.update(cam);
+  }
+
+  /**
+   * watchFrames keeps the wall-clock time of the frame on screen. With
+   * requestVideoFrameCallback the browser says, per presented frame, when the camera
+   * side captured it (captureTime, from the sender's RTCP reports) or when its last
+   * packet arrived (receiveTime); without it, or without either time, the time a
+   * frame is seen on screen stands in for its arrival time.
+   */
+  watchFrames() {
+    const v = this.video;
+    if (typeof v.requestVideoFrameCallback !== 'function') {
+      // Fallback: timeupdate fires while frames are presented; their arrival time is
+      // the best we know.
+      v.addEventListener('timeupdate', () => this.setFrameTime(Date.now(), 'arrival'));
+      return;
+    }
+    const onFrame = (_now, meta) => {
+      if (meta.captureTime > 0) {
+        this.setFrameTime(performance.timeOrigin + meta.captureTime, 'capture');
+      } else if (meta.receiveTime > 0) {
+        this.setFrameTime(performance.timeOrigin + meta.receiveTime, 'receive');
+      } else {
+        this.setFrameTime(Date.now(), 'arrival');
+      }
+      this.frameCB = v.requestVideoFrameCallback(onFrame);
+    };
+    this.frameCB = v.requestVideoFrameCallback(onFrame);
+  }
+
+  setFrameTime(ms, source) {
+    this.frameTime = ms;
+    const sourceChanged = source !== this.frameTimeSource;
+    this.frameTimeSource = source;
+    const sec = Math.floor(ms / 1000);
+    if (sec === this.frameSecond && !sourceChanged) return;
+    this.frameSecond = sec;
+    this.renderTime();
+  }
+
+  renderTime() {
+    if (this.frameTime === null || !this.playing) {
+      this.time.hidden = true;
+      return;
+    }
+    this.time.hidden = false;
+    this.time.textContent = fmtTime(this.frameTime);
+    this.time.title = this.frameTimeSource === 'arrival' ? T.live.frameTimeArrival : T.live.frameTime;
+    this.time.classList.toggle('stale', Date.now() - this.frameTime > STALE_MS);
   }
 
   /** update applies the latest API view of the camera. */
@@ -104,7 +174,7 @@ class Tile {
       this.connect();
       return;
     }
-    if (this.error && this.error.kind === 'unsupported' && prev.codec === cam.codec) {
+    if (this.error && (this.error.kind === 'unsupported' || this.error.kind === 'forbidden') && prev.codec === cam.codec) {
       this.render(); // the server said no; wait for the camera to change
       return;
     }
@@ -161,6 +231,7 @@ class Tile {
 
   /** check is the watchdog: a session that is stuck or silent is started over. */
   async check() {
+    this.renderTime(); // an old frame turns "stale" even when no new one comes
     const c = this.client;
     if (!c || !this.cam.live) return;
     const now = performance.now();
@@ -182,10 +253,16 @@ class Tile {
   fail(err) {
     this.stop();
     const status = err instanceof WHEPError ? err.status : 0;
-    if (status === 409) {
-      this.error = { kind: 'unsupported', text: err.message };
+    if (status === 401) {
+      goToLogin(); // the session ended (logout, timeout, user disabled)
+      return;
+    }
+    if (status === 409 || status === 403) {
+      // Not viewable live (H.265, B-frames) or not granted: retried when the camera
+      // list shows a change.
+      this.error = { kind: status === 409 ? 'unsupported' : 'forbidden', text: err.message };
       this.render();
-      return; // retried when the camera list shows a change
+      return;
     }
     if (status === 429) {
       this.error = { kind: 'busy', text: err.message };
@@ -217,13 +294,16 @@ class Tile {
     this.playing = false;
     this.disconnectedAt = 0;
     this.video.srcObject = null;
+    this.frameTime = null;
+    this.renderTime();
   }
 
-  /** destroy removes the tile for good (the camera left the configuration). */
+  /** destroy removes the tile for good (the camera left the list or the page). */
   destroy() {
     this.cancelRetry();
     this.stop();
     clearInterval(this.watch);
+    if (this.frameCB && this.video.cancelVideoFrameCallback) this.video.cancelVideoFrameCallback(this.frameCB);
     players.delete(this.id);
     if (focused === this) toggleFocus(this);
     this.el.remove();
@@ -232,33 +312,41 @@ class Tile {
   /** render shows the state badge and, when there is no picture, why. */
   render() {
     const cam = this.cam;
+    const M = T.live.msg;
     let state, title = '', detail = '';
     if (!cam.live && cam.state !== 'online') {
       state = cam.state === 'stalled' ? 'stalled' : cam.state === 'connecting' ? 'connecting' : 'offline';
-      title = state === 'connecting' ? T.msg.connectingCamera : state === 'stalled' ? T.msg.stalled : T.msg.offline;
-      detail = state === 'connecting' ? '' : T.msg.offlineDetail;
+      title = state === 'connecting' ? M.connectingCamera : state === 'stalled' ? M.stalled : M.offline;
+      detail = state === 'connecting' ? '' : M.offlineDetail;
+    } else if (this.error && this.error.kind === 'forbidden') {
+      state = 'forbidden';
+      title = M.forbidden;
+      detail = M.forbiddenDetail;
     } else if (!cam.live || (this.error && this.error.kind === 'unsupported')) {
       state = 'unsupported';
-      title = T.msg.cannotLive;
+      title = M.cannotLive;
+      // The server's reason (e.g. "H.265 …") names codecs; it has no translation.
       detail = cam.live_reason || (this.error && this.error.text) || '';
     } else if (this.playing) {
       state = 'live';
     } else if (this.retryTimer) {
       state = 'retrying';
       const kind = this.error && this.error.kind;
-      title = kind === 'offline' ? T.msg.offline : kind === 'busy' ? T.msg.busy : T.msg.retrying;
-      detail = kind === 'offline' ? T.msg.offlineDetail : kind === 'busy' ? T.msg.busyDetail : '';
+      title = kind === 'offline' ? M.offline : kind === 'busy' ? M.busy : M.retrying;
+      detail = kind === 'offline' ? M.offlineDetail : kind === 'busy' ? M.busyDetail : '';
     } else if (this.client && this.client.pc && this.client.pc.connectionState === 'connected') {
       state = 'waiting';
     } else {
       state = 'connecting';
-      title = T.msg.starting;
+      title = M.starting;
     }
     this.el.dataset.state = state;
-    this.badge.textContent = T.state[state];
+    this.badge.textContent = T.live.state[state];
     this.msgTitle.textContent = title;
     this.msgDetail.textContent = detail;
+    this.msgDetail.translate = state !== 'unsupported';
     this.msg.hidden = !title;
+    this.renderTime();
   }
 }
 
@@ -274,13 +362,33 @@ function toggleFocus(tile) {
   document.body.classList.toggle('has-focus', focused !== null);
 }
 
-/** reconcile makes the grid match the camera list: sections per site, tiles in order. */
-function reconcile(cams) {
+/** bySite orders cams by site, sites in the order the API first names them. */
+function bySite(cams) {
+  const sites = new Map();
+  for (const cam of cams) {
+    const key = cam.site || '';
+    if (!sites.has(key)) sites.set(key, []);
+    sites.get(key).push(cam);
+  }
+  return [...sites.values()].flat();
+}
+
+function pageCount() {
+  return Math.max(1, Math.ceil(cameras.length / layout));
+}
+
+/**
+ * reconcile makes the grid match the page of the camera list shown: sections per
+ * site, tiles in order. Tiles of cameras that left the page end their sessions.
+ */
+function reconcile() {
+  page = Math.min(page, pageCount() - 1);
+  const cams = cameras.slice(page * layout, (page + 1) * layout);
   const seen = new Set();
   const sites = new Map(); // site key -> {name, cams}
   for (const cam of cams) {
     const key = cam.site || '';
-    if (!sites.has(key)) sites.set(key, { name: cam.site_name || cam.site || T.otherSite, cams: [] });
+    if (!sites.has(key)) sites.set(key, { name: cam.site_name || cam.site || '', cams: [] });
     sites.get(key).cams.push(cam);
   }
   let i = 0;
@@ -293,7 +401,15 @@ function reconcile(cams) {
     }
     if (grid.children[i] !== sec) grid.insertBefore(sec, grid.children[i] || null);
     i++;
-    sec.querySelector('h2').textContent = site.name;
+    const h2 = sec.querySelector('h2');
+    if (site.name) {
+      bindText(h2, null);
+      h2.textContent = site.name;
+      h2.translate = false;
+    } else {
+      bindText(h2, () => T.live.otherSite);
+      h2.translate = true;
+    }
     const box = sec.querySelector('.tiles');
     site.cams.forEach((cam, j) => {
       seen.add(cam.id);
@@ -307,6 +423,7 @@ function reconcile(cams) {
       // Only move a tile that is out of place: moving a playing video may pause it.
       if (box.children[j] !== tile.el) box.insertBefore(tile.el, box.children[j] || null);
     });
+    while (box.children.length > site.cams.length) box.lastElementChild.remove();
   }
   for (const [id, tile] of tiles) {
     if (!seen.has(id)) {
@@ -315,23 +432,75 @@ function reconcile(cams) {
     }
   }
   while (grid.children.length > sites.size) grid.lastElementChild.remove();
-  if (cams.length === 0) {
+  if (cameras.length === 0) {
     const p = h('p', 'empty');
-    p.textContent = T.noCameras;
+    bindText(p, () => T.live.noCameras);
     grid.append(p);
   }
-  const live = cams.filter((c) => tiles.get(c.id)?.playing).length;
-  summary.textContent = T.summary(cams.length, live);
+  renderSummary();
+  renderPager();
+  fit();
+}
+
+function renderSummary() {
+  const live = [...tiles.values()].filter((t) => t.playing).length;
+  bindText(summary, () => T.live.summary(cameras.length, live));
+}
+
+function renderPager() {
+  const n = pageCount();
+  document.getElementById('pager').hidden = n <= 1;
+  bindText(document.getElementById('page-label'), () => T.live.page(page + 1, n));
+  document.getElementById('prev-page').disabled = page === 0;
+  document.getElementById('next-page').disabled = page >= n - 1;
+}
+
+function goPage(p) {
+  const n = pageCount();
+  page = ((p % n) + n) % n;
+  reconcile();
+}
+
+/**
+ * fit sizes the tiles so that the page's sections, headings and all, fill the
+ * window below the header without scrolling: the height left for tiles is shared
+ * by their rows, and no tile is wider than its column.
+ */
+function fit() {
+  const cols = Math.sqrt(layout);
+  const secs = [...grid.querySelectorAll('section.site')];
+  if (secs.length === 0) return;
+  const cs = getComputedStyle(grid);
+  const padV = parseFloat(cs.paddingTop) + parseFloat(cs.paddingBottom);
+  const padH = parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight);
+  const availH = document.documentElement.clientHeight - grid.getBoundingClientRect().top - padV;
+  const availW = grid.clientWidth - padH;
+  let rows = 0;
+  let fixed = 0; // headings, gaps between sections and rows
+  secs.forEach((sec, i) => {
+    const n = sec.querySelector('.tiles').children.length;
+    const r = Math.max(1, Math.ceil(n / cols));
+    rows += r;
+    const head = sec.querySelector('h2');
+    const hs = getComputedStyle(head);
+    fixed += head.offsetHeight + parseFloat(hs.marginTop) + parseFloat(hs.marginBottom);
+    fixed += (r - 1) * GAP_PX;
+    if (i > 0) fixed += parseFloat(getComputedStyle(sec).marginTop);
+  });
+  const byHeight = ((availH - fixed) / rows) * (16 / 9);
+  const byWidth = (availW - (cols - 1) * GAP_PX) / cols;
+  const w = Math.max(80, Math.floor(Math.min(byHeight, byWidth)));
+  document.documentElement.style.setProperty('--tile-w', `${w}px`);
 }
 
 /** poll refreshes the camera list for ever; failures show the banner and keep going. */
 async function poll() {
   for (;;) {
     try {
-      const res = await fetch(API, { cache: 'no-store' });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      reconcile(await res.json());
-      if (!banner.hidden) {
+      cameras = bySite(await api(API));
+      loaded = true;
+      reconcile();
+      if (bannerOn) {
         // The service is back (restart, network blip): retry at once, not after backoff.
         for (const tile of tiles.values()) {
           if (tile.retryTimer && tile.cam.live) {
@@ -340,18 +509,28 @@ async function poll() {
           }
         }
       }
-      banner.hidden = true;
+      setBanner(false);
     } catch {
-      banner.textContent = T.serviceDown;
-      banner.hidden = false;
+      setBanner(true);
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }
 
+function setBanner(on) {
+  if (on === bannerOn) return;
+  bannerOn = on;
+  bindText(banner, on ? () => T.common.serviceDown : null);
+  banner.hidden = !on;
+  fit();
+}
+
 /** setLayout sets how many tiles fill a screen (1, 4, 9 or 16). */
 function setLayout(n) {
   if (!LAYOUTS.includes(n)) n = 4;
+  const first = page * layout; // keep the first camera shown on screen
+  layout = n;
+  page = Math.floor(first / n);
   document.documentElement.style.setProperty('--cols', String(Math.sqrt(n)));
   for (const b of document.querySelectorAll('#layouts button')) {
     b.setAttribute('aria-pressed', String(Number(b.dataset.layout) === n));
@@ -361,27 +540,23 @@ function setLayout(n) {
   } catch {
     // storage may be disabled; the layout then lasts for this page only
   }
+  if (loaded) reconcile();
 }
 
-function h(tag, cls) {
-  const el = document.createElement(tag);
-  if (cls) el.className = cls;
-  return el;
+function renderLang() {
+  for (const b of document.querySelectorAll('#layouts button')) b.title = T.live.layoutTitle(Number(b.dataset.layout));
+  for (const tile of tiles.values()) tile.render();
+  fit();
 }
 
-function init() {
-  document.title = T.title;
-  document.getElementById('title').textContent = T.title;
-  document.getElementById('layout-label').textContent = T.layout;
-  document.getElementById('back-hint').textContent = T.back;
-  summary.textContent = T.loading;
+async function init() {
+  bindText(summary, () => T.live.loading);
   const bar = document.getElementById('layouts');
   for (const n of LAYOUTS) {
     const b = h('button');
     b.type = 'button';
     b.dataset.layout = String(n);
     b.textContent = String(n);
-    b.title = T.layoutTitle(n);
     b.addEventListener('click', () => setLayout(n));
     bar.append(b);
   }
@@ -392,11 +567,18 @@ function init() {
     // ignore
   }
   const fromURL = new URLSearchParams(location.search).get('layout');
-  setLayout(Number(fromURL || stored || 4));
+  layout = LAYOUTS.includes(Number(fromURL || stored)) ? Number(fromURL || stored) : 4;
+  renderLang();
+  onLangChange(renderLang);
+  document.getElementById('prev-page').addEventListener('click', () => goPage(page - 1));
+  document.getElementById('next-page').addEventListener('click', () => goPage(page + 1));
 
   document.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape' && focused) toggleFocus(null);
+    if (ev.key === 'PageDown') goPage(page + 1);
+    if (ev.key === 'PageUp') goPage(page - 1);
   });
+  window.addEventListener('resize', fit);
   // End every session when the page goes away, so the server frees them at once.
   window.addEventListener('pagehide', () => {
     for (const tile of tiles.values()) {
@@ -404,6 +586,13 @@ function init() {
       tile.stop();
     }
   });
+
+  try {
+    if (!(await startPage('live', ['guard', 'admin']))) return; // a role without live view
+  } catch {
+    setBanner(true); // the service is down; poll keeps trying
+  }
+  setLayout(layout);
   poll();
 }
 

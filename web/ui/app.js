@@ -1,0 +1,196 @@
+// app.js — what every page behind sign-in shares: API calls (any 401 goes to the
+// login page), the header with the user menu and the language switch, and texts
+// that follow the language.
+
+import { T, t, setLang, currentLang, LANGS, onLangChange } from './strings.js';
+
+/** LOGIN_PAGE is where a 401 sends the browser. */
+export const LOGIN_PAGE = '/ui/login.html';
+
+/** PAGES are the pages of the header, with the roles that may use each. */
+const PAGES = [
+  { id: 'live', href: '/', roles: ['guard', 'admin'], key: 'live' },
+  { id: 'users', href: '/ui/users.html', roles: ['itc'], key: 'users' },
+  { id: 'audit', href: '/ui/audit.html', roles: ['admin'], key: 'audit' },
+];
+
+/** homeFor is the first page a role may use. */
+export function homeFor(role) {
+  const p = PAGES.find((pg) => pg.roles.includes(role));
+  return p ? p.href : '/';
+}
+
+/**
+ * ApiError is a failed API call: status (0 when the service cannot be reached), the
+ * API's own error text (server, may be '') and the field it names.
+ */
+export class ApiError extends Error {
+  constructor(status, server, field) {
+    super(server || `HTTP ${status}`);
+    this.name = 'ApiError';
+    this.status = status;
+    this.server = server || '';
+    this.field = field || '';
+  }
+
+  /** text is what the page shows: the API's words, or ours in the active language. */
+  text() {
+    if (this.server) return this.server;
+    return this.status === 0 ? T.common.network : T.common.failed(this.status);
+  }
+}
+
+/** goToLogin leaves for the login page, which comes back here after sign-in. */
+export function goToLogin() {
+  const here = location.pathname + location.search;
+  location.replace(`${LOGIN_PAGE}?next=${encodeURIComponent(here)}`);
+}
+
+/**
+ * api calls the JSON API: resolves with the parsed body (null for 204), rejects with
+ * an ApiError. A 401 leaves for the login page and never settles, so no page shows
+ * an error while it goes.
+ */
+export async function api(path, { method = 'GET', body } = {}) {
+  const opts = { method, cache: 'no-store', credentials: 'same-origin', headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, opts);
+  } catch {
+    throw new ApiError(0);
+  }
+  if (res.status === 401) {
+    goToLogin();
+    return new Promise(() => {});
+  }
+  if (!res.ok) {
+    let e = {};
+    try {
+      e = await res.json();
+    } catch {
+      // not JSON: the status says enough
+    }
+    throw new ApiError(res.status, typeof e.error === 'string' ? e.error : '', typeof e.field === 'string' ? e.field : '');
+  }
+  if (res.status === 204) return null;
+  return res.json();
+}
+
+const bound = new Map(); // element -> () => text
+
+/**
+ * bindText shows fn() in el now and again after every language change; a null fn
+ * empties el. Use it for texts made from data (counts, names, errors).
+ */
+export function bindText(el, fn) {
+  if (!fn) {
+    bound.delete(el);
+    el.textContent = '';
+    return;
+  }
+  bound.set(el, fn);
+  el.textContent = fn();
+}
+
+onLangChange(() => {
+  for (const [el, fn] of bound) {
+    if (el.isConnected) el.textContent = fn();
+    else bound.delete(el);
+  }
+});
+
+/**
+ * startPage sets up the header of page (live, users, audit) and resolves with the
+ * signed-in user (GET /api/v1/me), or null when the service has no sign-in. With
+ * roles, a user of another role gets the "not for your role" notice and null.
+ */
+export async function startPage(page, roles) {
+  setupLangSwitch();
+  let me = null;
+  try {
+    me = await api('/api/v1/me');
+  } catch (err) {
+    if (err.status !== 404) throw err; // 404: a service without users
+  }
+  renderNav(page, me);
+  if (me) {
+    const box = document.getElementById('user');
+    bindText(document.getElementById('user-name'), () => me.username);
+    bindText(document.getElementById('user-role'), () => T.roles[me.role] || me.role);
+    box.hidden = false;
+    document.getElementById('logout').addEventListener('click', logout);
+  }
+  if (me && roles && !roles.includes(me.role)) {
+    const main = document.querySelector('main');
+    main.replaceChildren();
+    const p = document.createElement('p');
+    p.className = 'notice';
+    p.id = 'forbidden';
+    bindText(p, () => T.common.forbidden);
+    main.append(p);
+    return null;
+  }
+  return me || {};
+}
+
+function renderNav(page, me) {
+  const nav = document.getElementById('nav');
+  nav.replaceChildren();
+  for (const pg of PAGES) {
+    if (me && !pg.roles.includes(me.role)) continue; // the API would refuse it anyway
+    const a = document.createElement('a');
+    a.href = pg.href;
+    a.dataset.page = pg.id;
+    if (pg.id === page) a.setAttribute('aria-current', 'page');
+    bindText(a, () => T.nav[pg.key]);
+    nav.append(a);
+  }
+}
+
+async function logout() {
+  try {
+    await fetch('/api/v1/logout', { method: 'POST', credentials: 'same-origin' });
+  } finally {
+    location.replace(LOGIN_PAGE);
+  }
+}
+
+/** setupLangSwitch makes #lang switch to the other language, named in its own words. */
+export function setupLangSwitch() {
+  const b = document.getElementById('lang');
+  if (!b) return;
+  const show = () => {
+    b.textContent = T.lang.other;
+    b.title = T.lang.otherTitle;
+    b.lang = LANGS.find((l) => l !== currentLang());
+  };
+  show();
+  onLangChange(show);
+  b.addEventListener('click', () => setLang(LANGS.find((l) => l !== currentLang())));
+}
+
+/**
+ * h makes an element with a class and, with key, the catalogue text of key: its
+ * data-i18n attribute makes it follow the language (strings.applyStatic).
+ */
+export function h(tag, cls, key) {
+  const el = document.createElement(tag);
+  if (cls) el.className = cls;
+  if (key) {
+    el.dataset.i18n = key;
+    el.textContent = t(key);
+  }
+  return el;
+}
+
+/** data makes an element showing data (names, times): the same in every language. */
+export function data(tag, text, cls) {
+  const el = h(tag, cls);
+  el.translate = false;
+  el.textContent = text;
+  return el;
+}
