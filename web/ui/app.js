@@ -7,9 +7,12 @@ import { T, t, setLang, currentLang, LANGS, onLangChange } from './strings.js';
 /** LOGIN_PAGE is where a 401 sends the browser. */
 export const LOGIN_PAGE = '/ui/login.html';
 
-/** PAGES are the pages of the header, with the roles that may use each. */
-const PAGES = [
-  { id: 'live', href: '/', roles: ['guard', 'admin'], key: 'live' },
+/**
+ * PAGES are the pages of the header, with the roles that may use each: as the
+ * server's role rights have it (web/auth: only guards watch live video).
+ */
+export const PAGES = [
+  { id: 'live', href: '/', roles: ['guard'], key: 'live' },
   { id: 'users', href: '/ui/users.html', roles: ['itc'], key: 'users' },
   { id: 'audit', href: '/ui/audit.html', roles: ['admin'], key: 'audit' },
 ];
@@ -104,11 +107,12 @@ onLangChange(() => {
 });
 
 /**
- * startPage sets up the header of page (live, users, audit) and resolves with the
- * signed-in user (GET /api/v1/me), or null when the service has no sign-in. With
- * roles, a user of another role gets the "not for your role" notice and null.
+ * startPage sets up the header of page (an id of PAGES) and resolves with the
+ * signed-in user (GET /api/v1/me; {} on a service without sign-in), or null for a
+ * user whose role may not use the page, who gets a notice instead.
  */
-export async function startPage(page, roles) {
+export async function startPage(page) {
+  const roles = PAGES.find((p) => p.id === page).roles;
   setupLangSwitch();
   let me = null;
   try {
@@ -124,7 +128,7 @@ export async function startPage(page, roles) {
     box.hidden = false;
     document.getElementById('logout').addEventListener('click', logout);
   }
-  if (me && roles && !roles.includes(me.role)) {
+  if (me && !roles.includes(me.role)) {
     const main = document.querySelector('main');
     main.replaceChildren();
     const p = document.createElement('p');
@@ -132,6 +136,7 @@ export async function startPage(page, roles) {
     p.id = 'forbidden';
     bindText(p, () => T.common.forbidden);
     main.append(p);
+    document.documentElement.dataset.ready = 'true';
     return null;
   }
   return me || {};

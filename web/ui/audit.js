@@ -56,8 +56,8 @@ function detailText(d) {
 
 function actionCell(action) {
   if (Object.hasOwn(T.audit.actions, action)) {
-    const td = h('td', '', `audit.actions.${action}`);
-    td.title = action;
+    const td = h('td');
+    bindText(td, () => T.audit.actions[action]); // not data-i18n: the codes have dots
     td.dataset.action = action;
     return td;
   }
@@ -151,9 +151,10 @@ function fillFromURL() {
 }
 
 async function init() {
-  if (!(await startPage('audit', ['admin']))) return;
+  if (!(await startPage('audit'))) return;
   for (const action of Object.keys(T.audit.actions)) {
-    const o = h('option', '', `audit.actions.${action}`);
+    const o = h('option');
+    bindText(o, () => T.audit.actions[action]);
     o.value = action;
     fields.action.append(o);
   }
@@ -180,6 +181,7 @@ async function init() {
   document.getElementById('prev').addEventListener('click', () => loadPage(Math.max(0, pageIndex - 1)));
   document.getElementById('next').addEventListener('click', () => next && loadPage(pageIndex + 1));
   apply();
+  document.documentElement.dataset.ready = 'true';
 }
 
 init().catch(showError);

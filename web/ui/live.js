@@ -160,7 +160,6 @@ class Tile {
     this.cam = cam;
     this.name.textContent = cam.name || cam.id;
     this.site.textContent = cam.site_name || cam.site || '';
-    this.el.title = `${cam.name || cam.id} — ${cam.site_name || cam.site || ''}`;
 
     if (!cam.live) {
       this.stop();
@@ -588,12 +587,13 @@ async function init() {
   });
 
   try {
-    if (!(await startPage('live', ['guard', 'admin']))) return; // a role without live view
+    if (!(await startPage('live'))) return; // a role without live view
   } catch {
     setBanner(true); // the service is down; poll keeps trying
   }
   setLayout(layout);
   poll();
+  document.documentElement.dataset.ready = 'true';
 }
 
 init();

@@ -52,6 +52,7 @@ async function signIn(ev) {
     return;
   }
   submit.disabled = true;
+  showError(null);
   let res;
   try {
     res = await fetch('/api/v1/login', {
@@ -108,3 +109,4 @@ async function signIn(ev) {
 
 setupLangSwitch();
 form.addEventListener('submit', signIn);
+document.documentElement.dataset.ready = 'true';

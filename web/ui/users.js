@@ -227,7 +227,7 @@ async function addUser(ev) {
 }
 
 async function init() {
-  if (!(await startPage('users', ['itc']))) return;
+  if (!(await startPage('users'))) return;
   const list = await api('/api/v1/cameras');
   const seen = new Map();
   for (const c of list) {
@@ -238,6 +238,7 @@ async function init() {
   addPicker = grantPicker(addGrants);
   addForm.addEventListener('submit', addUser);
   await load();
+  document.documentElement.dataset.ready = 'true';
 }
 
 init().catch((err) => showError(errorBox, err));

@@ -1,0 +1,641 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	_ "time/tzdata" // Europe/Bucharest on any machine
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/straja-nvr/straja/internal/testutil"
+)
+
+// TestUIBrowser drives every page of the UI in headless Chromium against the demo:
+// real sign-in, the demo's users (guard granted site bastion, admin both sites, itc),
+// simulated cameras and WebRTC. Screenshots go to uiArtifacts, named in the log.
+func TestUIBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test: skipped with -short")
+	}
+	testutil.NeedChromium(t)
+	const password = "Demo-parola-1"
+	m, err := demoMain([]string{"--listen", "127.0.0.1:0", "--data", t.TempDir(), "--demo-password", password},
+		io.Discard, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Out = io.Discard
+	if err := m.Run(t.Context()); err != nil {
+		m.Sim.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	u := &uiSession{t: t, base: "http://" + m.Addr(), ctx: newUIBrowser(t), dir: uiArtifacts(t)}
+	bastion := []string{"bastion-courtyard", "bastion-gate"}
+
+	t.Run("catalogues have the same keys", func(t *testing.T) {
+		u.t = t
+		u.navigate("/ui/login.html")
+		problems := uiEval[[]string](u, `(async () => {
+			const ro = (await import('/ui/i18n/ro.js')).default, en = (await import('/ui/i18n/en.js')).default;
+			const out = [];
+			const walk = (a, b, path, aName, bName) => {
+				for (const k of Object.keys(a)) {
+					const p = path ? path + '.' + k : k;
+					if (!(k in b)) { out.push(p + ' is in ' + aName + ' only'); continue; }
+					if (typeof a[k] !== typeof b[k]) out.push(p + ' is a ' + typeof a[k] + ' in ' + aName + ', a ' + typeof b[k] + ' in ' + bName);
+					else if (typeof a[k] === 'object') walk(a[k], b[k], p, aName, bName);
+				}
+			};
+			walk(ro, en, '', 'ro.js', 'en.js');
+			walk(en, ro, '', 'en.js', 'ro.js');
+			return [...new Set(out)];
+		})()`)
+		for _, p := range problems {
+			t.Error(p)
+		}
+	})
+
+	t.Run("times are shown in Bucharest", func(t *testing.T) {
+		u.t = t
+		got := uiEval[[]string](u, `(async () => {
+			const s = await import('/ui/strings.js');
+			return [s.bucharestToUTC('2026-07-01T12:00').toISOString(), s.bucharestToUTC('2026-12-01T12:00:30').toISOString(),
+				s.fmtTime('2026-12-01T10:00:00Z'), s.utcToBucharestInput(new Date('2026-07-01T09:05:06Z'))];
+		})()`)
+		want := []string{"2026-07-01T09:00:00.000Z", "2026-12-01T10:00:30.000Z", "12:00:00", "2026-07-01T12:05:06"}
+		if !slices.Equal(got, want) {
+			t.Errorf("summer and winter conversions: %q, want %q", got, want)
+		}
+	})
+
+	t.Run("login page in both languages", func(t *testing.T) {
+		u.t = t
+		u.navigate("/ui/login.html")
+		u.langCheck("login")
+	})
+
+	t.Run("wrong password says so", func(t *testing.T) {
+		u.t = t
+		u.navigate("/ui/login.html")
+		u.fillLogin("guard", "Not-the-password-1")
+		u.waitJS(10*time.Second, "the error", `!document.getElementById('error').hidden`)
+		if got := uiEval[string](u, `document.getElementById('error').textContent`); got != "Nume de utilizator sau parolă greșită." {
+			t.Errorf("error %q", got)
+		}
+		if p := uiEval[string](u, `location.pathname`); p != "/ui/login.html" {
+			t.Errorf("after a wrong password the browser is at %s", p)
+		}
+	})
+
+	var guardCookie string
+	t.Run("guard sees only granted cameras live", func(t *testing.T) {
+		u.t = t
+		// The page sends an anonymous browser to sign in, and comes back after.
+		u.navigate("/?layout=4")
+		u.waitJS(10*time.Second, "the login page", `location.pathname === '/ui/login.html'`)
+		u.fillLogin("guard", password)
+		u.waitJS(15*time.Second, "the live grid", `location.pathname === '/' && document.querySelectorAll('.tile').length > 0`)
+		for _, id := range bastion {
+			u.waitJS(30*time.Second, id+" decoding", fmt.Sprintf(`(async () => {
+				const p = window.strajaPlayers.get(%q); if (!p || !p.pc) return false;
+				let n = 0; (await p.pc.getStats()).forEach(r => { if (r.type === 'inbound-rtp' && r.kind === 'video') n = r.framesDecoded || 0 });
+				return n > 0 && document.querySelector('.tile[data-camera=%[1]q]').dataset.state === 'live' })()`, id))
+		}
+		tiles := uiEval[[]string](u, `[...document.querySelectorAll('.tile')].map(e => e.dataset.camera).sort()`)
+		if !slices.Equal(tiles, bastion) {
+			t.Errorf("the guard's grid shows %q, want %q (site bastion only)", tiles, bastion)
+		}
+		if links := u.navLinks(); !slices.Equal(links, []string{"live"}) {
+			t.Errorf("the guard's header links %q, want only live", links)
+		}
+		if who := uiEval[string](u, `document.getElementById('user').innerText`); !strings.Contains(who, "guard") || !strings.Contains(who, "Agent de pază") {
+			t.Errorf("user menu %q lacks the username or the role", who)
+		}
+		u.shot("guard-live.png")
+
+		guardCookie = u.cookie()
+		for _, path := range []string{"/api/v1/users", "/api/v1/audit"} {
+			if code, _ := uiGet(t, u.base+path, guardCookie); code != http.StatusForbidden {
+				t.Errorf("GET %s with the guard's cookie: %d, want 403", path, code)
+			}
+		}
+		if code, _ := uiGet(t, u.base+"/api/v1/me", guardCookie); code != http.StatusOK {
+			t.Errorf("GET /api/v1/me with the guard's cookie: %d, want 200", code)
+		}
+		// The pages themselves say the role cannot use them.
+		for _, p := range []string{"/ui/users.html", "/ui/audit.html"} {
+			u.navigate(p)
+			u.waitJS(10*time.Second, p+" refused", `document.getElementById('forbidden') !== null`)
+			if links := u.navLinks(); !slices.Equal(links, []string{"live"}) {
+				t.Errorf("%s: header links %q, want only live", p, links)
+			}
+		}
+	})
+
+	t.Run("each tile shows the time of its frame, in Bucharest", func(t *testing.T) {
+		u.t = t
+		u.navigate("/?layout=4")
+		u.waitLive(bastion)
+		bucharest, err := time.LoadLocation("Europe/Bucharest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range bastion {
+			u.waitJS(10*time.Second, id+" frame time", fmt.Sprintf(`(() => { const e = document.querySelector('.tile[data-camera=%q] .frame-time'); return !!e && !e.hidden && e.textContent !== '' })()`, id))
+			shown := uiEval[string](u, fmt.Sprintf(`document.querySelector('.tile[data-camera=%q] .frame-time').textContent`, id))
+			src := uiEval[string](u, fmt.Sprintf(`window.strajaPlayers.get(%q).frameTimeSource`, id))
+			now := time.Now().In(bucharest)
+			at, err := time.ParseInLocation("2006-01-02 15:04:05", now.Format("2006-01-02 ")+shown, bucharest)
+			if err != nil {
+				t.Fatalf("%s shows %q, not HH:MM:SS", id, shown)
+			}
+			// The frame is at most seconds old; shown in UTC or the browser's zone it
+			// would be hours off.
+			if d := now.Sub(at); d < -time.Minute || d > time.Minute {
+				t.Errorf("%s shows %s (%s time), Bucharest is at %s", id, shown, src, now.Format("15:04:05"))
+			}
+			t.Logf("%s: frame time %s from %s", id, shown, src)
+		}
+	})
+
+	t.Run("live page in both languages", func(t *testing.T) {
+		u.t = t
+		u.waitLive(bastion)
+		u.langCheck("live")
+	})
+
+	t.Run("sign out ends the session", func(t *testing.T) {
+		u.t = t
+		u.logout()
+		if code, _ := uiGet(t, u.base+"/api/v1/me", guardCookie); code != http.StatusUnauthorized {
+			t.Errorf("GET /api/v1/me with the signed-out cookie: %d, want 401", code)
+		}
+	})
+
+	t.Run("admin sees the guard's live view in the audit page", func(t *testing.T) {
+		u.t = t
+		u.navigate("/ui/login.html")
+		u.fillLogin("admin", password)
+		u.waitJS(15*time.Second, "the audit page", `location.pathname === '/ui/audit.html' && document.documentElement.dataset.ready === 'true'`)
+		if links := u.navLinks(); !slices.Equal(links, []string{"audit"}) {
+			t.Errorf("the admin's header links %q, want only audit", links)
+		}
+		guardLive := `[...document.querySelectorAll('#entries tbody tr')].filter(tr => tr.cells.length === 6 &&
+			tr.cells[3].dataset.action === 'live.start' && tr.cells[1].textContent === 'guard')`
+		u.run(chromedp.Evaluate[bool](`document.getElementById('f-user').value = 'guard',
+			document.getElementById('f-action').value = 'live.start',
+			document.getElementById('filters').requestSubmit(), true`))
+		u.waitJS(15*time.Second, "the guard's live.start entry", guardLive+`.length > 0`)
+		rows := uiEval[[]string](u, `[...document.querySelectorAll('#entries tbody tr')].map(tr => tr.innerText)`)
+		for _, r := range rows {
+			if !strings.Contains(r, "guard") || !strings.Contains(r, "Vizionare în direct începută") || !strings.Contains(r, "Poarta Bastionului") && !strings.Contains(r, "Curtea interioară") {
+				t.Errorf("filtered row %q is not the guard's live view of a bastion camera", r)
+			}
+		}
+		u.shot("admin-audit.png")
+		href := uiEval[string](u, `document.getElementById('csv').href`)
+		if !strings.Contains(href, "user=guard") || !strings.Contains(href, "action=live.start") || !strings.Contains(href, "format=csv") {
+			t.Errorf("CSV link %q lacks the filters", href)
+		}
+		code, body := uiGet(t, href, u.cookie())
+		if code != http.StatusOK || !strings.Contains(body, "live.start") || !strings.Contains(body, ",guard,") {
+			t.Errorf("CSV download: %d %q", code, body)
+		}
+		u.langCheck("audit")
+	})
+
+	t.Run("itc adds a user", func(t *testing.T) {
+		u.t = t
+		u.logout()
+		u.fillLogin("itc", password)
+		u.waitJS(15*time.Second, "the users page", `location.pathname === '/ui/users.html' && document.querySelector('#users tbody tr[data-user="guard"]') !== null`)
+		if links := u.navLinks(); !slices.Equal(links, []string{"users"}) {
+			t.Errorf("the itc header links %q, want only users", links)
+		}
+		u.langCheck("users")
+
+		// A weak password: the API's reason shows, and the field is marked.
+		u.run(chromedp.Evaluate[bool](`document.getElementById('add-username').value = 'paznic.noapte',
+			document.getElementById('add-role').value = 'guard',
+			document.getElementById('add-password').value = 'scurta',
+			document.getElementById('add').requestSubmit(), true`))
+		u.waitJS(10*time.Second, "the error", `!document.getElementById('add-error').hidden`)
+		if msg := uiEval[string](u, `document.getElementById('add-error').textContent`); !strings.Contains(msg, "12") {
+			t.Errorf("weak password error %q does not say why", msg)
+		}
+		if !uiEval[bool](u, `document.getElementById('add-password').getAttribute('aria-invalid') === 'true'`) {
+			t.Error("the password field is not marked")
+		}
+		u.shot("itc-add-error.png")
+
+		u.run(chromedp.Evaluate[bool](`document.getElementById('add-password').value = 'Noapte-lunga-7',
+			document.querySelector('#add-grants input[value="site:bastion"]').click(),
+			document.querySelector('#add-grants input[value="site:palat"]').click(),
+			document.getElementById('add').requestSubmit(), true`))
+		u.waitJS(10*time.Second, "the new user's row", `document.querySelector('#users tbody tr[data-user="paznic.noapte"]') !== null`)
+		u.shot("itc-users.png")
+		code, body := uiGet(t, u.base+"/api/v1/users", u.cookie())
+		var users []uiUser
+		if err := json.Unmarshal([]byte(body), &users); code != http.StatusOK || err != nil {
+			t.Fatalf("GET /api/v1/users: %d %v %q", code, err, body)
+		}
+		i := slices.IndexFunc(users, func(x uiUser) bool { return x.Username == "paznic.noapte" })
+		if i < 0 {
+			t.Fatalf("paznic.noapte is not among the users: %q", body)
+		}
+		if got := users[i]; got.Role != "guard" || len(got.Grants) != 2 || got.Grants[0].Kind != "site" || got.Grants[1].Kind != "site" {
+			t.Errorf("paznic.noapte: %+v, want a guard granted both sites", got)
+		}
+		// Disable and enable again from the table.
+		row := `document.querySelector('#users tbody tr[data-user="paznic.noapte"]')`
+		u.run(chromedp.Evaluate[bool](row+`.querySelector('.actions button').click(), true`))
+		u.waitJS(10*time.Second, "the row disabled", row+`.classList.contains('is-disabled')`)
+		u.run(chromedp.Evaluate[bool](row+`.querySelector('.actions button').click(), true`))
+		u.waitJS(10*time.Second, "the row enabled", `!`+row+`.classList.contains('is-disabled')`)
+	})
+
+	all := []string{"bastion-courtyard", "bastion-gate", "palat-entrance", "palat-hall"}
+	t.Run("layouts fit the window", func(t *testing.T) {
+		u.t = t
+		// The guard added above, granted both sites: four cameras under two headings.
+		u.logout()
+		u.fillLogin("paznic.noapte", "Noapte-lunga-7")
+		u.waitJS(15*time.Second, "the live grid", `location.pathname === '/' && document.querySelectorAll('.tile').length > 0`)
+		defer u.viewport(1366, 768)
+		for _, size := range [][2]int64{{1366, 768}, {1920, 1080}, {1400, 900}} {
+			u.viewport(size[0], size[1])
+			for _, n := range []int{1, 4, 9, 16} {
+				name := fmt.Sprintf("%dx%d layout %d", size[0], size[1], n)
+				u.run(chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector('#layouts button[data-layout="%d"]').click(), true`, n)))
+				want := min(n, len(all))
+				// Two animation frames: the layout is applied and laid out.
+				u.waitJS(5*time.Second, name, fmt.Sprintf(`new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() =>
+					r(document.querySelectorAll('.tile').length === %d))))`, want))
+				fit := uiEval[uiFit](u, `(() => {
+					const de = document.documentElement, tiles = [...document.querySelectorAll('.tile')];
+					const out = tiles.filter(e => { const r = e.getBoundingClientRect(); return r.bottom > innerHeight || r.right > innerWidth || r.top < 0 })
+						.map(e => e.dataset.camera);
+					const bottom = Math.max(...tiles.map(e => e.getBoundingClientRect().bottom));
+					const main = document.getElementById('grid').getBoundingClientRect();
+					const left = Math.min(...tiles.map(e => e.getBoundingClientRect().left));
+					return {ScrollH: de.scrollHeight, ClientH: de.clientHeight, ScrollW: de.scrollWidth, ClientW: de.clientWidth,
+						Out: out, BottomGap: innerHeight - bottom, SideGap: left - main.left};
+				})()`)
+				if fit.ScrollH > fit.ClientH || fit.ScrollW > fit.ClientW || len(fit.Out) > 0 {
+					t.Errorf("%s: page %vx%v in a %vx%v window; tiles outside it: %q", name, fit.ScrollW, fit.ScrollH, fit.ClientW, fit.ClientH, fit.Out)
+					u.shot(fmt.Sprintf("layout-%dx%d-%d-bad.png", size[0], size[1], n))
+				}
+				// Sized from the window, not just small: either the height or the width is used up.
+				if fit.BottomGap > 40 && fit.SideGap > 40 {
+					t.Errorf("%s: tiles leave %.0f px below and %.0f px beside them", name, fit.BottomGap, fit.SideGap)
+				}
+				if n == 4 {
+					u.shot(fmt.Sprintf("layout-%dx%d-%d.png", size[0], size[1], n))
+				}
+			}
+			// Layout 1 pages through the cameras, one per page.
+			u.run(chromedp.Evaluate[bool](`document.querySelector('#layouts button[data-layout="1"]').click(), true`))
+			if uiEval[bool](u, `document.getElementById('pager').hidden`) {
+				t.Errorf("%dx%d layout 1: no pager for %d cameras", size[0], size[1], len(all))
+			}
+		}
+		u.run(chromedp.Evaluate[bool](`document.querySelector('#layouts button[data-layout="4"]').click(), true`))
+		tiles := uiEval[[]string](u, `[...document.querySelectorAll('.tile')].map(e => e.dataset.camera).sort()`)
+		if !slices.Equal(tiles, all) {
+			t.Errorf("paznic.noapte's grid shows %q, want %q", tiles, all)
+		}
+	})
+
+
+	// Last: it locks this client address out of signing in for a minute.
+	t.Run("too many attempts says to wait", func(t *testing.T) {
+		u.t = t
+		u.logout()
+		for range 6 {
+			u.fillLogin("nobody", "Not-the-password-1")
+			u.waitJS(10*time.Second, "the error", `!document.getElementById('error').hidden`)
+			if uiEval[bool](u, `document.getElementById('error').textContent.startsWith('Prea multe')`) {
+				break
+			}
+		}
+		msg := uiEval[string](u, `document.getElementById('error').textContent`)
+		if !regexp.MustCompile(`Prea multe încercări\. Așteptați \d+ (de )?secunde`).MatchString(msg) {
+			t.Errorf("after six failures the page says %q", msg)
+		}
+		if !uiEval[bool](u, `document.getElementById('submit').disabled`) {
+			t.Error("the sign-in button is not held while the lock-out lasts")
+		}
+		u.shot("login-too-many.png")
+	})
+}
+
+// uiFit is how the live grid sits in the window.
+type uiFit struct {
+	ScrollH, ClientH, ScrollW, ClientW float64
+	Out                                []string // cameras whose tile is not wholly in the window
+	BottomGap, SideGap                 float64  // px left below and beside the tiles
+}
+
+// uiUser is a user as GET /api/v1/users shows it.
+type uiUser struct {
+	Username string `json:"username"`
+	Role     string `json:"role"`
+	Grants   []struct{ Kind, Target string }
+}
+
+// uiSession is one browser on the demo, with the helpers of the UI test.
+type uiSession struct {
+	t    *testing.T // the running (sub)test
+	base string
+	ctx  context.Context
+	dir  string
+}
+
+func (u *uiSession) run(a chromedp.Action[bool]) bool {
+	u.t.Helper()
+	c, cancel := context.WithTimeout(u.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(c, a)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	return v
+}
+
+func uiEval[T any](u *uiSession, expr string) T {
+	u.t.Helper()
+	c, cancel := context.WithTimeout(u.ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(c, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		u.t.Fatalf("%v\nin %s", err, expr)
+	}
+	return v
+}
+
+func (u *uiSession) navigate(path string) {
+	u.t.Helper()
+	c, cancel := context.WithTimeout(u.ctx, 30*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(c, chromedp.Navigate(u.base+path)); err != nil {
+		u.t.Fatal(err)
+	}
+	// Each page says when it has set itself up (the login page, for a browser sent there).
+	u.waitJS(15*time.Second, path+" ready", `document.documentElement.dataset.ready === 'true'`)
+}
+
+func (u *uiSession) viewport(w, h int64) {
+	u.t.Helper()
+	if _, err := chromedp.Run(u.ctx, chromedp.EmulateViewport(w, h)); err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+// waitJS polls a boolean page expression until it holds or d passes.
+func (u *uiSession) waitJS(d time.Duration, what, expr string) {
+	u.t.Helper()
+	deadline := time.Now().Add(d)
+	for !uiEval[bool](u, `(async () => { try { return !!(await (`+expr+`)) } catch { return false } })()`) {
+		if time.Now().After(deadline) {
+			u.t.Fatalf("%s: not seen within %v; page %s says %q", what, d, uiEval[string](u, `location.href`),
+				uiEval[string](u, `document.body ? document.body.innerText : ''`))
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval, not a wait for an event
+	}
+}
+
+func (u *uiSession) waitLive(ids []string) {
+	u.t.Helper()
+	for _, id := range ids {
+		u.waitJS(30*time.Second, id+" live", fmt.Sprintf(`document.querySelector('.tile[data-camera=%q]')?.dataset.state === 'live'`, id))
+	}
+}
+
+// fillLogin signs in through the login page's form (the browser must be on it).
+func (u *uiSession) fillLogin(user, password string) {
+	u.t.Helper()
+	u.waitJS(10*time.Second, "the login form", `location.pathname === '/ui/login.html' && document.documentElement.dataset.ready === 'true' &&
+		!document.getElementById('submit').disabled`)
+	u.run(chromedp.Evaluate[bool](fmt.Sprintf(`document.getElementById('username').value = %q,
+		document.getElementById('password').value = %q,
+		document.getElementById('login').requestSubmit(), true`, user, password)))
+}
+
+func (u *uiSession) logout() {
+	u.t.Helper()
+	u.waitJS(10*time.Second, "the sign-out button", `document.getElementById('user') && !document.getElementById('user').hidden`)
+	u.run(chromedp.Evaluate[bool](`document.getElementById('logout').click(), true`))
+	u.waitJS(10*time.Second, "the login page", `location.pathname === '/ui/login.html'`)
+}
+
+func (u *uiSession) navLinks() []string {
+	u.t.Helper()
+	return uiEval[[]string](u, `[...document.querySelectorAll('#nav a')].map(a => a.dataset.page)`)
+}
+
+// cookie is the session cookie the browser holds, as a Cookie header value.
+func (u *uiSession) cookie() string {
+	u.t.Helper()
+	res, err := chromedp.Run(u.ctx, chromedp.Action[network.GetCookiesResult](func(ctx context.Context, t *chromedp.Target) (network.GetCookiesResult, error) {
+		return cdp.Call(ctx, t, network.GetCookies, network.GetCookiesParams{URLs: []string{u.base}})
+	}))
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	for _, c := range res.Cookies {
+		if c.Name == "straja_session" {
+			if !c.HTTPOnly {
+				u.t.Error("the session cookie is readable by scripts (not HttpOnly)")
+			}
+			return c.Name + "=" + c.Value
+		}
+	}
+	u.t.Fatal("no session cookie in the browser")
+	return ""
+}
+
+func (u *uiSession) shot(name string) {
+	u.t.Helper()
+	png, err := chromedp.Run(u.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	p := filepath.Join(u.dir, name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		u.t.Fatal(err)
+	}
+	u.t.Logf("screenshot: %s", p)
+}
+
+// uiText is one visible text of a page: where it is, and what it says.
+type uiText struct {
+	Path string `json:"path"`
+	Text string `json:"text"`
+}
+
+// visibleTextsJS lists the visible texts of the page: text nodes, the title,
+// placeholder and aria-label attributes, the options of visible lists, and the
+// document title. Data (names, times, audit details) is marked translate="no" and
+// left out.
+const visibleTextsJS = `(() => {
+	const path = (el) => {
+		const parts = [];
+		for (; el && el !== document.body; el = el.parentElement) {
+			parts.unshift(el.tagName.toLowerCase() + (el.id ? '#' + el.id : ':' + [...el.parentElement.children].indexOf(el)));
+		}
+		return parts.join('>');
+	};
+	const skip = (el) => el.closest('[translate="no"]');
+	const shown = (el) => el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true});
+	const out = [{path: 'document.title', text: document.title}];
+	const w = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+	for (let n; (n = w.nextNode());) {
+		const el = n.parentElement, text = n.nodeValue.trim();
+		if (!text || skip(el) || el.closest('option') || !shown(el)) continue;
+		out.push({path: path(el) + '/' + [...el.childNodes].indexOf(n), text});
+	}
+	for (const el of document.body.querySelectorAll('[title], [placeholder], [aria-label]')) {
+		if (skip(el) || !shown(el)) continue;
+		for (const a of ['title', 'placeholder', 'aria-label']) {
+			const v = (el.getAttribute(a) || '').trim();
+			if (v) out.push({path: path(el) + '@' + a, text: v});
+		}
+	}
+	for (const sel of document.body.querySelectorAll('select')) {
+		if (!shown(sel)) continue;
+		for (const o of sel.options) if (!skip(o)) out.push({path: path(o), text: o.textContent.trim()});
+	}
+	return out;
+})()`
+
+// uiSameInBothLanguages are texts that rightly read the same in Romanian and English.
+var uiSameInBothLanguages = map[string]bool{
+	"Straja":        true, // the product's name
+	"Administrator": true, // the role, the same word in both languages
+}
+
+// uiNotWords matches texts without words: numbers, times, arrows.
+var uiNotWords = regexp.MustCompile(`^[\d\s:.,/\-–—‹›()%+·●]*$`)
+
+// langCheck switches the page from Romanian to English and back, and fails on a text
+// that did not change (a string not taken from the catalogues), on a text shown in
+// only one language, and on a key missing from the active catalogue (⟦key⟧).
+func (u *uiSession) langCheck(name string) {
+	u.t.Helper()
+	u.waitJS(10*time.Second, "Romanian", `document.documentElement.dataset.ready === 'true' && document.documentElement.lang === 'ro' &&
+		document.getElementById('lang').textContent === 'English'`)
+	ro := uiEval[[]uiText](u, visibleTextsJS)
+	u.shot(name + "-ro.png")
+	u.run(chromedp.Evaluate[bool](`document.getElementById('lang').click(), true`))
+	u.waitJS(10*time.Second, "English", `document.documentElement.lang === 'en' && document.getElementById('lang').textContent === 'Română'`)
+	en := uiEval[[]uiText](u, visibleTextsJS)
+	u.shot(name + "-en.png")
+	// The choice is kept: a reload stays in English.
+	if _, err := chromedp.Run(u.ctx, chromedp.Reload()); err != nil {
+		u.t.Fatal(err)
+	}
+	u.waitJS(10*time.Second, "English after a reload", `document.documentElement.dataset.ready === 'true' && document.documentElement.lang === 'en'`)
+	u.run(chromedp.Evaluate[bool](`document.getElementById('lang').click(), true`))
+	u.waitJS(10*time.Second, "Romanian again", `document.documentElement.lang === 'ro' && document.getElementById('lang').textContent === 'English'`)
+
+	enAt := map[string]string{}
+	for _, x := range en {
+		enAt[x.Path] = x.Text
+	}
+	roAt := map[string]string{}
+	for _, x := range ro {
+		roAt[x.Path] = x.Text
+		e, ok := enAt[x.Path]
+		switch {
+		case strings.Contains(x.Text, "⟦") || strings.Contains(e, "⟦"):
+			u.t.Errorf("%s: %s: a key missing from a catalogue: ro %q, en %q", name, x.Path, x.Text, e)
+		case !ok:
+			u.t.Errorf("%s: %s: %q shown in Romanian only", name, x.Path, x.Text)
+		case e == x.Text && !uiSameInBothLanguages[x.Text] && !uiNotWords.MatchString(x.Text):
+			u.t.Errorf("%s: %s: %q is the same in both languages (not from a catalogue?)", name, x.Path, x.Text)
+		}
+	}
+	for _, x := range en {
+		if _, ok := roAt[x.Path]; !ok {
+			u.t.Errorf("%s: %s: %q shown in English only", name, x.Path, x.Text)
+		}
+	}
+	u.t.Logf("%s: %d visible texts compared", name, len(ro))
+	if len(ro) < 5 {
+		u.t.Errorf("%s: only %d visible texts; the page did not render?", name, len(ro))
+	}
+}
+
+// newUIBrowser starts headless Chromium with a fresh profile, able to do WebRTC over
+// loopback without the network.
+func newUIBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(testutil.ChromiumPath),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1366, 768),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		// Replaces chromedp's default value, so repeat it.
+		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	if _, err := chromedp.Run(bctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return bctx
+}
+
+// uiArtifacts is where screenshots are kept: $STRAJA_TEST_ARTIFACTS, or a folder
+// under the system's temp directory that outlives the test.
+func uiArtifacts(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("STRAJA_TEST_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "straja-artifacts")
+	}
+	dir = filepath.Join(dir, t.Name())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+// uiGet is a GET with a Cookie header: status and body.
+func uiGet(t *testing.T, url, cookie string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Cookie", cookie)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
