@@ -261,9 +261,9 @@ func TestUIBrowser(t *testing.T) {
 		}
 		// Disable and enable again from the table.
 		row := `document.querySelector('#users tbody tr[data-user="paznic.noapte"]')`
-		u.run(chromedp.Evaluate[bool](row+`.querySelector('.actions button').click(), true`))
+		u.run(chromedp.Evaluate[bool](row + `.querySelector('.actions button').click(), true`))
 		u.waitJS(10*time.Second, "the row disabled", row+`.classList.contains('is-disabled')`)
-		u.run(chromedp.Evaluate[bool](row+`.querySelector('.actions button').click(), true`))
+		u.run(chromedp.Evaluate[bool](row + `.querySelector('.actions button').click(), true`))
 		u.waitJS(10*time.Second, "the row enabled", `!`+row+`.classList.contains('is-disabled')`)
 	})
 
@@ -318,7 +318,6 @@ func TestUIBrowser(t *testing.T) {
 			t.Errorf("paznic.noapte's grid shows %q, want %q", tiles, all)
 		}
 	})
-
 
 	// Last: it locks this client address out of signing in for a minute.
 	t.Run("too many attempts says to wait", func(t *testing.T) {
