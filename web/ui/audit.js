@@ -22,6 +22,7 @@ let filters = new URLSearchParams(); // as the API takes them
 let cursors = ['']; // the cursor of each page seen so far; '' is the first
 let pageIndex = 0;
 let next = null;
+let loads = 0; // numbers the page loads: only the latest one may show
 
 /** readFilters turns the form into API parameters (times in Bucharest -> RFC 3339). */
 function readFilters() {
@@ -96,13 +97,15 @@ async function loadPage(i) {
   const q = new URLSearchParams(filters);
   q.set('limit', String(PAGE_SIZE));
   if (cursors[i]) q.set('next', cursors[i]);
+  const mine = ++loads;
   let res;
   try {
     res = await api(`/api/v1/audit?${q}`);
   } catch (err) {
-    showError(err);
+    if (mine === loads) showError(err);
     return;
   }
+  if (mine !== loads) return; // filters changed meanwhile
   showError(null);
   pageIndex = i;
   next = res.next || null;
