@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,8 +38,30 @@ func serverTLS(cfg *configs.Config, log *slog.Logger) (*tls.Config, error) {
 			log.Warn("the tls certificate expires soon; replace it and restart",
 				"cert_file", cfg.TLS.CertFile, "not_after", leaf.NotAfter.UTC())
 		}
+		// A name users type that the certificate lacks gets a browser warning.
+		names := slices.Clone(cfg.PublicHosts)
+		if host, _, err := net.SplitHostPort(cfg.Listen); err == nil && !configs.IsLoopback(cfg.Listen) {
+			if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+				names = append(names, host)
+			}
+		}
+		for _, h := range names {
+			if leaf.VerifyHostname(h) != nil {
+				log.Warn("browsers reaching Straja as "+h+" will warn: the tls certificate is not for that name "+
+					"(`straja cert --hosts` with every name and address users type makes one that is)",
+					"host", h, "cert_file", cfg.TLS.CertFile, "cert_names", append(slices.Clone(leaf.DNSNames), ipStrings(leaf.IPAddresses)...))
+			}
+		}
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
+}
+
+func ipStrings(ips []net.IP) []string {
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = ip.String()
+	}
+	return out
 }
 
 // metricsHandler serves /metrics alone, for the loopback-only metrics.listen. It

@@ -328,3 +328,27 @@ func FuzzCertHosts(f *testing.F) {
 		}
 	})
 }
+
+// A name in public_hosts that the certificate lacks would get a browser warning on
+// every computer that uses it: the service says so at start.
+func TestCertNamesWarning(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := runCert(t, "--hosts", "straja.cj.local,10.20.0.5", "--out-dir", dir); err != nil {
+		t.Fatal(err)
+	}
+	_, logs := startBare(t, func(c *configs.Config) {
+		c.TLS = configs.TLS{CertFile: filepath.Join(dir, "straja-cert.pem"), KeyFile: filepath.Join(dir, "straja-key.pem")}
+		c.PublicHosts = []string{"straja.cj.local", "cctv.cj.local", "10.20.0.5", "10.20.0.6"}
+	})
+	l := logs.String()
+	for _, h := range []string{"cctv.cj.local", "10.20.0.6"} {
+		if !strings.Contains(l, "browsers reaching Straja as "+h+" will warn") {
+			t.Errorf("no warning about %s, which the certificate lacks:\n%s", h, l)
+		}
+	}
+	for _, h := range []string{"straja.cj.local ", "10.20.0.5 "} {
+		if strings.Contains(l, "as "+h+"will warn") {
+			t.Errorf("a warning about %s, which the certificate has:\n%s", h, l)
+		}
+	}
+}
