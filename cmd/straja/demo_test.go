@@ -27,6 +27,7 @@ func TestTwoDemosAtOnce(t *testing.T) {
 			t.Fatalf("demo %d: %v", i+1, err)
 		}
 		t.Cleanup(func() { _ = m.Close() })
+		signInTests(t, m)
 		addrs = append(addrs, m.Addr())
 	}
 	for _, addr := range addrs {

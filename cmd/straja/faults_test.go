@@ -222,6 +222,7 @@ func TestKillMidSegment(t *testing.T) {
 
 func startBinary(t *testing.T, config string, out *testutil.Buffer) *exec.Cmd {
 	t.Helper()
+	signInBinary(t, config)
 	cmd := exec.Command(strajaBinary(t), "serve", "--config", config)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = os.Environ()

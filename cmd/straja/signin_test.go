@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 
+	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/web/auth"
 )
@@ -45,7 +47,7 @@ func init() { http.DefaultClient.Transport = signingTransport{base: http.Default
 
 // signInTests makes user "tester", a guard granted every configured camera, with an
 // API token that http.DefaultClient sends to m, and returns the token.
-func signInTests(t testing.TB, m *Main) string {
+func signInTests(t testing.TB, m *Main, addr ...string) string {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := m.state.User(ctx, "tester"); err != nil {
@@ -64,8 +66,30 @@ func signInTests(t testing.TB, m *Main) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testTokens.Store(m.Addr(), tok)
+	if len(addr) == 0 {
+		addr = append(addr, m.Addr())
+	}
+	testTokens.Store(addr[0], tok)
 	return tok
+}
+
+// signInBinary prepares, in the state database of the service a test is about to
+// start from config, what signInTests makes for an in-process one.
+func signInBinary(t testing.TB, config string) {
+	t.Helper()
+	cfg, err := configs.Load(config, configs.WithoutCameraSecrets())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	db, err := state.Open(context.Background(), statePath(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	signInTests(t, &Main{Config: cfg, state: db}, cfg.Listen)
 }
 
 func randomName(t testing.TB) string {

@@ -235,7 +235,7 @@ func TestDemoUsers(t *testing.T) {
 	}
 	out := start("--demo-password", "Demo-parola-1")
 	if !strings.Contains(out, "Demo users guard (site bastion), admin (bastion, palat) and itc") ||
-		!strings.Contains(out, "sign-in is enforced in a coming release") || strings.Contains(out, "Demo-parola-1") {
+		!strings.Contains(out, "sign in as one of them") || strings.Contains(out, "Demo-parola-1") {
 		t.Errorf("demo printed %q", out)
 	}
 	for _, role := range auth.Roles {
