@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,6 +65,9 @@ func strajaConfig(o options, dir, listen, bucket string, sim *camsim.Server, mio
 	cfg.Recording.SegmentDuration = configs.Duration(o.segmentDuration)
 	cfg.WebRTC.UDPPort, cfg.WebRTC.TCPPort = 0, -1
 	cfg.Sites = []configs.Site{{ID: "load", Name: "Load test"}}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	cfg.Metrics.Token = "strajaload-" + hex.EncodeToString(b[:])
 	for i := 1; i <= o.cameras; i++ {
 		cfg.Cameras = append(cfg.Cameras, configs.Camera{ID: cameraID(i), Name: fmt.Sprintf("Camera %d", i),
 			Site: "load", URL: sim.URL(i), Transport: configs.TransportTCP})
@@ -125,6 +130,11 @@ func startStraja(ctx context.Context, o options, bin, dir, bucket string, sim *c
 			env = append(env, kv)
 		}
 	}
+	apiToken, err := loadUser(ctx, bin, cfgPath, env)
+	if err != nil {
+		return nil, err
+	}
+	signRequests(listen, apiToken, cfg.Metrics.Token)
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
 	cmd.Env = env
 	c, err := startChild("straja", cmd, filepath.Join(dir, "straja.log"), syscall.SIGTERM)
@@ -137,6 +147,53 @@ func startStraja(ctx context.Context, o options, bin, dir, bucket string, sim *c
 	}
 	log.Info("started straja", "pid", c.pid(), "http", listen, "log", c.logPath)
 	return s, nil
+}
+
+// loadUser makes user "load", a guard granted the load site, with an API token, through
+// straja's own commands, and returns the token.
+func loadUser(ctx context.Context, bin, cfgPath string, env []string) (string, error) {
+	var token string
+	for _, args := range [][]string{
+		{"user", "add", "--config", cfgPath, "--username", "load", "--role", "guard"},
+		{"user", "grant", "--config", cfgPath, "--username", "load", "--site", "load"},
+		{"token", "create", "--config", cfgPath, "--user", "load", "--name", "strajaload"},
+	} {
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err != nil {
+			return "", fmt.Errorf("straja %s %s: %w", args[0], args[1], err)
+		}
+		for _, f := range strings.Fields(string(out)) {
+			if strings.HasPrefix(f, "straja_") {
+				token = f
+			}
+		}
+	}
+	if token == "" {
+		return "", errors.New("straja token create printed no token")
+	}
+	return token, nil
+}
+
+// signRequests makes http.DefaultClient send the API token with every request to
+// straja at addr, and the metrics token with its scrapes.
+func signRequests(addr, apiToken, metricsToken string) {
+	http.DefaultClient.Transport = bearerTransport{addr: addr, api: apiToken, metrics: metricsToken}
+}
+
+type bearerTransport struct{ addr, api, metrics string }
+
+func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host == b.addr {
+		r = r.Clone(r.Context())
+		tok := b.api
+		if r.URL.Path == "/metrics" {
+			tok = b.metrics
+		}
+		r.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // waitOnline polls the camera list until every camera is online.
