@@ -11,12 +11,15 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	_ "time/tzdata" // Europe/Bucharest on any machine
 
 	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/straja-nvr/straja/internal/testutil"
@@ -42,7 +45,8 @@ func TestUIBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = m.Close() })
-	u := &uiSession{t: t, base: "http://" + m.Addr(), ctx: newUIBrowser(t), dir: uiArtifacts(t)}
+	problems := &uiProblems{}
+	u := &uiSession{t: t, base: "http://" + m.Addr(), ctx: newUIBrowser(t, problems.listen), dir: uiArtifacts(t)}
 	bastion := []string{"bastion-courtyard", "bastion-gate"}
 
 	t.Run("catalogues have the same keys", func(t *testing.T) {
@@ -339,6 +343,12 @@ func TestUIBrowser(t *testing.T) {
 		}
 		u.shot("login-too-many.png")
 	})
+
+	// Every page ran without a script error, a console error (a key missing from a
+	// catalogue logs one) or a CSP violation (an inline script or style).
+	for _, p := range problems.list() {
+		t.Errorf("browser: %s", p)
+	}
 }
 
 // uiFit is how the live grid sits in the window.
@@ -578,9 +588,54 @@ func (u *uiSession) langCheck(name string) {
 	}
 }
 
+// uiProblems collects what went wrong in the pages: uncaught exceptions, console
+// errors and the browser's own errors except failed requests (401, 403 and 429 are
+// expected answers).
+type uiProblems struct {
+	mu sync.Mutex
+	l  []string
+}
+
+// listen is a chromedp listener; it only appends, as listeners must return fast.
+func (p *uiProblems) listen(ev any) {
+	var msg string
+	switch ev := ev.(type) {
+	case *runtime.EventExceptionThrown:
+		msg = "exception: " + ev.ExceptionDetails.Text
+		if ev.ExceptionDetails.Exception != nil {
+			msg += " " + ev.ExceptionDetails.Exception.Description
+		}
+	case *runtime.EventConsoleAPICalled:
+		if ev.Type != runtime.ConsoleAPICalledTypeError {
+			return
+		}
+		msg = "console.error:"
+		for _, a := range ev.Args {
+			msg += " " + string(a.Value) + a.Description
+		}
+	case *cdplog.EventEntryAdded:
+		e := ev.Entry
+		if e.Level != cdplog.EntryLevelError || e.Source == cdplog.EntrySourceNetwork {
+			return
+		}
+		msg = fmt.Sprintf("%s: %s (%s)", e.Source, e.Text, e.URL)
+	default:
+		return
+	}
+	p.mu.Lock()
+	p.l = append(p.l, msg)
+	p.mu.Unlock()
+}
+
+func (p *uiProblems) list() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.l)
+}
+
 // newUIBrowser starts headless Chromium with a fresh profile, able to do WebRTC over
-// loopback without the network.
-func newUIBrowser(t *testing.T) context.Context {
+// loopback without the network; listen gets the page's events.
+func newUIBrowser(t *testing.T, listen func(ev any)) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(testutil.ChromiumPath),
@@ -598,7 +653,7 @@ func newUIBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithListener(listen))
 	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
 	if _, err := chromedp.Run(bctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("start chromium: %v", err)
