@@ -247,24 +247,39 @@ func TestUIBrowser(t *testing.T) {
 
 		u.run(chromedp.Evaluate[bool](`document.getElementById('add-password').value = 'Noapte-lunga-7',
 			document.querySelector('#add-grants input[value="site:bastion"]').click(),
-			document.querySelector('#add-grants input[value="site:palat"]').click(),
 			document.getElementById('add').requestSubmit(), true`))
-		u.waitJS(10*time.Second, "the new user's row", `document.querySelector('#users tbody tr[data-user="paznic.noapte"]') !== null`)
-		u.shot("itc-users.png")
-		code, body := uiGet(t, u.base+"/api/v1/users", u.cookie())
-		var users []uiUser
-		if err := json.Unmarshal([]byte(body), &users); code != http.StatusOK || err != nil {
-			t.Fatalf("GET /api/v1/users: %d %v %q", code, err, body)
-		}
-		i := slices.IndexFunc(users, func(x uiUser) bool { return x.Username == "paznic.noapte" })
-		if i < 0 {
-			t.Fatalf("paznic.noapte is not among the users: %q", body)
-		}
-		if got := users[i]; got.Role != "guard" || len(got.Grants) != 2 || got.Grants[0].Kind != "site" || got.Grants[1].Kind != "site" {
-			t.Errorf("paznic.noapte: %+v, want a guard granted both sites", got)
-		}
-		// Disable and enable again from the table.
 		row := `document.querySelector('#users tbody tr[data-user="paznic.noapte"]')`
+		u.waitJS(10*time.Second, "the new user's row", row+` !== null`)
+		u.shot("itc-users.png")
+		if got := u.grantsOf("paznic.noapte"); !slices.Equal(got, []string{"site:bastion"}) {
+			t.Errorf("paznic.noapte added with grants %q, want site:bastion", got)
+		}
+
+		// Edit the grants: add the other site.
+		u.run(chromedp.Evaluate[bool](row + `.querySelectorAll('.actions button')[2].click(), true`))
+		editor := `document.querySelector('#users tbody tr.editor')`
+		u.waitJS(10*time.Second, "the grants editor", editor+`?.dataset.editor === 'grants'`)
+		u.run(chromedp.Evaluate[bool](editor + `.querySelector('input[value="site:palat"]').click(), ` +
+			editor + `.querySelector('button.primary').click(), true`))
+		u.waitJS(10*time.Second, "the grants saved", editor+` === null && `+row+`.querySelectorAll('.grant').length === 2`)
+		if got := u.grantsOf("paznic.noapte"); !slices.Equal(got, []string{"site:bastion", "site:palat"}) {
+			t.Errorf("paznic.noapte's grants after the edit: %q, want both sites", got)
+		}
+
+		// Reset the password: a weak one is refused in place, then a good one.
+		u.run(chromedp.Evaluate[bool](row + `.querySelectorAll('.actions button')[1].click(), true`))
+		u.waitJS(10*time.Second, "the password editor", editor+`?.dataset.editor === 'password'`)
+		u.run(chromedp.Evaluate[bool](editor + `.querySelector('input[type=password]').value = 'scurta', ` +
+			editor + `.querySelector('button.primary').click(), true`))
+		u.waitJS(10*time.Second, "the password error", `!`+editor+`.querySelector('.error').hidden`)
+		if !uiEval[bool](u, editor+`.querySelector('input[type=password]').getAttribute('aria-invalid') === 'true'`) {
+			t.Error("the new password field is not marked")
+		}
+		u.run(chromedp.Evaluate[bool](editor + `.querySelector('input[type=password]').value = 'Noapte-lunga-8', ` +
+			editor + `.querySelector('button.primary').click(), true`))
+		u.waitJS(10*time.Second, "the password saved", editor+` === null && !document.getElementById('status').hidden`)
+
+		// Disable and enable again from the table.
 		u.run(chromedp.Evaluate[bool](row + `.querySelector('.actions button').click(), true`))
 		u.waitJS(10*time.Second, "the row disabled", row+`.classList.contains('is-disabled')`)
 		u.run(chromedp.Evaluate[bool](row + `.querySelector('.actions button').click(), true`))
@@ -276,7 +291,7 @@ func TestUIBrowser(t *testing.T) {
 		u.t = t
 		// The guard added above, granted both sites: four cameras under two headings.
 		u.logout()
-		u.fillLogin("paznic.noapte", "Noapte-lunga-7")
+		u.fillLogin("paznic.noapte", "Noapte-lunga-8") // the password set on the users page
 		u.waitJS(15*time.Second, "the live grid", `location.pathname === '/' && document.querySelectorAll('.tile').length > 0`)
 		defer u.viewport(1366, 768)
 		for _, size := range [][2]int64{{1366, 768}, {1920, 1080}, {1400, 900}} {
@@ -358,11 +373,35 @@ type uiFit struct {
 	BottomGap, SideGap                 float64  // px left below and beside the tiles
 }
 
-// uiUser is a user as GET /api/v1/users shows it.
-type uiUser struct {
-	Username string `json:"username"`
-	Role     string `json:"role"`
-	Grants   []struct{ Kind, Target string }
+// grantsOf asks the API, with the browser's cookie, for the grants of a guard
+// ("kind:target", sorted).
+func (u *uiSession) grantsOf(username string) []string {
+	u.t.Helper()
+	code, body := uiGet(u.t, u.base+"/api/v1/users", u.cookie())
+	var users []struct {
+		Username string `json:"username"`
+		Role     string `json:"role"`
+		Grants   []struct{ Kind, Target string }
+	}
+	if err := json.Unmarshal([]byte(body), &users); code != http.StatusOK || err != nil {
+		u.t.Fatalf("GET /api/v1/users: %d %v %q", code, err, body)
+	}
+	for _, x := range users {
+		if x.Username != username {
+			continue
+		}
+		if x.Role != "guard" {
+			u.t.Errorf("%s has role %s, want guard", username, x.Role)
+		}
+		out := []string{}
+		for _, g := range x.Grants {
+			out = append(out, g.Kind+":"+g.Target)
+		}
+		slices.Sort(out)
+		return out
+	}
+	u.t.Fatalf("%s is not among the users: %s", username, body)
+	return nil
 }
 
 // uiSession is one browser on the demo, with the helpers of the UI test.
