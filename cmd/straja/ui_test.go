@@ -125,6 +125,7 @@ func TestUIBrowser(t *testing.T) {
 		if links := u.navLinks(); !slices.Equal(links, []string{"live"}) {
 			t.Errorf("the guard's header links %q, want only live", links)
 		}
+		u.waitJS(5*time.Second, "the summary counting both tiles live", `document.getElementById('summary').textContent === '2 camere, 2 în direct'`)
 		if who := uiEval[string](u, `document.getElementById('user').innerText`); !strings.Contains(who, "guard") || !strings.Contains(who, "Agent de pază") {
 			t.Errorf("user menu %q lacks the username or the role", who)
 		}

@@ -346,6 +346,7 @@ class Tile {
     this.msgDetail.translate = state !== 'unsupported';
     this.msg.hidden = !title;
     this.renderTime();
+    if (tiles.get(this.id) === this) renderSummary(); // the count of live tiles
   }
 }
 
