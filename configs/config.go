@@ -39,6 +39,7 @@ type Config struct {
 	WebRTC    WebRTC    `yaml:"webrtc,omitempty"`
 	State     State     `yaml:"state,omitempty"`
 	Audit     Audit     `yaml:"audit,omitempty"`
+	Auth      Auth      `yaml:"auth,omitempty"`
 	Metrics   Metrics   `yaml:"metrics,omitempty"`
 	Sites     []Site    `yaml:"sites,omitempty"`
 	Cameras   []Camera  `yaml:"cameras,omitempty"`
@@ -128,6 +129,17 @@ type Audit struct {
 	// an edit to the database that recomputes the chain is still caught (1m..1h;
 	// default 5m). The head is also stored at shutdown.
 	AnchorInterval Duration `yaml:"anchor_interval,omitempty"`
+}
+
+// Auth configures sign-in sessions and what a guard may play back.
+type Auth struct {
+	// SessionIdle ends a session unused this long (1m..24h; default 30m).
+	SessionIdle Duration `yaml:"session_idle,omitempty"`
+	// SessionMax ends a session this long after sign-in, used or not (at least
+	// session_idle, at most 30d; default 12h, one guard shift).
+	SessionMax Duration `yaml:"session_max,omitempty"`
+	// GuardLookback is how far back a guard may play footage (1h..365d; default 7d).
+	GuardLookback Duration `yaml:"guard_lookback,omitempty"`
 }
 
 // TLS names the certificate and private key the service answers HTTPS with: both
@@ -246,6 +258,8 @@ func Default() Config {
 			MaxSessionDuration: Duration(12 * time.Hour)},
 		State: State{BackupSchedule: "@daily", BackupKeep: 14},
 		Audit: Audit{AnchorInterval: Duration(5 * time.Minute)},
+		Auth: Auth{SessionIdle: Duration(30 * time.Minute), SessionMax: Duration(12 * time.Hour),
+			GuardLookback: Duration(7 * 24 * time.Hour)},
 	}
 }
 
@@ -336,6 +350,15 @@ func (c *Config) fillDefaults() {
 	}
 	if c.Audit.AnchorInterval == 0 {
 		c.Audit.AnchorInterval = Duration(5 * time.Minute)
+	}
+	if c.Auth.SessionIdle == 0 {
+		c.Auth.SessionIdle = Duration(30 * time.Minute)
+	}
+	if c.Auth.SessionMax == 0 {
+		c.Auth.SessionMax = Duration(12 * time.Hour)
+	}
+	if c.Auth.GuardLookback == 0 {
+		c.Auth.GuardLookback = Duration(7 * 24 * time.Hour)
 	}
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]

@@ -185,6 +185,15 @@ func (c *Config) validate() []*Error {
 	if err := checkRange(c.Audit.AnchorInterval, time.Minute, time.Hour); err != "" {
 		bad("audit.anchor_interval", "%s", err)
 	}
+	if err := checkRange(c.Auth.SessionIdle, time.Minute, 24*time.Hour); err != "" {
+		bad("auth.session_idle", "%s", err)
+	}
+	if err := checkRange(c.Auth.SessionMax, time.Duration(c.Auth.SessionIdle), 30*24*time.Hour); err != "" {
+		bad("auth.session_max", "%s (it cannot be shorter than auth.session_idle)", err)
+	}
+	if err := checkRange(c.Auth.GuardLookback, time.Hour, 365*24*time.Hour); err != "" {
+		bad("auth.guard_lookback", "%s", err)
+	}
 	if k := c.State.BackupKeep; k < 1 || k > 10000 {
 		bad("state.backup_keep", "must be between 1 and 10000, got %d", k)
 	}

@@ -137,7 +137,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.rtc = rtc
 	srv = web.New(web.Options{Cameras: rec, Segments: rec, Health: rec, Gatherer: reg, Streams: rec, Live: rtc,
-		Auditor: al, Users: users, Sessions: auth.NewSessions(sdb), MetricsToken: m.Config.Metrics.Token,
+		Auditor: al, Users: users, Sessions: &auth.Sessions{DB: sdb, Idle: time.Duration(m.Config.Auth.SessionIdle),
+			Absolute: time.Duration(m.Config.Auth.SessionMax), Lookback: time.Duration(m.Config.Auth.GuardLookback),
+			Now: time.Now}, MetricsToken: m.Config.Metrics.Token,
 		Listen: m.Config.Listen, PublicHosts: m.Config.PublicHosts}, m.Log)
 	m.http = web.NewHTTPServer(srv, m.Log)
 	m.http.TLSConfig, m.https = tlsCfg, tlsCfg != nil

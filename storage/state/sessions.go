@@ -193,12 +193,18 @@ func (s *State) Tokens(ctx context.Context, username string) ([]Token, error) {
 
 // RevokeToken revokes a user's live token by name; none such returns ErrNotFound.
 func (s *State) RevokeToken(ctx context.Context, username, name string, now time.Time) (Token, error) {
-	t, err := scanToken(s.db.QueryRowContext(ctx, `UPDATE tokens AS t SET revoked_ms = ?
-		FROM users u WHERE u.id = t.user_id AND u.username = ? AND t.name = ? AND t.revoked_ms = 0
-		RETURNING `+tokenColumns, now.UnixMilli(), username, name))
+	var id int64
+	err := s.db.QueryRowContext(ctx, `UPDATE tokens SET revoked_ms = ?
+		WHERE revoked_ms = 0 AND name = ? AND user_id = (SELECT id FROM users WHERE username = ?)
+		RETURNING id`, now.UnixMilli(), name, username).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Token{}, fmt.Errorf("state revoke token %s of %s: %w", name, username, ErrNotFound)
 	}
+	if err != nil {
+		return Token{}, fmt.Errorf("state revoke token %s of %s: %w", name, username, err)
+	}
+	t, err := scanToken(s.db.QueryRowContext(ctx, `SELECT `+tokenColumns+`
+		FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?`, id))
 	if err != nil {
 		return Token{}, fmt.Errorf("state revoke token %s of %s: %w", name, username, err)
 	}
