@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/straja-nvr/straja/configs"
+	"github.com/straja-nvr/straja/internal/testutil"
 )
 
 // runCert runs `straja cert` and returns what it printed.
@@ -351,4 +352,48 @@ func TestCertNamesWarning(t *testing.T) {
 			t.Errorf("a warning about %s, which the certificate has:\n%s", h, l)
 		}
 	}
+}
+
+// Close stops the HTTPS and metrics listeners and their connections' goroutines.
+func TestRemoteCloseLeavesNoGoroutine(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := runCert(t, "--hosts", "127.0.0.1", "--out-dir", dir); err != nil {
+		t.Fatal(err)
+	}
+	certPEM, err := os.ReadFile(filepath.Join(dir, "straja-cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := testutil.CheckGoroutines(t)
+	m, _ := startBare(t, func(c *configs.Config) {
+		c.TLS = configs.TLS{CertFile: filepath.Join(dir, "straja-cert.pem"), KeyFile: filepath.Join(dir, "straja-key.pem")}
+		c.Metrics.Listen = "127.0.0.1:0"
+	})
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(certPEM)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}
+	mtr := &http.Transport{}
+	for _, get := range []struct {
+		tr  *http.Transport
+		url string
+	}{{tr, m.URL() + "/healthz"}, {mtr, m.MetricsURL()}} {
+		resp, err := (&http.Client{Transport: get.tr}).Get(get.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %s", get.url, resp.Status)
+		}
+		if get.tr == tr && resp.ProtoMajor != 2 {
+			t.Errorf("GET %s: %s, want HTTP/2 over TLS", get.url, resp.Proto)
+		}
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tr.CloseIdleConnections()
+	mtr.CloseIdleConnections()
+	check()
 }
