@@ -14,14 +14,6 @@ import (
 	"github.com/straja-nvr/straja/web/auth"
 )
 
-// Audit actions of signing in and out.
-const (
-	actionLogin       = "login"
-	actionLoginFailed = "login.failed"
-	actionLockout     = "login.lockout"
-	actionLogout      = "logout"
-)
-
 // decodeJSON reads a JSON body into v, refusing unknown fields and trailing data, so
 // a typo in a field name is an error rather than silently ignored.
 func decodeJSON(r *http.Request, v any) error {
@@ -82,13 +74,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	u, err := s.users.Authenticate(r.Context(), req.Username, req.Password)
 	if errors.Is(err, auth.ErrBadCredentials) {
 		locked := s.limiter.Fail(keys...)
-		ev := audit.Event{Action: actionLoginFailed, User: req.Username}
+		ev := audit.Event{Action: audit.ActionLoginFailed, User: req.Username}
 		if err := s.record(r, ev); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		if len(locked) > 0 {
-			ev = audit.Event{Action: actionLockout, User: req.Username,
+			ev = audit.Event{Action: audit.ActionLockout, User: req.Username,
 				Detail: map[string]any{"locked": locked, "for_seconds": s.limiter.Window.Seconds()}}
 			if err := s.record(r, ev); err != nil {
 				s.writeError(w, r, err)
@@ -109,7 +101,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info(r.Context()).user = &auth.Principal{UserID: u.ID, Username: u.Username, Role: u.Role}
-	if err := s.record(r, audit.Event{Action: actionLogin}); err != nil {
+	if err := s.record(r, audit.Event{Action: audit.ActionLogin}); err != nil {
 		_ = s.sessions.End(r.Context(), secret)
 		s.writeError(w, r, err)
 		return
@@ -127,7 +119,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	_ = s.record(r, audit.Event{Action: actionLogout}) // the session is over either way
+	_ = s.record(r, audit.Event{Action: audit.ActionLogout}) // the session is over either way
 	http.SetCookie(w, sessionCookieFor(r, "", -1))
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -110,9 +110,9 @@ func TestLoginLockout(t *testing.T) {
 	var failed, lockouts int
 	_ = s.audit.List(context.Background(), audit.Query{}, func(e audit.Entry) error {
 		switch e.Action {
-		case actionLoginFailed:
+		case audit.ActionLoginFailed:
 			failed++
-		case actionLockout:
+		case audit.ActionLockout:
 			lockouts++
 		}
 		return nil

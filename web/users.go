@@ -11,16 +11,6 @@ import (
 	"github.com/straja-nvr/straja/web/auth"
 )
 
-// Audit actions of user management.
-const (
-	actionUserAdd     = "user.add"
-	actionUserUpdate  = "user.update"
-	actionUserGrants  = "user.grants"
-	actionUserDisable = "user.disable"
-	actionUserEnable  = "user.enable"
-	actionUserPasswd  = "user.password"
-)
-
 // userJSON is a user as the API shows it: never the password hash.
 type userJSON struct {
 	Username string        `json:"username"`
@@ -104,7 +94,7 @@ func (s *Server) handleAddUser(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.record(r, audit.Event{Action: actionUserAdd, Detail: map[string]any{
+	if err := s.record(r, audit.Event{Action: audit.ActionUserAdd, Detail: map[string]any{
 		"username": u.Username, "role": u.Role, "grants": grantStrings(u.Grants)}}); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -142,7 +132,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.sessions.Changed()
-		if err := s.record(r, audit.Event{Action: actionUserPasswd, Detail: map[string]any{"username": name}}); err != nil {
+		if err := s.record(r, audit.Event{Action: audit.ActionUserPassword, Detail: map[string]any{"username": name}}); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -153,9 +143,9 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.sessions.Changed()
-		action := actionUserEnable
+		action := audit.ActionUserEnable
 		if *req.Disabled {
-			action = actionUserDisable
+			action = audit.ActionUserDisable
 		}
 		if err := s.record(r, audit.Event{Action: action, Detail: map[string]any{"username": name}}); err != nil {
 			s.writeError(w, r, err)
@@ -185,7 +175,7 @@ func (s *Server) handleSetGrants(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.sessions.Changed()
-	if err := s.record(r, audit.Event{Action: actionUserGrants, Detail: map[string]any{
+	if err := s.record(r, audit.Event{Action: audit.ActionUserGrants, Detail: map[string]any{
 		"username": name, "grants": grantStrings(req.Grants)}}); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/configs"
+	"github.com/straja-nvr/straja/web/audit"
 	"github.com/straja-nvr/straja/web/auth"
 )
 
@@ -64,12 +65,20 @@ func tokenCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return fmt.Errorf("token create: --%s", err)
 		}
+		if err := recordCommand(ctx, cfg, users.DB, audit.Event{Action: audit.ActionTokenCreate, User: *user,
+			Detail: map[string]any{"token": t.Name}}); err != nil {
+			return fmt.Errorf("token create: %w", err)
+		}
 		fmt.Fprintf(stdout, "token %s of %s created; it is shown only now:\n%s\n"+
 			"Send it as the header  Authorization: Bearer %s\n", t.Name, t.Username, secret, secret)
 	case "revoke":
 		t, err := sessions.RevokeToken(ctx, *user, *name)
 		if err != nil {
 			return fmt.Errorf("token revoke: --%s", err)
+		}
+		if err := recordCommand(ctx, cfg, users.DB, audit.Event{Action: audit.ActionTokenRevoke, User: *user,
+			Detail: map[string]any{"token": t.Name}}); err != nil {
+			return fmt.Errorf("token revoke: done, but %w", err)
 		}
 		fmt.Fprintf(stdout, "token %s of %s revoked\n", t.Name, t.Username)
 	case "list":

@@ -10,6 +10,8 @@ import (
 
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/internal/testutil"
+	"github.com/straja-nvr/straja/storage/state"
+	"github.com/straja-nvr/straja/web/audit"
 )
 
 func runToken(t *testing.T, args ...string) (string, error) {
@@ -71,4 +73,17 @@ func TestTokenCommands(t *testing.T) {
 	}
 	// The service trusts its cache for at most 2 s.
 	testutil.WaitFor(t, 10*time.Second, "the revoked token refused", func() bool { return get() == http.StatusUnauthorized })
+	// The commands' changes are in the service's audit trail, chained with its own.
+	var got []string
+	if err := m.state.AuditRows(t.Context(), state.AuditQuery{}, func(r state.AuditRow) error {
+		if r.Actor == audit.ActorLocal && r.Action != audit.ActionServiceStart {
+			got = append(got, r.Action+":"+r.User)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if s := strings.Join(got, " "); s != "user.add: token.create:ana token.revoke:ana" {
+		t.Errorf("audit entries of the commands: %q", s)
+	}
 }

@@ -21,8 +21,19 @@ import (
 	"github.com/straja-nvr/straja/storage/state"
 )
 
-// Actions recorded today; the users issue adds login, playback, export and the rest.
+// Actions of the trail.
 const (
+	ActionLogin         = "login"
+	ActionLoginFailed   = "login.failed"
+	ActionLockout       = "login.lockout"
+	ActionLogout        = "logout"
+	ActionUserAdd       = "user.add"
+	ActionUserGrants    = "user.grants"
+	ActionUserDisable   = "user.disable"
+	ActionUserEnable    = "user.enable"
+	ActionUserPassword  = "user.password"
+	ActionTokenCreate   = "token.create"
+	ActionTokenRevoke   = "token.revoke"
 	ActionLiveStart     = "live.start"
 	ActionLiveStop      = "live.stop"
 	ActionSegmentList   = "segments.list"
@@ -246,16 +257,49 @@ func (l *Log) write(ctx context.Context) {
 	}
 }
 
-// commit chains and writes one batch; on failure the head stays where it was.
+// commit chains and writes one batch; on failure the head stays where it was. When
+// another writer (a command run beside the service) has moved the head, the batch is
+// chained again after the new head and retried: the seq primary key makes the loser
+// of a race fail rather than fork the chain.
 func (l *Log) commit(ctx context.Context, batch []*request) {
 	if len(batch) == 0 {
 		return
 	}
-	l.mu.Lock()
-	seq, prev := l.seq, l.hash
-	l.mu.Unlock()
-	rows := make([]Entry, len(batch))
 	now := time.Now().UTC()
+	var err error
+	for attempt := 0; attempt < 20; attempt++ {
+		l.mu.Lock()
+		seq, prev := l.seq, l.hash
+		l.mu.Unlock()
+		rows := chain(batch, seq, prev, now)
+		if err = l.st.AppendAudit(ctx, rows); err == nil {
+			last := rows[len(rows)-1]
+			l.mu.Lock()
+			l.seq, l.hash = last.Seq, last.Hash
+			l.mu.Unlock()
+			break
+		}
+		hseq, hash, herr := l.st.AuditHead(ctx)
+		if herr != nil || hseq == seq {
+			break // not a moved head: a real failure
+		}
+		l.mu.Lock()
+		l.seq, l.hash = hseq, hash
+		l.mu.Unlock()
+	}
+	if err != nil {
+		l.log.Error("audit append failed", "entries", len(batch), "err", err)
+	}
+	for _, r := range batch {
+		if r.done != nil {
+			r.done <- err
+		}
+	}
+}
+
+// chain makes the entries of batch after the entry (seq, prev).
+func chain(batch []*request, seq int64, prev []byte, now time.Time) []Entry {
+	rows := make([]Entry, len(batch))
 	for i, r := range batch {
 		detail := []byte("{}")
 		if r.ev.Detail != nil {
@@ -273,26 +317,7 @@ func (l *Log) commit(ctx context.Context, batch []*request) {
 		e.Hash = Hash(e)
 		rows[i], prev = e, e.Hash
 	}
-	err := l.st.AppendAudit(ctx, rows)
-	if err == nil {
-		l.mu.Lock()
-		l.seq, l.hash = seq, prev
-		l.mu.Unlock()
-	} else {
-		l.log.Error("audit append failed", "entries", len(rows), "err", err)
-		// Another writer may have moved the head (a command run beside the service):
-		// continue from what the database holds.
-		if seq, hash, herr := l.st.AuditHead(ctx); herr == nil {
-			l.mu.Lock()
-			l.seq, l.hash = seq, hash
-			l.mu.Unlock()
-		}
-	}
-	for _, r := range batch {
-		if r.done != nil {
-			r.done <- err
-		}
-	}
+	return rows
 }
 
 func (l *Log) anchorEvery(ctx context.Context, every time.Duration, seq int64, hash []byte) {

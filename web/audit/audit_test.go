@@ -200,6 +200,33 @@ func TestConcurrentRecordsChain(t *testing.T) {
 	}
 }
 
+// Two processes append at once (the service and a command such as `straja user`):
+// each one's entries land after the other's head, and the chain stays whole.
+func TestTwoWritersKeepOneChain(t *testing.T) {
+	e := newEnv(t)
+	other, err := state.Open(t.Context(), e.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	a := e.open(t)
+	b, err := audit.New(t.Context(), other, audit.Options{Store: e.store}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, l := range []*audit.Log{a, b} {
+		wg.Go(func() { e.record(t, l, 100, 0) })
+	}
+	wg.Wait()
+	if err := errors.Join(a.Close(), b.Close()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := audit.Verify(t.Context(), e.st, e.store); err != nil || n != 200 {
+		t.Fatalf("verify = %d, %v; want 200 entries in one chain", n, err)
+	}
+}
+
 // BenchmarkAuditAppend measures entries per second through Record, each entry
 // chained and committed: with concurrent callers (requests), which share commits, and
 // with one caller, whose every entry is its own commit (the latency a lone request
