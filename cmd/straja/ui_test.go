@@ -220,6 +220,23 @@ func TestUIBrowser(t *testing.T) {
 			t.Errorf("CSV download: %d %q", code, body)
 		}
 		u.langCheck("audit")
+
+		// Pages follow the API's cursor, forwards and back.
+		u.navigate("/ui/audit.html?limit=3")
+		seqs := `[...document.querySelectorAll('#entries tbody tr')].map(tr => Number(tr.dataset.seq))`
+		u.waitJS(10*time.Second, "the first page", seqs+`.length === 3`)
+		first := uiEval[[]int](u, seqs)
+		u.run(chromedp.Evaluate[bool](`document.getElementById('next').click(), true`))
+		u.waitJS(10*time.Second, "the second page", `document.getElementById('page-label').textContent === 'Pagina 2' && `+seqs+`[0] !== `+fmt.Sprint(first[0]))
+		second := uiEval[[]int](u, seqs)
+		if len(second) == 0 || second[0] <= first[len(first)-1] || !slices.IsSorted(first) || !slices.IsSorted(second) {
+			t.Errorf("pages %v then %v, want entries in seq order without repeats", first, second)
+		}
+		u.run(chromedp.Evaluate[bool](`document.getElementById('prev').click(), true`))
+		u.waitJS(10*time.Second, "the first page again", `document.getElementById('page-label').textContent === 'Pagina 1'`)
+		if again := uiEval[[]int](u, seqs); !slices.Equal(again, first) {
+			t.Errorf("back on the first page: %v, was %v", again, first)
+		}
 	})
 
 	t.Run("itc adds a user", func(t *testing.T) {

@@ -4,7 +4,8 @@
 import { T, bucharestToUTC, fmtDateTime, utcToBucharestInput } from './strings.js';
 import { ApiError, api, bindText, data, h, startPage } from './app.js';
 
-const PAGE_SIZE = 100;
+// Entries per page: ?limit= in the address (1–1000), else 100.
+const PAGE_SIZE = pageSize(new URLSearchParams(location.search).get('limit'));
 const CSV_LIMIT = 10000; // the API's largest page
 
 const form = document.getElementById('filters');
@@ -127,10 +128,16 @@ function apply() {
   document.getElementById('csv').href = `/api/v1/audit?${csv}`;
   // The filters stay in the address, so a reload or a shared link shows the same.
   const url = new URL(location.href);
-  url.search = new URLSearchParams([...filters, ...[...new URLSearchParams(location.search)].filter(([k]) => k === 'lang')]).toString();
+  const keep = [...new URLSearchParams(location.search)].filter(([k]) => k === 'lang' || k === 'limit');
+  url.search = new URLSearchParams([...filters, ...keep]).toString();
   history.replaceState(null, '', url);
   cursors = [''];
   loadPage(0);
+}
+
+function pageSize(v) {
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 1 && n <= 1000 ? n : 100;
 }
 
 /** fillFromURL puts ?from=&to=&user=&camera=&action= of the address in the form. */
