@@ -343,11 +343,21 @@ func TestUIBrowser(t *testing.T) {
 					u.shot(fmt.Sprintf("layout-%dx%d-%d.png", size[0], size[1], n))
 				}
 			}
-			// Layout 1 pages through the cameras, one per page.
-			u.run(chromedp.Evaluate[bool](`document.querySelector('#layouts button[data-layout="1"]').click(), true`))
-			if uiEval[bool](u, `document.getElementById('pager').hidden`) {
-				t.Errorf("%dx%d layout 1: no pager for %d cameras", size[0], size[1], len(all))
-			}
+		}
+		// Layout 1 pages through the cameras, one per page; a camera that leaves the
+		// screen ends its live session.
+		u.run(chromedp.Evaluate[bool](`document.querySelector('#layouts button[data-layout="1"]').click(), true`))
+		var shown []string
+		for p := 1; p <= len(all); p++ {
+			label := fmt.Sprintf("Pagina %d din %d", p, len(all))
+			u.waitJS(10*time.Second, label, `!document.getElementById('pager').hidden && document.getElementById('page-label').textContent === '`+label+`' &&
+				document.querySelectorAll('.tile').length === 1 && window.strajaPlayers.size === 1`)
+			shown = append(shown, uiEval[string](u, `document.querySelector('.tile').dataset.camera`))
+			u.run(chromedp.Evaluate[bool](`document.getElementById('next-page').click(), true`))
+		}
+		slices.Sort(shown)
+		if !slices.Equal(shown, all) {
+			t.Errorf("pages of layout 1 showed %q, want each of %q once", shown, all)
 		}
 		u.run(chromedp.Evaluate[bool](`document.querySelector('#layouts button[data-layout="4"]').click(), true`))
 		tiles := uiEval[[]string](u, `[...document.querySelectorAll('.tile')].map(e => e.dataset.camera).sort()`)

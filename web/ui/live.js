@@ -456,8 +456,9 @@ function renderPager() {
 }
 
 function goPage(p) {
-  const n = pageCount();
-  page = ((p % n) + n) % n;
+  const to = Math.max(0, Math.min(pageCount() - 1, p));
+  if (to === page) return;
+  page = to;
   reconcile();
 }
 
