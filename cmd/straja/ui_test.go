@@ -173,6 +173,9 @@ func TestUIBrowser(t *testing.T) {
 				t.Errorf("%s shows %s (%s time), Bucharest is at %s", id, shown, src, now.Format("15:04:05"))
 			}
 			t.Logf("%s: frame time %s from %s", id, shown, src)
+			// The time follows the picture: a second later it shows a later frame.
+			t0 := uiEval[float64](u, fmt.Sprintf(`window.strajaPlayers.get(%q).frameTime`, id))
+			u.waitJS(10*time.Second, id+" frame time advancing", fmt.Sprintf(`window.strajaPlayers.get(%q).frameTime >= %f`, id, t0+1000))
 		}
 	})
 
