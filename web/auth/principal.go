@@ -18,11 +18,12 @@ const (
 	RightLive     Right = "live"     // live view
 	RightPlayback Right = "playback" // recorded footage (segments, playback)
 	RightExport   Right = "export"   // clip export
+	RightHold     Right = "hold"     // evidence holds on its footage
 )
 
 var roleRights = map[string][]Right{
 	RoleGuard: {RightView, RightLive, RightPlayback},
-	RoleAdmin: {RightView, RightPlayback, RightExport},
+	RoleAdmin: {RightView, RightPlayback, RightExport, RightHold},
 	RoleITC:   {RightView},
 }
 
