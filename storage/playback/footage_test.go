@@ -1,0 +1,123 @@
+package playback_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+
+	"github.com/straja-nvr/straja/internal/mp4"
+	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/streaming"
+	"github.com/straja-nvr/straja/streaming/clip"
+)
+
+// footage writes segments of the embedded test clip (25 fps, a keyframe every 2 s)
+// the way the recorder does: keyframe-aligned segments of segDur, 1 s fragments
+// whose decode times restart at 0 in each segment.
+type footage struct {
+	segDur time.Duration
+}
+
+// segmentBytes returns the bytes of n seconds of the clip as one segment, starting at
+// clip frame first.
+func segmentBytes(tb testing.TB, first, frames int) []byte {
+	tb.Helper()
+	c, err := clip.Embedded(streaming.H264)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, sps, pps := c.Params()
+	init, err := mp4.MarshalInit(&fmp4.CodecH264{SPS: sps, PPS: pps}, streaming.ClockRate)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	loops := (first+frames)/len(c.Frames()) + 2
+	units := c.Units(loops, 0, time.Unix(0, 0))[first : first+frames+1]
+	var buf bytes.Buffer
+	buf.Write(init)
+	var f mp4.Fragment
+	base := units[0].DTS
+	for i := 0; i < frames; i += 25 {
+		f.Reset()
+		f.Seq = uint32(i/25 + 1)
+		f.BaseTime = uint64(units[i].DTS - base)
+		for j := i; j < min(i+25, frames); j++ {
+			u := units[j]
+			f.Add(u.NALUs, uint32(units[j+1].DTS-u.DTS), int32(u.PTS-u.DTS), u.Key)
+		}
+		if err := f.MarshalHeader(); err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := f.WriteTo(&buf); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return buf.Bytes()
+}
+
+// segment indexes data as the recorder does and names it.
+func segment(tb testing.TB, camera string, start time.Time, data []byte) storage.Segment {
+	tb.Helper()
+	idx, err := storage.ScanSegment(bytes.NewReader(data))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	start = start.UTC().Truncate(time.Millisecond)
+	dur := idx.Duration.Truncate(time.Millisecond)
+	return storage.Segment{Camera: camera, Start: start, Duration: dur,
+		Key:  storage.SegmentKey{Camera: camera, Start: start, Duration: dur}.String(),
+		Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments}
+}
+
+// record stores n segments of segDur (a multiple of 2 s) from start, skipping the
+// indexes in skip (gaps), into st and cat, and returns them.
+func record(tb testing.TB, st storage.Store, cat *storage.Catalog, camera string, start time.Time, n int, segDur time.Duration, skip ...int) []storage.Segment {
+	tb.Helper()
+	ctx := context.Background()
+	frames := int(segDur / (40 * time.Millisecond))
+	var segs []storage.Segment
+	for i := range n {
+		if containsInt(skip, i) {
+			continue
+		}
+		data := segmentBytes(tb, i*frames, frames)
+		seg := segment(tb, camera, start.Add(time.Duration(i)*segDur), data)
+		if err := st.Put(ctx, seg.Key, bytes.NewReader(data), int64(len(data))); err != nil {
+			tb.Fatal(err)
+		}
+		if err := cat.Add(ctx, seg); err != nil {
+			tb.Fatal(err)
+		}
+		segs = append(segs, seg)
+	}
+	return segs
+}
+
+func containsInt(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// newDisk returns a disk store and a catalog in a temporary directory.
+func newDisk(tb testing.TB) (*storage.Disk, *storage.Catalog) {
+	tb.Helper()
+	dir := tb.TempDir()
+	st, err := storage.NewDisk(filepath.Join(dir, "store"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cat, err := storage.OpenCatalog(filepath.Join(dir, "catalog.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cat.Close() })
+	return st, cat
+}
