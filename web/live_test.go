@@ -464,33 +464,10 @@ func needChromium(tb testing.TB) {
 	testutil.NeedChromium(tb)
 }
 
-// newBrowser starts headless Chromium with a fresh profile, able to do WebRTC over
-// loopback without the network.
+// newBrowser starts headless Chromium (testutil.Browser) at 1280x800.
 func newBrowser(tb testing.TB) context.Context {
 	tb.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(testutil.ChromiumPath),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(tb.TempDir()),
-		chromedp.WindowSize(1280, 800),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		// Replaces chromedp's default value, so repeat it.
-		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	tb.Cleanup(func() { cancelBrowser(); cancelAlloc() })
-	// The first Run starts the browser; it lives as long as bctx.
-	if _, err := chromedp.Run(bctx, chromedp.Navigate("about:blank")); err != nil {
-		tb.Fatalf("start chromium: %v", err)
-	}
-	return bctx
+	return testutil.Browser(tb, nil, chromedp.WindowSize(1280, 800))
 }
 
 // signInBrowser gives the browser the session cookie of the test user of role

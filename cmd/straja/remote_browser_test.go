@@ -113,20 +113,6 @@ func TestBrowserTrustsCert(t *testing.T) {
 // database) is home, resolving the test names to loopback.
 func browserWithHome(t *testing.T, home string) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(testutil.ChromiumPath),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Env("HOME="+home),
-		chromedp.Flag("host-resolver-rules", "MAP straja.test 127.0.0.1, MAP other.test 127.0.0.1"),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
-	return bctx
+	return testutil.Browser(t, nil, chromedp.Env("HOME="+home),
+		chromedp.Flag("host-resolver-rules", "MAP straja.test 127.0.0.1, MAP other.test 127.0.0.1"))
 }

@@ -703,32 +703,11 @@ func (p *uiProblems) list() []string {
 	return slices.Clone(p.l)
 }
 
-// newUIBrowser starts headless Chromium with a fresh profile, able to do WebRTC over
-// loopback without the network; listen gets the page's events.
+// newUIBrowser starts headless Chromium (testutil.Browser) at 1366x768; listen gets
+// the page's events.
 func newUIBrowser(t *testing.T, listen func(ev any)) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(testutil.ChromiumPath),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 768),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		// Replaces chromedp's default value, so repeat it.
-		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithListener(listen))
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
-	if _, err := chromedp.Run(bctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return bctx
+	return testutil.Browser(t, listen, chromedp.WindowSize(1366, 768))
 }
 
 // uiArtifacts is where screenshots are kept: $STRAJA_TEST_ARTIFACTS, or a folder
