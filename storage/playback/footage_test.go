@@ -30,6 +30,12 @@ func segmentBytes(tb testing.TB, first, frames int) []byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return clipSegment(tb, c, first, frames)
+}
+
+// clipSegment returns frames frames of c from frame first as one segment.
+func clipSegment(tb testing.TB, c *clip.Clip, first, frames int) []byte {
+	tb.Helper()
 	_, sps, pps := c.Params()
 	init, err := mp4.MarshalInit(&fmp4.CodecH264{SPS: sps, PPS: pps}, streaming.ClockRate)
 	if err != nil {
@@ -77,7 +83,6 @@ func segment(tb testing.TB, camera string, start time.Time, data []byte) storage
 // indexes in skip (gaps), into st and cat, and returns them.
 func record(tb testing.TB, st storage.Store, cat *storage.Catalog, camera string, start time.Time, n int, segDur time.Duration, skip ...int) []storage.Segment {
 	tb.Helper()
-	ctx := context.Background()
 	frames := int(segDur / (40 * time.Millisecond))
 	var segs []storage.Segment
 	for i := range n {
@@ -85,16 +90,21 @@ func record(tb testing.TB, st storage.Store, cat *storage.Catalog, camera string
 			continue
 		}
 		data := segmentBytes(tb, i*frames, frames)
-		seg := segment(tb, camera, start.Add(time.Duration(i)*segDur), data)
-		if err := st.Put(ctx, seg.Key, bytes.NewReader(data), int64(len(data))); err != nil {
-			tb.Fatal(err)
-		}
-		if err := cat.Add(ctx, seg); err != nil {
-			tb.Fatal(err)
-		}
-		segs = append(segs, seg)
+		segs = append(segs, store(tb, st, cat, segment(tb, camera, start.Add(time.Duration(i)*segDur), data), data))
 	}
 	return segs
+}
+
+// store puts seg's data in st and seg in cat.
+func store(tb testing.TB, st storage.Store, cat *storage.Catalog, seg storage.Segment, data []byte) storage.Segment {
+	tb.Helper()
+	if err := st.Put(context.Background(), seg.Key, bytes.NewReader(data), int64(len(data))); err != nil {
+		tb.Fatal(err)
+	}
+	if err := cat.Add(context.Background(), seg); err != nil {
+		tb.Fatal(err)
+	}
+	return seg
 }
 
 func containsInt(s []int, v int) bool {

@@ -82,6 +82,23 @@ func (p *Player) Movie(ctx context.Context, camera string, from, to time.Time) (
 	if err := CheckRange(from, to); err != nil {
 		return nil, err
 	}
+	return p.movie(ctx, camera, from, to, false)
+}
+
+// Still makes a movie of one picture: the keyframe at or before at, for previews
+// the browser decodes. ErrNoFootage when at is not recorded.
+func (p *Player) Still(ctx context.Context, camera string, at time.Time) (*Movie, error) {
+	if at.IsZero() {
+		return nil, &RangeError{Field: "at", Msg: "is required"}
+	}
+	m, err := p.movie(ctx, camera, at, at.Add(time.Millisecond), true)
+	if err == nil && m.start.After(at) {
+		err = fmt.Errorf("still %s at %s: %w", camera, at.UTC().Format(time.RFC3339), ErrNoFootage)
+	}
+	return m, err
+}
+
+func (p *Player) movie(ctx context.Context, camera string, from, to time.Time, still bool) (*Movie, error) {
 	srcs, err := p.segments(ctx, camera, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("movie %s: %w", camera, err)
@@ -117,6 +134,12 @@ func (p *Player) Movie(ctx context.Context, camera string, from, to time.Time) (
 				break
 			}
 			picks = append(picks, pick{i, f})
+			if still {
+				break
+			}
+		}
+		if still && len(picks) > 0 {
+			break
 		}
 	}
 	if len(picks) == 0 {
@@ -182,6 +205,9 @@ picks:
 			samples = append(samples, s)
 			srcOf = append(srcOf, pk.src)
 			base += int64(s.dur)
+			if still {
+				break picks
+			}
 		}
 	}
 	if len(samples) == 0 {
@@ -201,7 +227,9 @@ picks:
 		start = t0
 	}
 	end := wall(mediaEnd)
-	if end.After(to) {
+	if still {
+		start = t0
+	} else if end.After(to) {
 		end = to
 	}
 	if !end.After(start) {

@@ -348,3 +348,31 @@ func TestMovieS3(t *testing.T) {
 	}
 	checkMovie(t, movieBytes(t, m), t0.Add(5*time.Second), t0.Add(15*time.Second), t0.Add(4*time.Second))
 }
+
+func TestStill(t *testing.T) {
+	st, cat := newDisk(t)
+	record(t, st, cat, "gate", t0, 2, 6*time.Second)
+	p := playback.New(cat, st, nil)
+	m, err := p.Still(t.Context(), "gate", t0.Add(9*time.Second+300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Start().Equal(t0.Add(8 * time.Second)) {
+		t.Errorf("still of %v, want the keyframe at %v", m.Start(), t0.Add(8*time.Second))
+	}
+	data := movieBytes(t, m)
+	if len(data) > 100<<10 {
+		t.Errorf("still is %d bytes", len(data))
+	}
+	ps := probePackets(t, writeTemp(t, data))
+	if len(ps) != 1 || !ps[0].key {
+		t.Errorf("still has packets %+v, want one keyframe", ps)
+	}
+	out, err := exec.Command(testutil.NeedTool(t, "ffmpeg"), "-v", "error", "-i", writeTemp(t, data), "-f", "framemd5", "-").CombinedOutput()
+	if err != nil || strings.Count(string(out), "\n0,") != 1 {
+		t.Errorf("ffmpeg decoding the still: %v %s", err, out)
+	}
+	if _, err := p.Still(t.Context(), "gate", t0.Add(-time.Second)); !errors.Is(err, playback.ErrNoFootage) {
+		t.Errorf("still before the footage: %v, want ErrNoFootage", err)
+	}
+}

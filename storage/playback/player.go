@@ -35,6 +35,8 @@ type Catalog interface {
 	// Segments returns camera's segments overlapping [from, to) ordered by start,
 	// with their fragment lists.
 	Segments(ctx context.Context, camera string, from, to time.Time) ([]storage.Segment, error)
+	// ListSegments pages through camera's segments without their fragment lists.
+	ListSegments(ctx context.Context, q storage.SegmentQuery, fn func(storage.Segment) error) error
 }
 
 // ObjectReader reads byte ranges of stored segments (storage.Store has it).
