@@ -33,3 +33,30 @@ func TestAuthSettings(t *testing.T) {
 		}
 	}
 }
+
+// Export limits: defaults, and errors naming the field.
+func TestExportSettings(t *testing.T) {
+	cfg, err := parse([]byte("listen: 127.0.0.1:8080\n"), "t.yaml", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := cfg.Export; time.Duration(e.MaxRange) != 6*time.Hour || e.Workers != 1 || e.Queue != 8 || e.MinFree != 1<<30 {
+		t.Errorf("defaults = %+v", e)
+	}
+	for _, tc := range []struct{ yaml, wantErr string }{
+		{"export: {max_range: 2h, workers: 2, queue: 0, min_free: 500MB}\n", ""},
+		{"export: {max_range: 30s}\n", "t.yaml:1: export.max_range:"},
+		{"export: {max_range: 2d}\n", "export.max_range:"},
+		{"export: {workers: 9}\n", "export.workers:"},
+		{"export: {queue: 101}\n", "export.queue:"},
+		{"export: {min_free: lots}\n", "export.min_free"},
+	} {
+		_, err := parse([]byte(tc.yaml), "t.yaml", noEnv)
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%q: %v", tc.yaml, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%q: error %v, want %q", tc.yaml, err, tc.wantErr)
+		}
+	}
+}

@@ -41,6 +41,7 @@ type Config struct {
 	Audit     Audit     `yaml:"audit,omitempty"`
 	Auth      Auth      `yaml:"auth,omitempty"`
 	Metrics   Metrics   `yaml:"metrics,omitempty"`
+	Export    Export    `yaml:"export,omitempty"`
 	Sites     []Site    `yaml:"sites,omitempty"`
 	Cameras   []Camera  `yaml:"cameras,omitempty"`
 
@@ -260,6 +261,7 @@ func Default() Config {
 		Audit: Audit{AnchorInterval: Duration(5 * time.Minute)},
 		Auth: Auth{SessionIdle: Duration(30 * time.Minute), SessionMax: Duration(12 * time.Hour),
 			GuardLookback: Duration(7 * 24 * time.Hour)},
+		Export: defaultExport(),
 	}
 }
 

@@ -194,6 +194,7 @@ func (c *Config) validate() []*Error {
 	if err := checkRange(c.Auth.GuardLookback, time.Hour, 365*24*time.Hour); err != "" {
 		bad("auth.guard_lookback", "%s", err)
 	}
+	c.validateExport(bad)
 	if k := c.State.BackupKeep; k < 1 || k > 10000 {
 		bad("state.backup_keep", "must be between 1 and 10000, got %d", k)
 	}

@@ -34,6 +34,9 @@ const usage = `usage:
   straja token create|revoke --config FILE --user U --name N
   straja token list --config FILE [--user U]
   straja audit verify --config FILE
+  straja export --config FILE --camera ID --from T --to T -o CLIP.mp4 --reason R
+  straja verify CLIP.mp4 [--manifest FILE] [--key PEM | --config FILE]
+  straja keys show|rotate --config FILE
   straja cert --hosts NAME,IP,... [--out-dir DIR] [--days N] [--force]`
 
 func main() {
@@ -104,6 +107,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return auditCommand(ctx, args[1:], stdout, stderr)
 	case "cert":
 		return certCommand(args[1:], stdout, stderr)
+	case "export":
+		return exportCommand(ctx, args[1:], stdout, stderr)
+	case "verify":
+		return verifyCommand(args[1:], stdout, stderr)
+	case "keys":
+		return keysCommand(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintln(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])

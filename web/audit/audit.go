@@ -45,6 +45,12 @@ const (
 	DefaultAnchorPeriod = 5 * time.Minute
 )
 
+// Actions of clip export.
+const (
+	ActionExport     = "export"            // an export requested: camera, range, reason
+	ActionExportKeys = "export.key_rotate" // a new export signing key
+)
+
 // Event is what a caller records; the Log adds seq, time and the chain.
 type Event struct {
 	Actor  string // client address, or ActorLocal
