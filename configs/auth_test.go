@@ -40,13 +40,13 @@ func TestExportSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := cfg.Export; time.Duration(e.MaxRange) != 6*time.Hour || e.Workers != 1 || e.Queue != 8 || e.MinFree != 1<<30 {
+	if e := cfg.Export; time.Duration(e.MaxRange) != time.Hour || e.Workers != 1 || e.Queue != 8 || e.MinFree != 1<<30 {
 		t.Errorf("defaults = %+v", e)
 	}
 	for _, tc := range []struct{ yaml, wantErr string }{
-		{"export: {max_range: 2h, workers: 2, queue: 0, min_free: 500MB}\n", ""},
+		{"export: {max_range: 30m, workers: 2, queue: 0, min_free: 500MB}\n", ""},
 		{"export: {max_range: 30s}\n", "t.yaml:1: export.max_range:"},
-		{"export: {max_range: 2d}\n", "export.max_range:"},
+		{"export: {max_range: 2h}\n", "export.max_range:"},
 		{"export: {workers: 9}\n", "export.workers:"},
 		{"export: {queue: 101}\n", "export.queue:"},
 		{"export: {min_free: lots}\n", "export.min_free"},

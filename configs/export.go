@@ -4,7 +4,8 @@ import "time"
 
 // Export configures clip export (signed evidence clips).
 type Export struct {
-	// MaxRange is the longest range one export may cover (1m..24h; default 6h).
+	// MaxRange is the longest range one export may cover (1m..1h, playback's
+	// longest movie; default 1h).
 	MaxRange Duration `yaml:"max_range,omitempty"`
 	// Workers is how many exports run at once (1..8; default 1): each reads every
 	// source segment whole, so more would only share the same disk and network.
@@ -17,11 +18,11 @@ type Export struct {
 }
 
 func defaultExport() Export {
-	return Export{MaxRange: Duration(6 * time.Hour), Workers: 1, Queue: 8, MinFree: 1 << 30}
+	return Export{MaxRange: Duration(time.Hour), Workers: 1, Queue: 8, MinFree: 1 << 30}
 }
 
 func (c *Config) validateExport(bad func(path, format string, args ...any)) {
-	if err := checkRange(c.Export.MaxRange, time.Minute, 24*time.Hour); err != "" {
+	if err := checkRange(c.Export.MaxRange, time.Minute, time.Hour); err != "" {
 		bad("export.max_range", "%s", err)
 	}
 	if n := c.Export.Workers; n < 1 || n > 8 {

@@ -17,6 +17,7 @@ import (
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/export"
+	"github.com/straja-nvr/straja/storage/playback"
 	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/web/audit"
 )
@@ -272,7 +273,8 @@ func localUser() string {
 	return "local"
 }
 
-// newClipSource stitches export clips from the catalog and the store.
+// newClipSource stitches export clips from the catalog and the store (never the
+// spool: exports hold only stored, catalogued footage).
 func newClipSource(cat *storage.Catalog, st storage.Store) export.ClipSource {
-	return export.Concat{Catalog: cat, Store: st}
+	return export.FromPlayer(playback.New(cat, st, nil))
 }
