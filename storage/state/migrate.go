@@ -58,6 +58,7 @@ var migrations = []migration{
 	},
 	{name: "audit", sql: auditMigrationSQL},
 	{name: "sessions", sql: sessionsSchema},
+	{name: "health", sql: healthSchema},
 }
 
 // SchemaVersion is the schema version this binary creates and understands.

@@ -102,6 +102,32 @@ var fixtures = []struct {
 			}
 		},
 	},
+	{ // 6: health
+		seed: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `INSERT INTO gaps (camera, start_ms, end_ms, cause) VALUES ('roof-east', 1764500000000, 1764500015000, 'offline')`)
+			mustExec(t, db, `INSERT INTO heartbeat (id, beat_ms, clean) VALUES (1, 1764500020000, 0)`)
+			mustExec(t, db, `INSERT INTO alert_rules (id, spec, updated_ms) VALUES ('dark', '{"kind":"camera_offline"}', 1764500000000)`)
+			mustExec(t, db, `INSERT INTO alerts (rule, camera, kind, started_ms) VALUES ('dark', 'roof-east', 'camera_offline', 1764500005000)`)
+		},
+		check: func(t *testing.T, s *State) {
+			gaps, err := s.Gaps(t.Context(), "roof-east", time.UnixMilli(1764500001000), time.UnixMilli(1764500002000), 10)
+			if err != nil || len(gaps) != 1 || gaps[0].Cause != "offline" || !gaps[0].End.Equal(time.UnixMilli(1764500015000)) {
+				t.Errorf("gaps after upgrade = %+v, %v; want the fixture gap", gaps, err)
+			}
+			hb, clean, err := s.LastHeartbeat(t.Context())
+			if err != nil || clean || !hb.Equal(time.UnixMilli(1764500020000)) {
+				t.Errorf("heartbeat after upgrade = %v %v, %v; want the fixture's", hb, clean, err)
+			}
+			rules, err := s.AlertRules(t.Context())
+			if err != nil || len(rules) != 1 || rules[0].ID != "dark" {
+				t.Errorf("alert rules after upgrade = %+v, %v", rules, err)
+			}
+			alerts, err := s.Alerts(t.Context(), 10)
+			if err != nil || len(alerts) != 1 || alerts[0].Camera != "roof-east" || !alerts[0].Resolved.IsZero() {
+				t.Errorf("alerts after upgrade = %+v, %v", alerts, err)
+			}
+		},
+	},
 }
 
 func mustExec(t *testing.T, db *sql.DB, query string) {
