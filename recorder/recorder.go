@@ -28,7 +28,34 @@ type CameraStatus struct {
 	Stream                   ingest.Status // State is connecting until the camera starts
 	Live                     ingest.Status
 	LiveSubstream            bool // Live is the live_url substream's
+	// Lag is how long the camera's last recorded fragment took from capture to being
+	// durable in the spool; LagKnown is false while nothing is being recorded.
+	Lag      time.Duration
+	LagKnown bool
 }
+
+// Event is something that happened to a camera, as it happens: its ingest state
+// changed (State set), its recording stopped being written or was written again
+// (Recording set), or it was removed (Removed).
+type Event struct {
+	Camera string
+	Site   string // "" for Recording events
+	// Record says whether the camera records; false for live-only cameras.
+	Record bool
+	At     time.Time
+	// State and Reason are the camera's new ingest state and why; LastFrame is when
+	// its last frame arrived (zero if none has).
+	State     ingest.State
+	Reason    ingest.Reason
+	LastFrame time.Time
+	// Recording is the cause a camera's recording stopped being written
+	// ("spool_full", "write_error"), or RecordingResumed.
+	Recording string
+	Removed   bool
+}
+
+// RecordingResumed is Event.Recording when a camera's recording is written again.
+const RecordingResumed = "resumed"
 
 // Recorder owns every camera's ingest, fan-out stream and segmenter, the spool, the
 // uploader and the catalog; it uploads to the store it is given.
@@ -61,6 +88,9 @@ type Options struct {
 	// Redact removes credentials from text shown to operators (camera errors, health);
 	// nil shows text as it is.
 	Redact func(string) string
+	// Events, if set, hears every Event. It is called from the recorder's goroutines
+	// and must not block or call the Recorder.
+	Events func(Event)
 }
 
 // New opens the catalog and the spool and lists opts.Cameras. It starts nothing.
@@ -79,6 +109,14 @@ func New(ctx context.Context, opts Options, reg prometheus.Registerer, log *slog
 		return nil, err
 	}
 	m := metrics.New(reg)
+	if opts.Events != nil {
+		opts.Spool.OnRecording = func(camera, cause string, at time.Time) {
+			if cause == "" {
+				cause = RecordingResumed
+			}
+			opts.Events(Event{Camera: camera, Record: true, At: at, Recording: cause})
+		}
+	}
 	sp, err := spool.Open(opts.Spool, m, log)
 	if err != nil {
 		cat.Close()
@@ -91,6 +129,7 @@ func New(ctx context.Context, opts Options, reg prometheus.Registerer, log *slog
 	r = &Recorder{redact: redact, log: log, metrics: m, store: opts.Store, catalog: cat, spool: sp, unlock: unlock,
 		sup: newSupervisor(sp, m, log)}
 	r.sup.footageEnd = r.footageEnd
+	r.sup.events = opts.Events
 	// Listed from now on; Run starts them.
 	if err = r.sup.apply(ctx, opts.Cameras); err != nil {
 		cat.Close()
@@ -291,6 +330,7 @@ func (r *Recorder) status(cr *cameraRun) CameraStatus {
 		return st
 	}
 	cs.Stream = ingestStatus(cr.cfg.ID, cr.cam)
+	cs.Lag, cs.LagKnown = r.spool.Lag(cr.cfg.ID)
 	cs.Live = cs.Stream
 	if cr.liveStream != nil {
 		cs.Live, cs.LiveSubstream = ingestStatus(cr.cfg.ID+liveSuffix, cr.liveCam), true

@@ -115,6 +115,8 @@ type supervisor struct {
 	// now (it ran ahead of the local clock, or the clock went back while the service was
 	// down); a camera starting fresh continues from there. May be nil.
 	footageEnd func(camera string) time.Time
+	// events hears camera events (Options.Events); may be nil.
+	events func(Event)
 
 	// turn is held by whoever changes which cameras run (apply, run, stop), one at a
 	// time; a channel rather than a mutex so that Apply can give up when its ctx ends.
@@ -215,6 +217,9 @@ func (s *supervisor) apply(ctx context.Context, cams []CameraConfig) error {
 				cr.liveStream.Close()
 			}
 			s.m.ForgetCamera(cr.cfg.ID, cr.cfg.ID+liveSuffix)
+			if s.events != nil {
+				s.events(Event{Camera: cr.cfg.ID, Site: cr.cfg.Site, Record: cr.cfg.Record, At: time.Now(), Removed: true})
+			}
 		})
 	}
 	for _, r := range restarts {
@@ -309,8 +314,14 @@ func (s *supervisor) stop() {
 func (s *supervisor) startCamera(cr *cameraRun, prev *ingest.Camera) {
 	c := cr.cfg
 	log := s.log.With("camera", c.ID)
-	cam := ingest.NewCamera(ingest.Spec{ID: c.ID, URL: c.URL, Transport: c.Transport, ReadTimeout: c.ReadTimeout},
-		cr.stream, s.m, log)
+	spec := ingest.Spec{ID: c.ID, URL: c.URL, Transport: c.Transport, ReadTimeout: c.ReadTimeout}
+	if s.events != nil {
+		spec.OnState = func(st ingest.Status) {
+			s.events(Event{Camera: c.ID, Site: c.Site, Record: c.Record, At: st.Since, State: st.State,
+				Reason: st.Reason, LastFrame: st.LastFrame})
+		}
+	}
+	cam := ingest.NewCamera(spec, cr.stream, s.m, log)
 	if prev != nil {
 		cam.ContinueFrom(prev)
 	} else if s.footageEnd != nil {

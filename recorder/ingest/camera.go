@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/straja-nvr/straja/internal/redact"
@@ -26,6 +28,9 @@ type Spec struct {
 	// ReadTimeout is how long the camera may send no video before the session is
 	// considered stalled and restarted. Zero means 10 s.
 	ReadTimeout time.Duration
+	// OnState, if set, hears every change of State with the status after it. It is
+	// called from the camera's goroutines and must not block or call the camera.
+	OnState func(Status)
 }
 
 // Transport is how RTP travels from a camera.
@@ -51,6 +56,19 @@ const (
 
 var states = []State{StateConnecting, StateOnline, StateStalled, StateOffline}
 
+// Reason says why a camera is not online, in words safe to show anyone.
+type Reason string
+
+// Reasons for a camera's state.
+const (
+	ReasonAuthFailed  Reason = "auth_failed"  // the camera refused the credentials
+	ReasonUnreachable Reason = "unreachable"  // no connection, or the stream path is not served
+	ReasonNoVideo     Reason = "no_video"     // the camera offers no H.264 or H.265 video
+	ReasonStalled     Reason = "stalled"      // the session is up but no decodable video arrives
+	ReasonSessionLost Reason = "session_lost" // the session failed or the camera closed it
+	ReasonStopped     Reason = "stopped"      // the service stopped the camera
+)
+
 // Status is a snapshot of one camera's ingest health.
 type Status struct {
 	ID         string
@@ -70,6 +88,22 @@ type Status struct {
 	// Audio lists the codecs of the audio tracks the camera offers this session. They
 	// are never set up: Straja records video only.
 	Audio []string
+	// Reason says why the camera is not online; "" while online or connecting.
+	Reason Reason
+	// GOP is the number of frames from one keyframe to the next, as last seen; 0
+	// before two keyframes.
+	GOP int
+	// LastKeyframe is the wall clock of the last keyframe delivered.
+	LastKeyframe time.Time
+	// RTPLost counts RTP packets lost (sequence number gaps), Undecodable the data the
+	// depacketiser rejected, Dropped the frames dropped after a timestamp discontinuity
+	// until the next keyframe. All count over the camera's life.
+	RTPLost, Undecodable, Dropped uint64
+	// ClockOffset is how far the camera's clock, as its RTCP sender reports give it, is
+	// ahead of the local clock (negative: behind), network delay included. ClockKnown
+	// is false while the camera has sent no sender report.
+	ClockOffset time.Duration
+	ClockKnown  bool
 }
 
 const (
@@ -102,6 +136,8 @@ type Camera struct {
 	status    Status
 	rate      []rateSample // units delivered within the last cameraRateWindow
 	rateStart time.Time    // first unit since the camera went online
+	sinceKey  int          // frames delivered since the last keyframe; -1 before the first
+	clockAt   time.Time    // when ClockOffset was last measured
 }
 
 type rateSample struct {
@@ -134,6 +170,7 @@ func NewCamera(spec Spec, out *streaming.Stream, m *metrics.Metrics, log *slog.L
 		c.timeout = cameraDefaultReadTimeout
 	}
 	c.status = Status{ID: spec.ID}
+	c.sinceKey = -1
 	c.setState(StateConnecting)
 	return c
 }
@@ -172,7 +209,7 @@ func (c *Camera) Run(ctx context.Context) {
 		// Retries keep the offline/stalled state, so Since says when video was lost.
 		res := c.runSession(ctx)
 		if ctx.Err() != nil {
-			c.setState(StateOffline)
+			c.setFailure(StateOffline, ReasonStopped, "")
 			return
 		}
 		c.fail(res)
@@ -187,7 +224,7 @@ func (c *Camera) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			c.setState(StateOffline)
+			c.setFailure(StateOffline, ReasonStopped, "")
 			return
 		case <-t.C:
 		}
@@ -201,7 +238,7 @@ func (c *Camera) fail(res result) {
 	if res.stalled {
 		state = StateStalled
 	}
-	c.setFailure(state, msg)
+	c.setFailure(state, reasonOf(res), msg)
 	// A dead camera fails every second or so: say so once, not every attempt.
 	lvl := slog.LevelDebug
 	if res.delivered || msg != c.loggedErr {
@@ -212,12 +249,85 @@ func (c *Camera) fail(res result) {
 		"online_for", res.online.Round(time.Millisecond))
 }
 
-// setFailure enters state with the (already redacted) error msg.
-func (c *Camera) setFailure(state State, msg string) {
+// reasonOf says why a session ended, for operators.
+func reasonOf(res result) Reason {
+	var bad liberrors.ErrClientBadStatusCode
+	switch {
+	case res.stalled:
+		return ReasonStalled
+	case errors.As(res.err, &bad) && bad.Code == base.StatusUnauthorized:
+		return ReasonAuthFailed
+	case res.unavailable:
+		return ReasonUnreachable
+	case errors.Is(res.err, errNoVideo):
+		return ReasonNoVideo
+	}
+	return ReasonSessionLost
+}
+
+// setFailure enters state for reason with the (already redacted) error msg; an empty
+// msg keeps the last error.
+func (c *Camera) setFailure(state State, reason Reason, msg string) {
+	c.mu.Lock()
+	if msg != "" {
+		c.status.LastError = msg
+	}
+	c.status.Reason = reason
+	changed := c.setStateLocked(state)
+	st := c.status
+	c.mu.Unlock()
+	if changed {
+		c.notify(st)
+	}
+}
+
+// notify tells Spec.OnState about a state change; st is the status after it.
+func (c *Camera) notify(st Status) {
+	if c.spec.OnState != nil {
+		c.spec.OnState(st)
+	}
+}
+
+// packetsLost counts RTP packets the camera sent that never arrived.
+func (c *Camera) packetsLost(n uint64) {
+	c.m.RTPLost.WithLabelValues(c.spec.ID).Add(float64(n))
+	c.mu.Lock()
+	c.status.RTPLost += n
+	c.mu.Unlock()
+}
+
+// undecodable counts data the depacketiser rejected.
+func (c *Camera) undecodable() {
+	c.m.Undecodable.WithLabelValues(c.spec.ID).Inc()
+	c.mu.Lock()
+	c.status.Undecodable++
+	c.mu.Unlock()
+}
+
+// dropped counts a frame dropped while waiting for a keyframe.
+func (c *Camera) dropped() {
+	c.mu.Lock()
+	c.status.Dropped++
+	c.mu.Unlock()
+}
+
+// clockInterval is how often the camera's clock offset is measured.
+const clockInterval = time.Second
+
+// wantClock says whether the clock offset is due for a measurement at now.
+func (c *Camera) wantClock(now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.status.LastError = msg
-	c.setStateLocked(state)
+	return now.Sub(c.clockAt) >= clockInterval
+}
+
+// clock records the camera's clock offset measured from a packet's NTP time.
+func (c *Camera) clock(now, ntp time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.clockAt = now
+	c.status.ClockOffset, c.status.ClockKnown = ntp.Sub(now), true
+	c.m.ClockOffset.WithLabelValues(c.spec.ID).Set(c.status.ClockOffset.Seconds())
 }
 
 // Status returns a snapshot of the camera's health.
@@ -255,33 +365,51 @@ func (c *Camera) trimRate(now time.Time) {
 }
 
 // delivered accounts one access unit of n payload bytes written to the stream.
-func (c *Camera) delivered(now time.Time, n int, p *streaming.Params, reordered bool) {
+func (c *Camera) delivered(now time.Time, n int, p *streaming.Params, reordered, key bool) {
 	c.m.Frames.WithLabelValues(c.spec.ID).Inc()
 	c.m.Bytes.WithLabelValues(c.spec.ID).Add(float64(n))
 	c.mu.Lock()
 	wasOnline := c.status.State == StateOnline
+	c.status.Reason = ""
 	c.setStateLocked(StateOnline)
 	c.status.LastFrame = now
+	switch {
+	case key && c.sinceKey > 0:
+		c.status.GOP, c.sinceKey = c.sinceKey, 1
+	case key:
+		c.sinceKey = 1
+	case c.sinceKey >= 0:
+		c.sinceKey++
+	}
+	if key {
+		c.status.LastKeyframe = now
+	}
 	c.status.Codec, c.status.Width, c.status.Height = p.Codec, p.Width, p.Height
 	c.status.BFrames = c.status.BFrames || reordered
 	c.trimRate(now)
 	c.rate = append(c.rate, rateSample{at: now, bytes: n})
+	st := c.status
 	c.mu.Unlock()
 	if !wasOnline {
+		c.notify(st)
 		c.log.Info("camera online", "codec", p.Codec, "width", p.Width, "height", p.Height)
 	}
 }
 
 func (c *Camera) setState(s State) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.setStateLocked(s)
+	changed := c.setStateLocked(s)
+	st := c.status
+	c.mu.Unlock()
+	if changed {
+		c.notify(st)
+	}
 }
 
-// setStateLocked needs c.mu held.
-func (c *Camera) setStateLocked(s State) {
+// setStateLocked needs c.mu held; it reports whether the state changed.
+func (c *Camera) setStateLocked(s State) bool {
 	if c.status.State == s {
-		return
+		return false
 	}
 	c.status.State = s
 	c.status.Since = time.Now()
@@ -294,6 +422,7 @@ func (c *Camera) setStateLocked(s State) {
 		}
 		c.m.CameraState.WithLabelValues(c.spec.ID, string(x)).Set(v)
 	}
+	return true
 }
 
 // errStalled reports a session that stopped delivering video.

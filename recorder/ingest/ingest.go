@@ -93,8 +93,12 @@ func (c *Camera) runSession(ctx context.Context) result {
 		OnTransportSwitch: func(err error) {
 			c.log.Info("camera transport switched", "err", redact.String(err.Error(), c.secrets))
 		},
-		OnPacketsLost: func(n uint64) { c.log.Debug("rtp packets lost", "count", n) },
+		OnPacketsLost: func(n uint64) {
+			c.packetsLost(n)
+			c.log.Debug("rtp packets lost", "count", n)
+		},
 		OnDecodeError: func(err error) {
+			c.undecodable()
 			c.log.Debug("rtp decode error", "err", redact.String(err.Error(), c.secrets))
 		},
 	}
@@ -205,6 +209,11 @@ func (s *session) play(client *gortsplib.Client, u *base.URL) error {
 		if !ok {
 			return
 		}
+		if now := time.Now(); s.cam.wantClock(now) {
+			if ntp, ok := client.PacketNTP(medi, pkt); ok {
+				s.cam.clock(now, ntp)
+			}
+		}
 		s.onPacket(pkt, pts)
 	})
 	s.lastAU.Store(int64(time.Since(s.start)))
@@ -232,7 +241,7 @@ func (s *session) watch(ctx context.Context, client *gortsplib.Client) {
 		case <-t.C:
 			if s.playing() && s.idle() >= s.cam.timeout {
 				s.stalled.Store(true)
-				s.cam.setFailure(StateStalled, s.stallError().Error())
+				s.cam.setFailure(StateStalled, ReasonStalled, s.stallError().Error())
 				client.Close()
 				return
 			}
@@ -348,6 +357,7 @@ func (s *session) onPacket(pkt *rtp.Packet, pts int64) {
 			!errors.Is(err, rtph265.ErrMorePacketsNeeded) && !errors.Is(err, rtph265.ErrNonStartingPacketAndNoPrevious) {
 			s.cam.log.Debug("depacketise", "err", err)
 			s.problem = "depacketise: " + err.Error()
+			s.cam.undecodable()
 		}
 		return
 	}
@@ -425,7 +435,7 @@ func (s *session) deliver(a accessUnit) *streaming.Unit {
 		Params: a.params,
 	}
 	// A decode delay means reordering, as streaming/webrtc judges it too.
-	s.cam.delivered(a.now, a.size, a.params, a.pts != a.dts)
+	s.cam.delivered(a.now, a.size, a.params, a.pts != a.dts, a.key)
 	if end := u.Time.Add(s.cam.timelineStep); end.After(s.cam.timelineEnd) {
 		s.cam.timelineEnd = end
 	}
@@ -509,6 +519,9 @@ func (s *session) timestamps(a accessUnit) []accessUnit {
 		}
 	}
 	if !a.key {
+		if s.epochs > 0 { // not the wait for a session's first keyframe
+			s.cam.dropped()
+		}
 		return nil
 	}
 	reorder, known := dtsReorder(s.codec, a.params.SPS)

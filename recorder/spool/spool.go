@@ -38,6 +38,10 @@ type Options struct {
 	// SegmentDuration and FragmentDuration default to DefaultSegmentDuration and
 	// DefaultFragmentDuration.
 	SegmentDuration, FragmentDuration time.Duration
+	// OnRecording, if set, hears when a camera's recording stops being written (cause
+	// "spool_full" or "write_error", at the start of the episode) and when it is
+	// written again (cause ""). It must not block.
+	OnRecording func(camera, cause string, at time.Time)
 }
 
 // Spool is the local disk between the segmenters and the store. A segment being
@@ -57,10 +61,11 @@ type Spool struct {
 	dirMu sync.Mutex
 
 	mu         sync.Mutex
-	bytes      int64            // all files in the spool
-	full       bool             // the cap was hit; writing waits for uploads to reach the low-water mark
-	failing    map[string]error // camera -> why its recording cannot be written now
-	ready      []*spooled       // closed segments, oldest start first
+	bytes      int64                    // all files in the spool
+	full       bool                     // the cap was hit; writing waits for uploads to reach the low-water mark
+	failing    map[string]error         // camera -> why its recording cannot be written now
+	lag        map[string]time.Duration // camera -> capture to durable, of its last fragment
+	ready      []*spooled               // closed segments, oldest start first
 	readyBytes int64
 }
 
@@ -395,6 +400,33 @@ func (s *Spool) setFailing(camera string, err error) {
 	s.failing[camera] = err
 }
 
+// setLag records how long camera's last fragment took from capture to durable.
+func (s *Spool) setLag(camera string, d time.Duration) {
+	d = max(d, 0)
+	s.m.RecordingLag.WithLabelValues(camera).Set(d.Seconds())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lag == nil {
+		s.lag = map[string]time.Duration{}
+	}
+	s.lag[camera] = d
+}
+
+func (s *Spool) forgetLag(camera string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.lag, camera)
+}
+
+// Lag returns how long camera's last fragment took from capture (its last frame's
+// end) to being durable in the spool; false while the camera records nothing.
+func (s *Spool) Lag(camera string) (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d, ok := s.lag[camera]
+	return d, ok
+}
+
 // WriteError returns why some camera's recording cannot be written now (the first
 // camera by ID), or nil.
 func (s *Spool) WriteError() error {
@@ -473,13 +505,20 @@ func (s *Spool) recordWith(ctx context.Context, camera string, c <-chan streamin
 			log.Warn("recording gap", "cause", cause, "err", err)
 			if cause == metrics.GapWriteError || cause == metrics.GapSpoolFull {
 				s.setFailing(camera, err)
+				if s.opts.OnRecording != nil {
+					s.opts.OnRecording(camera, cause, time.Now())
+				}
 			}
 		},
 		resumed: func(cause string) {
 			log.Info("recording resumed", "after", cause)
 			s.setFailing(camera, nil)
+			if s.opts.OnRecording != nil {
+				s.opts.OnRecording(camera, "", time.Now())
+			}
 		},
 	})
+	defer s.forgetLag(camera)
 	defer s.setFailing(camera, nil)
 	defer seg.close()
 	for {
@@ -664,6 +703,7 @@ func (w *writer) writeFragment(frag *mp4.Fragment, fi fragmentInfo) error {
 	}
 	w.frags = append(w.frags, storage.Fragment{Offset: w.size, Size: size,
 		Start: fi.Start, Duration: fi.Duration, Key: fi.Key})
+	w.s.setLag(w.camera, time.Since(w.start.Add(fi.Start+fi.Duration)))
 	w.size += size
 	return nil
 }

@@ -22,6 +22,10 @@ type Metrics struct {
 	UploadErrors    prometheus.Counter
 	SpoolBytes      prometheus.Gauge
 	StoreUp         prometheus.Gauge
+	RTPLost         *prometheus.CounterVec // camera: RTP packets lost (sequence gaps)
+	Undecodable     *prometheus.CounterVec // camera: RTP data the depacketiser rejected
+	ClockOffset     *prometheus.GaugeVec   // camera: seconds the camera clock is ahead of ours
+	RecordingLag    *prometheus.GaugeVec   // camera: seconds from capture to durable in the spool
 
 	mu      sync.Mutex
 	removed map[string]bool // cameras whose series were deleted
@@ -69,9 +73,22 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "straja_spool_bytes", Help: "Bytes waiting in the local spool."}),
 		StoreUp: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "straja_store_up", Help: "1 when the last store operation succeeded."}),
+		RTPLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "straja_camera_rtp_packets_lost_total", Help: "RTP packets the camera sent that never arrived (sequence gaps)."},
+			[]string{"camera"}),
+		Undecodable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "straja_camera_undecodable_total", Help: "RTP data from the camera that could not be depacketised."},
+			[]string{"camera"}),
+		ClockOffset: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "straja_camera_clock_offset_seconds",
+			Help: "How far the camera's clock (from its RTCP sender reports) is ahead of the local clock."}, []string{"camera"}),
+		RecordingLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "straja_recording_lag_seconds", Help: "Time from capture to the fragment being durable in the spool."},
+			[]string{"camera"}),
 	}
 	reg.MustRegister(m.CameraState, m.Frames, m.Bytes, m.Reconnects, m.Gaps, m.SegmentsWritten,
-		m.SegmentsStored, m.UploadSeconds, m.UploadErrors, m.SpoolBytes, m.StoreUp)
+		m.SegmentsStored, m.UploadSeconds, m.UploadErrors, m.SpoolBytes, m.StoreUp, m.RTPLost, m.Undecodable,
+		m.ClockOffset, m.RecordingLag)
 	return m
 }
 
@@ -88,7 +105,8 @@ func (m *Metrics) ForgetCamera(id string, streams ...string) {
 	for _, cam := range append([]string{id}, streams...) {
 		l := prometheus.Labels{"camera": cam}
 		for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-			m.CameraState, m.Frames, m.Bytes, m.Reconnects, m.Gaps, m.SegmentsWritten, m.SegmentsStored} {
+			m.CameraState, m.Frames, m.Bytes, m.Reconnects, m.Gaps, m.SegmentsWritten, m.SegmentsStored,
+			m.RTPLost, m.Undecodable, m.ClockOffset, m.RecordingLag} {
 			v.DeletePartialMatch(l)
 		}
 	}
