@@ -187,3 +187,40 @@ func (r *Recorder) currentUploader() *spool.Uploader {
 	defer r.mu.Unlock()
 	return r.uploader
 }
+
+// ServiceStatus is the service-wide part of the recorder's health.
+type ServiceStatus struct {
+	// SpoolBytes is what the spool holds; SpoolMaxBytes its cap (0: none).
+	SpoolBytes, SpoolMaxBytes int64
+	// SpoolFull: the spool reached its cap and recording pauses.
+	SpoolFull bool
+	// DiskFreeBytes is the space left on the spool's disk; DiskKnown false if it
+	// could not be read.
+	DiskFreeBytes uint64
+	DiskKnown     bool
+	// StoreReachable: the store answered its last probe and the last upload worked.
+	// StoreProbed is false until the first probe.
+	StoreReachable, StoreProbed bool
+	// Cause is why the service is degraded ("" when healthy): see Health.
+	Cause HealthCause
+}
+
+// Service reports the service-wide figures of the recorder's health.
+func (r *Recorder) Service() ServiceStatus {
+	st := ServiceStatus{SpoolBytes: r.spool.Bytes(), SpoolMaxBytes: r.spoolMax, SpoolFull: r.spool.Full()}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(r.spoolDir, &fs); err == nil {
+		st.DiskFreeBytes, st.DiskKnown = fs.Bavail*uint64(fs.Bsize), true
+	}
+	probed, probeErr := r.probe.result()
+	st.StoreProbed = probed
+	st.StoreReachable = probed && probeErr == nil
+	if up := r.currentUploader(); up != nil && up.LastError() != nil {
+		st.StoreReachable = false
+	}
+	var he *HealthError
+	if errors.As(r.Health(), &he) {
+		st.Cause = he.Cause
+	}
+	return st
+}

@@ -68,6 +68,9 @@ type Recorder struct {
 	spool   *spool.Spool
 	unlock  func()
 	sup     *supervisor
+	// spoolDir and spoolMax are the spool's, for Service.
+	spoolDir string
+	spoolMax int64
 
 	probe storeProbe
 
@@ -127,7 +130,7 @@ func New(ctx context.Context, opts Options, reg prometheus.Registerer, log *slog
 		redact = func(s string) string { return s }
 	}
 	r = &Recorder{redact: redact, log: log, metrics: m, store: opts.Store, catalog: cat, spool: sp, unlock: unlock,
-		sup: newSupervisor(sp, m, log)}
+		sup: newSupervisor(sp, m, log), spoolDir: opts.Spool.Dir, spoolMax: opts.Spool.MaxBytes}
 	r.sup.footageEnd = r.footageEnd
 	r.sup.events = opts.Events
 	// Listed from now on; Run starts them.

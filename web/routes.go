@@ -74,6 +74,13 @@ func (s *Server) routeTable() []Route {
 			Timeout: loginTimeout},
 		{Method: "PUT", Pattern: "/api/v1/users/{username}/grants", Handler: s.handleSetGrants,
 			Permission: Role(auth.RoleITC)},
+		// Health and gap ledger: the service summary for itc; a camera's figures and
+		// recording gaps for whoever may view the camera (gaps show where footage is
+		// missing, not footage, and itc watches them).
+		{Method: "GET", Pattern: "/api/v1/health", Handler: s.handleServiceHealth, Permission: Role(auth.RoleITC)},
+		{Method: "GET", Pattern: "/api/v1/cameras/{id}/health", Handler: s.handleCameraHealth,
+			Permission: Camera(auth.RightView)},
+		{Method: "GET", Pattern: "/api/v1/cameras/{id}/gaps", Handler: s.handleGaps, Permission: Camera(auth.RightView)},
 		{Method: "GET", Pattern: "/{$}", Handler: s.handleUI, Permission: Anonymous},
 		{Method: "GET", Pattern: UIPrefix, Handler: s.handleUI, Permission: Anonymous},
 	}

@@ -55,6 +55,9 @@ func TestRouteTable(t *testing.T) {
 		"POST /api/v1/users handleAddUser role:itc",
 		"PATCH /api/v1/users/{username} handleUpdateUser role:itc",
 		"PUT /api/v1/users/{username}/grants handleSetGrants role:itc",
+		"GET /api/v1/health handleServiceHealth role:itc",
+		"GET /api/v1/cameras/{id}/health handleCameraHealth camera:view",
+		"GET /api/v1/cameras/{id}/gaps handleGaps camera:view",
 		"GET /{$} handleUI anonymous",
 		"GET /ui/ handleUI anonymous",
 	}

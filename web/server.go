@@ -76,6 +76,11 @@ type Options struct {
 	MetricsToken string
 	// MaxInFlight caps non-streaming requests in progress (0: DefaultMaxInFlight).
 	MaxInFlight int
+	// Health view: the gap ledger, the recorder's service figures and the last runs
+	// of periodic jobs; each may be nil.
+	Gaps    GapLister
+	Service ServiceReporter
+	Runs    *RunLog
 }
 
 // DefaultMaxInFlight is Options.MaxInFlight when unset: far above what the live pages
@@ -101,6 +106,9 @@ type Server struct {
 	hosts        map[string]bool
 	inFlight     chan struct{}
 	log          *slog.Logger
+	gaps         GapLister
+	service      ServiceReporter
+	runs         *RunLog
 
 	routes  []Route
 	mux     *http.ServeMux
@@ -128,7 +136,8 @@ func New(opts Options, log *slog.Logger) *Server {
 	s := &Server{cams: opts.Cameras, segments: opts.Segments, health: opts.Health, live: opts.Live, audit: opts.Auditor,
 		users: opts.Users, sessions: opts.Sessions, limiter: opts.Limiter, metricsToken: opts.MetricsToken,
 		metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}), ui: newUI(),
-		hosts: allowedHosts(opts.Listen, opts.PublicHosts), inFlight: make(chan struct{}, opts.MaxInFlight), log: log}
+		hosts: allowedHosts(opts.Listen, opts.PublicHosts), inFlight: make(chan struct{}, opts.MaxInFlight), log: log,
+		gaps: opts.Gaps, service: opts.Service, runs: opts.Runs}
 	if opts.Streams != nil {
 		s.lookup = liveLookup(opts.Streams)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/recorder/camsim"
+	"github.com/straja-nvr/straja/recorder/gaps"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/streaming/webrtc"
@@ -39,17 +40,22 @@ type Main struct {
 	// Demo, when set, makes Run create the demo's users.
 	Demo *DemoUsers
 
-	rec    *recorder.Recorder
-	state  *state.State
-	audit  *audit.Log
-	cron   *cron.Cron // periodic jobs; Close stops it before what its jobs use
-	rtc    *webrtc.Server
-	http   *http.Server
-	ln     net.Listener
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	done   chan struct{} // closed when the recorder stops
-	runErr error         // why it stopped; read after done is closed
+	rec   *recorder.Recorder
+	state *state.State
+	gaps  *gaps.Ledger
+	runs  *web.RunLog
+	// stopLedger stops the gap ledger once the recorder has stopped, so that it
+	// writes what the cameras' last moments left.
+	stopLedger func()
+	audit      *audit.Log
+	cron       *cron.Cron // periodic jobs; Close stops it before what its jobs use
+	rtc        *webrtc.Server
+	http       *http.Server
+	ln         net.Listener
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	done       chan struct{} // closed when the recorder stops
+	runErr     error         // why it stopped; read after done is closed
 
 	// metrics serves /metrics alone on metrics.listen; nil without it.
 	metrics   *http.Server
@@ -70,6 +76,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Events start with the cameras, in rec.Run, after the ledger is set.
+	var ledger *gaps.Ledger
+	opts.Events = func(ev recorder.Event) { ledger.Observe(ev) }
 	rec, err := recorder.New(ctx, opts, reg, m.Log)
 	if err != nil {
 		return err
@@ -115,6 +124,21 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.rec, m.ln, m.metricsLn, m.state, m.audit = rec, ln, mln, sdb, al
+	ledger = gaps.New(sdb, m.Log.With("component", "gaps"))
+	m.gaps, m.runs = ledger, &web.RunLog{}
+	var recording []string
+	for _, c := range rec.Cameras() {
+		if c.Record {
+			recording = append(recording, c.ID)
+		}
+	}
+	if err := ledger.Start(ctx, recording, time.Now()); err != nil {
+		closeListeners()
+		al.Close()
+		sdb.Close()
+		rec.Close()
+		return fmt.Errorf("gap ledger: %w", err)
+	}
 	// srv records the end of live sessions; no session ends before it is set, as
 	// none starts before it serves.
 	var srv *web.Server
@@ -140,7 +164,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Auditor: al, Users: users, Sessions: &auth.Sessions{DB: sdb, Idle: time.Duration(m.Config.Auth.SessionIdle),
 			Absolute: time.Duration(m.Config.Auth.SessionMax), Lookback: time.Duration(m.Config.Auth.GuardLookback),
 			Now: time.Now}, MetricsToken: m.Config.Metrics.Token,
-		Listen: m.Config.Listen, PublicHosts: m.Config.PublicHosts}, m.Log)
+		Listen: m.Config.Listen, PublicHosts: m.Config.PublicHosts,
+		Gaps: ledger, Service: rec, Runs: m.runs}, m.Log)
 	m.http = web.NewHTTPServer(srv, m.Log)
 	m.http.TLSConfig, m.https = tlsCfg, tlsCfg != nil
 	if mln != nil {
@@ -148,7 +173,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	if m.cron, err = startStateBackups(rctx, m.Config, sdb, al, rec.Store(), reg, m.Log); err != nil {
+	if m.cron, err = startStateBackups(rctx, m.Config, sdb, al, rec.Store(), m.runs, reg, m.Log); err != nil {
 		cancel()
 		rtc.Close()
 		closeListeners()
@@ -158,6 +183,13 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.cancel = cancel
+	lctx, stopLedger := context.WithCancel(context.WithoutCancel(ctx))
+	ledgerDone := make(chan struct{})
+	go func() {
+		defer close(ledgerDone)
+		ledger.Run(lctx)
+	}()
+	m.stopLedger = func() { stopLedger(); <-ledgerDone }
 	m.done = make(chan struct{})
 	m.wg.Go(func() {
 		defer close(m.done)
@@ -247,6 +279,7 @@ func (m *Main) Close() error {
 	m.cancel()
 	<-m.cron.Stop().Done()
 	m.wg.Wait()
+	m.stopLedger()
 	if m.Sim != nil {
 		m.Sim.Close()
 	}

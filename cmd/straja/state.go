@@ -20,6 +20,7 @@ import (
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/state"
+	"github.com/straja-nvr/straja/web"
 	"github.com/straja-nvr/straja/web/audit"
 )
 
@@ -30,16 +31,16 @@ func statePath(cfg *configs.Config) string { return filepath.Join(cfg.DataDir, "
 // on reg. Jobs run with ctx, the service's; stop the returned scheduler and wait on the
 // context its Stop returns before closing db.
 func startStateBackups(ctx context.Context, cfg *configs.Config, db *state.State, al *audit.Log, st storage.Store,
-	reg prometheus.Registerer, log *slog.Logger) (*cron.Cron, error) {
+	runs *web.RunLog, reg prometheus.Registerer, log *slog.Logger) (*cron.Cron, error) {
 	log = log.With("component", "state")
-	runs := prometheus.NewCounterVec(prometheus.CounterOpts{
+	results := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "straja_state_backups_total", Help: "Scheduled state database backups, by result (ok, error)."},
 		[]string{"result"})
 	last := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "straja_state_backup_last_success_timestamp_seconds", Help: "When the state database was last backed up."})
-	runs.WithLabelValues("ok")
-	runs.WithLabelValues("error")
-	if err := reg.Register(runs); err != nil {
+	results.WithLabelValues("ok")
+	results.WithLabelValues("error")
+	if err := reg.Register(results); err != nil {
 		return nil, err
 	}
 	if err := reg.Register(last); err != nil {
@@ -50,11 +51,13 @@ func startStateBackups(ctx context.Context, cfg *configs.Config, db *state.State
 	_, err := c.AddFunc(cfg.State.BackupSchedule, func() {
 		key, err := b.Save(ctx, db)
 		if err != nil {
-			runs.WithLabelValues("error").Inc()
+			results.WithLabelValues("error").Inc()
 			log.Error("state backup failed", "err", err)
+			runs.Record(web.RunStateBackup, web.RunInfo{At: time.Now(), Detail: "backup failed: see the service log"})
 			return
 		}
-		runs.WithLabelValues("ok").Inc()
+		results.WithLabelValues("ok").Inc()
+		runs.Record(web.RunStateBackup, web.RunInfo{At: time.Now(), OK: true, Detail: key})
 		last.SetToCurrentTime()
 		log.Info("state backed up", "key", key)
 		if err := al.Record(ctx, audit.Event{Actor: audit.ActorLocal, Action: audit.ActionStateBackup,

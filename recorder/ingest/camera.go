@@ -413,6 +413,7 @@ func (c *Camera) setStateLocked(s State) bool {
 	}
 	c.status.State = s
 	c.status.Since = time.Now()
+	c.sinceKey = -1 // a GOP is counted between keyframes of one run of video
 	c.rate = c.rate[:0]
 	c.rateStart = c.status.Since
 	for _, x := range states {

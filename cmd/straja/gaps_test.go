@@ -1,0 +1,158 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/straja-nvr/straja/internal/testutil"
+	"github.com/straja-nvr/straja/recorder/camsim"
+)
+
+type apiGap struct {
+	Start time.Time  `json:"start"`
+	End   *time.Time `json:"end"`
+	Cause string     `json:"cause"`
+}
+
+// gapsOfCamera reads a camera's gap ledger over the last hour.
+func gapsOfCamera(t *testing.T, addr, camera string) []apiGap {
+	t.Helper()
+	var out struct {
+		Gaps []apiGap `json:"gaps"`
+	}
+	url := fmt.Sprintf("http://%s/api/v1/cameras/%s/gaps?from=%s", addr, camera,
+		time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
+	if code := getJSON(t, url, &out); code != http.StatusOK {
+		t.Fatalf("gaps of %s: status %d", camera, code)
+	}
+	return out.Gaps
+}
+
+// TestGapLedgerCameraOffline cuts a camera off for about 4 s: the ledger holds one
+// gap with cause offline that ends when the camera is back; the other camera has none.
+func TestGapLedgerCameraOffline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: ~15 s")
+	}
+	sim := startSim(t, 2, camsim.Options{})
+	cfg := baseConfig(t, t.TempDir(), sim, 2)
+	m := startMain(t, cfg)
+	testutil.WaitFor(t, 20*time.Second, "cameras online", func() bool {
+		return cameraOf(t, m.Addr(), "cam-1").State == "online" && cameraOf(t, m.Addr(), "cam-2").State == "online"
+	})
+	if g := gapsOfCamera(t, m.Addr(), "cam-1"); len(g) != 0 {
+		t.Fatalf("gaps before any outage: %+v", g)
+	}
+	if err := sim.StopCamera(1); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	testutil.WaitFor(t, 15*time.Second, "the outage in the ledger", func() bool { return len(gapsOfCamera(t, m.Addr(), "cam-1")) == 1 })
+	g := gapsOfCamera(t, m.Addr(), "cam-1")[0]
+	if g.End != nil || g.Cause != "offline" {
+		t.Errorf("gap during the outage = %+v; want an open gap with cause offline", g)
+	}
+	time.Sleep(4*time.Second - time.Since(stopped)) // the outage itself, not a wait for a condition
+	if err := sim.StartCamera(1); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	testutil.WaitFor(t, 15*time.Second, "the gap to end", func() bool {
+		g := gapsOfCamera(t, m.Addr(), "cam-1")
+		return len(g) == 1 && g[0].End != nil
+	})
+	g = gapsOfCamera(t, m.Addr(), "cam-1")[0]
+	t.Logf("gap %v .. %v (%v), camera stopped %v, back %v", g.Start, *g.End, g.End.Sub(g.Start), stopped, back)
+	if g.Cause != "offline" {
+		t.Errorf("cause = %q, want offline", g.Cause)
+	}
+	// It starts at the last frame before the cut and ends at the first after it.
+	if g.Start.After(stopped.Add(time.Second)) || g.Start.Before(stopped.Add(-2*time.Second)) {
+		t.Errorf("gap starts at %v, the camera stopped at %v", g.Start, stopped)
+	}
+	if g.End.Before(back) || g.End.After(back.Add(10*time.Second)) {
+		t.Errorf("gap ends at %v, the camera came back at %v", g.End, back)
+	}
+	if other := gapsOfCamera(t, m.Addr(), "cam-2"); len(other) != 0 {
+		t.Errorf("cam-2 gaps = %+v, want none", other)
+	}
+
+	// The camera's figures, for whoever may view it.
+	var h struct {
+		State      string   `json:"state"`
+		GOP        int      `json:"gop"`
+		FPS        float64  `json:"fps"`
+		Reconnects uint64   `json:"reconnects"`
+		LagS       *float64 `json:"recording_lag_s"`
+	}
+	testutil.WaitFor(t, 10*time.Second, "cam-1 figures", func() bool {
+		getJSON(t, "http://"+m.Addr()+"/api/v1/cameras/cam-1/health", &h)
+		return h.State == "online" && h.GOP > 0 && h.LagS != nil
+	})
+	if h.Reconnects == 0 || h.GOP != 50 {
+		t.Errorf("cam-1 health = %+v; want reconnects counted and the simulator's GOP of 50 frames", h)
+	}
+	// Bad input names the field; the service summary is for itc only.
+	resp, err := http.Get("http://" + m.Addr() + "/api/v1/cameras/cam-1/gaps?from=yesterday")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e struct {
+		Field string `json:"field"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || e.Field != "from" {
+		t.Errorf("gaps?from=yesterday: %d field %q, want 400 naming from", resp.StatusCode, e.Field)
+	}
+	if code := getJSON(t, "http://"+m.Addr()+"/api/v1/health", &struct{}{}); code != http.StatusForbidden {
+		t.Errorf("a guard's GET /api/v1/health: %d, want 403", code)
+	}
+}
+
+// TestGapLedgerServiceKilled kills the service: the next start records the time it
+// was down as a "service_stopped" gap of each camera, ending when it records again.
+func TestGapLedgerServiceKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: ~20 s")
+	}
+	sim := startSim(t, 1, camsim.Options{})
+	cfg := baseConfig(t, t.TempDir(), sim, 1)
+	cfg.Listen = testutil.FreeAddr(t, "tcp")
+	path := writeConfig(t, cfg)
+	logs := &testutil.Buffer{}
+	p := startBinary(t, path, logs)
+	testutil.WaitFor(t, 20*time.Second, "cam-1 online", func() bool { return cameraOf(t, cfg.Listen, "cam-1").State == "online" })
+	// Let a heartbeat or two be written.
+	time.Sleep(6 * time.Second)
+	killed := time.Now()
+	if err := p.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Wait()
+	time.Sleep(3 * time.Second) // the downtime itself
+	p = startBinary(t, path, logs)
+	restarted := time.Now()
+	testutil.WaitFor(t, 20*time.Second, "cam-1 online again", func() bool { return cameraOf(t, cfg.Listen, "cam-1").State == "online" })
+	var g []apiGap
+	testutil.WaitFor(t, 10*time.Second, "the downtime gap to end", func() bool {
+		g = gapsOfCamera(t, cfg.Listen, "cam-1")
+		return len(g) == 1 && g[0].End != nil
+	})
+	stopBinary(t, p)
+	t.Logf("gap %+v..%v, killed %v, restarted %v", g[0], *g[0].End, killed, restarted)
+	if g[0].Cause != "service_stopped" {
+		t.Errorf("cause = %q, want service_stopped", g[0].Cause)
+	}
+	// From the last heartbeat (at most 5 s before the kill) to the first frame after.
+	if g[0].Start.After(killed) || g[0].Start.Before(killed.Add(-6*time.Second)) {
+		t.Errorf("gap starts %v, killed at %v: want the last heartbeat before the kill", g[0].Start, killed)
+	}
+	if g[0].End.Before(restarted) {
+		t.Errorf("gap ends %v, before the restart at %v", g[0].End, restarted)
+	}
+}
