@@ -8,9 +8,11 @@ import (
 
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder"
+	"github.com/straja-nvr/straja/recorder/gaps"
 	"github.com/straja-nvr/straja/recorder/ingest"
 	"github.com/straja-nvr/straja/recorder/spool"
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/storage/playback"
 )
 
 // This file is where the configuration becomes the recorder's options: no package
@@ -92,3 +94,26 @@ func openStore(ctx context.Context, cfg *configs.Config) (storage.Store, error) 
 
 // catalogPath is where the catalog of cfg's data_dir lives.
 func catalogPath(cfg *configs.Config) string { return recorder.CatalogPath(cfg.DataDir) }
+
+// timelineGaps gives the playback timeline the gap ledger's causes.
+type timelineGaps struct{ l *gaps.Ledger }
+
+var _ playback.GapSource = timelineGaps{}
+
+// Gaps returns the ledger's gaps; one that lasts ends now.
+func (t timelineGaps) Gaps(ctx context.Context, camera string, from, to time.Time) ([]playback.Gap, error) {
+	list, err := t.l.Gaps(ctx, camera, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]playback.Gap, len(list))
+	now := time.Now().UTC()
+	for i, g := range list {
+		end := g.End
+		if end.IsZero() {
+			end = now
+		}
+		out[i] = playback.Gap{Start: g.Start, End: end, Cause: string(g.Cause)}
+	}
+	return out, nil
+}
