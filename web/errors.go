@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/storage/playback"
 	"github.com/straja-nvr/straja/streaming/webrtc"
 	"github.com/straja-nvr/straja/web/auth"
 )
@@ -95,6 +96,8 @@ var statuses = []status{
 		msg: text("too many live views are open from this computer; close another live view or try again later")},
 	{err: webrtc.ErrClosed, code: http.StatusServiceUnavailable, retryAfter: 2, msg: text("live view is restarting")},
 	{err: errAudit, code: http.StatusServiceUnavailable, retryAfter: 5, msg: text("the audit trail cannot be written; try again later")},
+	{err: errPlaybackOff, code: http.StatusServiceUnavailable, msg: text("playback is not running on this server")},
+	{err: playback.ErrNoFootage, code: http.StatusNotFound, msg: text("no footage is recorded in this range")},
 	{err: errLiveOff, code: http.StatusServiceUnavailable, msg: text("live view is not running on this server")},
 	{err: errBusy, code: http.StatusServiceUnavailable, retryAfter: 1,
 		msg: text("the server is busy; try again in a moment")},

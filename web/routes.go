@@ -59,6 +59,13 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/api/v1/cameras/{id}", Handler: s.handleCamera, Permission: Camera(auth.RightView)},
 		{Method: "GET", Pattern: "/api/v1/cameras/{id}/segments", Handler: s.handleSegments,
 			Permission: Camera(auth.RightPlayback)},
+		// Playback: timeline, video (Range requests), still pictures for previews.
+		{Method: "GET", Pattern: "/api/v1/cameras/{id}/timeline", Handler: s.handleTimeline,
+			Permission: Camera(auth.RightPlayback)},
+		{Method: "GET", Pattern: "/api/v1/cameras/{id}/video.mp4", Handler: s.handleVideo,
+			Permission: Camera(auth.RightPlayback), Streaming: true},
+		{Method: "GET", Pattern: "/api/v1/cameras/{id}/still.mp4", Handler: s.handleStill,
+			Permission: Camera(auth.RightPlayback), Streaming: true},
 		{Method: "POST", Pattern: "/api/v1/cameras/{id}/whep", Handler: s.handleWHEPOffer, Permission: Camera(auth.RightLive),
 			MaxBody: maxOfferSize, Timeout: offerTimeout + 5*time.Second},
 		{Method: "OPTIONS", Pattern: "/api/v1/cameras/{id}/whep", Handler: s.handleWHEPOptions,

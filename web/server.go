@@ -21,6 +21,7 @@ import (
 
 	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/storage/playback"
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/webrtc"
 	"github.com/straja-nvr/straja/web/auth"
@@ -81,6 +82,10 @@ type Options struct {
 	Gaps    GapLister
 	Service ServiceReporter
 	Runs    *RunLog
+	// Player serves playback (timeline, video, stills); without it they answer 503.
+	Player Player
+	// TimelineGaps explains the timeline's gaps (nil: every gap is "no_recording").
+	TimelineGaps playback.GapSource
 }
 
 // DefaultMaxInFlight is Options.MaxInFlight when unset: far above what the live pages
@@ -109,6 +114,9 @@ type Server struct {
 	gaps         GapLister
 	service      ServiceReporter
 	runs         *RunLog
+	player       Player
+	timelineGaps playback.GapSource
+	playbackSeen seenSet // audit once per movie a user plays
 
 	routes  []Route
 	mux     *http.ServeMux
@@ -137,7 +145,7 @@ func New(opts Options, log *slog.Logger) *Server {
 		users: opts.Users, sessions: opts.Sessions, limiter: opts.Limiter, metricsToken: opts.MetricsToken,
 		metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}), ui: newUI(),
 		hosts: allowedHosts(opts.Listen, opts.PublicHosts), inFlight: make(chan struct{}, opts.MaxInFlight), log: log,
-		gaps: opts.Gaps, service: opts.Service, runs: opts.Runs}
+		gaps: opts.Gaps, service: opts.Service, runs: opts.Runs, player: opts.Player, timelineGaps: opts.TimelineGaps}
 	if opts.Streams != nil {
 		s.lookup = liveLookup(opts.Streams)
 	}

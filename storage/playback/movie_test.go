@@ -17,6 +17,7 @@ import (
 	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/playback"
+	"github.com/straja-nvr/straja/storage/playback/playbacktest"
 	"github.com/straja-nvr/straja/storage/storetest"
 )
 
@@ -109,8 +110,8 @@ func checkMovie(t *testing.T, data []byte, from, to, keyframe time.Time) {
 }
 
 func TestMovieAcrossSegments(t *testing.T) {
-	st, cat := newDisk(t)
-	record(t, st, cat, "gate", t0, 4, 6*time.Second)
+	st, cat := playbacktest.NewDisk(t)
+	playbacktest.Record(t, st, cat, "gate", t0, 4, 6*time.Second)
 	p := playback.New(cat, st, nil)
 	// From mid-frame in a GOP of the first segment to the fourth segment.
 	from, to := t0.Add(3*time.Second+500*time.Millisecond), t0.Add(20*time.Second)
@@ -146,8 +147,8 @@ func writeTemp(t *testing.T, data []byte) string {
 // TestMovieOverGap checks that a hole in the recording keeps the movie's time equal
 // to wall-clock time: the last picture holds over the gap.
 func TestMovieOverGap(t *testing.T) {
-	st, cat := newDisk(t)
-	record(t, st, cat, "gate", t0, 3, 6*time.Second, 1)
+	st, cat := playbacktest.NewDisk(t)
+	playbacktest.Record(t, st, cat, "gate", t0, 3, 6*time.Second, 1)
 	p := playback.New(cat, st, nil)
 	from, to := t0.Add(4*time.Second), t0.Add(16*time.Second)
 	m, err := p.Movie(t.Context(), "gate", from, to)
@@ -170,8 +171,8 @@ func TestMovieOverGap(t *testing.T) {
 }
 
 func TestMovieStartsInGap(t *testing.T) {
-	st, cat := newDisk(t)
-	record(t, st, cat, "gate", t0, 2, 6*time.Second, 0)
+	st, cat := playbacktest.NewDisk(t)
+	playbacktest.Record(t, st, cat, "gate", t0, 2, 6*time.Second, 0)
 	p := playback.New(cat, st, nil)
 	m, err := p.Movie(t.Context(), "gate", t0.Add(time.Second), t0.Add(9*time.Second))
 	if err != nil {
@@ -184,8 +185,8 @@ func TestMovieStartsInGap(t *testing.T) {
 }
 
 func TestMovieBadRange(t *testing.T) {
-	st, cat := newDisk(t)
-	record(t, st, cat, "gate", t0, 1, 6*time.Second)
+	st, cat := playbacktest.NewDisk(t)
+	playbacktest.Record(t, st, cat, "gate", t0, 1, 6*time.Second)
 	p := playback.New(cat, st, nil)
 	for _, tc := range []struct {
 		name     string
@@ -220,8 +221,8 @@ func TestMovieBadRange(t *testing.T) {
 // TestMovieRanges checks that any byte range, through WriteRange or the Reader, is
 // exactly that slice of the whole movie, and that the ETag names the bytes.
 func TestMovieRanges(t *testing.T) {
-	st, cat := newDisk(t)
-	record(t, st, cat, "gate", t0, 3, 6*time.Second)
+	st, cat := playbacktest.NewDisk(t)
+	playbacktest.Record(t, st, cat, "gate", t0, 3, 6*time.Second)
 	testRanges(t, st, cat)
 }
 
@@ -296,8 +297,8 @@ func (c *countingStore) Get(ctx context.Context, key string, off, n int64) (io.R
 // TestMovieReadsOnlyTheRange checks that a byte range of the movie reads about that
 // many bytes of the objects, never whole objects.
 func TestMovieReadsOnlyTheRange(t *testing.T) {
-	st, cat := newDisk(t)
-	segs := record(t, st, cat, "gate", t0, 3, 6*time.Second)
+	st, cat := playbacktest.NewDisk(t)
+	segs := playbacktest.Record(t, st, cat, "gate", t0, 3, 6*time.Second)
 	cs := &countingStore{Store: st}
 	p := playback.New(cat, cs, nil)
 	m, err := p.Movie(t.Context(), "gate", t0, t0.Add(18*time.Second))
@@ -339,8 +340,8 @@ func TestMovieS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, cat := newDisk(t)
-	record(t, st, cat, "gate", t0, 3, 6*time.Second)
+	_, cat := playbacktest.NewDisk(t)
+	playbacktest.Record(t, st, cat, "gate", t0, 3, 6*time.Second)
 	testRanges(t, st, cat)
 	m, err := playback.New(cat, st, nil).Movie(t.Context(), "gate", t0.Add(5*time.Second), t0.Add(15*time.Second))
 	if err != nil {
@@ -350,8 +351,8 @@ func TestMovieS3(t *testing.T) {
 }
 
 func TestStill(t *testing.T) {
-	st, cat := newDisk(t)
-	record(t, st, cat, "gate", t0, 2, 6*time.Second)
+	st, cat := playbacktest.NewDisk(t)
+	playbacktest.Record(t, st, cat, "gate", t0, 2, 6*time.Second)
 	p := playback.New(cat, st, nil)
 	m, err := p.Still(t.Context(), "gate", t0.Add(9*time.Second+300*time.Millisecond))
 	if err != nil {

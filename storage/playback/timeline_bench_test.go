@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/storage/playback/playbacktest"
 )
 
 // syntheticMonth fills cat with 30 days of one camera: 1-minute segments of 1 s
@@ -41,7 +42,7 @@ func syntheticMonth(tb testing.TB, cat *storage.Catalog, camera string, end time
 }
 
 func BenchmarkCatalogMonth(b *testing.B) {
-	_, cat := newDisk(b)
+	_, cat := playbacktest.NewDisk(b)
 	end := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 	syntheticMonth(b, cat, "gate", end)
 	b.ResetTimer()
@@ -54,7 +55,7 @@ func BenchmarkCatalogMonth(b *testing.B) {
 }
 
 func BenchmarkCatalogMonthList(b *testing.B) {
-	_, cat := newDisk(b)
+	_, cat := playbacktest.NewDisk(b)
 	end := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 	syntheticMonth(b, cat, "gate", end)
 	b.ResetTimer()

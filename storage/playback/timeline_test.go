@@ -9,6 +9,7 @@ import (
 
 	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/storage/playback"
+	"github.com/straja-nvr/straja/storage/playback/playbacktest"
 	"github.com/straja-nvr/straja/streaming/clip"
 )
 
@@ -26,9 +27,9 @@ func (l ledger) Gaps(_ context.Context, _ string, from, to time.Time) ([]playbac
 }
 
 func TestTimelineGaps(t *testing.T) {
-	st, cat := newDisk(t)
+	st, cat := playbacktest.NewDisk(t)
 	// 6 s segments at 0, 6, (outage), 18, (gap without a ledger entry), 30.
-	record(t, st, cat, "gate", t0, 6, 6*time.Second, 2, 4)
+	playbacktest.Record(t, st, cat, "gate", t0, 6, 6*time.Second, 2, 4)
 	p := playback.New(cat, st, nil)
 	outage := playback.Gap{Start: t0.Add(12 * time.Second), End: t0.Add(18 * time.Second), Cause: "camera_offline"}
 	tl, err := p.Timeline(t.Context(), "gate", t0, t0.Add(36*time.Second), 36, ledger{outage})
@@ -66,7 +67,7 @@ func TestTimelineGaps(t *testing.T) {
 // only the catalog's index.
 func TestTimelineActivity(t *testing.T) {
 	ffmpeg := testutil.NeedTool(t, "ffmpeg")
-	st, cat := newDisk(t)
+	st, cat := playbacktest.NewDisk(t)
 	path := filepath.Join(t.TempDir(), "still.mp4")
 	// The embedded clip's size, rate and GOP, of a picture that never changes.
 	out, err := exec.Command(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "color=c=gray:size=640x360:rate=25", "-t", "8",
@@ -79,9 +80,9 @@ func TestTimelineActivity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := clipSegment(t, still, 0, 150)
-	store(t, st, cat, segment(t, "gate", t0, data), data)
-	record(t, st, cat, "gate", t0.Add(time.Hour), 1, 6*time.Second)
+	data := playbacktest.ClipSegment(t, still, 0, 150)
+	playbacktest.Store(t, st, cat, playbacktest.Segment(t, "gate", t0, data), data)
+	playbacktest.Record(t, st, cat, "gate", t0.Add(time.Hour), 1, 6*time.Second)
 	p := playback.New(cat, st, nil)
 	for _, tc := range []struct {
 		r       time.Duration
@@ -98,7 +99,7 @@ func TestTimelineActivity(t *testing.T) {
 }
 
 func BenchmarkTimelineMonth(b *testing.B) {
-	_, cat := newDisk(b)
+	_, cat := playbacktest.NewDisk(b)
 	end := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 	syntheticMonth(b, cat, "gate", end)
 	p := playback.New(cat, nil, nil)
@@ -112,7 +113,7 @@ func BenchmarkTimelineMonth(b *testing.B) {
 }
 
 func BenchmarkTimelineDay(b *testing.B) {
-	_, cat := newDisk(b)
+	_, cat := playbacktest.NewDisk(b)
 	end := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 	syntheticMonth(b, cat, "gate", end)
 	p := playback.New(cat, nil, nil)

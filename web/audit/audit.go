@@ -23,26 +23,31 @@ import (
 
 // Actions of the trail.
 const (
-	ActionLogin         = "login"
-	ActionLoginFailed   = "login.failed"
-	ActionLockout       = "login.lockout"
-	ActionLogout        = "logout"
-	ActionUserAdd       = "user.add"
-	ActionUserGrants    = "user.grants"
-	ActionUserDisable   = "user.disable"
-	ActionUserEnable    = "user.enable"
-	ActionUserPassword  = "user.password"
-	ActionTokenCreate   = "token.create"
-	ActionTokenRevoke   = "token.revoke"
-	ActionLiveStart     = "live.start"
-	ActionLiveStop      = "live.stop"
-	ActionSegmentList   = "segments.list"
-	ActionStateBackup   = "state.backup"
-	ActionStateRestore  = "state.restore"
-	ActionServiceStart  = "service.start"
-	ActionServiceStop   = "service.stop"
-	ActorLocal          = "local" // the service itself, or a command run on the server
-	DefaultAnchorPeriod = 5 * time.Minute
+	ActionLogin        = "login"
+	ActionLoginFailed  = "login.failed"
+	ActionLockout      = "login.lockout"
+	ActionLogout       = "logout"
+	ActionUserAdd      = "user.add"
+	ActionUserGrants   = "user.grants"
+	ActionUserDisable  = "user.disable"
+	ActionUserEnable   = "user.enable"
+	ActionUserPassword = "user.password"
+	ActionTokenCreate  = "token.create"
+	ActionTokenRevoke  = "token.revoke"
+	ActionLiveStart    = "live.start"
+	ActionLiveStop     = "live.stop"
+	ActionSegmentList  = "segments.list"
+	// Playback: a movie played (once per movie, not per Range request), the
+	// timeline looked at, hover previews (once per camera a few minutes).
+	ActionPlayback         = "playback.video"
+	ActionPlaybackTimeline = "playback.timeline"
+	ActionPlaybackPreview  = "playback.preview"
+	ActionStateBackup      = "state.backup"
+	ActionStateRestore     = "state.restore"
+	ActionServiceStart     = "service.start"
+	ActionServiceStop      = "service.stop"
+	ActorLocal             = "local" // the service itself, or a command run on the server
+	DefaultAnchorPeriod    = 5 * time.Minute
 )
 
 // Actions of clip export.

@@ -1,9 +1,12 @@
-package playback_test
+// Package playbacktest records test footage the way the recorder does, for tests of
+// playback and of what is built on it.
+package playbacktest
 
 import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,26 +18,20 @@ import (
 	"github.com/straja-nvr/straja/streaming/clip"
 )
 
-// footage writes segments of the embedded test clip (25 fps, a keyframe every 2 s)
-// the way the recorder does: keyframe-aligned segments of segDur, 1 s fragments
-// whose decode times restart at 0 in each segment.
-type footage struct {
-	segDur time.Duration
-}
-
-// segmentBytes returns the bytes of n seconds of the clip as one segment, starting at
-// clip frame first.
-func segmentBytes(tb testing.TB, first, frames int) []byte {
+// SegmentBytes returns frames frames of the embedded test clip (25 fps, a keyframe
+// every 2 s), from clip frame first, as one segment the way the recorder writes
+// them: 1 s fragments whose decode times restart at 0.
+func SegmentBytes(tb testing.TB, first, frames int) []byte {
 	tb.Helper()
 	c, err := clip.Embedded(streaming.H264)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return clipSegment(tb, c, first, frames)
+	return ClipSegment(tb, c, first, frames)
 }
 
-// clipSegment returns frames frames of c from frame first as one segment.
-func clipSegment(tb testing.TB, c *clip.Clip, first, frames int) []byte {
+// ClipSegment returns frames frames of c from frame first as one segment.
+func ClipSegment(tb testing.TB, c *clip.Clip, first, frames int) []byte {
 	tb.Helper()
 	_, sps, pps := c.Params()
 	init, err := mp4.MarshalInit(&fmp4.CodecH264{SPS: sps, PPS: pps}, streaming.ClockRate)
@@ -65,8 +62,8 @@ func clipSegment(tb testing.TB, c *clip.Clip, first, frames int) []byte {
 	return buf.Bytes()
 }
 
-// segment indexes data as the recorder does and names it.
-func segment(tb testing.TB, camera string, start time.Time, data []byte) storage.Segment {
+// Segment indexes data as the recorder does and names it.
+func Segment(tb testing.TB, camera string, start time.Time, data []byte) storage.Segment {
 	tb.Helper()
 	idx, err := storage.ScanSegment(bytes.NewReader(data))
 	if err != nil {
@@ -79,24 +76,24 @@ func segment(tb testing.TB, camera string, start time.Time, data []byte) storage
 		Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments}
 }
 
-// record stores n segments of segDur (a multiple of 2 s) from start, skipping the
+// Record stores n segments of segDur (a multiple of 2 s) of the embedded clip from start, skipping the
 // indexes in skip (gaps), into st and cat, and returns them.
-func record(tb testing.TB, st storage.Store, cat *storage.Catalog, camera string, start time.Time, n int, segDur time.Duration, skip ...int) []storage.Segment {
+func Record(tb testing.TB, st storage.Store, cat *storage.Catalog, camera string, start time.Time, n int, segDur time.Duration, skip ...int) []storage.Segment {
 	tb.Helper()
 	frames := int(segDur / (40 * time.Millisecond))
 	var segs []storage.Segment
 	for i := range n {
-		if containsInt(skip, i) {
+		if slices.Contains(skip, i) {
 			continue
 		}
-		data := segmentBytes(tb, i*frames, frames)
-		segs = append(segs, store(tb, st, cat, segment(tb, camera, start.Add(time.Duration(i)*segDur), data), data))
+		data := SegmentBytes(tb, i*frames, frames)
+		segs = append(segs, Store(tb, st, cat, Segment(tb, camera, start.Add(time.Duration(i)*segDur), data), data))
 	}
 	return segs
 }
 
-// store puts seg's data in st and seg in cat.
-func store(tb testing.TB, st storage.Store, cat *storage.Catalog, seg storage.Segment, data []byte) storage.Segment {
+// Store puts seg's data in st and seg in cat.
+func Store(tb testing.TB, st storage.Store, cat *storage.Catalog, seg storage.Segment, data []byte) storage.Segment {
 	tb.Helper()
 	if err := st.Put(context.Background(), seg.Key, bytes.NewReader(data), int64(len(data))); err != nil {
 		tb.Fatal(err)
@@ -107,17 +104,8 @@ func store(tb testing.TB, st storage.Store, cat *storage.Catalog, seg storage.Se
 	return seg
 }
 
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-// newDisk returns a disk store and a catalog in a temporary directory.
-func newDisk(tb testing.TB) (*storage.Disk, *storage.Catalog) {
+// NewDisk returns a disk store and a catalog in a temporary directory.
+func NewDisk(tb testing.TB) (*storage.Disk, *storage.Catalog) {
 	tb.Helper()
 	dir := tb.TempDir()
 	st, err := storage.NewDisk(filepath.Join(dir, "store"))

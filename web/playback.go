@@ -1,0 +1,277 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/straja-nvr/straja/storage/playback"
+	"github.com/straja-nvr/straja/web/audit"
+)
+
+// Player makes playable footage (*playback.Player).
+type Player interface {
+	Movie(ctx context.Context, camera string, from, to time.Time) (*playback.Movie, error)
+	Still(ctx context.Context, camera string, at time.Time) (*playback.Movie, error)
+	Timeline(ctx context.Context, camera string, from, to time.Time, buckets int, gaps playback.GapSource) (*playback.Timeline, error)
+}
+
+var errPlaybackOff = errors.New("playback is not available")
+
+// Timeline defaults.
+const (
+	defaultTimelineRange   = 24 * time.Hour
+	defaultTimelineBuckets = 1000
+)
+
+type spanJSON struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+type timelineGapJSON struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	Cause string    `json:"cause"`
+}
+
+type timelineJSON struct {
+	Camera   string     `json:"camera"`
+	From     time.Time  `json:"from"`
+	To       time.Time  `json:"to"`
+	Recorded []spanJSON `json:"recorded"`
+	Gaps     []timelineGapJSON  `json:"gaps"`
+	// Activity holds one value per step from From: 0..1 relative to the range's
+	// busiest step, or -1 where nothing is recorded.
+	Activity []float64 `json:"activity"`
+	Step     float64   `json:"step_s"`
+	Detail   bool      `json:"activity_detail"`
+}
+
+// handleTimeline answers a camera's recorded stretches, gaps (with causes) and
+// activity over [from, to) (default: the last 24 hours), in ?buckets= steps.
+func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, ok := s.cams.Camera(id); !ok {
+		s.writeError(w, r, errorf(errNotFound, "camera %q not found", id))
+		return
+	}
+	if s.player == nil {
+		s.writeError(w, r, errorf(errPlaybackOff, "playback is not running on this server"))
+		return
+	}
+	now := time.Now()
+	v := r.URL.Query()
+	to, err := parseTime(v.Get("to"), "to", now)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	from, err := parseTime(v.Get("from"), "from", to.Add(-defaultTimelineRange))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	buckets := defaultTimelineBuckets
+	if b := v.Get("buckets"); b != "" {
+		if buckets, err = strconv.Atoi(b); err != nil || buckets < 1 || buckets > playback.MaxBuckets {
+			s.writeError(w, r, &FieldError{"buckets", fmt.Sprintf("must be a whole number from 1 to %d", playback.MaxBuckets)})
+			return
+		}
+	}
+	// A guard sees the timeline from the oldest footage they may play.
+	if earliest := principal(r).EarliestPlayback(now); from.Before(earliest) {
+		if !to.After(earliest) {
+			s.writeError(w, r, lookbackError("to", earliest))
+			return
+		}
+		from = earliest
+	}
+	tl, err := s.player.Timeline(r.Context(), id, from, to, buckets, s.timelineGaps)
+	if err != nil {
+		s.writeError(w, r, playbackError(err))
+		return
+	}
+	if s.playbackSeen.first(principal(r).Username, "timeline", id, from.Truncate(time.Minute).String(), to.Truncate(time.Minute).String()) {
+		if err := s.note(r, audit.Event{Action: audit.ActionPlaybackTimeline, Camera: id,
+			Detail: map[string]any{"from": from, "to": to}}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	out := timelineJSON{Camera: id, From: tl.From.UTC(), To: tl.To.UTC(), Recorded: []spanJSON{}, Gaps: []timelineGapJSON{},
+		Activity: tl.Activity, Step: tl.Step.Seconds(), Detail: tl.Detail}
+	for _, sp := range tl.Recorded {
+		out.Recorded = append(out.Recorded, spanJSON{sp.Start.UTC(), sp.End.UTC()})
+	}
+	for _, g := range tl.Gaps {
+		out.Gaps = append(out.Gaps, timelineGapJSON{g.Start.UTC(), g.End.UTC(), g.Cause})
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleVideo serves the MP4 of a camera's footage over [from, to) (at most an
+// hour), with Range requests and an ETag so a <video> element seeks in it.
+func (s *Server) handleVideo(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, ok := s.cams.Camera(id); !ok {
+		s.writeError(w, r, errorf(errNotFound, "camera %q not found", id))
+		return
+	}
+	if s.player == nil {
+		s.writeError(w, r, errorf(errPlaybackOff, "playback is not running on this server"))
+		return
+	}
+	now := time.Now()
+	v := r.URL.Query()
+	from, err := parseTime(v.Get("from"), "from", time.Time{})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	to, err := parseTime(v.Get("to"), "to", time.Time{})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if earliest := principal(r).EarliestPlayback(now); !from.IsZero() && from.Before(earliest) {
+		s.writeError(w, r, lookbackError("from", earliest))
+		return
+	}
+	m, err := s.player.Movie(r.Context(), id, from, to)
+	if err != nil {
+		s.writeError(w, r, playbackError(err))
+		return
+	}
+	// One entry per movie a user plays, not per Range request of it.
+	if s.playbackSeen.first(principal(r).Username, "video", m.ETag()) {
+		if err := s.note(r, audit.Event{Action: audit.ActionPlayback, Camera: id,
+			Detail: map[string]any{"from": m.Start().UTC(), "to": m.End().UTC()}}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	s.serveMovie(w, r, m, "private, no-cache")
+}
+
+// handleStill serves the keyframe at or before ?at= as a one-picture MP4, for the
+// previews the page draws while hovering over the timeline.
+func (s *Server) handleStill(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, ok := s.cams.Camera(id); !ok {
+		s.writeError(w, r, errorf(errNotFound, "camera %q not found", id))
+		return
+	}
+	if s.player == nil {
+		s.writeError(w, r, errorf(errPlaybackOff, "playback is not running on this server"))
+		return
+	}
+	now := time.Now()
+	at, err := parseTime(r.URL.Query().Get("at"), "at", time.Time{})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if earliest := principal(r).EarliestPlayback(now); at.Before(earliest) {
+		s.writeError(w, r, lookbackError("at", earliest))
+		return
+	}
+	m, err := s.player.Still(r.Context(), id, at)
+	if err != nil {
+		s.writeError(w, r, playbackError(err))
+		return
+	}
+	if earliest := principal(r).EarliestPlayback(now); m.Start().Before(earliest) {
+		s.writeError(w, r, lookbackError("at", earliest))
+		return
+	}
+	// Hovering asks for many pictures: one entry per user and camera a few minutes.
+	if s.playbackSeen.first(principal(r).Username, "still", id) {
+		if err := s.note(r, audit.Event{Action: audit.ActionPlaybackPreview, Camera: id,
+			Detail: map[string]any{"at": m.Start().UTC()}}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	s.serveMovie(w, r, m, "private, max-age=3600")
+}
+
+func (s *Server) serveMovie(w http.ResponseWriter, r *http.Request, m *playback.Movie, cache string) {
+	h := w.Header()
+	h.Set("Content-Type", "video/mp4")
+	h.Set("ETag", m.ETag())
+	h.Set("Cache-Control", cache)
+	rd := m.NewReader(r.Context())
+	defer rd.Close()
+	http.ServeContent(w, r, "", time.Time{}, rd)
+}
+
+// parseTime reads an RFC 3339 time; empty gives def.
+func parseTime(v, field string, def time.Time) (time.Time, error) {
+	if v == "" {
+		if def.IsZero() {
+			return def, &FieldError{field, "is required: an RFC 3339 time such as 2026-11-25T14:05:00Z"}
+		}
+		return def, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return t, &FieldError{field, fmt.Sprintf("want an RFC 3339 time such as 2026-11-25T14:05:00Z, got %q", truncate(v, 64))}
+	}
+	return t.UTC(), nil
+}
+
+func lookbackError(field string, earliest time.Time) error {
+	return &FieldError{field, fmt.Sprintf("before %s: this account may play footage of the last %s only",
+		earliest.UTC().Format(time.RFC3339), time.Since(earliest).Round(time.Minute))}
+}
+
+// playbackError turns the player's range errors into field errors.
+func playbackError(err error) error {
+	var re *playback.RangeError
+	if errors.As(err, &re) {
+		return &FieldError{re.Field, re.Msg}
+	}
+	return err
+}
+
+// seenWindow is how long one user's look at the same footage counts as one audit
+// entry: a player's many Range requests, a page's repeated timeline loads.
+const (
+	seenWindow = 5 * time.Minute
+	maxSeen    = 10000
+)
+
+// seenSet remembers recent looks for seenWindow, within bounded memory.
+type seenSet struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+// first reports whether key parts were not seen in the last seenWindow, and marks
+// them seen.
+func (ss *seenSet) first(parts ...string) bool {
+	key := fmt.Sprintf("%q", parts)
+	now := time.Now()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if t, ok := ss.seen[key]; ok && now.Sub(t) < seenWindow {
+		return false
+	}
+	if ss.seen == nil || len(ss.seen) >= maxSeen {
+		old := ss.seen
+		ss.seen = make(map[string]time.Time)
+		for k, t := range old {
+			if now.Sub(t) < seenWindow && len(ss.seen) < maxSeen/2 {
+				ss.seen[k] = t
+			}
+		}
+	}
+	ss.seen[key] = now
+	return true
+}
