@@ -40,11 +40,11 @@ type timelineGapJSON struct {
 }
 
 type timelineJSON struct {
-	Camera   string     `json:"camera"`
-	From     time.Time  `json:"from"`
-	To       time.Time  `json:"to"`
-	Recorded []spanJSON `json:"recorded"`
-	Gaps     []timelineGapJSON  `json:"gaps"`
+	Camera   string            `json:"camera"`
+	From     time.Time         `json:"from"`
+	To       time.Time         `json:"to"`
+	Recorded []spanJSON        `json:"recorded"`
+	Gaps     []timelineGapJSON `json:"gaps"`
 	// Activity holds one value per step from From: 0..1 relative to the range's
 	// busiest step, or -1 where nothing is recorded.
 	Activity []float64 `json:"activity"`

@@ -21,6 +21,7 @@ import (
 	"github.com/straja-nvr/straja/recorder/camsim"
 	"github.com/straja-nvr/straja/recorder/gaps"
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/storage/playback"
 	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/streaming/webrtc"
 	"github.com/straja-nvr/straja/web"
@@ -165,7 +166,8 @@ func (m *Main) Run(ctx context.Context) error {
 			Absolute: time.Duration(m.Config.Auth.SessionMax), Lookback: time.Duration(m.Config.Auth.GuardLookback),
 			Now: time.Now}, MetricsToken: m.Config.Metrics.Token,
 		Listen: m.Config.Listen, PublicHosts: m.Config.PublicHosts,
-		Gaps: ledger, Service: rec, Runs: m.runs}, m.Log)
+		Gaps: ledger, Service: rec, Runs: m.runs,
+		Player: playback.New(rec.Catalog(), rec.Store(), nil), TimelineGaps: timelineGaps{ledger}}, m.Log)
 	m.http = web.NewHTTPServer(srv, m.Log)
 	m.http.TLSConfig, m.https = tlsCfg, tlsCfg != nil
 	if mln != nil {
