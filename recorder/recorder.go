@@ -243,6 +243,9 @@ func (r *Recorder) Catalog() *storage.Catalog { return r.catalog }
 // Store returns the recorder's store.
 func (r *Recorder) Store() storage.Store { return r.store }
 
+// Spool returns the spool: footage not yet uploaded, for near-live playback.
+func (r *Recorder) Spool() *spool.Spool { return r.spool }
+
 // Apply makes the recorder run exactly cams, reconciling by ID: new cameras start,
 // removed ones stop (their open segment is closed into the spool and uploaded, their
 // metrics deleted, their live viewers disconnected), cameras whose ingest settings

@@ -167,7 +167,7 @@ func (m *Main) Run(ctx context.Context) error {
 			Now: time.Now}, MetricsToken: m.Config.Metrics.Token,
 		Listen: m.Config.Listen, PublicHosts: m.Config.PublicHosts,
 		Gaps: ledger, Service: rec, Runs: m.runs,
-		Player: playback.New(rec.Catalog(), rec.Store(), nil), TimelineGaps: timelineGaps{ledger}}, m.Log)
+		Player: playback.New(rec.Catalog(), rec.Store(), rec.Spool()), TimelineGaps: timelineGaps{ledger}}, m.Log)
 	m.http = web.NewHTTPServer(srv, m.Log)
 	m.http.TLSConfig, m.https = tlsCfg, tlsCfg != nil
 	if mln != nil {

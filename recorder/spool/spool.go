@@ -66,6 +66,7 @@ type Spool struct {
 	failing    map[string]error         // camera -> why its recording cannot be written now
 	lag        map[string]time.Duration // camera -> capture to durable, of its last fragment
 	ready      []*spooled               // closed segments, oldest start first
+	live       map[string]liveSegment   // camera -> segment being written, for near-live playback
 	readyBytes int64
 }
 
@@ -705,6 +706,11 @@ func (w *writer) writeFragment(frag *mp4.Fragment, fi fragmentInfo) error {
 		Start: fi.Start, Duration: fi.Duration, Key: fi.Key})
 	w.s.setLag(w.camera, time.Since(w.start.Add(fi.Start+fi.Duration)))
 	w.size += size
+	start := w.start.Truncate(time.Millisecond)
+	dur := (fi.Start + fi.Duration).Truncate(time.Millisecond)
+	w.s.publishLive(w.camera, w.path, storage.Segment{Camera: w.camera, Start: start, Duration: dur,
+		Key:  storage.SegmentKey{Camera: w.camera, Start: start, Duration: dur}.String(),
+		Size: w.size, Fragments: w.frags})
 	return nil
 }
 
@@ -712,6 +718,7 @@ func (w *writer) endSegment() {
 	if w.f == nil {
 		return
 	}
+	defer w.s.clearLive(w.camera) // after the segment is queued, so it is never missing
 	err := w.f.Close()
 	w.f = nil
 	if n := len(w.frags); n > 0 { // kept, whether closed here or left for recovery
