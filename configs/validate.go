@@ -216,24 +216,7 @@ func (c *Config) validate() []*Error {
 	for i, cam := range c.Cameras {
 		p := fmt.Sprintf("cameras[%d]", i)
 		checkID(bad, p, "camera", "cameras", cam.ID, storage.CheckCameraID, i, cams)
-		if strings.TrimSpace(cam.Name) == "" {
-			bad(p+".name", "is required")
-		}
-		if cam.Site == "" {
-			bad(p+".site", "is required (one of: %s)", strings.Join(siteIDs, ", "))
-		} else if _, ok := sites[cam.Site]; !ok {
-			bad(p+".site", "unknown site %q (sites: %s)", cam.Site, strings.Join(siteIDs, ", "))
-		}
-		if cam.URL == "" {
-			bad(p+".url", "is required")
-		} else if err := checkCameraURL(cam.URL, cam.PasswordEnv != ""); err != "" {
-			bad(p+".url", "%s", err)
-		}
-		if cam.LiveURL != "" {
-			if err := checkCameraURL(cam.LiveURL, cam.PasswordEnv != ""); err != "" {
-				bad(p+".live_url", "%s", err)
-			}
-		}
+		checkCamera(func(field, format string, args ...any) { bad(p+"."+field, format, args...) }, cam, siteIDs)
 		if e := cam.PasswordEnv; e != "" {
 			if !envPattern.MatchString(e) {
 				bad(p+".password_env", "%q is not an environment variable name", e)
@@ -241,14 +224,82 @@ func (c *Config) validate() []*Error {
 				bad(p+".password_env", "environment variable %s is not set", e)
 			}
 		}
-		switch cam.Transport {
-		case TransportAuto, TransportTCP, TransportUDP:
-		default:
-			bad(p+".transport", "must be auto, tcp or udp")
+	}
+	return errs
+}
+
+// checkCamera checks cam's fields but its ID and password_env, naming each by its own
+// name: the configuration file and the API share the rules.
+func checkCamera(bad func(field, format string, args ...any), cam Camera, siteIDs []string) {
+	if strings.TrimSpace(cam.Name) == "" {
+		bad("name", "is required")
+	}
+	if cam.Site == "" {
+		bad("site", "is required (one of: %s)", strings.Join(siteIDs, ", "))
+	} else if !slices.Contains(siteIDs, cam.Site) {
+		bad("site", "unknown site %q (sites: %s)", cam.Site, strings.Join(siteIDs, ", "))
+	}
+	if cam.URL == "" {
+		bad("url", "is required")
+	} else if err := checkCameraURL(cam.URL, cam.PasswordEnv != ""); err != "" {
+		bad("url", "%s", err)
+	}
+	if cam.LiveURL != "" {
+		if err := checkCameraURL(cam.LiveURL, cam.PasswordEnv != ""); err != "" {
+			bad("live_url", "%s", err)
 		}
-		if err := checkRange(cam.ReadTimeout, time.Second, 5*time.Minute); err != "" {
-			bad(p+".read_timeout", "%s", err)
-		}
+	}
+	switch cam.Transport {
+	case TransportAuto, TransportTCP, TransportUDP:
+	default:
+		bad("transport", "must be auto, tcp or udp")
+	}
+	if err := checkRange(cam.ReadTimeout, time.Second, 5*time.Minute); err != "" {
+		bad("read_timeout", "%s", err)
+	}
+}
+
+// CheckCamera reports what is wrong with a camera managed at runtime, by the rules of
+// the configuration file's cameras, among the sites siteIDs. Each problem's Path is the
+// field ("url", "site"); the text never quotes a URL. Empty transport and read_timeout
+// take their defaults first, as in the file; password_env is for the file only.
+func CheckCamera(cam *Camera, siteIDs []string) []*Error {
+	var errs []*Error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &Error{Path: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if cam.Transport == "" {
+		cam.Transport = TransportAuto
+	}
+	if cam.ReadTimeout == 0 {
+		cam.ReadTimeout = Duration(10 * time.Second)
+	}
+	if cam.ID == "" {
+		bad("id", "is required")
+	} else if err := storage.CheckCameraID(cam.ID); err != nil {
+		bad("id", "%v", err)
+	}
+	if cam.PasswordEnv != "" {
+		bad("password_env", "is for cameras of the configuration file only")
+	}
+	checkCamera(bad, *cam, siteIDs)
+	return errs
+}
+
+// CheckSite reports what is wrong with a site managed at runtime, by the rules of the
+// configuration file's sites; each problem's Path is the field.
+func CheckSite(s Site) []*Error {
+	var errs []*Error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &Error{Path: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if s.ID == "" {
+		bad("id", "is required")
+	} else if err := checkSiteID(s.ID); err != nil {
+		bad("id", "%v", err)
+	}
+	if strings.TrimSpace(s.Name) == "" {
+		bad("name", "is required")
 	}
 	return errs
 }

@@ -31,6 +31,8 @@ type CameraInfo struct {
 	Live       bool            `json:"live"`
 	LiveCodec  streaming.Codec `json:"live_codec,omitempty"`
 	LiveReason string          `json:"live_reason,omitempty"`
+	// Source is where the camera comes from: SourceConfig (the file) or SourceAPI.
+	Source string `json:"source,omitempty"`
 	// Audio is "not_recorded" when the camera offers audio: Straja records video only.
 	Audio string `json:"audio,omitempty"`
 }

@@ -20,6 +20,15 @@ type FieldError struct {
 	Msg   string // what is wrong with it, for the user
 }
 
+// FieldConflict is a well-formed value that is taken, such as a duplicate ID: a 409
+// naming the field.
+type FieldConflict struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldConflict) Error() string { return e.Field + ": " + e.Msg }
+
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
 // Errors of the HTTP layer itself; the handlers' other errors come from the packages
@@ -101,6 +110,9 @@ var statuses = []status{
 	{err: errLiveOff, code: http.StatusServiceUnavailable, msg: text("live view is not running on this server")},
 	{err: errBusy, code: http.StatusServiceUnavailable, retryAfter: 1,
 		msg: text("the server is busy; try again in a moment")},
+	{err: ErrConflict, code: http.StatusConflict},
+	{err: errProbeLimit, code: http.StatusTooManyRequests, retryAfter: 5},
+	{err: errNoManager, code: http.StatusServiceUnavailable, msg: text("camera management is not available on this server")},
 	{err: context.DeadlineExceeded, code: http.StatusServiceUnavailable, msg: text("the request took too long")},
 }
 
@@ -109,6 +121,10 @@ func classify(err error) (int, errorBody, int) {
 	var fe *FieldError
 	if errors.As(err, &fe) {
 		return http.StatusBadRequest, errorBody{Error: fe.Error(), Field: fe.Field}, 0
+	}
+	var fc *FieldConflict
+	if errors.As(err, &fc) {
+		return http.StatusConflict, errorBody{Error: fc.Error(), Field: fc.Field}, 0
 	}
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {

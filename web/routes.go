@@ -88,6 +88,18 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/api/v1/cameras/{id}/health", Handler: s.handleCameraHealth,
 			Permission: Camera(auth.RightView)},
 		{Method: "GET", Pattern: "/api/v1/cameras/{id}/gaps", Handler: s.handleGaps, Permission: Camera(auth.RightView)},
+		// Cameras and sites managed at runtime (itc), and the probe of a camera's stream.
+		{Method: "POST", Pattern: "/api/v1/cameras", Handler: s.handleAddCamera, Permission: Role(auth.RoleITC)},
+		{Method: "POST", Pattern: "/api/v1/cameras/probe", Handler: s.handleProbe, Permission: Role(auth.RoleITC),
+			Timeout: probeTimeout + 5*time.Second},
+		{Method: "GET", Pattern: "/api/v1/cameras/{id}/settings", Handler: s.handleCameraSettings,
+			Permission: Role(auth.RoleITC)},
+		{Method: "PUT", Pattern: "/api/v1/cameras/{id}", Handler: s.handleUpdateCamera, Permission: Role(auth.RoleITC)},
+		{Method: "DELETE", Pattern: "/api/v1/cameras/{id}", Handler: s.handleDeleteCamera, Permission: Role(auth.RoleITC)},
+		{Method: "GET", Pattern: "/api/v1/sites", Handler: s.handleSites, Permission: AnyUser},
+		{Method: "POST", Pattern: "/api/v1/sites", Handler: s.handleAddSite, Permission: Role(auth.RoleITC)},
+		{Method: "PUT", Pattern: "/api/v1/sites/{id}", Handler: s.handleUpdateSite, Permission: Role(auth.RoleITC)},
+		{Method: "DELETE", Pattern: "/api/v1/sites/{id}", Handler: s.handleDeleteSite, Permission: Role(auth.RoleITC)},
 		{Method: "GET", Pattern: "/{$}", Handler: s.handleUI, Permission: Anonymous},
 		{Method: "GET", Pattern: UIPrefix, Handler: s.handleUI, Permission: Anonymous},
 	}

@@ -61,6 +61,15 @@ func TestRouteTable(t *testing.T) {
 		"GET /api/v1/health handleServiceHealth role:itc",
 		"GET /api/v1/cameras/{id}/health handleCameraHealth camera:view",
 		"GET /api/v1/cameras/{id}/gaps handleGaps camera:view",
+		"POST /api/v1/cameras handleAddCamera role:itc",
+		"POST /api/v1/cameras/probe handleProbe role:itc",
+		"GET /api/v1/cameras/{id}/settings handleCameraSettings role:itc",
+		"PUT /api/v1/cameras/{id} handleUpdateCamera role:itc",
+		"DELETE /api/v1/cameras/{id} handleDeleteCamera role:itc",
+		"GET /api/v1/sites handleSites user",
+		"POST /api/v1/sites handleAddSite role:itc",
+		"PUT /api/v1/sites/{id} handleUpdateSite role:itc",
+		"DELETE /api/v1/sites/{id} handleDeleteSite role:itc",
 		"GET /{$} handleUI anonymous",
 		"GET /ui/ handleUI anonymous",
 	}
@@ -122,6 +131,11 @@ func TestRoutesOnlyFromTable(t *testing.T) {
 			want := ""
 			if slices.Contains(allowed, m) || (m == "HEAD" && slices.Contains(allowed, "GET")) {
 				want = allowedMethod(m) + " " + pattern
+			}
+			if want == "" && got != "" && slices.ContainsFunc(s.Routes(), func(rt Route) bool { return rt.String() == got }) {
+				// Another table route whose wildcard takes this path's value, as
+				// GET /api/v1/cameras/{id} takes "probe" of POST /api/v1/cameras/probe.
+				continue
 			}
 			if got != want {
 				t.Errorf("%s %s: mux matched %q, want %q (the table's)", m, path, got, want)

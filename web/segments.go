@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -52,7 +53,7 @@ type segmentsHead struct {
 // costs the same memory at any size of catalog.
 func (s *Server) handleSegments(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, ok := s.cams.Camera(id); !ok {
+	if _, ok := s.cams.Camera(id); !ok && !s.hasFootage(r.Context(), id) {
 		s.writeError(w, r, errorf(errNotFound, "camera %q not found", id))
 		return
 	}
@@ -220,4 +221,15 @@ func decodeCursor(s, camera string) (string, error) {
 		return "", errCursor
 	}
 	return key, nil
+}
+
+// errFound stops hasFootage's listing at the first segment.
+var errFound = errors.New("found")
+
+// hasFootage reports whether a camera that no longer runs (deleted at runtime) has
+// footage in the catalog: it stays listed until retention deletes it.
+func (s *Server) hasFootage(ctx context.Context, camera string) bool {
+	err := s.segments.ListSegments(ctx, storage.SegmentQuery{Camera: camera, From: time.Unix(0, 0),
+		To: time.Now().AddDate(100, 0, 0), Limit: 1}, func(storage.Segment) error { return errFound })
+	return errors.Is(err, errFound)
 }

@@ -75,6 +75,11 @@ type Options struct {
 	// MetricsToken is the bearer token /metrics requires ("" refuses every scrape
 	// here; metrics.listen serves them on loopback instead).
 	MetricsToken string
+	// CameraManager changes cameras and sites at runtime; without it those routes
+	// answer 503.
+	CameraManager CameraManager
+	// HeldCameras, when set, makes deleting a camera with held footage need keep_holds.
+	HeldCameras HeldCameras
 	// MaxInFlight caps non-streaming requests in progress (0: DefaultMaxInFlight).
 	MaxInFlight int
 	// Health view: the gap ledger, the recorder's service figures and the last runs
@@ -95,6 +100,9 @@ const DefaultMaxInFlight = 128
 // Server is Straja's HTTP front end. Safe for concurrent use.
 type Server struct {
 	cams     Cameras
+	mgr      CameraManager
+	held     HeldCameras
+	probes   *probeLimits
 	segments SegmentLister
 	health   Health
 	metrics  http.Handler
@@ -141,7 +149,7 @@ func New(opts Options, log *slog.Logger) *Server {
 	if gatherer == nil {
 		gatherer = prometheus.NewRegistry()
 	}
-	s := &Server{cams: opts.Cameras, segments: opts.Segments, health: opts.Health, live: opts.Live, audit: opts.Auditor,
+	s := &Server{cams: opts.Cameras, mgr: opts.CameraManager, held: opts.HeldCameras, probes: newProbeLimits(), segments: opts.Segments, health: opts.Health, live: opts.Live, audit: opts.Auditor,
 		users: opts.Users, sessions: opts.Sessions, limiter: opts.Limiter, metricsToken: opts.MetricsToken,
 		metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}), ui: newUI(),
 		hosts: allowedHosts(opts.Listen, opts.PublicHosts), inFlight: make(chan struct{}, opts.MaxInFlight), log: log,
@@ -201,12 +209,31 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleCameras(w http.ResponseWriter, r *http.Request) {
 	u := principal(r)
 	out := []CameraInfo{}
+	sources := s.cameraSources(r.Context())
 	for _, c := range s.cams.Cameras() {
 		if u.May(auth.RightView, c.ID, c.Site) {
-			out = append(out, cameraInfo(c))
+			ci := cameraInfo(c)
+			ci.Source = sources[c.ID]
+			out = append(out, ci)
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// cameraSources maps camera IDs to where they come from; empty without a manager.
+func (s *Server) cameraSources(ctx context.Context) map[string]string {
+	out := map[string]string{}
+	if s.mgr == nil {
+		return out
+	}
+	all, err := s.mgr.CameraSettings(ctx)
+	if err != nil {
+		s.log.Warn("camera settings", "err", err)
+	}
+	for _, c := range all {
+		out[c.ID] = c.Source
+	}
+	return out
 }
 
 func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) {
@@ -215,7 +242,9 @@ func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(errNotFound, "camera %q not found", r.PathValue("id")))
 		return
 	}
-	writeJSON(w, http.StatusOK, cameraInfo(c))
+	ci := cameraInfo(c)
+	ci.Source = s.cameraSources(r.Context())[c.ID]
+	writeJSON(w, http.StatusOK, ci)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

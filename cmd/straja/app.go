@@ -42,6 +42,7 @@ type Main struct {
 	Demo *DemoUsers
 
 	rec   *recorder.Recorder
+	cams  *cameraManager
 	state *state.State
 	gaps  *gaps.Ledger
 	runs  *web.RunLog
@@ -80,12 +81,20 @@ func (m *Main) Run(ctx context.Context) error {
 	// Events start with the cameras, in rec.Run, after the ledger is set.
 	var ledger *gaps.Ledger
 	opts.Events = func(ev recorder.Event) { ledger.Observe(ev) }
+	m.cams = newCameraManager(m.Config, m.Log)
+	opts.Redact = m.cams.redact // the file's secrets and those of cameras added at runtime
 	rec, err := recorder.New(ctx, opts, reg, m.Log)
 	if err != nil {
 		return err
 	}
 	sdb, err := state.Open(ctx, statePath(m.Config))
 	if err != nil {
+		rec.Close()
+		return err
+	}
+	// Cameras added at runtime join the file's before the recorder runs.
+	if err := m.cams.load(ctx, sdb, rec); err != nil {
+		sdb.Close()
 		rec.Close()
 		return err
 	}
@@ -165,7 +174,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Auditor: al, Users: users, Sessions: &auth.Sessions{DB: sdb, Idle: time.Duration(m.Config.Auth.SessionIdle),
 			Absolute: time.Duration(m.Config.Auth.SessionMax), Lookback: time.Duration(m.Config.Auth.GuardLookback),
 			Now: time.Now}, MetricsToken: m.Config.Metrics.Token,
-		Listen: m.Config.Listen, PublicHosts: m.Config.PublicHosts,
+		CameraManager: m.cams,
+		Listen:        m.Config.Listen, PublicHosts: m.Config.PublicHosts,
 		Gaps: ledger, Service: rec, Runs: m.runs,
 		Player: playback.New(rec.Catalog(), rec.Store(), rec.Spool()), TimelineGaps: timelineGaps{ledger}}, m.Log)
 	m.http = web.NewHTTPServer(srv, m.Log)

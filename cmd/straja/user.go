@@ -211,6 +211,13 @@ func userTargets(ctx context.Context, cfg *configs.Config, db *state.State) (aut
 	for _, c := range cfg.Cameras {
 		t.Cameras = append(t.Cameras, c.ID)
 	}
+	sites, err := db.Sites(ctx)
+	if err != nil {
+		return t, err
+	}
+	for _, s := range sites {
+		t.Sites = append(t.Sites, s.ID)
+	}
 	cams, err := db.Cameras(ctx)
 	if err != nil {
 		return t, err

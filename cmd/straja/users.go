@@ -19,6 +19,7 @@ func (m *Main) setUpUsers(ctx context.Context, db *state.State) (*auth.Users, er
 		return nil, err
 	}
 	users := auth.NewUsers(db, t)
+	users.Known = m.cams.targets // cameras and sites change at runtime
 	return users, m.firstUsers(ctx, users)
 }
 

@@ -59,6 +59,7 @@ var migrations = []migration{
 	{name: "audit", sql: auditMigrationSQL},
 	{name: "sessions", sql: sessionsSchema},
 	{name: "health", sql: healthSchema},
+	{name: "sites", sql: sitesSchema},
 }
 
 // SchemaVersion is the schema version this binary creates and understands.

@@ -128,6 +128,19 @@ var fixtures = []struct {
 			}
 		},
 	},
+	{ // 7: sites
+		seed: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `INSERT INTO sites (id, name, created_ms, updated_ms)
+				VALUES ('depozit', 'Depozitul Feleacu', 1764500000000, 1764500005000)`)
+		},
+		check: func(t *testing.T, s *State) {
+			sites, err := s.Sites(t.Context())
+			if err != nil || len(sites) != 1 || sites[0].ID != "depozit" || sites[0].Name != "Depozitul Feleacu" ||
+				!sites[0].Updated.Equal(time.UnixMilli(1764500005000)) {
+				t.Errorf("sites after upgrade = %+v, %v; want the depozit row as written", sites, err)
+			}
+		},
+	},
 }
 
 func mustExec(t *testing.T, db *sql.DB, query string) {

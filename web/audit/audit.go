@@ -50,6 +50,17 @@ const (
 	DefaultAnchorPeriod    = 5 * time.Minute
 )
 
+// Actions of the trail: cameras and sites changed at runtime, and probes of cameras.
+const (
+	ActionCameraAdd    = "camera.add"
+	ActionCameraUpdate = "camera.update"
+	ActionCameraDelete = "camera.delete"
+	ActionCameraProbe  = "camera.probe"
+	ActionSiteAdd      = "site.add"
+	ActionSiteUpdate   = "site.update"
+	ActionSiteDelete   = "site.delete"
+)
+
 // Actions of clip export.
 const (
 	ActionExport     = "export"            // an export requested: camera, range, reason

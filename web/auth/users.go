@@ -40,6 +40,9 @@ type Users struct {
 	DB      *state.State
 	Hasher  *Hasher
 	Targets Targets
+	// Known, when set, replaces Targets: the sites and cameras that exist now, for a
+	// service whose cameras change at runtime. Safe for concurrent use.
+	Known func() Targets
 
 	dummyOnce sync.Once
 	dummy     string
@@ -160,11 +163,15 @@ func (u *Users) Get(ctx context.Context, username string) (state.User, error) {
 
 func (u *Users) checkGrant(g state.Grant) error {
 	var known []string
+	t := u.Targets
+	if u.Known != nil {
+		t = u.Known()
+	}
 	switch g.Kind {
 	case "site":
-		known = u.Targets.Sites
+		known = t.Sites
 	case "camera":
-		known = u.Targets.Cameras
+		known = t.Cameras
 	default:
 		return fmt.Errorf("grant: kind %q is neither site nor camera", g.Kind)
 	}
