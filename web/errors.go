@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/storage/export"
 	"github.com/straja-nvr/straja/storage/playback"
 	"github.com/straja-nvr/straja/streaming/webrtc"
 	"github.com/straja-nvr/straja/web/auth"
@@ -113,6 +114,9 @@ var statuses = []status{
 	{err: ErrConflict, code: http.StatusConflict},
 	{err: errProbeLimit, code: http.StatusTooManyRequests, retryAfter: 5},
 	{err: errNoManager, code: http.StatusServiceUnavailable, msg: text("camera management is not available on this server")},
+	{err: errExportsOff, code: http.StatusServiceUnavailable, msg: text("export is not running on this server")},
+	{err: errExportNotReady, code: http.StatusConflict},
+	{err: export.ErrBusy, code: http.StatusTooManyRequests, retryAfter: 30},
 	{err: context.DeadlineExceeded, code: http.StatusServiceUnavailable, msg: text("the request took too long")},
 }
 

@@ -100,6 +100,14 @@ func (s *Server) routeTable() []Route {
 		{Method: "POST", Pattern: "/api/v1/sites", Handler: s.handleAddSite, Permission: Role(auth.RoleITC)},
 		{Method: "PUT", Pattern: "/api/v1/sites/{id}", Handler: s.handleUpdateSite, Permission: Role(auth.RoleITC)},
 		{Method: "DELETE", Pattern: "/api/v1/sites/{id}", Handler: s.handleDeleteSite, Permission: Role(auth.RoleITC)},
+		// Clip export (admins; the body's or the export's camera checked with mayAll).
+		// The signing keys are public: any signed-in user may fetch them to check a clip.
+		{Method: "POST", Pattern: "/api/v1/exports", Handler: s.handleExport, Permission: Role(auth.RoleAdmin)},
+		{Method: "GET", Pattern: "/api/v1/exports", Handler: s.handleExports, Permission: Role(auth.RoleAdmin)},
+		{Method: "GET", Pattern: "/api/v1/exports/{id}", Handler: s.handleExportStatus, Permission: Role(auth.RoleAdmin)},
+		{Method: "GET", Pattern: "/api/v1/exports/{id}/{file}", Handler: s.handleExportFile,
+			Permission: Role(auth.RoleAdmin), Streaming: true},
+		{Method: "GET", Pattern: "/api/v1/export-keys", Handler: s.handleExportKeys, Permission: AnyUser},
 		{Method: "GET", Pattern: "/{$}", Handler: s.handleUI, Permission: Anonymous},
 		{Method: "GET", Pattern: UIPrefix, Handler: s.handleUI, Permission: Anonymous},
 	}

@@ -70,6 +70,11 @@ func TestRouteTable(t *testing.T) {
 		"POST /api/v1/sites handleAddSite role:itc",
 		"PUT /api/v1/sites/{id} handleUpdateSite role:itc",
 		"DELETE /api/v1/sites/{id} handleDeleteSite role:itc",
+		"POST /api/v1/exports handleExport role:admin",
+		"GET /api/v1/exports handleExports role:admin",
+		"GET /api/v1/exports/{id} handleExportStatus role:admin",
+		"GET /api/v1/exports/{id}/{file} handleExportFile role:admin streaming",
+		"GET /api/v1/export-keys handleExportKeys user",
 		"GET /{$} handleUI anonymous",
 		"GET /ui/ handleUI anonymous",
 	}

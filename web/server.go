@@ -91,6 +91,8 @@ type Options struct {
 	Player Player
 	// TimelineGaps explains the timeline's gaps (nil: every gap is "no_recording").
 	TimelineGaps playback.GapSource
+	// Exports runs clip exports; nil answers 503 to new ones.
+	Exports Exports
 }
 
 // DefaultMaxInFlight is Options.MaxInFlight when unset: far above what the live pages
@@ -111,6 +113,7 @@ type Server struct {
 	users    *auth.Users
 	sessions *auth.Sessions
 	limiter  *auth.Limiter
+	exports  Exports
 	// liveOwners maps a live session ID to the username that opened it.
 	liveOwners   sync.Map
 	metricsToken string
@@ -153,7 +156,8 @@ func New(opts Options, log *slog.Logger) *Server {
 		users: opts.Users, sessions: opts.Sessions, limiter: opts.Limiter, metricsToken: opts.MetricsToken,
 		metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}), ui: newUI(),
 		hosts: allowedHosts(opts.Listen, opts.PublicHosts), inFlight: make(chan struct{}, opts.MaxInFlight), log: log,
-		gaps: opts.Gaps, service: opts.Service, runs: opts.Runs, player: opts.Player, timelineGaps: opts.TimelineGaps}
+		gaps: opts.Gaps, service: opts.Service, runs: opts.Runs, player: opts.Player, timelineGaps: opts.TimelineGaps,
+		exports: opts.Exports}
 	if opts.Streams != nil {
 		s.lookup = liveLookup(opts.Streams)
 	}

@@ -104,6 +104,12 @@ func (m *Main) Run(ctx context.Context) error {
 		rec.Close()
 		return err
 	}
+	exporter, err := newExporter(ctx, m.Config, rec, sdb, m.Log)
+	if err != nil {
+		sdb.Close()
+		rec.Close()
+		return err
+	}
 	ln, err := net.Listen("tcp", m.Config.Listen)
 	if err != nil {
 		sdb.Close()
@@ -177,7 +183,8 @@ func (m *Main) Run(ctx context.Context) error {
 		CameraManager: m.cams,
 		Listen:        m.Config.Listen, PublicHosts: m.Config.PublicHosts,
 		Gaps: ledger, Service: rec, Runs: m.runs,
-		Player: playback.New(rec.Catalog(), rec.Store(), rec.Spool()), TimelineGaps: timelineGaps{ledger}}, m.Log)
+		Player: playback.New(rec.Catalog(), rec.Store(), rec.Spool()), TimelineGaps: timelineGaps{ledger},
+		Exports: exporter}, m.Log)
 	m.http = web.NewHTTPServer(srv, m.Log)
 	m.http.TLSConfig, m.https = tlsCfg, tlsCfg != nil
 	if mln != nil {
@@ -210,6 +217,7 @@ func (m *Main) Run(ctx context.Context) error {
 			m.runErr = err
 		}
 	})
+	m.wg.Go(func() { exporter.Run(rctx) })
 	m.wg.Go(func() {
 		serve := func() error { return m.http.Serve(ln) }
 		if tlsCfg != nil {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/straja-nvr/straja/configs"
+	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/export"
 	"github.com/straja-nvr/straja/storage/playback"
@@ -277,4 +279,19 @@ func localUser() string {
 // spool: exports hold only stored, catalogued footage).
 func newClipSource(cat *storage.Catalog, st storage.Store) export.ClipSource {
 	return export.FromPlayer(playback.New(cat, st, nil))
+}
+
+// newExporter sets up the service's exports: the signing key (made at first start),
+// and the queue over the recorder's catalog and store, with files in data_dir/exports.
+func newExporter(ctx context.Context, cfg *configs.Config, rec *recorder.Recorder, db *state.State,
+	log *slog.Logger) (*export.Exporter, error) {
+	keys, err := export.OpenKeys(export.KeyDir(cfg.DataDir))
+	if err != nil {
+		return nil, err
+	}
+	b := &export.Builder{Store: rec.Store(), Clips: newClipSource(rec.Catalog(), rec.Store()), Keys: keys,
+		MinFree: int64(cfg.Export.MinFree)}
+	return export.NewExporter(ctx, export.Options{Dir: filepath.Join(cfg.DataDir, "exports"), Builder: b, DB: db,
+		Workers: cfg.Export.Workers, Queue: cfg.Export.Queue, MaxRange: time.Duration(cfg.Export.MaxRange),
+		Footage: rec.Catalog()}, log.With("component", "export"))
 }

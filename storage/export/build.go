@@ -267,24 +267,24 @@ func Version() string {
 	return "devel-" + rev
 }
 
-// RangeError is a bad export range; Field names the bound at fault ("from", "to").
-type RangeError struct{ Field, Msg string }
+// InputError is a bad export request; Field names the field at fault ("from", "to", "reason").
+type InputError struct{ Field, Msg string }
 
-func (e *RangeError) Error() string { return e.Field + ": " + e.Msg }
+func (e *InputError) Error() string { return e.Field + ": " + e.Msg }
 
 // CheckRange checks an export range: from before to, at most max long, not in the future.
 func CheckRange(from, to time.Time, max time.Duration) error {
 	switch {
 	case from.IsZero():
-		return &RangeError{"from", "is required"}
+		return &InputError{"from", "is required"}
 	case to.IsZero():
-		return &RangeError{"to", "is required"}
+		return &InputError{"to", "is required"}
 	case !to.After(from):
-		return &RangeError{"to", "must be after from"}
+		return &InputError{"to", "must be after from"}
 	case to.Sub(from) > max:
-		return &RangeError{"to", fmt.Sprintf("the range is %v long; an export may cover at most %v", to.Sub(from), max)}
+		return &InputError{"to", fmt.Sprintf("the range is %v long; an export may cover at most %v", to.Sub(from), max)}
 	case from.After(time.Now()):
-		return &RangeError{"from", "is in the future"}
+		return &InputError{"from", "is in the future"}
 	}
 	return nil
 }

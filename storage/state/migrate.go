@@ -60,6 +60,7 @@ var migrations = []migration{
 	{name: "sessions", sql: sessionsSchema},
 	{name: "health", sql: healthSchema},
 	{name: "sites", sql: sitesSchema},
+	{name: "exports", sql: exportsSchema},
 }
 
 // SchemaVersion is the schema version this binary creates and understands.

@@ -141,6 +141,20 @@ var fixtures = []struct {
 			}
 		},
 	},
+	{ // 8: exports
+		seed: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `INSERT INTO exports (id, camera, from_ms, to_ms, reason, username, state, created_ms,
+				updated_ms, clip_size, clip_sha256, key_id) VALUES ('0123456789abcdef', 'roof-east', 1764500000000,
+				1764500060000, 'dosar 12/2026', 'admin.ana', 'done', 1764500100000, 1764500200000, 4096, 'ab', 'cd')`)
+		},
+		check: func(t *testing.T, s *State) {
+			e, err := s.Export(t.Context(), "0123456789abcdef")
+			if err != nil || e.Camera != "roof-east" || e.Reason != "dosar 12/2026" || e.State != ExportDone ||
+				e.ClipSize != 4096 || !e.From.Equal(time.UnixMilli(1764500000000)) || e.KeyID != "cd" {
+				t.Errorf("export after upgrade = %+v, %v; want the fixture row", e, err)
+			}
+		},
+	},
 }
 
 func mustExec(t *testing.T, db *sql.DB, query string) {

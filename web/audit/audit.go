@@ -63,8 +63,9 @@ const (
 
 // Actions of clip export.
 const (
-	ActionExport     = "export"            // an export requested: camera, range, reason
-	ActionExportKeys = "export.key_rotate" // a new export signing key
+	ActionExport         = "export"            // an export requested: camera, range, reason
+	ActionExportKeys     = "export.key_rotate" // a new export signing key
+	ActionExportDownload = "export.download"   // an export's clip or bundle downloaded
 )
 
 // Event is what a caller records; the Log adds seq, time and the chain.
