@@ -284,7 +284,7 @@ func TestExportService(t *testing.T) {
 	cfg := baseConfig(t, t.TempDir(), sim, 1)
 	useS3(t, cfg)
 	m := startMain(t, cfg)
-	admin := adminToken(t, m)
+	admin := exportAdminToken(t, m)
 	testutil.WaitFor(t, 40*time.Second, "4 segments", func() bool { return len(segmentsOf(t, m.Addr(), "cam-1")) >= 4 })
 	segs := segmentsOf(t, m.Addr(), "cam-1")
 	from, to := segs[0].Start, segs[2].End
@@ -408,9 +408,9 @@ func recordedLive(t *testing.T, m *Main, camera string) []storage.Segment {
 	return segs
 }
 
-// adminToken makes user export-admin, an admin granted every camera, and returns an
+// exportAdminToken makes user export-admin, an admin granted every camera, and returns an
 // API token of theirs.
-func adminToken(t *testing.T, m *Main) string {
+func exportAdminToken(t *testing.T, m *Main) string {
 	t.Helper()
 	ctx := context.Background()
 	if err := m.state.AddUser(ctx, "export-admin", auth.RoleAdmin, "$argon2id$not-a-password"); err != nil {
