@@ -403,3 +403,63 @@ func TestCamerasAPIBadInput(t *testing.T) {
 		t.Errorf("sites: %s, want bastion (config) and depozit", body)
 	}
 }
+
+// TestProbeAPI: itc probes the simulator through the API and gets its stream, or the
+// reason it failed; bad input names the field; a guard may not probe.
+func TestProbeAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("watches a stream for a few seconds")
+	}
+	sim := startSim(t, 1, camsim.Options{Username: "operator", Password: "Parola-API-5521"})
+	m, logs := startBare(t, func(*configs.Config) {})
+	itc := itcToken(t, m)
+	url := m.URL() + "/api/v1/cameras/probe"
+	code, body := call(t, "POST", url, itc, map[string]any{"url": sim.URL(1), "username": "operator", "password": "Parola-API-5521"})
+	var res struct {
+		OK     bool   `json:"ok"`
+		Reason string `json:"reason"`
+		Result struct {
+			Codec  string  `json:"codec"`
+			Width  int     `json:"width"`
+			FPS    float64 `json:"fps"`
+			GOP    int     `json:"gop_frames"`
+			Live   bool    `json:"live"`
+			BFrame bool    `json:"b_frames"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(body, &res); err != nil || code != 200 || !res.OK || res.Result.Codec != "h264" ||
+		res.Result.Width != 640 || res.Result.FPS != 25 || res.Result.GOP != 50 || !res.Result.Live {
+		t.Errorf("probe of the simulator: %d %s", code, body)
+	}
+	code, body = call(t, "POST", url, itc, map[string]any{"url": sim.URL(1), "username": "operator", "password": "wrong-pw-1"})
+	if code != 200 || !strings.Contains(string(body), `"reason":"auth_failed"`) || strings.Contains(string(body), "wrong-pw-1") {
+		t.Errorf("probe with a wrong password: %d %s, want reason auth_failed", code, body)
+	}
+	for _, tc := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{map[string]any{"url": "http://127.0.0.1/x"}, "url"},
+		{map[string]any{"url": ""}, "url"},
+		{map[string]any{"url": "rtsp://127.0.0.1/x", "password": "p"}, "username"},
+	} {
+		if code, body := call(t, "POST", url, itc, tc.body); code != 400 || !strings.Contains(string(body), `"field":"`+tc.field+`"`) {
+			t.Errorf("probe %v: %d %s, want 400 naming %s", tc.body, code, body, tc.field)
+		}
+	}
+	if code, _ := call(t, "POST", url, "", map[string]any{"url": sim.URL(1)}); code != http.StatusForbidden {
+		t.Errorf("a guard probing: %d, want 403", code)
+	}
+	// The allowance: a flood of probes from one user is refused after the burst.
+	refused := false
+	for range 10 {
+		code, _ := call(t, "POST", url, itc, map[string]any{"url": "rtsp://127.0.0.1:1/x"})
+		refused = refused || code == http.StatusTooManyRequests
+	}
+	if !refused {
+		t.Error("12 probes in a row from one user all allowed, want 429 after the burst")
+	}
+	if l := logs.String(); strings.Contains(l, "Parola-API-5521") || strings.Contains(l, "wrong-pw-1") {
+		t.Errorf("a probe password is in the log:\n%s", l)
+	}
+}

@@ -243,8 +243,8 @@ func (p *prober) onPacket(pkt *rtp.Packet, pts int64) {
 	if len(p.keys) > 0 { // before the first keyframe nothing can be decoded: not counted
 		p.pts = append(p.pts, pts)
 	}
-	// Three keyframes show two GOPs: the second is a full one.
-	if len(p.keys) >= 3 && p.enough != nil {
+	// Two keyframes bound one whole GOP.
+	if len(p.keys) >= 2 && p.enough != nil {
 		close(p.enough)
 		p.enough = nil
 	}
@@ -280,8 +280,8 @@ func (p *prober) describe(res *ProbeResult) {
 		res.FPS = roundTo(float64(n-1)*streaming.ClockRate/float64(sorted[n-1]-sorted[0]), 100)
 	}
 	if len(p.keys) >= 2 {
-		// The last complete GOP: the one before the last keyframe.
-		k := len(p.keys)
+		k := len(p.keys) // the last whole GOP
+
 		res.GOPFrames = p.keys[k-1] - p.keys[k-2]
 		if res.FPS > 0 {
 			res.GOPSeconds = roundTo(float64(res.GOPFrames)/res.FPS, 100)
@@ -353,6 +353,8 @@ func classifyProbe(ctx context.Context, err error, withCredentials bool) error {
 			return &ProbeError{ProbeAuthFailed, "the camera wants a user name and password"}
 		}
 		return &ProbeError{ProbeAuthFailed, "the camera refused the user name or password"}
+	case errors.As(err, &bad) && bad.Code >= 300 && bad.Code < 400:
+		return &ProbeError{ProbeRedirected, fmt.Sprintf("the camera answered %d %s; a probe follows no redirect", bad.Code, bad.Message)}
 	case errors.As(err, &bad):
 		return &ProbeError{ProbeFailed, fmt.Sprintf("the camera answered %d %s", bad.Code, bad.Message)}
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -361,7 +363,7 @@ func classifyProbe(ctx context.Context, err error, withCredentials bool) error {
 		return &ProbeError{ProbeUnreachable, "the host name does not resolve"}
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return &ProbeError{ProbeUnreachable, "the host cannot be reached"}
-	case ctx.Err() != nil, errors.Is(err, context.DeadlineExceeded),
+	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded),
 		errors.As(err, &netErr) && netErr.Timeout():
 		if errors.As(err, &opErr) && opErr.Op == "dial" {
 			return &ProbeError{ProbeTimeout, "no answer to the connection in time (host down or port filtered)"}
