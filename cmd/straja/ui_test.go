@@ -122,8 +122,8 @@ func TestUIBrowser(t *testing.T) {
 		if !slices.Equal(tiles, bastion) {
 			t.Errorf("the guard's grid shows %q, want %q (site bastion only)", tiles, bastion)
 		}
-		if links := u.navLinks(); !slices.Equal(links, []string{"live"}) {
-			t.Errorf("the guard's header links %q, want only live", links)
+		if links := u.navLinks(); !slices.Equal(links, []string{"live", "playback"}) {
+			t.Errorf("the guard's header links %q, want live and playback", links)
 		}
 		u.waitJS(5*time.Second, "the summary counting both tiles live", `document.getElementById('summary').textContent === '2 camere, 2 în direct'`)
 		if who := uiEval[string](u, `document.getElementById('user').innerText`); !strings.Contains(who, "guard") || !strings.Contains(who, "Agent de pază") {
@@ -144,8 +144,8 @@ func TestUIBrowser(t *testing.T) {
 		for _, p := range []string{"/ui/users.html", "/ui/audit.html"} {
 			u.navigate(p)
 			u.waitJS(10*time.Second, p+" refused", `document.getElementById('forbidden') !== null`)
-			if links := u.navLinks(); !slices.Equal(links, []string{"live"}) {
-				t.Errorf("%s: header links %q, want only live", p, links)
+			if links := u.navLinks(); !slices.Equal(links, []string{"live", "playback"}) {
+				t.Errorf("%s: header links %q, want live and playback", p, links)
 			}
 		}
 	})
@@ -185,6 +185,39 @@ func TestUIBrowser(t *testing.T) {
 		u.langCheck("live")
 	})
 
+	t.Run("guard replays the last 30 seconds", func(t *testing.T) {
+		u.t = t
+		u.navigate("/ui/playback.html?camera=bastion-gate")
+		u.waitJS(15*time.Second, "the timeline with footage", `document.documentElement.dataset.ready === 'true' &&
+			Number(document.getElementById('timeline').dataset.recorded) > 0`)
+		u.langCheck("playback")
+		// Wait until there are 30 s of footage, then play from 30 s ago: near-live footage
+		// still in the spool.
+		u.waitJS(60*time.Second, "30 s of footage", `(async () => {
+			const q = new URLSearchParams({ from: new Date(Date.now() - 40000).toISOString(), to: new Date().toISOString(), buckets: '40' });
+			const tl = await (await fetch('/api/v1/cameras/bastion-gate/timeline?' + q)).json();
+			return tl.recorded.length > 0 && Date.parse(tl.recorded[0].start) < Date.now() - 31000 })()`)
+		u.run(chromedp.Evaluate[bool](`document.getElementById('near-live').click(), true`))
+		u.waitJS(20*time.Second, "the video playing", `(() => { const v = document.getElementById('video');
+			return !v.error && v.currentTime > 1 && document.getElementById('clock').textContent !== '' })()`)
+		if e := uiEval[string](u, `String(document.getElementById('video').error && document.getElementById('video').error.code)`); e != "null" {
+			t.Errorf("media error %s", e)
+		}
+		u.shot("guard-playback.png")
+		// Hovering over footage of 10 s ago draws its keyframe in the preview.
+		u.run(chromedp.Evaluate[bool](`(() => {
+			const c = document.getElementById('timeline'), r = c.getBoundingClientRect();
+			const from = Number(c.dataset.from), to = Number(c.dataset.to), t = Date.now() - 10000;
+			const x = r.left + (t - from) / (to - from) * r.width;
+			c.dispatchEvent(new PointerEvent('pointermove', { clientX: x, clientY: r.top + 10, bubbles: true }));
+			return true })()`))
+		u.waitJS(10*time.Second, "the preview drawn", `(() => { const c = document.getElementById('preview-canvas');
+			if (!c.dataset.drawn) return false;
+			const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+			let lit = 0; for (let i = 0; i < px.length; i += 4) if (px[i] + px[i+1] + px[i+2] > 60) lit++;
+			return lit > px.length / 16 })()`)
+	})
+
 	t.Run("sign out ends the session", func(t *testing.T) {
 		u.t = t
 		u.logout()
@@ -198,15 +231,17 @@ func TestUIBrowser(t *testing.T) {
 		u.navigate("/ui/login.html")
 		u.fillLogin("admin", password)
 		u.waitJS(15*time.Second, "the audit page", `location.pathname === '/ui/audit.html' && document.documentElement.dataset.ready === 'true'`)
-		if links := u.navLinks(); !slices.Equal(links, []string{"audit"}) {
-			t.Errorf("the admin's header links %q, want only audit", links)
+		if links := u.navLinks(); !slices.Equal(links, []string{"audit", "playback"}) {
+			t.Errorf("the admin's header links %q, want audit and playback", links)
 		}
 		guardLive := `[...document.querySelectorAll('#entries tbody tr')].filter(tr => tr.cells.length === 6 &&
 			tr.cells[3].dataset.action === 'live.start' && tr.cells[1].textContent === 'guard')`
 		u.run(chromedp.Evaluate[bool](`document.getElementById('f-user').value = 'guard',
 			document.getElementById('f-action').value = 'live.start',
 			document.getElementById('filters').requestSubmit(), true`))
-		u.waitJS(15*time.Second, "the guard's live.start entry", guardLive+`.length > 0`)
+		// The filtered page, not the unfiltered one it replaces: every row matches.
+		u.waitJS(15*time.Second, "the guard's live.start entry", guardLive+`.length > 0 && `+guardLive+
+			`.length === document.querySelectorAll('#entries tbody tr').length`)
 		rows := uiEval[[]string](u, `[...document.querySelectorAll('#entries tbody tr')].map(tr => tr.innerText)`)
 		for _, r := range rows {
 			if !strings.Contains(r, "guard") || !strings.Contains(r, "Vizionare în direct începută") || !strings.Contains(r, "Poarta Bastionului") && !strings.Contains(r, "Curtea interioară") {

@@ -71,7 +71,7 @@ type fragment struct {
 }
 
 // fetchers bounds the ranged reads of moofs in flight for one movie.
-const fetchers = 8
+const fetchers = 32
 
 // Movie makes the movie of camera's footage in [from, to). It starts at the keyframe
 // at or before from (or at the first keyframe after it when from falls in a gap),
@@ -396,7 +396,7 @@ func (p *Player) fragment(ctx context.Context, src source, f storage.Fragment, i
 	if e, ok := p.cache.get(k); ok {
 		return e.frag, nil
 	}
-	n := min(f.Size, 16<<10)
+	n := min(f.Size, 4<<10) // a moof of a second at 60 fps fits; a larger one takes a second read
 	buf, err := p.readAll(ctx, src, f.Offset, n)
 	if err != nil {
 		return nil, err

@@ -59,6 +59,9 @@ type Spool interface {
 	Get(ctx context.Context, key string, off, length int64) (io.ReadCloser, error)
 }
 
+// cacheSamples bounds the fragment cache: about 11 hours of 25 fps video, ~30 MB.
+const cacheSamples = 1_000_000
+
 // Player makes movies of recorded footage. Safe for concurrent use.
 type Player struct {
 	cat   Catalog
@@ -72,7 +75,7 @@ type Player struct {
 
 // New returns a Player over the catalog and the store; spool may be nil.
 func New(cat Catalog, store ObjectReader, spool Spool) *Player {
-	return &Player{cat: cat, store: store, spool: spool, cache: newFragmentCache(200_000), now: time.Now}
+	return &Player{cat: cat, store: store, spool: spool, cache: newFragmentCache(cacheSamples), now: time.Now}
 }
 
 // CheckRange validates a [from, to) request: from before to, at most MaxRange long.

@@ -6,7 +6,9 @@
 import { T, bucharestToUTC, fmtDateTime, fmtTime, onLangChange, utcToBucharestInput } from './strings.js';
 import { ApiError, api, bindText, data, h, startPage } from './app.js';
 
-const WINDOW_MS = 30 * 60 * 1000; // one movie: the server allows up to an hour
+// One movie. The server allows an hour; a shorter window starts sooner, as the
+// server reads every fragment header of the window before the first byte.
+const WINDOW_MS = 5 * 60 * 1000;
 const NEAR_LIVE_MS = 30 * 1000;
 const REFRESH_MS = 15 * 1000; // the timeline of today, as footage arrives
 const PREVIEW_DELAY_MS = 120;
@@ -76,6 +78,8 @@ function setDay(value) {
   dayStart = bucharestToUTC(`${value}T00:00`).getTime();
   const next = new Date(dayStart + 26 * 3600 * 1000); // past midnight whatever the clock change
   dayEnd = bucharestToUTC(`${utcToBucharestInput(next).slice(0, 10)}T00:00`).getTime();
+  el.timeline.dataset.from = String(dayStart); // for tests and tools: the scale in ms
+  el.timeline.dataset.to = String(dayEnd);
   bindText(el.scaleStart, () => fmtDateTime(dayStart));
   bindText(el.scaleEnd, () => fmtDateTime(dayEnd));
 }
@@ -113,6 +117,7 @@ function draw() {
   const c = el.timeline;
   const g = c.getContext('2d');
   g.clearRect(0, 0, c.width, c.height);
+  c.dataset.recorded = timeline ? String(timeline.recorded.length) : '';
   if (timeline) {
     for (const gap of timeline.gaps) {
       g.fillStyle = COLORS[gap.cause] || COLORS.no_recording;
