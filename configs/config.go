@@ -42,6 +42,7 @@ type Config struct {
 	Auth      Auth      `yaml:"auth,omitempty"`
 	Metrics   Metrics   `yaml:"metrics,omitempty"`
 	Export    Export    `yaml:"export,omitempty"`
+	Retention Retention `yaml:"retention,omitempty"`
 	Sites     []Site    `yaml:"sites,omitempty"`
 	Cameras   []Camera  `yaml:"cameras,omitempty"`
 
@@ -165,6 +166,47 @@ type Metrics struct {
 	Listen string `yaml:"listen,omitempty"`
 }
 
+// Retention configures how long footage is kept and what keeps the disk from filling.
+type Retention struct {
+	// Timezone is the zone policies' cron schedules are read in (default
+	// Europe/Bucharest).
+	Timezone string `yaml:"timezone,omitempty"`
+	// SafetyStopPercent is the share of a camera's footage (1..100, default 50) a run
+	// may delete beyond what its policy's age implies before it stops for that camera
+	// (a clock jump); a forced run overrides.
+	SafetyStopPercent int `yaml:"safety_stop_percent,omitempty"`
+	// MinFree is the free space ("10%" or a size such as 20GB) the disk backend's
+	// file system keeps (with the spool, when on the same disk): below it the
+	// oldest unheld footage is deleted at once. Unset: no guard.
+	MinFree FreeSpace `yaml:"min_free,omitempty"`
+	// GuardInterval is how often free space is checked (1s..10m; default 10s).
+	GuardInterval Duration `yaml:"guard_interval,omitempty"`
+	// MaxBytes, with the s3 backend, bounds the bucket's footage in total: beyond it
+	// the oldest unheld footage is deleted. 0: no bound.
+	MaxBytes ByteSize `yaml:"max_bytes,omitempty"`
+	// Policies say how long each camera's footage is kept; a camera no policy names
+	// keeps 30 days (the "default" policy, which the file may redefine).
+	Policies []RetentionPolicy `yaml:"policies,omitempty"`
+}
+
+// RetentionPolicy is one retention policy of the file; these cannot be changed
+// through the API.
+type RetentionPolicy struct {
+	// Name is 1..48 characters of [a-z0-9-]; "default" covers unnamed cameras.
+	Name string `yaml:"name,omitempty"`
+	// Sites and Cameras the policy covers: a camera's own policy wins over its site's.
+	Sites   []string `yaml:"sites,omitempty"`
+	Cameras []string `yaml:"cameras,omitempty"`
+	// MaxAge is how long footage is kept (any positive duration: 30d, 12h, 90s).
+	MaxAge Duration `yaml:"max_age,omitempty"`
+	// MaxBytes optionally bounds each covered camera's footage.
+	MaxBytes ByteSize `yaml:"max_bytes,omitempty"`
+	// Schedule is a cron spec or descriptor (default @hourly).
+	Schedule string `yaml:"schedule,omitempty"`
+	// Justification is required when MaxAge is over 30 days (Legea 190/2018).
+	Justification string `yaml:"justification,omitempty"`
+}
+
 // Site is a building or location that groups cameras.
 type Site struct {
 	// ID is 1..32 characters of [a-z0-9-], unique.
@@ -261,7 +303,8 @@ func Default() Config {
 		Audit: Audit{AnchorInterval: Duration(5 * time.Minute)},
 		Auth: Auth{SessionIdle: Duration(30 * time.Minute), SessionMax: Duration(12 * time.Hour),
 			GuardLookback: Duration(7 * 24 * time.Hour)},
-		Export: defaultExport(),
+		Export:    defaultExport(),
+		Retention: Retention{Timezone: "Europe/Bucharest", SafetyStopPercent: 50, GuardInterval: Duration(10 * time.Second)},
 	}
 }
 
@@ -361,6 +404,20 @@ func (c *Config) fillDefaults() {
 	}
 	if c.Auth.GuardLookback == 0 {
 		c.Auth.GuardLookback = Duration(7 * 24 * time.Hour)
+	}
+	if c.Retention.Timezone == "" {
+		c.Retention.Timezone = "Europe/Bucharest"
+	}
+	if c.Retention.SafetyStopPercent == 0 {
+		c.Retention.SafetyStopPercent = 50
+	}
+	if c.Retention.GuardInterval == 0 {
+		c.Retention.GuardInterval = Duration(10 * time.Second)
+	}
+	for i := range c.Retention.Policies {
+		if p := &c.Retention.Policies[i]; p.Schedule == "" {
+			p.Schedule = "@hourly"
+		}
 	}
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]

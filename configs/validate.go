@@ -199,6 +199,8 @@ func (c *Config) validate() []*Error {
 		bad("state.backup_keep", "must be between 1 and 10000, got %d", k)
 	}
 
+	c.validateRetention(bad)
+
 	sites := map[string]int{}
 	for i, s := range c.Sites {
 		p := fmt.Sprintf("sites[%d]", i)

@@ -47,6 +47,12 @@ type Store interface {
 	Stat(ctx context.Context, key string) (ObjectInfo, error)
 	// Delete removes the object. Deleting a missing key returns ErrNotFound.
 	Delete(ctx context.Context, key string) error
+	// DeleteMany removes the objects with keys in as few requests as the backend
+	// allows, and in a versioned bucket every version of them, so the space is freed.
+	// A missing key is not an error: a retention run completing one cut short finds
+	// some gone. failed holds the keys that could not be deleted, each with why (an
+	// object under legal hold, for one); err is a failure of the whole batch.
+	DeleteMany(ctx context.Context, keys []string) (failed map[string]error, err error)
 	// List calls fn for every object whose key starts with prefix, in lexical key order.
 	// It stops at and returns the first error fn returns.
 	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error

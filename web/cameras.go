@@ -35,6 +35,9 @@ type CameraInfo struct {
 	Source string `json:"source,omitempty"`
 	// Audio is "not_recorded" when the camera offers audio: Straja records video only.
 	Audio string `json:"audio,omitempty"`
+	// RetentionPolicy names the policy that decides how long the camera's footage is
+	// kept: its own, else its site's, else the default.
+	RetentionPolicy string `json:"retention_policy,omitempty"`
 }
 
 // AudioNotRecorded is CameraInfo.Audio for a camera that offers audio.

@@ -10,6 +10,7 @@ import (
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/export"
 	"github.com/straja-nvr/straja/storage/playback"
+	"github.com/straja-nvr/straja/storage/retention"
 	"github.com/straja-nvr/straja/streaming/webrtc"
 	"github.com/straja-nvr/straja/web/auth"
 )
@@ -109,6 +110,9 @@ var statuses = []status{
 	{err: errPlaybackOff, code: http.StatusServiceUnavailable, msg: text("playback is not running on this server")},
 	{err: playback.ErrNoFootage, code: http.StatusNotFound, msg: text("no footage is recorded in this range")},
 	{err: errLiveOff, code: http.StatusServiceUnavailable, msg: text("live view is not running on this server")},
+	{err: errRetentionOff, code: http.StatusServiceUnavailable, msg: text("retention is not running on this server")},
+	{err: retention.ErrReadOnly, code: http.StatusConflict},
+	{err: retention.ErrNoPolicy, code: http.StatusNotFound},
 	{err: errBusy, code: http.StatusServiceUnavailable, retryAfter: 1,
 		msg: text("the server is busy; try again in a moment")},
 	{err: ErrConflict, code: http.StatusConflict},

@@ -108,6 +108,18 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/api/v1/exports/{id}/{file}", Handler: s.handleExportFile,
 			Permission: Role(auth.RoleAdmin), Streaming: true},
 		{Method: "GET", Pattern: "/api/v1/export-keys", Handler: s.handleExportKeys, Permission: AnyUser},
+		// Retention: policies, dry-run plans and runs (IT&C).
+		{Method: "GET", Pattern: "/api/v1/retention/policies", Handler: s.handleRetentionPolicies,
+			Permission: Role(auth.RoleITC)},
+		{Method: "PUT", Pattern: "/api/v1/retention/policies/{name}", Handler: s.handlePutRetentionPolicy,
+			Permission: Role(auth.RoleITC)},
+		{Method: "DELETE", Pattern: "/api/v1/retention/policies/{name}", Handler: s.handleDeleteRetentionPolicy,
+			Permission: Role(auth.RoleITC)},
+		{Method: "POST", Pattern: "/api/v1/retention/plan", Handler: s.handleRetentionPlan, Permission: Role(auth.RoleITC),
+			Timeout: 2 * time.Minute},
+		{Method: "POST", Pattern: "/api/v1/retention/run", Handler: s.handleRetentionRun, Permission: Role(auth.RoleITC),
+			Timeout: retentionRunTimeout},
+		{Method: "GET", Pattern: "/api/v1/retention/runs", Handler: s.handleRetentionRuns, Permission: Role(auth.RoleITC)},
 		{Method: "GET", Pattern: "/{$}", Handler: s.handleUI, Permission: Anonymous},
 		{Method: "GET", Pattern: UIPrefix, Handler: s.handleUI, Permission: Anonymous},
 	}

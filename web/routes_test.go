@@ -75,6 +75,12 @@ func TestRouteTable(t *testing.T) {
 		"GET /api/v1/exports/{id} handleExportStatus role:admin",
 		"GET /api/v1/exports/{id}/{file} handleExportFile role:admin streaming",
 		"GET /api/v1/export-keys handleExportKeys user",
+		"GET /api/v1/retention/policies handleRetentionPolicies role:itc",
+		"PUT /api/v1/retention/policies/{name} handlePutRetentionPolicy role:itc",
+		"DELETE /api/v1/retention/policies/{name} handleDeleteRetentionPolicy role:itc",
+		"POST /api/v1/retention/plan handleRetentionPlan role:itc",
+		"POST /api/v1/retention/run handleRetentionRun role:itc",
+		"GET /api/v1/retention/runs handleRetentionRuns role:itc",
 		"GET /{$} handleUI anonymous",
 		"GET /ui/ handleUI anonymous",
 	}

@@ -93,6 +93,9 @@ type Options struct {
 	TimelineGaps playback.GapSource
 	// Exports runs clip exports; nil answers 503 to new ones.
 	Exports Exports
+	// Retention serves the retention API and each camera's effective policy; nil:
+	// those routes answer 503.
+	Retention Retention
 }
 
 // DefaultMaxInFlight is Options.MaxInFlight when unset: far above what the live pages
@@ -114,6 +117,8 @@ type Server struct {
 	sessions *auth.Sessions
 	limiter  *auth.Limiter
 	exports  Exports
+	// retention is nil without retention (tests of other parts).
+	retention Retention
 	// liveOwners maps a live session ID to the username that opened it.
 	liveOwners   sync.Map
 	metricsToken string
@@ -157,7 +162,7 @@ func New(opts Options, log *slog.Logger) *Server {
 		metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}), ui: newUI(),
 		hosts: allowedHosts(opts.Listen, opts.PublicHosts), inFlight: make(chan struct{}, opts.MaxInFlight), log: log,
 		gaps: opts.Gaps, service: opts.Service, runs: opts.Runs, player: opts.Player, timelineGaps: opts.TimelineGaps,
-		exports: opts.Exports}
+		exports: opts.Exports, retention: opts.Retention}
 	if opts.Streams != nil {
 		s.lookup = liveLookup(opts.Streams)
 	}
@@ -216,7 +221,7 @@ func (s *Server) handleCameras(w http.ResponseWriter, r *http.Request) {
 	sources := s.cameraSources(r.Context())
 	for _, c := range s.cams.Cameras() {
 		if u.May(auth.RightView, c.ID, c.Site) {
-			ci := cameraInfo(c)
+			ci := s.cameraInfo(c)
 			ci.Source = sources[c.ID]
 			out = append(out, ci)
 		}
@@ -246,9 +251,18 @@ func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(errNotFound, "camera %q not found", r.PathValue("id")))
 		return
 	}
-	ci := cameraInfo(c)
+	ci := s.cameraInfo(c)
 	ci.Source = s.cameraSources(r.Context())[c.ID]
 	writeJSON(w, http.StatusOK, ci)
+}
+
+// cameraInfo is cameraInfo with the camera's effective retention policy.
+func (s *Server) cameraInfo(c recorder.CameraStatus) CameraInfo {
+	ci := cameraInfo(c)
+	if s.retention != nil {
+		ci.RetentionPolicy = s.retention.Resolve(c.ID, c.Site).Name
+	}
+	return ci
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -22,6 +22,7 @@ import (
 	"github.com/straja-nvr/straja/recorder/gaps"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/playback"
+	"github.com/straja-nvr/straja/storage/retention"
 	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/streaming/webrtc"
 	"github.com/straja-nvr/straja/web"
@@ -44,6 +45,7 @@ type Main struct {
 	rec   *recorder.Recorder
 	cams  *cameraManager
 	state *state.State
+	ret   *retention.Runner
 	gaps  *gaps.Ledger
 	runs  *web.RunLog
 	// stopLedger stops the gap ledger once the recorder has stopped, so that it
@@ -176,6 +178,16 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("webrtc: %w", err)
 	}
 	m.rtc = rtc
+	ret, err := retention.NewRunner(ctx, m.retentionOptions(rec, sdb, al), reg, m.Log.With("component", "retention"))
+	if err != nil {
+		rtc.Close()
+		closeListeners()
+		al.Close()
+		sdb.Close()
+		rec.Close()
+		return fmt.Errorf("retention: %w", err)
+	}
+	m.ret = ret
 	srv = web.New(web.Options{Cameras: rec, Segments: rec, Health: rec, Gatherer: reg, Streams: rec, Live: rtc,
 		Auditor: al, Users: users, Sessions: &auth.Sessions{DB: sdb, Idle: time.Duration(m.Config.Auth.SessionIdle),
 			Absolute: time.Duration(m.Config.Auth.SessionMax), Lookback: time.Duration(m.Config.Auth.GuardLookback),
@@ -184,7 +196,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Listen:        m.Config.Listen, PublicHosts: m.Config.PublicHosts,
 		Gaps: ledger, Service: rec, Runs: m.runs,
 		Player: playback.New(rec.Catalog(), rec.Store(), rec.Spool()), TimelineGaps: timelineGaps{ledger},
-		Exports: exporter}, m.Log)
+		Exports: exporter, Retention: ret}, m.Log)
 	m.http = web.NewHTTPServer(srv, m.Log)
 	m.http.TLSConfig, m.https = tlsCfg, tlsCfg != nil
 	if mln != nil {
@@ -209,6 +221,7 @@ func (m *Main) Run(ctx context.Context) error {
 		ledger.Run(lctx)
 	}()
 	m.stopLedger = func() { stopLedger(); <-ledgerDone }
+	ret.Start(rctx)
 	m.done = make(chan struct{})
 	m.wg.Go(func() {
 		defer close(m.done)
@@ -260,6 +273,14 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
+// retentionOptions wires retention to the recorder's catalog, store and cameras,
+// with its runs audited.
+func (m *Main) retentionOptions(rec *recorder.Recorder, sdb *state.State, al *audit.Log) retention.RunnerOptions {
+	o := retentionOptions(m.Config, rec.Catalog(), rec.Store(), sdb, recorderCameras(rec))
+	o.OnRun = auditRuns(al, m.runs, m.Log)
+	return o
+}
+
 // Done is closed when the recorder stops by itself (an error it cannot recover from) or
 // after Close; the service must not go on answering HTTP without recording.
 func (m *Main) Done() <-chan struct{} { return m.done }
@@ -298,6 +319,7 @@ func (m *Main) Close() error {
 	rtcErr := m.rtc.Close() // ends live sessions, recording their stop
 	m.cancel()
 	<-m.cron.Stop().Done()
+	m.ret.Close() // before the catalog and the state database it uses
 	m.wg.Wait()
 	m.stopLedger()
 	if m.Sim != nil {

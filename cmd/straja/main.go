@@ -37,6 +37,7 @@ const usage = `usage:
   straja export --config FILE --camera ID --from T --to T -o CLIP.mp4 --reason R
   straja verify CLIP.mp4 [--manifest FILE] [--key PEM | --config FILE]
   straja keys show|rotate --config FILE
+  straja retention plan --config FILE [--force]
   straja cert --hosts NAME,IP,... [--out-dir DIR] [--days N] [--force]`
 
 func main() {
@@ -105,6 +106,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return tokenCommand(ctx, args[1:], stdout, stderr)
 	case "audit":
 		return auditCommand(ctx, args[1:], stdout, stderr)
+	case "retention":
+		return retentionCommand(ctx, args[1:], stdout, stderr)
 	case "cert":
 		return certCommand(args[1:], stdout, stderr)
 	case "export":

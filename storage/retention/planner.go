@@ -262,11 +262,15 @@ func containsString(list []string, s string) bool {
 // FormatAge writes d with a day unit for whole days ("30d", "1d12h", "90s").
 func FormatAge(d time.Duration) string {
 	const day = 24 * time.Hour
-	trim := func(s string) string {
-		s = strings.TrimSuffix(s, "0s")
-		s = strings.TrimSuffix(s, "0m")
-		if s == "" {
-			return "0s"
+	if d < 0 {
+		return "-" + FormatAge(-d)
+	}
+	trim := func(s string) string { // "1h0m0s" -> "1h", "10m0s" -> "10m"
+		if strings.HasSuffix(s, "m0s") {
+			s = s[:len(s)-2]
+		}
+		if strings.HasSuffix(s, "h0m") {
+			s = s[:len(s)-2]
 		}
 		return s
 	}

@@ -294,16 +294,20 @@ func TestPolicyErrors(t *testing.T) {
 		{Name: "a", Cameras: []string{"bastion-gate"}, MaxAge: time.Hour},
 		{Name: "b", Cameras: []string{"bastion-gate"}, MaxAge: time.Hour},
 	}, known)
-	if len(errs) != 1 || errs[0].Field != "b.cameras[0]" || !strings.Contains(errs[0].Msg, `policy "a"`) {
+	if len(errs) != 1 || errs[0].Index != 1 || errs[0].Field != "cameras[0]" || !strings.Contains(errs[0].Msg, `policy "a"`) {
 		t.Errorf("two policies naming one camera: %v, want b.cameras[0] naming policy a", errs)
 	}
 }
 
 func TestFormatAge(t *testing.T) {
 	for d, want := range map[time.Duration]string{30 * 24 * time.Hour: "30d", 90 * time.Second: "1m30s",
-		36 * time.Hour: "1d12h", 10 * time.Second: "10s", 2 * time.Hour: "2h"} {
+		36 * time.Hour: "1d12h", 10 * time.Second: "10s", 2 * time.Hour: "2h", 10 * time.Minute: "10m",
+		-time.Hour: "-1h", 24*time.Hour + 10*time.Minute: "1d10m", 0: "0s"} {
 		if got := FormatAge(d); got != want {
 			t.Errorf("FormatAge(%v) = %q, want %q", d, got, want)
+		}
+		if back, err := ParseAge(FormatAge(d)); err != nil || back != d {
+			t.Errorf("ParseAge(%q) = %v, %v; want %v", FormatAge(d), back, err, d)
 		}
 	}
 }

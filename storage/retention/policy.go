@@ -33,29 +33,33 @@ const (
 
 // Policy says how long the footage of some cameras is kept and when that is enforced.
 type Policy struct {
-	Name string `json:"name"`
+	Name string
 	// Sites and Cameras select the cameras the policy covers; the default policy
 	// names none.
-	Sites   []string `json:"sites,omitempty"`
-	Cameras []string `json:"cameras,omitempty"`
-	// MaxAge is how long footage is kept after it was recorded (positive).
-	MaxAge time.Duration `json:"max_age"`
+	Sites   []string
+	Cameras []string
+	// MaxAge is how long footage is kept after it was recorded (positive). In JSON
+	// it is text such as "30d" or "90s".
+	MaxAge time.Duration
 	// MaxBytes, when positive, bounds each covered camera's footage: the oldest goes
 	// first.
-	MaxBytes int64 `json:"max_bytes,omitempty"`
+	MaxBytes int64
 	// Schedule is a cron spec or descriptor (@hourly, @every 10m), read in the
 	// retention time zone.
-	Schedule string `json:"schedule"`
+	Schedule string
 	// Justification is required when MaxAge is longer than DefaultMaxAge.
-	Justification string    `json:"justification,omitempty"`
-	Source        string    `json:"source"`
-	Updated       time.Time `json:"updated,omitzero"`
-	UpdatedBy     string    `json:"updated_by,omitempty"`
+	Justification string
+	Source        string // SourceFile, SourceAPI or SourceBuiltin
+	Updated       time.Time
+	UpdatedBy     string
+
+	badAge string // why max_age in JSON did not parse
 }
 
 // FieldError is a bad field of a policy; Field is its name as the API and the file
 // spell it (schedule, max_age, cameras[1]).
 type FieldError struct {
+	Index int // of the policy in the list given to NewPolicies
 	Field string
 	Msg   string
 }
@@ -73,7 +77,7 @@ type Known struct {
 func (p *Policy) Check(known Known) []*FieldError {
 	var errs []*FieldError
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{field, fmt.Sprintf(format, args...)})
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
 	if p.Schedule == "" {
 		p.Schedule = DefaultSchedule
@@ -82,8 +86,10 @@ func (p *Policy) Check(known Known) []*FieldError {
 		bad("name", "%q must be 1-48 characters of a-z, 0-9 and '-', starting with a letter or digit", p.Name)
 	}
 	switch {
+	case p.badAge != "":
+		bad("max_age", "%s", p.badAge)
 	case p.MaxAge <= 0:
-		bad("max_age", "must be a positive duration such as 30d, 12h or 90s, got %s", p.MaxAge)
+		bad("max_age", "must be a positive duration such as 30d, 12h or 90s, got %s", FormatAge(p.MaxAge))
 	case p.MaxAge > DefaultMaxAge && strings.TrimSpace(p.Justification) == "":
 		bad("justification", "is required to keep footage longer than 30 days (Legea 190/2018 art. 5): say why")
 	}
@@ -139,30 +145,31 @@ type Policies struct {
 }
 
 // NewPolicies checks ps as a whole (each policy, and that no camera or site is named
-// by two policies) and adds the built-in default policy if ps has none. Field names
-// in errors are prefixed by the policy's name.
+// by two policies) and adds the built-in default policy if ps has none. Each error's
+// Index is that of the policy in ps.
 func NewPolicies(ps []Policy, known Known) (*Policies, []*FieldError) {
 	set := &Policies{byCamera: map[string]string{}, bySite: map[string]string{}}
 	var errs []*FieldError
 	names := map[string]bool{}
-	for _, p := range ps {
+	for pi, p := range ps {
 		for _, e := range p.Check(known) {
-			errs = append(errs, &FieldError{Field: p.Name + "." + e.Field, Msg: e.Msg})
+			e.Index = pi
+			errs = append(errs, e)
 		}
 		if names[p.Name] {
-			errs = append(errs, &FieldError{Field: p.Name + ".name", Msg: fmt.Sprintf("policy %q is defined twice", p.Name)})
+			errs = append(errs, &FieldError{Index: pi, Field: "name", Msg: fmt.Sprintf("policy %q is defined twice", p.Name)})
 		}
 		names[p.Name] = true
 		for i, c := range p.Cameras {
 			if other, ok := set.byCamera[c]; ok && other != p.Name {
-				errs = append(errs, &FieldError{Field: fmt.Sprintf("%s.cameras[%d]", p.Name, i),
+				errs = append(errs, &FieldError{Index: pi, Field: fmt.Sprintf("cameras[%d]", i),
 					Msg: fmt.Sprintf("camera %q is already covered by policy %q: a camera has one policy", c, other)})
 			}
 			set.byCamera[c] = p.Name
 		}
 		for i, s := range p.Sites {
 			if other, ok := set.bySite[s]; ok && other != p.Name {
-				errs = append(errs, &FieldError{Field: fmt.Sprintf("%s.sites[%d]", p.Name, i),
+				errs = append(errs, &FieldError{Index: pi, Field: fmt.Sprintf("sites[%d]", i),
 					Msg: fmt.Sprintf("site %q is already covered by policy %q: a site has one policy", s, other)})
 			}
 			set.bySite[s] = p.Name

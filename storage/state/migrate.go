@@ -61,6 +61,7 @@ var migrations = []migration{
 	{name: "health", sql: healthSchema},
 	{name: "sites", sql: sitesSchema},
 	{name: "exports", sql: exportsSchema},
+	{name: "retention", sql: retentionSchema},
 }
 
 // SchemaVersion is the schema version this binary creates and understands.

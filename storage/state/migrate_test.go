@@ -155,6 +155,26 @@ var fixtures = []struct {
 			}
 		},
 	},
+	{ // 9: retention policies and runs
+		seed: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `INSERT INTO retention_policies (name, spec, updated_ms, updated_by)
+				VALUES ('palat', '{"name":"palat","sites":["palat"],"max_age":"1h"}', 1764500005000, 'it.ana')`)
+			mustExec(t, db, `INSERT INTO retention_runs (id, kind, policy, forced, started_ms, ended_ms, result, error)
+				VALUES (4, 'manual', '', 1, 1764500006000, 1764500007000, '[]', '')`)
+		},
+		check: func(t *testing.T, s *State) {
+			ps, err := s.RetentionPolicies(t.Context())
+			if err != nil || len(ps) != 1 || ps[0].Name != "palat" || ps[0].By != "it.ana" ||
+				!strings.Contains(string(ps[0].Spec), `"sites":["palat"]`) {
+				t.Errorf("retention policies after upgrade = %+v, %v; want the palat row", ps, err)
+			}
+			runs, err := s.RetentionRuns(t.Context(), 10)
+			if err != nil || len(runs) != 1 || runs[0].ID != 4 || runs[0].Kind != "manual" || !runs[0].Forced ||
+				!runs[0].Ended.Equal(time.UnixMilli(1764500007000)) {
+				t.Errorf("retention runs after upgrade = %+v, %v; want run 4", runs, err)
+			}
+		},
+	},
 }
 
 func mustExec(t *testing.T, db *sql.DB, query string) {

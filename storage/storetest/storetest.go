@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Range", testRange},
 		{"Replace", testReplace},
 		{"List", testList},
+		{"DeleteMany", testDeleteMany},
 		{"NotFound", testNotFound},
 		{"InvalidKey", testInvalidKey},
 		{"SizeMismatch", testSizeMismatch},
@@ -154,6 +155,31 @@ func testReplace(t *testing.T, s storage.Store) {
 	}
 	if got := keys(t, s, ""); !slices.Equal(got, []string{segKey}) {
 		t.Fatalf("after replace List = %q, want one key", got)
+	}
+}
+
+// testDeleteMany deletes a batch spanning folders, some keys already gone, and
+// leaves the others alone.
+func testDeleteMany(t *testing.T, s storage.Store) {
+	keep := "cam/2026/01/02/keep.mp4"
+	gone := []string{"cam/2026/01/01/a.mp4", "cam/2026/01/01/b.mp4", "cam/2026/01/02/a.mp4", "c"}
+	for i, k := range append([]string{keep}, gone...) {
+		put(t, s, k, payload(100+i, byte(i)))
+	}
+	put(t, s, gone[0], payload(50, 9)) // a second version, where the bucket keeps versions
+	failed, err := s.DeleteMany(t.Context(), append(gone, "cam/2026/01/03/never.mp4"))
+	if err != nil || len(failed) > 0 {
+		t.Fatalf("DeleteMany: failed %v, err %v", failed, err)
+	}
+	if got := keys(t, s, ""); !slices.Equal(got, []string{keep}) {
+		t.Errorf("after DeleteMany, List = %q, want only %q", got, keep)
+	}
+	// Again: everything is missing now, which is not an error.
+	if failed, err := s.DeleteMany(t.Context(), gone); err != nil || len(failed) > 0 {
+		t.Errorf("DeleteMany of deleted keys: failed %v, err %v; want nothing", failed, err)
+	}
+	if _, err := s.DeleteMany(t.Context(), []string{"../x"}); !errors.Is(err, storage.ErrInvalidKey) {
+		t.Errorf("DeleteMany(../x) = %v, want ErrInvalidKey", err)
 	}
 }
 

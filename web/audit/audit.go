@@ -46,8 +46,13 @@ const (
 	ActionStateRestore     = "state.restore"
 	ActionServiceStart     = "service.start"
 	ActionServiceStop      = "service.stop"
-	ActorLocal             = "local" // the service itself, or a command run on the server
-	DefaultAnchorPeriod    = 5 * time.Minute
+	// Retention: policy changes and runs (scheduled and emergency ones by the
+	// service itself).
+	ActionRetentionPolicySet    = "retention.policy.set"
+	ActionRetentionPolicyDelete = "retention.policy.delete"
+	ActionRetentionRun          = "retention.run"
+	ActorLocal                  = "local" // the service itself, or a command run on the server
+	DefaultAnchorPeriod         = 5 * time.Minute
 )
 
 // Actions of the trail: cameras and sites changed at runtime, and probes of cameras.
