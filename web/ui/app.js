@@ -15,6 +15,7 @@ export const PAGES = [
   { id: 'live', href: '/', roles: ['guard'], key: 'live' },
   { id: 'users', href: '/ui/users.html', roles: ['itc'], key: 'users' },
   { id: 'audit', href: '/ui/audit.html', roles: ['admin'], key: 'audit' },
+  { id: 'exports', href: '/ui/exports.html', roles: ['admin'], key: 'exports' },
   // Last, so that each role's home page stays the first one above.
   { id: 'playback', href: '/ui/playback.html', roles: ['guard', 'admin'], key: 'playback' },
 ];
