@@ -327,8 +327,8 @@ func TestUIBrowser(t *testing.T) {
 		u.logout()
 		u.fillLogin("itc", password)
 		u.waitJS(15*time.Second, "the users page", `location.pathname === '/ui/users.html' && document.querySelector('#users tbody tr[data-user="guard"]') !== null`)
-		if links := u.navLinks(); !slices.Equal(links, []string{"users"}) {
-			t.Errorf("the itc header links %q, want only users", links)
+		if links := u.navLinks(); !slices.Equal(links, []string{"users", "cameras"}) {
+			t.Errorf("the itc header links %q, want users and cameras", links)
 		}
 		u.langCheck("users")
 
@@ -385,6 +385,62 @@ func TestUIBrowser(t *testing.T) {
 		u.waitJS(10*time.Second, "the row disabled", row+`.classList.contains('is-disabled')`)
 		u.run(chromedp.Evaluate[bool](row + `.querySelector('.actions button').click(), true`))
 		u.waitJS(10*time.Second, "the row enabled", `!`+row+`.classList.contains('is-disabled')`)
+	})
+
+	t.Run("itc adds a camera with the probe", func(t *testing.T) {
+		u.t = t
+		u.navigate("/ui/cameras.html")
+		row := func(id string) string {
+			return fmt.Sprintf(`document.querySelector('#cameras tbody tr[data-camera=%q]')`, id)
+		}
+		u.waitJS(10*time.Second, "the demo's cameras", row("bastion-gate")+` !== null`)
+		u.langCheck("cameras")
+		if got := uiEval[string](u, row("bastion-gate")+`.cells[6].textContent`); got != "fișierul de configurare" {
+			t.Errorf("a camera of the file shows source %q", got)
+		}
+
+		// A closed port: the probe says the connection was refused.
+		closed := testutil.FreeAddr(t, "tcp")
+		u.run(chromedp.Evaluate[bool](fmt.Sprintf(`document.getElementById('f-url').value = 'rtsp://%s/x',
+			document.getElementById('probe').click(), true`, closed)))
+		u.waitJS(15*time.Second, "the probe's failure", `document.getElementById('probe-result').dataset.ok === 'false'`)
+		if msg := uiEval[string](u, `document.getElementById('probe-result').innerText`); !strings.Contains(msg, "refuzată") {
+			t.Errorf("probe of a closed port says %q", msg)
+		}
+
+		// The simulator: the probe shows the stream before anything is saved.
+		u.run(chromedp.Evaluate[bool](fmt.Sprintf(`document.getElementById('f-id').value = 'poarta-noua',
+			document.getElementById('f-name').value = 'Poarta nouă',
+			document.getElementById('f-site').value = 'bastion',
+			document.getElementById('f-url').value = %q,
+			document.getElementById('f-transport').value = 'tcp',
+			document.getElementById('probe').click(), true`, m.Sim.URL(1))))
+		u.waitJS(15*time.Second, "the probe's result", `document.getElementById('probe-result').dataset.ok === 'true'`)
+		res := uiEval[string](u, `document.getElementById('probe-result').innerText`)
+		for _, want := range []string{"H.264", "640×360", "25", "posibilă"} {
+			if !strings.Contains(res, want) {
+				t.Errorf("probe result %q lacks %q", res, want)
+			}
+		}
+		u.shot("itc-camera-probe.png")
+		u.run(chromedp.Evaluate[bool](`document.getElementById('camera').requestSubmit(), true`))
+		u.waitJS(30*time.Second, "the new camera online", row("poarta-noua")+`?.querySelector('.cam-state')?.dataset.state === 'online'`)
+
+		// Edit: the password field is write-only, the rename shows.
+		u.run(chromedp.Evaluate[bool](row("poarta-noua") + `.querySelector('.actions button').click(), true`))
+		u.waitJS(10*time.Second, "the edit form", `document.getElementById('f-id').disabled && document.getElementById('f-name').value === 'Poarta nouă'`)
+		if v := uiEval[string](u, `document.getElementById('f-password').value`); v != "" {
+			t.Errorf("the password field holds %q when editing", v)
+		}
+		u.run(chromedp.Evaluate[bool](`document.getElementById('f-name').value = 'Poarta de est',
+			document.getElementById('camera').requestSubmit(), true`))
+		u.waitJS(10*time.Second, "the renamed camera", row("poarta-noua")+`.cells[0].textContent.startsWith('Poarta de est')`)
+
+		// Delete, after confirming.
+		u.run(chromedp.Evaluate[bool](row("poarta-noua") + `.querySelectorAll('.actions button')[1].click(), true`))
+		u.waitJS(10*time.Second, "the confirmation", `document.querySelector('tr.confirm') !== null`)
+		u.run(chromedp.Evaluate[bool](`document.querySelector('tr.confirm button.primary').click(), true`))
+		u.waitJS(10*time.Second, "the camera gone", row("poarta-noua")+` === null && !document.getElementById('status').hidden`)
 	})
 
 	all := []string{"bastion-courtyard", "bastion-gate", "palat-entrance", "palat-hall"}

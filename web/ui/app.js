@@ -14,6 +14,7 @@ export const LOGIN_PAGE = '/ui/login.html';
 export const PAGES = [
   { id: 'live', href: '/', roles: ['guard'], key: 'live' },
   { id: 'users', href: '/ui/users.html', roles: ['itc'], key: 'users' },
+  { id: 'cameras', href: '/ui/cameras.html', roles: ['itc'], key: 'cameras' },
   { id: 'audit', href: '/ui/audit.html', roles: ['admin'], key: 'audit' },
   { id: 'exports', href: '/ui/exports.html', roles: ['admin'], key: 'exports' },
   // Last, so that each role's home page stays the first one above.
