@@ -43,6 +43,7 @@ type Config struct {
 	Metrics   Metrics   `yaml:"metrics,omitempty"`
 	Export    Export    `yaml:"export,omitempty"`
 	Retention Retention `yaml:"retention,omitempty"`
+	Alerts    Alerts    `yaml:"alerts,omitempty"`
 	Sites     []Site    `yaml:"sites,omitempty"`
 	Cameras   []Camera  `yaml:"cameras,omitempty"`
 
@@ -381,6 +382,7 @@ func (c *Config) SetByFlag(path, flag string) {
 // fillDefaults sets the fields whose zero value means "default" and whose default
 // depends on other fields, so that a Config built in code works like a loaded one.
 func (c *Config) fillDefaults() {
+	c.fillAlertDefaults()
 	if c.Storage.Disk.Path == "" && c.DataDir != "" {
 		c.Storage.Disk.Path = filepath.Join(c.DataDir, "segments")
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -223,6 +224,14 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 				d.fail(n, path, "must be a whole number, not %q", n.Value)
 			}
 			v.SetInt(i)
+		}
+	case reflect.Float64:
+		if scalar("a number") {
+			f, err := strconv.ParseFloat(n.Value, 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				d.fail(n, path, "must be a number, not %q", n.Value)
+			}
+			v.SetFloat(f)
 		}
 	default:
 		panic("configs: no decoder for " + v.Type().String())

@@ -195,6 +195,7 @@ func (c *Config) validate() []*Error {
 		bad("auth.guard_lookback", "%s", err)
 	}
 	c.validateExport(bad)
+	c.validateAlerts(bad)
 	if k := c.State.BackupKeep; k < 1 || k > 10000 {
 		bad("state.backup_keep", "must be between 1 and 10000, got %d", k)
 	}

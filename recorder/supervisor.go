@@ -217,7 +217,7 @@ func (s *supervisor) apply(ctx context.Context, cams []CameraConfig) error {
 				cr.liveStream.Close()
 			}
 			s.m.ForgetCamera(cr.cfg.ID, cr.cfg.ID+liveSuffix)
-			if s.events != nil {
+			if running && s.events != nil {
 				s.events(Event{Camera: cr.cfg.ID, Site: cr.cfg.Site, Record: cr.cfg.Record, At: time.Now(), Removed: true})
 			}
 		})

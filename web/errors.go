@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/straja-nvr/straja/recorder/alerts"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/export"
 	"github.com/straja-nvr/straja/storage/playback"
@@ -113,6 +114,8 @@ var statuses = []status{
 	{err: errRetentionOff, code: http.StatusServiceUnavailable, msg: text("retention is not running on this server")},
 	{err: retention.ErrReadOnly, code: http.StatusConflict},
 	{err: retention.ErrNoPolicy, code: http.StatusNotFound},
+	{err: alerts.ErrReadOnly, code: http.StatusConflict},
+	{err: alerts.ErrNotFound, code: http.StatusNotFound},
 	{err: errBusy, code: http.StatusServiceUnavailable, retryAfter: 1,
 		msg: text("the server is busy; try again in a moment")},
 	{err: ErrConflict, code: http.StatusConflict},

@@ -164,6 +164,9 @@ func (s *Server) handleServiceHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	out.LastRetention = s.runs.Last(RunRetention)
 	out.LastBackup = s.runs.Last(RunStateBackup)
+	if s.alerts != nil {
+		out.AlertsFiring = len(s.alerts.Active())
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

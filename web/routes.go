@@ -120,6 +120,14 @@ func (s *Server) routeTable() []Route {
 		{Method: "POST", Pattern: "/api/v1/retention/run", Handler: s.handleRetentionRun, Permission: Role(auth.RoleITC),
 			Timeout: retentionRunTimeout},
 		{Method: "GET", Pattern: "/api/v1/retention/runs", Handler: s.handleRetentionRuns, Permission: Role(auth.RoleITC)},
+		// Alerts: rules (the configuration's read only) and alerts, for itc.
+		{Method: "GET", Pattern: "/api/v1/alerts", Handler: s.handleAlerts, Permission: Role(auth.RoleITC)},
+		{Method: "GET", Pattern: "/api/v1/alerts/rules", Handler: s.handleAlertRules, Permission: Role(auth.RoleITC)},
+		{Method: "PUT", Pattern: "/api/v1/alerts/rules/{rule}", Handler: s.handlePutAlertRule, Permission: Role(auth.RoleITC)},
+		{Method: "DELETE", Pattern: "/api/v1/alerts/rules/{rule}", Handler: s.handleDeleteAlertRule,
+			Permission: Role(auth.RoleITC)},
+		// Live events (Server-Sent Events), each filtered to what its user may see.
+		{Method: "GET", Pattern: "/api/v1/events", Handler: s.handleEvents, Permission: AnyUser, Streaming: true},
 		{Method: "GET", Pattern: "/{$}", Handler: s.handleUI, Permission: Anonymous},
 		{Method: "GET", Pattern: UIPrefix, Handler: s.handleUI, Permission: Anonymous},
 	}

@@ -81,6 +81,11 @@ func TestRouteTable(t *testing.T) {
 		"POST /api/v1/retention/plan handleRetentionPlan role:itc",
 		"POST /api/v1/retention/run handleRetentionRun role:itc",
 		"GET /api/v1/retention/runs handleRetentionRuns role:itc",
+		"GET /api/v1/alerts handleAlerts role:itc",
+		"GET /api/v1/alerts/rules handleAlertRules role:itc",
+		"PUT /api/v1/alerts/rules/{rule} handlePutAlertRule role:itc",
+		"DELETE /api/v1/alerts/rules/{rule} handleDeleteAlertRule role:itc",
+		"GET /api/v1/events handleEvents user streaming",
 		"GET /{$} handleUI anonymous",
 		"GET /ui/ handleUI anonymous",
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/webrtc"
 	"github.com/straja-nvr/straja/web/auth"
+	"github.com/straja-nvr/straja/web/events"
 )
 
 // Cameras is what the API needs from the recorder.
@@ -96,6 +97,10 @@ type Options struct {
 	// Retention serves the retention API and each camera's effective policy; nil:
 	// those routes answer 503.
 	Retention Retention
+	// Events feeds GET /api/v1/events; nil answers 404.
+	Events *events.Bus
+	// Alerts serves the alert rules and alerts; nil answers 404.
+	Alerts AlertBoard
 }
 
 // DefaultMaxInFlight is Options.MaxInFlight when unset: far above what the live pages
@@ -133,6 +138,8 @@ type Server struct {
 	player       Player
 	timelineGaps playback.GapSource
 	playbackSeen seenSet // audit once per movie a user plays
+	bus          *events.Bus
+	alerts       AlertBoard
 
 	routes  []Route
 	mux     *http.ServeMux
@@ -162,7 +169,7 @@ func New(opts Options, log *slog.Logger) *Server {
 		metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}), ui: newUI(),
 		hosts: allowedHosts(opts.Listen, opts.PublicHosts), inFlight: make(chan struct{}, opts.MaxInFlight), log: log,
 		gaps: opts.Gaps, service: opts.Service, runs: opts.Runs, player: opts.Player, timelineGaps: opts.TimelineGaps,
-		exports: opts.Exports, retention: opts.Retention}
+		exports: opts.Exports, retention: opts.Retention, bus: opts.Events, alerts: opts.Alerts}
 	if opts.Streams != nil {
 		s.lookup = liveLookup(opts.Streams)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder"
+	"github.com/straja-nvr/straja/recorder/alerts"
 	"github.com/straja-nvr/straja/recorder/camsim"
 	"github.com/straja-nvr/straja/recorder/gaps"
 	"github.com/straja-nvr/straja/storage"
@@ -28,6 +29,7 @@ import (
 	"github.com/straja-nvr/straja/web"
 	"github.com/straja-nvr/straja/web/audit"
 	"github.com/straja-nvr/straja/web/auth"
+	"github.com/straja-nvr/straja/web/events"
 )
 
 // Main is the whole service, wired from a validated config. End-to-end tests drive it
@@ -48,6 +50,10 @@ type Main struct {
 	ret   *retention.Runner
 	gaps  *gaps.Ledger
 	runs  *web.RunLog
+	// Alerts judges the alert rules; the retention job calls its RetentionStopped
+	// and RetentionResumed.
+	Alerts *alerts.Engine
+	bus    *events.Bus
 	// stopLedger stops the gap ledger once the recorder has stopped, so that it
 	// writes what the cameras' last moments left.
 	stopLedger func()
@@ -82,7 +88,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	// Events start with the cameras, in rec.Run, after the ledger is set.
 	var ledger *gaps.Ledger
-	opts.Events = func(ev recorder.Event) { ledger.Observe(ev) }
+	bus := events.New(0, 0)
+	m.bus = bus
+	opts.Events = func(ev recorder.Event) {
+		ledger.Observe(ev)
+		publishCameraEvent(bus, ev)
+	}
 	m.cams = newCameraManager(m.Config, m.Log)
 	opts.Redact = m.cams.redact // the file's secrets and those of cameras added at runtime
 	rec, err := recorder.New(ctx, opts, reg, m.Log)
@@ -178,6 +189,19 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("webrtc: %w", err)
 	}
 	m.rtc = rtc
+	aopts, err := alertOptions(m.Config, reg, m.Log.With("component", "alerts"))
+	if err == nil {
+		aopts.Store, aopts.Publish = sdb, func(a alerts.Alert) { publishAlert(bus, a) }
+		m.Alerts, err = alerts.New(ctx, aopts, reg, m.Log.With("component", "alerts"))
+	}
+	if err != nil {
+		rtc.Close()
+		closeListeners()
+		al.Close()
+		sdb.Close()
+		rec.Close()
+		return err
+	}
 	ret, err := retention.NewRunner(ctx, m.retentionOptions(rec, sdb, al), reg, m.Log.With("component", "retention"))
 	if err != nil {
 		rtc.Close()
@@ -196,7 +220,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Listen:        m.Config.Listen, PublicHosts: m.Config.PublicHosts,
 		Gaps: ledger, Service: rec, Runs: m.runs,
 		Player: playback.New(rec.Catalog(), rec.Store(), rec.Spool()), TimelineGaps: timelineGaps{ledger},
-		Exports: exporter, Retention: ret}, m.Log)
+		Exports: exporter, Retention: ret, Events: bus, Alerts: m.Alerts}, m.Log)
 	m.http = web.NewHTTPServer(srv, m.Log)
 	m.http.TLSConfig, m.https = tlsCfg, tlsCfg != nil
 	if mln != nil {
@@ -223,6 +247,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.stopLedger = func() { stopLedger(); <-ledgerDone }
 	ret.Start(rctx)
 	m.done = make(chan struct{})
+	m.wg.Go(func() { m.Alerts.Run(rctx, alertSource{rec}) })
 	m.wg.Go(func() {
 		defer close(m.done)
 		if err := rec.Run(rctx); err != nil {
@@ -277,7 +302,11 @@ func (m *Main) Run(ctx context.Context) error {
 // with its runs audited.
 func (m *Main) retentionOptions(rec *recorder.Recorder, sdb *state.State, al *audit.Log) retention.RunnerOptions {
 	o := retentionOptions(m.Config, rec.Catalog(), rec.Store(), sdb, recorderCameras(rec))
-	o.OnRun = auditRuns(al, m.runs, m.Log)
+	recordRun := auditRuns(al, m.runs, m.Log)
+	o.OnRun = func(ctx context.Context, run retention.Run) {
+		recordRun(ctx, run)
+		announceRun(m.bus, m.Alerts, run)
+	}
 	return o
 }
 

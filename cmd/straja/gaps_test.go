@@ -3,12 +3,17 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/internal/testutil"
+	"github.com/straja-nvr/straja/recorder/alerts"
 	"github.com/straja-nvr/straja/recorder/camsim"
 )
 
@@ -32,14 +37,53 @@ func gapsOfCamera(t *testing.T, addr, camera string) []apiGap {
 	return out.Gaps
 }
 
-// TestGapLedgerCameraOffline cuts a camera off for about 4 s: the ledger holds one
-// gap with cause offline that ends when the camera is back; the other camera has none.
-func TestGapLedgerCameraOffline(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end to end: ~15 s")
+// hookReceiver is an alert webhook endpoint that checks each body's signature.
+type hookReceiver struct {
+	secret string
+	mu     sync.Mutex
+	got    []alerts.Payload
+	bad    int
+}
+
+func (h *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r.Header.Get(alerts.SignatureHeader) != alerts.Sign([]byte(h.secret), body) {
+		h.bad++
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
 	}
+	var p alerts.Payload
+	if err := json.Unmarshal(body, &p); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	h.got = append(h.got, p)
+}
+
+func (h *hookReceiver) payloads() ([]alerts.Payload, int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]alerts.Payload(nil), h.got...), h.bad
+}
+
+// TestCameraCutOff cuts a camera off for 15 s with an offline rule of 5 s: exactly
+// one firing and one resolved webhook reach the receiver, signed; the ledger holds one
+// gap of about 15 s with cause offline, ended when the camera is back; the other
+// camera has neither.
+func TestCameraCutOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: ~25 s")
+	}
+	hook := &hookReceiver{secret: "webhook-secret-of-the-test"}
+	hsrv := httptest.NewServer(hook)
+	defer hsrv.Close()
+	t.Setenv("STRAJA_TEST_ALERT_SECRET", hook.secret)
 	sim := startSim(t, 2, camsim.Options{})
 	cfg := baseConfig(t, t.TempDir(), sim, 2)
+	cfg.Alerts.Webhook = configs.AlertWebhook{URL: hsrv.URL + "/straja", SecretEnv: "STRAJA_TEST_ALERT_SECRET"}
+	cfg.Alerts.Rules = []configs.AlertRule{{ID: "dark", Kind: "camera_offline", For: configs.Duration(5 * time.Second)}}
 	m := startMain(t, cfg)
 	testutil.WaitFor(t, 20*time.Second, "cameras online", func() bool {
 		return cameraOf(t, m.Addr(), "cam-1").State == "online" && cameraOf(t, m.Addr(), "cam-2").State == "online"
@@ -56,7 +100,10 @@ func TestGapLedgerCameraOffline(t *testing.T) {
 	if g.End != nil || g.Cause != "offline" {
 		t.Errorf("gap during the outage = %+v; want an open gap with cause offline", g)
 	}
-	time.Sleep(4*time.Second - time.Since(stopped)) // the outage itself, not a wait for a condition
+	time.Sleep(15*time.Second - time.Since(stopped)) // the outage itself, not a wait for a condition
+	if got, bad := hook.payloads(); len(got) != 1 || got[0].Status != alerts.StatusFiring || got[0].Alert.Camera != "cam-1" || bad != 0 {
+		t.Errorf("webhooks during the outage: %+v (%d badly signed); want cam-1 firing once", got, bad)
+	}
 	if err := sim.StartCamera(1); err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +124,16 @@ func TestGapLedgerCameraOffline(t *testing.T) {
 	if g.End.Before(back) || g.End.After(back.Add(10*time.Second)) {
 		t.Errorf("gap ends at %v, the camera came back at %v", g.End, back)
 	}
+	if d := g.End.Sub(g.Start); d < 14*time.Second || d > 20*time.Second {
+		t.Errorf("gap of %v, want about 15 s", d)
+	}
 	if other := gapsOfCamera(t, m.Addr(), "cam-2"); len(other) != 0 {
 		t.Errorf("cam-2 gaps = %+v, want none", other)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the resolved webhook", func() bool { got, _ := hook.payloads(); return len(got) >= 2 })
+	got, bad := hook.payloads()
+	if len(got) != 2 || got[1].Status != alerts.StatusResolved || got[1].Alert.Camera != "cam-1" || bad != 0 {
+		t.Errorf("webhooks: %+v (%d badly signed); want cam-1 firing, then resolved", got, bad)
 	}
 
 	// The camera's figures, for whoever may view it.

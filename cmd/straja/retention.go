@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -14,11 +15,14 @@ import (
 
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder"
+	"github.com/straja-nvr/straja/recorder/alerts"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/retention"
 	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/web"
 	"github.com/straja-nvr/straja/web/audit"
+	"github.com/straja-nvr/straja/web/auth"
+	"github.com/straja-nvr/straja/web/events"
 )
 
 // retentionOptions wires the retention runner from cfg: the file's policies, the
@@ -161,4 +165,27 @@ func printPlan(w io.Writer, plan *retention.Plan, loc *time.Location) {
 	n, b, stops := plan.Totals()
 	fmt.Fprintf(w, "a run now would delete %d segments (%d bytes); %d cameras held back by the safety stop; times in %s; nothing was deleted\n",
 		n, b, stops, loc)
+}
+
+// announceRun tells the live event bus (itc and admins) about a retention run, and
+// alerting whether a policy stopped itself: the retention_stopped alert fires until a
+// run ends with no safety stop.
+func announceRun(bus *events.Bus, al *alerts.Engine, run retention.Run) {
+	deleted, bytes, errs, stops := run.Totals()
+	bus.Publish(events.Event{Type: events.TypeRetentionRun, Roles: []string{auth.RoleITC, auth.RoleAdmin}, At: run.Ended,
+		Data: map[string]any{"run": run.ID, "kind": run.Kind, "policy": run.Policy, "deleted": deleted, "bytes": bytes,
+			"errors": errs, "safety_stops": stops, "error": run.Error}})
+	switch {
+	case stops > 0:
+		var cams []string
+		for _, c := range run.Cameras {
+			if c.SafetyStop != "" {
+				cams = append(cams, c.Camera)
+			}
+		}
+		al.RetentionStopped(fmt.Sprintf("retention run %d stopped itself for %d cameras (%s): it would have deleted far more than expected",
+			run.ID, stops, strings.Join(cams, ", ")))
+	case run.Error == "" && !run.Ended.IsZero():
+		al.RetentionResumed()
+	}
 }

@@ -4,15 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/recorder"
+	"github.com/straja-nvr/straja/recorder/alerts"
 	"github.com/straja-nvr/straja/recorder/gaps"
 	"github.com/straja-nvr/straja/recorder/ingest"
 	"github.com/straja-nvr/straja/recorder/spool"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/playback"
+	"github.com/straja-nvr/straja/web/auth"
+	"github.com/straja-nvr/straja/web/events"
 )
 
 // This file is where the configuration becomes the recorder's options: no package
@@ -116,4 +123,76 @@ func (t timelineGaps) Gaps(ctx context.Context, camera string, from, to time.Tim
 		out[i] = playback.Gap{Start: g.Start, End: end, Cause: string(g.Cause)}
 	}
 	return out, nil
+}
+
+// publishCameraEvent puts a camera's state change or removal on the live event bus.
+func publishCameraEvent(bus *events.Bus, ev recorder.Event) {
+	if ev.State == "" && !ev.Removed {
+		return // recording failures show as gaps and alerts
+	}
+	data := map[string]any{"state": ev.State}
+	if ev.Removed {
+		data = map[string]any{"removed": true}
+	}
+	if ev.Reason != "" {
+		data["reason"] = ev.Reason
+	}
+	bus.Publish(events.Event{Type: events.TypeCameraState, Camera: ev.Camera, Site: ev.Site, At: ev.At, Data: data})
+}
+
+// alertSource gives the alert rules the recorder's figures.
+type alertSource struct{ rec *recorder.Recorder }
+
+var _ alerts.Source = alertSource{}
+
+func (a alertSource) AlertCameras() []alerts.CameraFigures {
+	cams := a.rec.Cameras()
+	out := make([]alerts.CameraFigures, len(cams))
+	for i, c := range cams {
+		st := c.Stream
+		out[i] = alerts.CameraFigures{ID: c.ID, Site: c.Site, Record: c.Record, Online: st.State == ingest.StateOnline,
+			Since: st.Since, BitrateBps: st.BitrateBps, Lag: c.Lag, LagKnown: c.LagKnown,
+			ClockOffset: st.ClockOffset, ClockKnown: st.ClockKnown}
+	}
+	return out
+}
+
+func (a alertSource) AlertService() alerts.ServiceFigures {
+	s := a.rec.Service()
+	return alerts.ServiceFigures{SpoolBytes: s.SpoolBytes, SpoolMaxBytes: s.SpoolMaxBytes, StoreProbed: s.StoreProbed,
+		StoreReachable: s.StoreReachable}
+}
+
+// alertOptions wires alerting from cfg: its rules, and the webhook with the secret
+// from the environment.
+func alertOptions(cfg *configs.Config, reg prometheus.Registerer, log *slog.Logger) (alerts.Options, error) {
+	var opts alerts.Options
+	for _, r := range cfg.Alerts.Rules {
+		opts.Rules = append(opts.Rules, r.Rule())
+	}
+	w := cfg.Alerts.Webhook
+	if w.URL == "" {
+		return opts, nil
+	}
+	secret, ok := os.LookupEnv(w.SecretEnv)
+	if !ok || secret == "" {
+		return opts, fmt.Errorf("alerts.webhook.secret_env: environment variable %s is not set", w.SecretEnv)
+	}
+	wh, err := alerts.NewWebhook(alerts.WebhookOptions{URL: w.URL, Secret: []byte(secret), Attempts: w.Attempts,
+		Timeout: time.Duration(w.Timeout)}, reg, log)
+	if err != nil {
+		return opts, err
+	}
+	opts.Webhook = wh
+	return opts, nil
+}
+
+// publishAlert puts an alert's transition on the live event bus: a camera's to those
+// who may view the camera, the service's to itc and admins.
+func publishAlert(bus *events.Bus, a alerts.Alert) {
+	ev := events.Event{Type: events.TypeAlert, Camera: a.Camera, Site: a.Site, Data: a}
+	if a.Camera == "" {
+		ev.Roles = []string{auth.RoleITC, auth.RoleAdmin}
+	}
+	bus.Publish(ev)
 }

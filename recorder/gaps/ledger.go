@@ -90,8 +90,12 @@ func New(st Store, log *slog.Logger) *Ledger {
 }
 
 // Observe queues a recorder event for Run to write; it never blocks (it is
-// recorder.Options.Events). On a full queue the event is dropped and logged.
+// recorder.Options.Events). On a full queue the event is dropped and logged. A nil
+// ledger drops every event.
 func (l *Ledger) Observe(ev recorder.Event) {
+	if l == nil {
+		return
+	}
 	select {
 	case l.queue <- ev:
 	default:

@@ -83,6 +83,12 @@ type testCam struct {
 		of []gortsplib.Transport
 	}
 	keyAt atomic.Int64 // unix ns after which the next frame is a keyframe; 0: none pending
+	// skipEvery, when above 0, leaves out every skipEvery-th RTP packet: its sequence
+	// number is never sent, as when the network loses it.
+	skipEvery atomic.Int64
+	// clockOffset is how far the camera's clock, as its RTCP sender reports give it,
+	// is off the real one.
+	clockOffset time.Duration
 
 	mu     sync.RWMutex
 	srv    *gortsplib.Server
@@ -99,6 +105,9 @@ func withAuth(user, pass string) camOpt {
 func withInbandParams() camOpt { return func(c *testCam) { c.inband = true } }
 func withAudio() camOpt        { return func(c *testCam) { c.withAudio = true } }
 func withUDP() camOpt          { return func(c *testCam) { c.udp = true } }
+func withClockOffset(d time.Duration) camOpt {
+	return func(c *testCam) { c.clockOffset = d }
+}
 
 // newTestCam starts a camera; it is closed when the test ends.
 func newTestCam(t *testing.T, codec streaming.Codec, opts ...camOpt) *testCam {
@@ -237,6 +246,7 @@ func (c *testCam) feed(ctx context.Context, stream *gortsplib.ServerStream, medi
 	defer timer.Stop()
 	var ticks int64 // output timeline: continuous across clip loops and key jumps
 	var backlog []*rtp.Packet
+	var sent int64
 	for i := 0; ; {
 		timer.Reset(time.Until(start.Add(ticksToDuration(ticks))))
 		select {
@@ -283,7 +293,11 @@ func (c *testCam) feed(ctx context.Context, stream *gortsplib.ServerStream, medi
 			continue
 		}
 		for _, p := range append(backlog, pkts...) {
-			_ = stream.WritePacketRTP(medi, p)
+			sent++
+			if n := c.skipEvery.Load(); n > 0 && sent%n == 0 {
+				continue
+			}
+			_ = stream.WritePacketRTPWithNTP(medi, p, time.Now().Add(c.clockOffset))
 		}
 		backlog = backlog[:0]
 	}

@@ -66,6 +66,12 @@ const (
 	ActionSiteDelete   = "site.delete"
 )
 
+// Actions of alerting.
+const (
+	ActionAlertRulePut    = "alert_rule.put"    // an alert rule added or changed through the API
+	ActionAlertRuleDelete = "alert_rule.delete" // an alert rule deleted through the API
+)
+
 // Actions of clip export.
 const (
 	ActionExport         = "export"            // an export requested: camera, range, reason

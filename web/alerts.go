@@ -1,0 +1,173 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/straja-nvr/straja/recorder/alerts"
+	"github.com/straja-nvr/straja/web/audit"
+)
+
+// AlertBoard is the alerting engine as the API uses it (*alerts.Engine).
+type AlertBoard interface {
+	Rules() []alerts.Rule
+	PutRule(ctx context.Context, r alerts.Rule) (created bool, err error)
+	DeleteRule(ctx context.Context, id string) error
+	Active() []alerts.Alert
+	Recent(ctx context.Context, limit int) ([]alerts.Alert, error)
+}
+
+// Limits of the alert history listing.
+const (
+	defaultRecentAlerts = 100
+	maxRecentAlerts     = 1000
+)
+
+// handleAlerts answers {"active": [...], "recent": [...]}: the firing alerts, and
+// the latest of the history (?limit=, default 100), newest first.
+func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
+	if s.alerts == nil {
+		s.writeError(w, r, errorf(errNotFound, "alerting is not running"))
+		return
+	}
+	limit := defaultRecentAlerts
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxRecentAlerts {
+			s.writeError(w, r, &FieldError{"limit", fmt.Sprintf("must be a whole number from 1 to %d", maxRecentAlerts)})
+			return
+		}
+		limit = n
+	}
+	recent, err := s.alerts.Recent(r.Context(), limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if recent == nil {
+		recent = []alerts.Alert{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"active": s.alerts.Active(), "recent": recent})
+}
+
+// handleAlertRules lists every rule: the configuration's (source "config", read
+// only) and the API's.
+func (s *Server) handleAlertRules(w http.ResponseWriter, r *http.Request) {
+	if s.alerts == nil {
+		s.writeError(w, r, errorf(errNotFound, "alerting is not running"))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.alerts.Rules())
+}
+
+// alertRuleBody is a rule as PUT sends it; the ID is the path's.
+type alertRuleBody struct {
+	ID        string      `json:"id"`
+	Kind      alerts.Kind `json:"kind"`
+	Camera    string      `json:"camera"`
+	ForS      float64     `json:"for_s"`
+	Threshold float64     `json:"threshold"`
+	High      float64     `json:"high"`
+	Source    string      `json:"source"` // ignored: rules from the API are "api"
+}
+
+// handlePutAlertRule adds or replaces an API rule: 201 when new, 200 when replaced.
+func (s *Server) handlePutAlertRule(w http.ResponseWriter, r *http.Request) {
+	if s.alerts == nil {
+		s.writeError(w, r, errorf(errNotFound, "alerting is not running"))
+		return
+	}
+	id := r.PathValue("rule")
+	var b alertRuleBody
+	if err := decodeJSON(r, &b); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if b.ID != "" && b.ID != id {
+		s.writeError(w, r, &FieldError{"id", "must be the rule in the path, or left out"})
+		return
+	}
+	rule := alerts.Rule{ID: id, Kind: b.Kind, Camera: b.Camera, ForS: b.ForS, Threshold: b.Threshold, High: b.High}
+	if err := rule.Check(); err != nil {
+		s.writeError(w, r, ruleFieldError(err))
+		return
+	}
+	if rule.Camera != "" {
+		if _, ok := s.cams.Camera(rule.Camera); !ok {
+			s.writeError(w, r, &FieldError{"camera", fmt.Sprintf("no camera %q", rule.Camera)})
+			return
+		}
+	}
+	for _, cur := range s.alerts.Rules() {
+		if cur.ID == id && cur.Source == alerts.SourceConfig {
+			s.writeError(w, r, alerts.ErrReadOnly)
+			return
+		}
+	}
+	if err := s.record(r, audit.Event{Action: audit.ActionAlertRulePut, Camera: rule.Camera,
+		Detail: map[string]any{"rule": rule.ID, "kind": rule.Kind, "for_s": rule.ForS, "threshold": rule.Threshold,
+			"high": rule.High}}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	created, err := s.alerts.PutRule(r.Context(), rule)
+	if err != nil {
+		s.writeError(w, r, ruleFieldError(err))
+		return
+	}
+	rule.Source = alerts.SourceAPI
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, rule)
+}
+
+// handleDeleteAlertRule deletes an API rule; its firing alerts resolve.
+func (s *Server) handleDeleteAlertRule(w http.ResponseWriter, r *http.Request) {
+	if s.alerts == nil {
+		s.writeError(w, r, errorf(errNotFound, "alerting is not running"))
+		return
+	}
+	id := r.PathValue("rule")
+	if !ruleExists(s.alerts.Rules(), id) {
+		s.writeError(w, r, errorf(errNotFound, "no alert rule %q", truncate(id, 64)))
+		return
+	}
+	for _, cur := range s.alerts.Rules() {
+		if cur.ID == id && cur.Source == alerts.SourceConfig {
+			s.writeError(w, r, alerts.ErrReadOnly)
+			return
+		}
+	}
+	if err := s.record(r, audit.Event{Action: audit.ActionAlertRuleDelete, Detail: map[string]any{"rule": id}}); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.alerts.DeleteRule(r.Context(), id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func ruleExists(rules []alerts.Rule, id string) bool {
+	for _, r := range rules {
+		if r.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// ruleFieldError turns the first of a rule's field errors into the API's.
+func ruleFieldError(err error) error {
+	var fe *alerts.FieldError
+	if errors.As(err, &fe) {
+		return &FieldError{fe.Field, fe.Msg}
+	}
+	return err
+}

@@ -1,0 +1,96 @@
+package web
+
+import (
+	"bufio"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/straja-nvr/straja/web/events"
+)
+
+// readEvents opens GET /api/v1/events as role and returns a function that reads the
+// next event's type and data; it returns once the stream is open.
+func readEvents(t *testing.T, base, role string) func() (string, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", base+"/api/v1/events", nil)
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: testSession(role)})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events as %s: %s %s", role, resp.Status, resp.Header.Get("Content-Type"))
+	}
+	br := bufio.NewReader(resp.Body)
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == ": open\n" {
+			break
+		}
+	}
+	return func() (string, map[string]any) {
+		var typ string
+		var data map[string]any
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("events as %s: %v", role, err)
+			}
+			l = strings.TrimSuffix(l, "\n")
+			switch {
+			case strings.HasPrefix(l, "event: "):
+				typ = strings.TrimPrefix(l, "event: ")
+			case strings.HasPrefix(l, "data: "):
+				if err := json.Unmarshal([]byte(strings.TrimPrefix(l, "data: ")), &data); err != nil {
+					t.Fatal(err)
+				}
+			case l == "" && typ != "":
+				return typ, data
+			}
+		}
+	}
+}
+
+// TestEventsFilteredPerUser: a guard's stream carries the state changes of the
+// cameras granted to them only, and no itc-only event; itc's carries all of them.
+func TestEventsFilteredPerUser(t *testing.T) {
+	bus := events.New(0, 0)
+	// The guard is granted gate only; yard exists too.
+	o := withTestUsers(t, Options{Cameras: fakeCameras{{ID: "gate"}}, Listen: "127.0.0.1:8080", Auditor: newAuditLog(t)})
+	o.Cameras = fakeCameras{{ID: "gate"}, {ID: "yard"}}
+	o.Events = bus
+	srv := httptest.NewServer(New(o, slog.New(slog.DiscardHandler)))
+	t.Cleanup(srv.Close)
+
+	guard := readEvents(t, srv.URL, "guard")
+	itc := readEvents(t, srv.URL, "itc")
+	bus.Publish(events.Event{Type: events.TypeCameraState, Camera: "yard", Data: map[string]string{"state": "offline"}})
+	bus.Publish(events.Event{Type: events.TypeRetentionRun, Roles: []string{"itc"}})
+	bus.Publish(events.Event{Type: events.TypeCameraState, Camera: "gate", Data: map[string]string{"state": "offline"}})
+
+	if typ, data := guard(); typ != events.TypeCameraState || data["camera"] != "gate" {
+		t.Errorf("guard's first event: %s %v; want gate's state change (yard's and itc's withheld)", typ, data)
+	}
+	for _, want := range []string{"yard", "", "gate"} {
+		if typ, data := itc(); data["camera"] != nil && data["camera"] != want || data["camera"] == nil && want != "" {
+			t.Errorf("itc event %s %v; want camera %q", typ, data, want)
+		}
+	}
+	// Anonymous callers get nothing.
+	resp, err := http.Get(srv.URL + "/api/v1/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous events: %d, want 401", resp.StatusCode)
+	}
+}
