@@ -242,3 +242,25 @@ func TestRulesPersist(t *testing.T) {
 		t.Errorf("second delete: %v, want ErrNotFound", err)
 	}
 }
+
+// TestRetentionStoppedHook: retention's safety stop fires the rule until a run
+// ends without one.
+func TestRetentionStoppedHook(t *testing.T) {
+	e := newEngine(t, Options{Rules: []Rule{{ID: "ret", Kind: KindRetentionStopped}}})
+	e.evaluate(t.Context(), t0, nil, ServiceFigures{})
+	if len(e.Active()) != 0 {
+		t.Fatal("fired before any stop")
+	}
+	e.RetentionStopped("retention run 7 stopped itself for 1 cameras (gate)")
+	e.evaluate(t.Context(), t0.Add(time.Second), nil, ServiceFigures{})
+	if a := e.Active(); len(a) != 1 || !strings.Contains(a[0].Detail, "run 7") {
+		t.Fatalf("after a safety stop: %+v; want the alert, saying which run", a)
+	}
+	e.RetentionResumed()
+	e.evaluate(t.Context(), t0.Add(2*time.Second), nil, ServiceFigures{})
+	if len(e.Active()) != 0 {
+		t.Error("still firing after a clean run")
+	}
+	var nilEngine *Engine
+	nilEngine.RetentionStopped("no alerting wired") // a service without alerting ignores it
+}
