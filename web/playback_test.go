@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -186,4 +187,36 @@ func TestTimelineAndStill(t *testing.T) {
 	if _, err := io.Copy(io.Discard, rec.Body); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzPlaybackQuery sends arbitrary parameters to the playback routes: every answer
+// is footage, a timeline, 404 (nothing recorded) or 400 naming the field.
+func FuzzPlaybackQuery(f *testing.F) {
+	p0 := time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
+	st, cat := playbacktest.NewDisk(f)
+	playbacktest.Record(f, st, cat, "bastion-gate", p0, 2, 6*time.Second)
+	s := newTestServer(f, cat, func(o *Options) { o.Player = playback.New(cat, st, nil) })
+	f.Add("video.mp4", "2026-11-25T14:00:01Z", "2026-11-25T14:00:09Z", "", "")
+	f.Add("timeline", "2026-11-25T14:00:00+02:00", "2026-11-25T15:00:00Z", "", "7")
+	f.Add("still.mp4", "", "", "2026-11-25T14:00:05.5Z", "")
+	f.Add("video.mp4", "2026-11-25T14:00:00Z", "9999-12-31T23:59:59Z", "", "")
+	f.Fuzz(func(t *testing.T, route, from, to, at, buckets string) {
+		switch route {
+		case "video.mp4", "still.mp4", "timeline":
+		default:
+			return
+		}
+		q := url.Values{"from": {from}, "to": {to}, "at": {at}, "buckets": {buckets}}
+		rec := get(s, "/api/v1/cameras/bastion-gate/"+route+"?"+q.Encode())
+		switch rec.Code {
+		case 200, 404:
+		case 400:
+			var body errorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Field == "" {
+				t.Fatalf("400 without a field: %s", rec.Body)
+			}
+		default:
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	})
 }

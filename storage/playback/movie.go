@@ -396,6 +396,9 @@ func (p *Player) fragment(ctx context.Context, src source, f storage.Fragment, i
 	if e, ok := p.cache.get(k); ok {
 		return e.frag, nil
 	}
+	if f.Offset < 0 || f.Size < 16 {
+		return nil, fmt.Errorf("segment %s: fragment at %d of %d bytes is too small", src.seg.Key, f.Offset, f.Size)
+	}
 	n := min(f.Size, 4<<10) // a moof of a second at 60 fps fits; a larger one takes a second read
 	buf, err := p.readAll(ctx, src, f.Offset, n)
 	if err != nil {
