@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -366,7 +367,51 @@ func parseInit(buf []byte) (*initInfo, error) {
 		return nil, errors.New("no sample description")
 	}
 	in.codec = string(in.stsd[20:24])
+	if in.codec == "hev1" {
+		in.stsd = hvc1(in.stsd)
+		in.codec = string(in.stsd[20:24])
+	}
 	return in, nil
+}
+
+// hvc1 returns a copy of an H.265 stsd whose hev1 sample entry, parameter sets in its
+// hvcC, is declared hvc1 (all parameter sets in the sample description), as Apple's
+// players need. An entry it cannot read is returned unchanged.
+func hvc1(stsd []byte) []byte {
+	const entryAt = 16 // stsd header, version and flags, entry count
+	out := slices.Clone(stsd)
+	entry, err := mp4.ReadBoxes(out[entryAt:])
+	if err != nil || len(entry) != 1 || len(entry[0].Body) < 78 {
+		return stsd
+	}
+	boxes, err := mp4.ReadBoxes(entry[0].Body[78:])
+	if err != nil {
+		return stsd
+	}
+	for _, b := range boxes {
+		if b.Type != "hvcC" || len(b.Body) < 23 {
+			continue
+		}
+		rec := b.Body
+		n, at := int(rec[22]), 23
+		for range n {
+			if at+3 > len(rec) {
+				return stsd
+			}
+			rec[at] |= 0x80 // array_completeness: no parameter set of this type only in band
+			count := int(be.Uint16(rec[at+1:]))
+			at += 3
+			for range count {
+				if at+2 > len(rec) {
+					return stsd
+				}
+				at += 2 + int(be.Uint16(rec[at:]))
+			}
+		}
+		copy(out[entryAt+4:], "hvc1")
+		return out
+	}
+	return stsd
 }
 
 // rawChild returns the first child box of type typ in body, header included.

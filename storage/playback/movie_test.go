@@ -19,6 +19,8 @@ import (
 	"github.com/straja-nvr/straja/storage/playback"
 	"github.com/straja-nvr/straja/storage/playback/playbacktest"
 	"github.com/straja-nvr/straja/storage/storetest"
+	"github.com/straja-nvr/straja/streaming"
+	"github.com/straja-nvr/straja/streaming/clip"
 )
 
 const frame = 40 * time.Millisecond
@@ -376,4 +378,30 @@ func TestStill(t *testing.T) {
 	if _, err := p.Still(t.Context(), "gate", t0.Add(-time.Second)); !errors.Is(err, playback.ErrNoFootage) {
 		t.Errorf("still before the footage: %v, want ErrNoFootage", err)
 	}
+}
+
+// TestMovieH265 stitches H.265 footage: the sample description is the segments' own.
+func TestMovieH265(t *testing.T) {
+	st, cat := playbacktest.NewDisk(t)
+	c, err := clip.Embedded(streaming.H265)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		data := playbacktest.ClipSegment(t, c, i*100, 100) // 4 s each
+		playbacktest.Store(t, st, cat, playbacktest.Segment(t, "gate", t0.Add(time.Duration(i)*4*time.Second), data), data)
+	}
+	m, err := playback.New(cat, st, nil).Movie(t.Context(), "gate", t0.Add(time.Second), t0.Add(7*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := movieBytes(t, m)
+	path := writeTemp(t, data)
+	out, err := exec.Command(testutil.NeedTool(t, "ffprobe"), "-v", "error", "-show_entries", "stream=codec_name,codec_tag_string",
+		"-of", "csv=p=0", path).Output()
+	if err != nil || strings.TrimSpace(string(out)) != "hevc,hvc1" {
+		t.Fatalf("ffprobe: %v %s", err, out)
+	}
+	t.Logf("sample entry: %s", out)
+	checkMovie(t, data, t0.Add(time.Second), t0.Add(7*time.Second), t0)
 }

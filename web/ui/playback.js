@@ -6,10 +6,15 @@
 import { T, bucharestToUTC, fmtDateTime, fmtTime, onLangChange, utcToBucharestInput } from './strings.js';
 import { ApiError, api, bindText, data, h, startPage } from './app.js';
 
-// One movie. The server allows an hour; a shorter window starts sooner, as the
-// server reads every fragment header of the window before the first byte.
+// Movie windows. The server allows an hour, but it reads every fragment header of a
+// window before the first byte: a jump starts a 1-minute window (under 0.1 s from
+// MinIO), and playback goes on in 5-minute ones.
+const FIRST_WINDOW_MS = 60 * 1000;
 const WINDOW_MS = 5 * 60 * 1000;
 const NEAR_LIVE_MS = 30 * 1000;
+// A window ends this far before now: every fragment it takes is then complete, so
+// the movie's bytes (and ETag) do not change while the player reads it.
+const SETTLED_MS = 2000;
 const REFRESH_MS = 15 * 1000; // the timeline of today, as footage arrives
 const PREVIEW_DELAY_MS = 120;
 
@@ -170,14 +175,14 @@ function snap(t) {
 function play(t, { live = false } = {}) {
   nearLive = live;
   const now = Date.now();
-  t = Math.min(snap(t), now - 2000);
+  t = Math.min(snap(t), now - SETTLED_MS - 1000);
   if (movie && t >= movie.from && t < movie.to - 500 && !live) {
     el.video.currentTime = (t - movie.from) / 1000;
     el.video.play().catch(() => {});
     draw();
     return;
   }
-  load(t, Math.min(t + WINDOW_MS, now));
+  load(t, Math.min(t + FIRST_WINDOW_MS, now - SETTLED_MS));
 }
 
 function load(from, to) {
@@ -194,7 +199,7 @@ function onEnded() {
   if (!movie) return;
   // Go on with what was recorded since: near-live keeps following the camera.
   const now = Date.now();
-  if (movie.to < now - 2000) load(movie.to, Math.min(movie.to + WINDOW_MS, now - (nearLive ? 1000 : 0)));
+  if (movie.to < now - SETTLED_MS - 1000) load(movie.to, Math.min(movie.to + WINDOW_MS, now - SETTLED_MS));
   else setState('end');
 }
 

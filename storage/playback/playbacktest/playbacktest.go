@@ -33,8 +33,12 @@ func SegmentBytes(tb testing.TB, first, frames int) []byte {
 // ClipSegment returns frames frames of c from frame first as one segment.
 func ClipSegment(tb testing.TB, c *clip.Clip, first, frames int) []byte {
 	tb.Helper()
-	_, sps, pps := c.Params()
-	init, err := mp4.MarshalInit(&fmp4.CodecH264{SPS: sps, PPS: pps}, streaming.ClockRate)
+	vps, sps, pps := c.Params()
+	var codec fmp4.Codec = &fmp4.CodecH264{SPS: sps, PPS: pps}
+	if c.Codec() == streaming.H265 {
+		codec = &fmp4.CodecH265{VPS: vps, SPS: sps, PPS: pps}
+	}
+	init, err := mp4.MarshalInit(codec, streaming.ClockRate)
 	if err != nil {
 		tb.Fatal(err)
 	}
