@@ -19,7 +19,6 @@ import (
 	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/export"
-	"github.com/straja-nvr/straja/storage/playback"
 	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/web/audit"
 )
@@ -225,7 +224,7 @@ func exportCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		Detail: map[string]any{"from": from.UTC(), "to": to.UTC(), "reason": req.Reason, "file": *out}}); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	b := &export.Builder{Store: st, Clips: newClipSource(cat, st), Keys: keys}
+	b := &export.Builder{Store: st, Catalog: cat, Keys: keys}
 	var bar *progressbar.ProgressBar
 	files := export.Files{Clip: *out, Manifest: export.ManifestPathFor(*out)}
 	files.Signature = files.Manifest + ".sig"
@@ -275,12 +274,6 @@ func localUser() string {
 	return "local"
 }
 
-// newClipSource stitches export clips from the catalog and the store (never the
-// spool: exports hold only stored, catalogued footage).
-func newClipSource(cat *storage.Catalog, st storage.Store) export.ClipSource {
-	return export.FromPlayer(playback.New(cat, st, nil))
-}
-
 // newExporter sets up the service's exports: the signing key (made at first start),
 // and the queue over the recorder's catalog and store, with files in data_dir/exports.
 func newExporter(ctx context.Context, cfg *configs.Config, rec *recorder.Recorder, db *state.State,
@@ -289,7 +282,7 @@ func newExporter(ctx context.Context, cfg *configs.Config, rec *recorder.Recorde
 	if err != nil {
 		return nil, err
 	}
-	b := &export.Builder{Store: rec.Store(), Clips: newClipSource(rec.Catalog(), rec.Store()), Keys: keys,
+	b := &export.Builder{Store: rec.Store(), Catalog: rec.Catalog(), Keys: keys,
 		MinFree: int64(cfg.Export.MinFree)}
 	return export.NewExporter(ctx, export.Options{Dir: filepath.Join(cfg.DataDir, "exports"), Builder: b, DB: db,
 		Workers: cfg.Export.Workers, Queue: cfg.Export.Queue, MaxRange: time.Duration(cfg.Export.MaxRange),

@@ -16,34 +16,8 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/storage/playback"
 )
-
-// Clip is one camera's footage over a range, stitched into one MP4 without
-// re-encoding (*playback.Movie).
-type Clip interface {
-	Size() int64
-	// WriteRange writes n bytes of the clip from offset off.
-	WriteRange(ctx context.Context, w io.Writer, off, n int64) error
-	// Segments are the catalogued segments the clip is made from, in order.
-	Segments() []storage.Segment
-	// Start and End are the times the clip covers.
-	Start() time.Time
-	End() time.Time
-}
-
-// ClipSource stitches clips; an error matching ErrNoFootage means the range holds no
-// recording.
-type ClipSource interface {
-	Clip(ctx context.Context, camera string, from, to time.Time) (Clip, error)
-}
-
-// ClipFunc adapts a function to ClipSource.
-type ClipFunc func(ctx context.Context, camera string, from, to time.Time) (Clip, error)
-
-// Clip implements ClipSource.
-func (f ClipFunc) Clip(ctx context.Context, camera string, from, to time.Time) (Clip, error) {
-	return f(ctx, camera, from, to)
-}
 
 // Errors of an export.
 var (
@@ -68,48 +42,81 @@ type Request struct {
 
 // Builder makes the clip, manifest and signature of one export.
 type Builder struct {
-	Store storage.Store
-	Clips ClipSource
-	Keys  *Keys
-	// MinFree is the free space left on the export's disk after the clip.
+	Store   storage.Store
+	Catalog SegmentSource
+	Keys    *Keys
+	// MinFree is the free space left on the export's disk after the clip and the
+	// copies of its segments.
 	MinFree int64
 }
 
-// Build checks every source segment against its catalogued SHA-256, writes the clip
-// (to out.Clip, through a temporary file), then the manifest and its signature.
-// progress, if not nil, is called with bytes done of total as it goes (reading the
-// segments, then writing the clip). On error nothing is left at out's paths.
+// SegmentSource lists one camera's catalogued segments overlapping [from, to), with
+// their fragments (*storage.Catalog).
+type SegmentSource interface {
+	Segments(ctx context.Context, camera string, from, to time.Time) ([]storage.Segment, error)
+}
+
+// Build copies every source segment of the range from the store beside out.Clip,
+// checking each against the SHA-256 the catalog took when it was written, then
+// stitches the clip from those verified copies with playback's virtual MP4 (from the
+// keyframe at or before From, with an edit list so that it plays from From), and
+// writes it to out.Clip, then the manifest and its signature. Each segment is read
+// from the store once, and the clip holds exactly the bytes that were checked.
+// progress, if not nil, is called with bytes done of total as it goes. On error
+// nothing is left at out's paths. Errors: ErrNoFootage, ErrTampered (naming the
+// segment), ErrNoSpace.
 func (b *Builder) Build(ctx context.Context, req Request, out Files, progress func(done, total int64)) (*Manifest, error) {
-	clip, err := b.Clips.Clip(ctx, req.Camera, req.From, req.To)
+	segs, err := b.Catalog.Segments(ctx, req.Camera, req.From, req.To)
 	if err != nil {
 		return nil, err
 	}
-	segs := clip.Segments()
-	var total int64 = clip.Size()
+	var total int64
 	for _, s := range segs {
 		total += s.Size
 	}
+	if len(segs) == 0 {
+		return nil, fmt.Errorf("%w: camera %s, %s to %s", ErrNoFootage, req.Camera,
+			req.From.UTC().Format(time.RFC3339), req.To.UTC().Format(time.RFC3339))
+	}
+	dir := filepath.Dir(out.Clip)
+	// Room for the copies and a clip of about their size.
+	if err := checkSpace(dir, 2*total+b.MinFree); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(dir, ".segments-")
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	total *= 2 // the copies, then the clip
 	var done atomic.Int64
 	report := func(n int64) {
 		if progress != nil {
 			progress(done.Add(n), total)
 		}
 	}
-	if progress != nil {
-		progress(0, total)
-	}
-	if err := checkSpace(filepath.Dir(out.Clip), clip.Size()+b.MinFree); err != nil {
-		return nil, err
-	}
-	entries := make([]SourceEntry, 0, len(segs))
-	for _, s := range segs {
-		if err := b.checkSegment(ctx, s, report); err != nil {
+	report(0)
+	local := &verified{dir: tmp, files: make(map[string]string, len(segs)), segs: segs}
+	for i, s := range segs {
+		if err := b.copySegment(ctx, s, filepath.Join(tmp, fmt.Sprintf("%06d.mp4", i)), report); err != nil {
 			return nil, err
 		}
+		local.files[s.Key] = filepath.Join(tmp, fmt.Sprintf("%06d.mp4", i))
+	}
+	movie, err := playback.New(local, local, nil).Movie(ctx, req.Camera, req.From, req.To)
+	if errors.Is(err, playback.ErrNoFootage) {
+		return nil, fmt.Errorf("%w: %w", ErrNoFootage, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	total += movie.Size() - total/2 // the clip's real size
+	entries := make([]SourceEntry, 0, len(movie.Segments()))
+	for _, s := range movie.Segments() {
 		entries = append(entries, SourceEntry{Key: s.Key, Start: s.Start.UTC(), End: s.End().UTC(), Size: s.Size,
 			SHA256: hex.EncodeToString(s.SHA256[:])})
 	}
-	sum, err := writeClip(ctx, clip, out.Clip, report)
+	sum, err := writeClip(ctx, movie, out.Clip, report)
 	if err != nil {
 		return nil, err
 	}
@@ -120,8 +127,8 @@ func (b *Builder) Build(ctx context.Context, req Request, out Files, progress fu
 	}
 	m := &Manifest{Format: ManifestFormat, ID: req.ID, Camera: Named{req.Camera, req.CameraName},
 		Site: Named{req.Site, req.SiteName}, Requested: TimeRange{req.From.UTC(), req.To.UTC()},
-		Actual: TimeRange{clip.Start().UTC(), clip.End().UTC()}, Segments: entries,
-		Clip:    ClipEntry{File: filepath.Base(out.Clip), Size: clip.Size(), SHA256: sum},
+		Actual: TimeRange{movie.Start().UTC(), movie.End().UTC()}, Segments: entries,
+		Clip:    ClipEntry{File: filepath.Base(out.Clip), Size: movie.Size(), SHA256: sum},
 		Created: time.Now().UTC().Truncate(time.Millisecond), Reason: req.Reason, User: req.User,
 		Version: Version(), KeyID: keyID}
 	mb, err := m.Marshal()
@@ -139,15 +146,21 @@ func (b *Builder) Build(ctx context.Context, req Request, out Files, progress fu
 	return m, nil
 }
 
-// checkSegment reads the whole object and compares it with the catalog's record of it.
-func (b *Builder) checkSegment(ctx context.Context, s storage.Segment, report func(int64)) error {
+// copySegment copies one object to path, failing with ErrTampered when its bytes
+// differ from the catalog's record of them.
+func (b *Builder) copySegment(ctx context.Context, s storage.Segment, path string, report func(int64)) error {
 	rc, err := b.Store.Get(ctx, s.Key, 0, -1)
 	if err != nil {
 		return fmt.Errorf("read segment %s: %w", s.Key, err)
 	}
 	defer rc.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	defer f.Close()
 	h := sha256.New()
-	n, err := io.Copy(h, &progressReader{r: rc, ctx: ctx, report: report})
+	n, err := io.Copy(io.MultiWriter(f, h), &progressReader{r: rc, ctx: ctx, report: report})
 	if err != nil {
 		return fmt.Errorf("read segment %s: %w", s.Key, err)
 	}
@@ -160,8 +173,64 @@ func (b *Builder) checkSegment(ctx context.Context, s storage.Segment, report fu
 	return nil
 }
 
-// writeClip writes clip to path through a temporary file, returning its SHA-256.
-func writeClip(ctx context.Context, clip Clip, path string, report func(int64)) (string, error) {
+// verified is the checked copies of an export's segments, as playback's catalog and
+// object reader: the movie sees those segments and reads only those bytes.
+type verified struct {
+	dir   string
+	files map[string]string // key -> copy
+	segs  []storage.Segment
+}
+
+func (v *verified) Segments(_ context.Context, camera string, from, to time.Time) ([]storage.Segment, error) {
+	var out []storage.Segment
+	for _, s := range v.segs {
+		if s.Camera == camera && s.Start.Before(to) && s.End().After(from) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func (v *verified) ListSegments(ctx context.Context, q storage.SegmentQuery, fn func(storage.Segment) error) error {
+	segs, _ := v.Segments(ctx, q.Camera, q.From, q.To)
+	n := 0
+	for _, s := range segs {
+		if q.After != "" && s.Key <= q.After || n >= q.Limit {
+			continue
+		}
+		n++
+		s.Fragments = nil
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (v *verified) Get(_ context.Context, key string, off, length int64) (io.ReadCloser, error) {
+	p, ok := v.files[key]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", key, storage.ErrNotFound)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if length < 0 {
+		return f, nil
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.LimitReader(f, length), f}, nil
+}
+
+// writeClip writes movie to path through a temporary file, returning its SHA-256.
+func writeClip(ctx context.Context, movie *playback.Movie, path string, report func(int64)) (string, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), ".clip-*")
 	if err != nil {
 		return "", fmt.Errorf("write clip: %w", err)
@@ -174,7 +243,7 @@ func writeClip(ctx context.Context, clip Clip, path string, report func(int64)) 
 	}
 	h := sha256.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
-	if err := clip.WriteRange(ctx, &progressWriter{w: bw, report: report}, 0, clip.Size()); err != nil {
+	if err := movie.WriteRange(ctx, &progressWriter{w: bw, report: report}, 0, movie.Size()); err != nil {
 		return fail(fmt.Errorf("write clip: %w", err))
 	}
 	if err := bw.Flush(); err != nil {

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/state"
 )
 
@@ -52,12 +51,6 @@ type Options struct {
 	// Footage, when set, lets Submit refuse a range with nothing recorded at once
 	// rather than queue an export bound to fail.
 	Footage SegmentSource
-}
-
-// SegmentSource lists one camera's catalogued segments overlapping [from, to)
-// (*storage.Catalog).
-type SegmentSource interface {
-	Segments(ctx context.Context, camera string, from, to time.Time) ([]storage.Segment, error)
 }
 
 // Exporter runs the service's exports: a bounded queue, a few workers, state in the
