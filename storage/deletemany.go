@@ -41,8 +41,22 @@ func (s *S3) DeleteMany(ctx context.Context, keys []string) (map[string]error, e
 			return nil, err
 		}
 	}
+	// Held keys are refused as Delete refuses them, whatever the bucket enforces.
+	var failed map[string]error
+	free := keys[:0:0]
+	for _, k := range keys {
+		if s.held(k) {
+			if failed == nil {
+				failed = map[string]error{}
+			}
+			failed[k] = fmt.Errorf("delete %s: %w", k, ErrHeld)
+			continue
+		}
+		free = append(free, k)
+	}
+	keys = free
 	if len(keys) == 0 {
-		return nil, nil
+		return failed, nil
 	}
 	if err := s.ensureBucket(ctx); err != nil {
 		return nil, fmt.Errorf("delete: %w", err)
@@ -66,7 +80,6 @@ func (s *S3) DeleteMany(ctx context.Context, keys []string) (map[string]error, e
 		ch <- o
 	}
 	close(ch)
-	var failed map[string]error
 	for e := range s.client.RemoveObjects(ctx, s.bucket, ch, minio.RemoveObjectsOptions{}) {
 		key := strings.TrimPrefix(e.ObjectName, s.prefix)
 		if e.ObjectName == "" { // the request itself failed

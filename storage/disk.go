@@ -18,9 +18,13 @@ import (
 // Disk is a Store on a local directory: each object is a file at root/key.
 type Disk struct {
 	root string
+	heldCheck
 }
 
-var _ Store = (*Disk)(nil)
+var (
+	_ Store     = (*Disk)(nil)
+	_ HoldGuard = (*Disk)(nil)
+)
 
 // tempSuffix ends the names of files being written. '~' is not a key character, so
 // List never reports a half-written file.
@@ -175,11 +179,15 @@ func (d *Disk) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	return ObjectInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
 
-// Delete removes the object and then any directories it leaves empty.
+// Delete removes the object and then any directories it leaves empty. A key an
+// evidence hold protects is refused with ErrHeld.
 func (d *Disk) Delete(ctx context.Context, key string) error {
 	p, err := d.path(key)
 	if err != nil {
 		return err
+	}
+	if d.held(key) {
+		return fmt.Errorf("delete %s: %w", key, ErrHeld)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)

@@ -49,9 +49,17 @@ type S3 struct {
 
 	bucketMu sync.Mutex // one bucket check at a time
 	bucketOK bool       // the bucket is known to exist
+
+	heldCheck
+	lockMu    sync.Mutex // one Object Lock check at a time
+	lockKnown bool       // locking is known
+	locking   bool       // the bucket has Object Lock
 }
 
-var _ Store = (*S3)(nil)
+var (
+	_ Store     = (*S3)(nil)
+	_ HoldGuard = (*S3)(nil)
+)
 
 // NewS3 returns a store on the bucket described by o. It validates o but does no
 // network I/O, so the service starts while the server is still down (the spool holds
@@ -147,12 +155,113 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 	}
 	// minio-go buffers one part in memory for a reader like ours; the smallest part S3
 	// allows keeps that to 5 MiB instead of its 16 MiB default.
-	_, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, body, size,
-		minio.PutObjectOptions{ContentType: ctype, PartSize: s3PartSize})
+	opts := minio.PutObjectOptions{ContentType: ctype, PartSize: s3PartSize}
+	// A held object is locked as it is stored, so it never exists unlocked.
+	held := s.held(key)
+	if held && s.lockingOrLog(ctx) {
+		opts.LegalHold = minio.LegalHoldEnabled
+	}
+	_, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, body, size, opts)
 	if err != nil {
 		return s.fail("put", key, err)
 	}
+	// A hold set while the object was on its way missed it in its own sweep of the
+	// bucket (which lists only stored objects): lock it now.
+	if !held && s.held(key) && s.lockingOrLog(ctx) {
+		if err := s.SetLegalHold(ctx, key, true); err != nil {
+			return fmt.Errorf("put %s: %w", key, err)
+		}
+	}
 	return nil
+}
+
+// ObjectLocking reports whether the bucket has S3 Object Lock, so that legal holds
+// can protect objects. The answer is kept once the server has given it.
+func (s *S3) ObjectLocking(ctx context.Context) (bool, error) {
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	if s.lockKnown {
+		return s.locking, nil
+	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return false, err
+	}
+	enabled, _, _, _, err := s.client.GetObjectLockConfig(ctx, s.bucket)
+	if err != nil && minio.ToErrorResponse(err).Code != "ObjectLockConfigurationNotFoundError" {
+		return false, s.fail("object lock config", s.bucket, err)
+	}
+	s.lockKnown, s.locking = true, err == nil && enabled == "Enabled"
+	return s.locking, nil
+}
+
+// lockingOrLog is ObjectLocking for Put: a failed check counts as locking, so the
+// legal hold is tried and its failure fails the upload (which is retried) rather
+// than store a held object unlocked.
+func (s *S3) lockingOrLog(ctx context.Context) bool {
+	ok, err := s.ObjectLocking(ctx)
+	return ok || err != nil
+}
+
+// SetLegalHold turns the S3 legal hold of every stored version of key on or off.
+// While it is on, deleting that version fails, whoever asks. It needs a bucket with
+// Object Lock.
+func (s *S3) SetLegalHold(ctx context.Context, key string, on bool) error {
+	if err := ValidKey(key); err != nil {
+		return err
+	}
+	status := minio.LegalHoldDisabled
+	if on {
+		status = minio.LegalHoldEnabled
+	}
+	name := s.prefix + key
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	found := false
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: name, WithVersions: true}) {
+		if obj.Err != nil {
+			return s.fail("list versions", key, obj.Err)
+		}
+		if obj.Key != name || obj.IsDeleteMarker {
+			continue
+		}
+		found = true
+		err := s.client.PutObjectLegalHold(ctx, s.bucket, name,
+			minio.PutObjectLegalHoldOptions{VersionID: obj.VersionID, Status: &status})
+		if err != nil {
+			return s.fail("legal hold "+string(status), key, err)
+		}
+	}
+	if !found {
+		return fmt.Errorf("legal hold %s: %w", key, ErrNotFound)
+	}
+	return nil
+}
+
+// InitBucket creates the bucket with versioning and Object Lock, so evidence holds
+// are enforced by the storage itself. created is false when it already existed; an
+// existing bucket without Object Lock is an error, since S3 cannot be trusted to add
+// it afterwards.
+func (s *S3) InitBucket(ctx context.Context) (created bool, err error) {
+	ok, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return false, s.fail("check bucket", s.bucket, err)
+	}
+	if !ok {
+		err := s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.region, ObjectLocking: true})
+		if err != nil {
+			return false, s.fail("create bucket", s.bucket, err)
+		}
+		created = true
+	}
+	locking, err := s.ObjectLocking(ctx)
+	if err != nil {
+		return created, err
+	}
+	if !locking {
+		return false, fmt.Errorf("bucket %s exists without Object Lock: evidence holds cannot be enforced by the storage; "+
+			"create a new bucket with `straja storage init` and move the footage into it", s.bucket)
+	}
+	return created, nil
 }
 
 // s3PartSize is the multipart part size: S3's minimum.
@@ -226,8 +335,15 @@ func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 }
 
 // Delete removes the object. S3 deletes of missing keys succeed, so it stats first
-// to honour the ErrNotFound contract.
+// to honour the ErrNotFound contract. A key an evidence hold protects is refused with
+// ErrHeld (in a versioned bucket a plain delete would hide it behind a delete marker).
 func (s *S3) Delete(ctx context.Context, key string) error {
+	if err := ValidKey(key); err != nil {
+		return err
+	}
+	if s.held(key) {
+		return fmt.Errorf("delete %s: %w", key, ErrHeld)
+	}
 	if _, err := s.Stat(ctx, key); err != nil {
 		return err
 	}

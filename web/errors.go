@@ -12,6 +12,7 @@ import (
 	"github.com/straja-nvr/straja/storage/export"
 	"github.com/straja-nvr/straja/storage/playback"
 	"github.com/straja-nvr/straja/storage/retention"
+	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/streaming/webrtc"
 	"github.com/straja-nvr/straja/web/auth"
 )
@@ -110,6 +111,8 @@ var statuses = []status{
 	{err: errAudit, code: http.StatusServiceUnavailable, retryAfter: 5, msg: text("the audit trail cannot be written; try again later")},
 	{err: errPlaybackOff, code: http.StatusServiceUnavailable, msg: text("playback is not running on this server")},
 	{err: playback.ErrNoFootage, code: http.StatusNotFound, msg: text("no footage is recorded in this range")},
+	{err: state.ErrReleased, code: http.StatusConflict, msg: text("the hold is already released")},
+	{err: errNoHolds, code: http.StatusServiceUnavailable, msg: text("evidence holds are not available on this server")},
 	{err: errLiveOff, code: http.StatusServiceUnavailable, msg: text("live view is not running on this server")},
 	{err: errRetentionOff, code: http.StatusServiceUnavailable, msg: text("retention is not running on this server")},
 	{err: retention.ErrReadOnly, code: http.StatusConflict},

@@ -128,6 +128,11 @@ func (s *Server) routeTable() []Route {
 			Permission: Role(auth.RoleITC)},
 		// Live events (Server-Sent Events), each filtered to what its user may see.
 		{Method: "GET", Pattern: "/api/v1/events", Handler: s.handleEvents, Permission: AnyUser, Streaming: true},
+		// Evidence holds: admins hold footage of the cameras they may hold (the handlers
+		// check every camera a hold names, with mayAll).
+		{Method: "GET", Pattern: "/api/v1/holds", Handler: s.handleHolds, Permission: Role(auth.RoleAdmin)},
+		{Method: "POST", Pattern: "/api/v1/holds", Handler: s.handleAddHold, Permission: Role(auth.RoleAdmin)},
+		{Method: "DELETE", Pattern: "/api/v1/holds/{hold}", Handler: s.handleReleaseHold, Permission: Role(auth.RoleAdmin)},
 		{Method: "GET", Pattern: "/{$}", Handler: s.handleUI, Permission: Anonymous},
 		{Method: "GET", Pattern: UIPrefix, Handler: s.handleUI, Permission: Anonymous},
 	}

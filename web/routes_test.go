@@ -86,6 +86,9 @@ func TestRouteTable(t *testing.T) {
 		"PUT /api/v1/alerts/rules/{rule} handlePutAlertRule role:itc",
 		"DELETE /api/v1/alerts/rules/{rule} handleDeleteAlertRule role:itc",
 		"GET /api/v1/events handleEvents user streaming",
+		"GET /api/v1/holds handleHolds role:admin",
+		"POST /api/v1/holds handleAddHold role:admin",
+		"DELETE /api/v1/holds/{hold} handleReleaseHold role:admin",
 		"GET /{$} handleUI anonymous",
 		"GET /ui/ handleUI anonymous",
 	}

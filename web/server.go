@@ -101,6 +101,8 @@ type Options struct {
 	Events *events.Bus
 	// Alerts serves the alert rules and alerts; nil answers 404.
 	Alerts AlertBoard
+	// Holds keeps evidence holds (nil: the hold routes answer 503).
+	Holds HoldKeeper
 }
 
 // DefaultMaxInFlight is Options.MaxInFlight when unset: far above what the live pages
@@ -124,6 +126,7 @@ type Server struct {
 	exports  Exports
 	// retention is nil without retention (tests of other parts).
 	retention Retention
+	holds     HoldKeeper
 	// liveOwners maps a live session ID to the username that opened it.
 	liveOwners   sync.Map
 	metricsToken string
@@ -165,7 +168,7 @@ func New(opts Options, log *slog.Logger) *Server {
 		gatherer = prometheus.NewRegistry()
 	}
 	s := &Server{cams: opts.Cameras, mgr: opts.CameraManager, held: opts.HeldCameras, probes: newProbeLimits(), segments: opts.Segments, health: opts.Health, live: opts.Live, audit: opts.Auditor,
-		users: opts.Users, sessions: opts.Sessions, limiter: opts.Limiter, metricsToken: opts.MetricsToken,
+		users: opts.Users, sessions: opts.Sessions, limiter: opts.Limiter, holds: opts.Holds, metricsToken: opts.MetricsToken,
 		metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}), ui: newUI(),
 		hosts: allowedHosts(opts.Listen, opts.PublicHosts), inFlight: make(chan struct{}, opts.MaxInFlight), log: log,
 		gaps: opts.Gaps, service: opts.Service, runs: opts.Runs, player: opts.Player, timelineGaps: opts.TimelineGaps,

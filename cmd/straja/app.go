@@ -22,6 +22,7 @@ import (
 	"github.com/straja-nvr/straja/recorder/camsim"
 	"github.com/straja-nvr/straja/recorder/gaps"
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/storage/holds"
 	"github.com/straja-nvr/straja/storage/playback"
 	"github.com/straja-nvr/straja/storage/retention"
 	"github.com/straja-nvr/straja/storage/state"
@@ -49,6 +50,7 @@ type Main struct {
 	state *state.State
 	ret   *retention.Runner
 	gaps  *gaps.Ledger
+	holds *holds.Registry
 	runs  *web.RunLog
 	// Alerts judges the alert rules; the retention job calls its RetentionStopped
 	// and RetentionResumed.
@@ -117,6 +119,16 @@ func (m *Main) Run(ctx context.Context) error {
 		rec.Close()
 		return err
 	}
+	// Before anything uploads or deletes: the store refuses to delete held footage
+	// from here on, and holds a lost database forgot come back from the store.
+	hr, err := holds.Open(ctx, holds.Options{State: sdb, Store: rec.Store(), Cameras: holdCameras(rec), Registerer: reg},
+		m.Log.With("component", "holds"))
+	if err != nil {
+		sdb.Close()
+		rec.Close()
+		return err
+	}
+	m.holds = hr
 	exporter, err := newExporter(ctx, m.Config, rec, sdb, m.Log)
 	if err != nil {
 		sdb.Close()
@@ -220,7 +232,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Listen:        m.Config.Listen, PublicHosts: m.Config.PublicHosts,
 		Gaps: ledger, Service: rec, Runs: m.runs,
 		Player: playback.New(rec.Catalog(), rec.Store(), rec.Spool()), TimelineGaps: timelineGaps{ledger},
-		Exports: exporter, Retention: ret, Events: bus, Alerts: m.Alerts}, m.Log)
+		Exports: exporter, Retention: ret, Events: bus, Alerts: m.Alerts,
+		Holds: hr, HeldCameras: hr}, m.Log)
 	m.http = web.NewHTTPServer(srv, m.Log)
 	m.http.TLSConfig, m.https = tlsCfg, tlsCfg != nil
 	if mln != nil {
@@ -248,6 +261,7 @@ func (m *Main) Run(ctx context.Context) error {
 	ret.Start(rctx)
 	m.done = make(chan struct{})
 	m.wg.Go(func() { m.Alerts.Run(rctx, alertSource{rec}) })
+	m.wg.Go(func() { hr.Run(rctx, holdSweepInterval) })
 	m.wg.Go(func() {
 		defer close(m.done)
 		if err := rec.Run(rctx); err != nil {
@@ -307,6 +321,7 @@ func (m *Main) retentionOptions(rec *recorder.Recorder, sdb *state.State, al *au
 		recordRun(ctx, run)
 		announceRun(m.bus, m.Alerts, run)
 	}
+	o.Holds = m.holds
 	return o
 }
 
@@ -362,10 +377,27 @@ func (m *Main) Close() error {
 	if err := m.audit.Close(); err != nil {
 		m.Log.Warn("audit head not stored at shutdown; the next start stores it", "err", err)
 	}
+	m.holds.Close()
 	stateErr := m.state.Close()
 	err := m.rec.Close()
 	m.cancel = nil
 	return errors.Join(m.runErr, rtcErr, stateErr, err)
+}
+
+// holdSweepInterval is how often expired holds' storage locks are lifted and the held
+// footage recounted.
+const holdSweepInterval = time.Minute
+
+// holdCameras lists the recorder's cameras with their sites, for site holds.
+func holdCameras(rec *recorder.Recorder) func() []holds.Camera {
+	return func() []holds.Camera {
+		cs := rec.Cameras()
+		out := make([]holds.Camera, len(cs))
+		for i, c := range cs {
+			out[i] = holds.Camera{ID: c.ID, Site: c.Site}
+		}
+		return out
+	}
 }
 
 // loadConfig loads and checks what a command uses: opts relax the rest.
@@ -415,6 +447,26 @@ func rebuildCatalog(ctx context.Context, cfg *configs.Config, stdout, stderr io.
 		return fmt.Errorf("catalog rebuild: %w", err)
 	}
 	fmt.Fprintf(stdout, "catalog rebuilt: %d segments\n", n)
+	return importHolds(ctx, cfg, st, stdout)
+}
+
+// importHolds brings the evidence holds kept beside the footage back into the state
+// database (a lost or restored one), so a rebuild leaves no hold forgotten.
+func importHolds(ctx context.Context, cfg *configs.Config, st storage.Store, stdout io.Writer) error {
+	sdb, err := state.Open(ctx, statePath(cfg))
+	if err != nil {
+		return err
+	}
+	defer sdb.Close()
+	n, err := holds.Import(ctx, sdb, st)
+	if err != nil {
+		return fmt.Errorf("catalog rebuild: %w", err)
+	}
+	all, err := sdb.Holds(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "evidence holds: %d known, %d brought back from the store\n", len(all), n)
 	return nil
 }
 

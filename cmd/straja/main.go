@@ -1,6 +1,7 @@
 // Command straja records and relays the CCTV cameras of a site: `straja serve` runs the
 // service from a config file, `straja demo` runs it against simulated cameras, and
-// `straja catalog rebuild` rebuilds the catalog from storage, `straja state`
+// `straja catalog rebuild` rebuilds the catalog from storage, `straja storage init`
+// creates an S3 bucket with Object Lock, `straja state`
 // backs up and restores the state database, `straja user` manages users, and
 // `straja cert` writes a self-signed certificate for HTTPS on a LAN without a CA.
 package main
@@ -23,6 +24,7 @@ const usage = `usage:
   straja demo [--demo-password P] [--listen ADDR] [--data DIR] [--cameras N] [--segment-duration D] [--webrtc-udp-port P] [--webrtc-tcp-port P]
   straja serve --config FILE
   straja catalog rebuild --config FILE
+  straja storage init --config FILE
   straja state backup --config FILE
   straja state list --config FILE
   straja state restore --config FILE [--from KEY]
@@ -100,6 +102,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return rebuildCatalog(ctx, cfg, stdout, stderr)
 	case "state":
 		return stateCommand(ctx, args[1:], stdout, stderr)
+	case "storage":
+		return storageCommand(ctx, args[1:], stdout, stderr)
 	case "user":
 		return userCommand(ctx, args[1:], stdout, stderr)
 	case "token":

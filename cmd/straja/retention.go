@@ -17,6 +17,7 @@ import (
 	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/recorder/alerts"
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/storage/holds"
 	"github.com/straja-nvr/straja/storage/retention"
 	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/web"
@@ -129,6 +130,7 @@ func retentionCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	o := retentionOptions(cfg, cat, nil, sdb, func() []retention.Camera { return cams })
 	o.Guard = retention.Guard{}
+	o.Holds = holds.StateSource{State: sdb}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	r, err := retention.NewRunner(ctx, o, prometheus.NewRegistry(), log)
 	if err != nil {

@@ -62,6 +62,7 @@ var migrations = []migration{
 	{name: "sites", sql: sitesSchema},
 	{name: "exports", sql: exportsSchema},
 	{name: "retention", sql: retentionSchema},
+	{name: "holds", sql: holdsSchema},
 }
 
 // SchemaVersion is the schema version this binary creates and understands.

@@ -175,6 +175,22 @@ var fixtures = []struct {
 			}
 		},
 	},
+	{ // 10: evidence holds
+		seed: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `INSERT INTO holds (id, cameras, site, from_ms, to_ms, reason, expires_ms, created_ms,
+				created_by, released_ms, released_by, release_reason)
+				VALUES ('9f3a', '["roof-east"]', '', 1764500000000, 1764500600000, 'Dosar 123/P/2026', 0,
+				1764500700000, 'admin', 1764500800000, 'admin', 'dosar clasat')`)
+		},
+		check: func(t *testing.T, s *State) {
+			h, err := s.Hold(t.Context(), "9f3a")
+			if err != nil || !slices.Equal(h.Cameras, []string{"roof-east"}) || h.Reason != "Dosar 123/P/2026" ||
+				!h.From.Equal(time.UnixMilli(1764500000000)) || !h.Expires.IsZero() || h.ReleasedBy != "admin" ||
+				h.ReleaseReason != "dosar clasat" || !h.Released.Equal(time.UnixMilli(1764500800000)) {
+				t.Errorf("hold after upgrade = %+v, %v; want the 9f3a row as written", h, err)
+			}
+		},
+	},
 }
 
 func mustExec(t *testing.T, db *sql.DB, query string) {

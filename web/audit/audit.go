@@ -51,6 +51,8 @@ const (
 	ActionRetentionPolicySet    = "retention.policy.set"
 	ActionRetentionPolicyDelete = "retention.policy.delete"
 	ActionRetentionRun          = "retention.run"
+	ActionHoldSet               = "hold.set"
+	ActionHoldRelease           = "hold.release"
 	ActorLocal                  = "local" // the service itself, or a command run on the server
 	DefaultAnchorPeriod         = 5 * time.Minute
 )
