@@ -153,10 +153,7 @@ func (s *Server) allowed(p Permission, r *http.Request) error {
 		return errorf(errForbidden, "the %s role may not do this", u.Role)
 	case permCamera:
 		id := r.PathValue("id")
-		site := ""
-		if c, ok := s.cams.Camera(id); ok {
-			site = c.Site
-		}
+		site := s.siteOf(id)
 		if u.May(p.right, id, site) {
 			return nil
 		}
@@ -183,15 +180,25 @@ var rightVerb = map[auth.Right]string{
 func (s *Server) mayAll(r *http.Request, right auth.Right, cameras []string) error {
 	u := principal(r)
 	for _, id := range cameras {
-		site := ""
-		if c, ok := s.cams.Camera(id); ok {
-			site = c.Site
-		}
+		site := s.siteOf(id)
 		if !u.May(right, id, site) {
 			return errorf(errForbidden, "you may not %s camera %q", rightVerb[right], id)
 		}
 	}
 	return nil
+}
+
+// siteOf is the site of camera id: a running camera's, or that of a camera deleted at
+// runtime whose footage stays; "" for none.
+func (s *Server) siteOf(id string) string {
+	if c, ok := s.cams.Camera(id); ok {
+		return c.Site
+	}
+	if s.mgr != nil {
+		site, _ := s.mgr.RetiredSite(id)
+		return site
+	}
+	return ""
 }
 
 // securityHeaders are sent with every response: no script but the page's own files,

@@ -65,6 +65,9 @@ type CameraManager interface {
 	AddSite(ctx context.Context, s SiteSettings) (SiteSettings, error)
 	UpdateSite(ctx context.Context, id string, s SiteSettings) (before, after SiteSettings, err error)
 	DeleteSite(ctx context.Context, id string) (SiteSettings, error)
+	// RetiredSite returns the site of a camera deleted at runtime, whose footage stays:
+	// grants by site keep reaching it.
+	RetiredSite(id string) (string, bool)
 }
 
 // HeldCameras says which cameras have footage under an evidence hold in force.

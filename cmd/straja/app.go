@@ -315,7 +315,7 @@ func (m *Main) Run(ctx context.Context) error {
 // retentionOptions wires retention to the recorder's catalog, store and cameras,
 // with its runs audited.
 func (m *Main) retentionOptions(rec *recorder.Recorder, sdb *state.State, al *audit.Log) retention.RunnerOptions {
-	o := retentionOptions(m.Config, rec.Catalog(), rec.Store(), sdb, recorderCameras(rec))
+	o := retentionOptions(m.Config, rec.Catalog(), rec.Store(), sdb, recorderCameras(rec, m.cams))
 	recordRun := auditRuns(al, m.runs, m.Log)
 	o.OnRun = func(ctx context.Context, run retention.Run) {
 		recordRun(ctx, run)

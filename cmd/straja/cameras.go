@@ -17,6 +17,7 @@ import (
 	"github.com/straja-nvr/straja/internal/redact"
 	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/recorder/ingest"
+	"github.com/straja-nvr/straja/storage/retention"
 	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/web"
 	"github.com/straja-nvr/straja/web/auth"
@@ -40,6 +41,9 @@ type cameraManager struct {
 	mu    sync.RWMutex // guards what follows; held only briefly, never through Apply
 	sites []state.Site
 	cams  map[string]runtimeCamera
+	// retired maps cameras deleted at runtime to their site: their footage stays, and
+	// grants by site keep reaching it.
+	retired map[string]string
 }
 
 // runtimeCamera is a runtime camera as the state database keeps it (cameras.spec). The
@@ -56,12 +60,15 @@ type runtimeCamera struct {
 	Transport   string `json:"transport"`
 	ReadTimeout string `json:"read_timeout"`
 	Record      bool   `json:"record"`
+	// Deleted marks a camera deleted at runtime: the row stays, without credentials,
+	// so that its footage keeps its site.
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 var _ web.CameraManager = (*cameraManager)(nil)
 
 func newCameraManager(cfg *configs.Config, log *slog.Logger) *cameraManager {
-	return &cameraManager{cfg: cfg, log: log, cams: map[string]runtimeCamera{}}
+	return &cameraManager{cfg: cfg, log: log, cams: map[string]runtimeCamera{}, retired: map[string]string{}}
 }
 
 // load reads the runtime sites and cameras and makes the recorder run them beside
@@ -76,7 +83,7 @@ func (m *cameraManager) load(ctx context.Context, db *state.State, rec *recorder
 	if err != nil {
 		return err
 	}
-	cams := map[string]runtimeCamera{}
+	cams, retired := map[string]runtimeCamera{}, map[string]string{}
 	var kept []state.Site
 	for _, s := range sites {
 		if _, ok := m.fileSite(s.ID); ok {
@@ -92,6 +99,10 @@ func (m *cameraManager) load(ctx context.Context, db *state.State, rec *recorder
 			continue
 		}
 		c.ID = row.ID
+		if c.Deleted {
+			retired[c.ID] = c.Site
+			continue
+		}
 		if _, ok := m.cfg.Camera(c.ID); ok {
 			m.log.Warn("camera added through the API has the ID of a camera of the configuration file, which wins; "+
 				"delete it through the API or rename one", "camera", c.ID)
@@ -100,7 +111,7 @@ func (m *cameraManager) load(ctx context.Context, db *state.State, rec *recorder
 		cams[c.ID] = c
 	}
 	m.mu.Lock()
-	m.sites, m.cams = kept, cams
+	m.sites, m.cams, m.retired = kept, cams, retired
 	m.mu.Unlock()
 	return m.apply(ctx)
 }
@@ -182,7 +193,31 @@ func (m *cameraManager) targets() auth.Targets {
 	for _, c := range m.sortedCams() {
 		t.Cameras = append(t.Cameras, c.ID)
 	}
+	for id := range m.retired {
+		if _, running := m.cams[id]; !running {
+			t.Cameras = append(t.Cameras, id) // a grant still reaches its footage
+		}
+	}
 	return t
+}
+
+// retiredCameras lists the cameras deleted at runtime with their sites.
+func (m *cameraManager) retiredCameras() []retention.Camera {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]retention.Camera, 0, len(m.retired))
+	for id, site := range m.retired {
+		out = append(out, retention.Camera{ID: id, Site: site})
+	}
+	return out
+}
+
+// RetiredSite returns the site of a camera deleted at runtime.
+func (m *cameraManager) RetiredSite(id string) (string, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	site, ok := m.retired[id]
+	return site, ok
 }
 
 // secrets lists the runtime cameras' passwords in every form they may be written.
@@ -397,12 +432,21 @@ func (m *cameraManager) AddCamera(ctx context.Context, in web.CameraSettings) (w
 	}
 	m.mu.Lock()
 	m.cams[c.ID] = c
+	site, wasRetired := m.retired[c.ID]
+	delete(m.retired, c.ID)
 	m.mu.Unlock()
 	if err := m.apply(ctx); err != nil {
 		m.mu.Lock()
 		delete(m.cams, c.ID)
+		if wasRetired {
+			m.retired[c.ID] = site
+		}
 		m.mu.Unlock()
-		_ = m.db.DeleteCamera(context.WithoutCancel(ctx), c.ID)
+		if wasRetired {
+			_ = m.store(context.WithoutCancel(ctx), runtimeCamera{ID: c.ID, Site: site, Deleted: true})
+		} else {
+			_ = m.db.DeleteCamera(context.WithoutCancel(ctx), c.ID)
+		}
 		return web.CameraSettings{}, err
 	}
 	m.log.Info("camera added", "camera", c.ID, "site", c.Site, "record", c.Record)
@@ -461,15 +505,18 @@ func (m *cameraManager) DeleteCamera(ctx context.Context, id string) (web.Camera
 	if !ok {
 		return web.CameraSettings{}, web.NotFound("camera %q not found", id)
 	}
-	if err := m.db.DeleteCamera(ctx, id); err != nil {
+	// A row without credentials stays, so that the footage keeps its site.
+	if err := m.store(ctx, runtimeCamera{ID: id, Name: prev.Name, Site: prev.Site, Deleted: true}); err != nil {
 		return web.CameraSettings{}, err
 	}
 	m.mu.Lock()
 	delete(m.cams, id)
+	m.retired[id] = prev.Site
 	m.mu.Unlock()
 	if err := m.apply(ctx); err != nil {
 		m.mu.Lock()
 		m.cams[id] = prev
+		delete(m.retired, id)
 		m.mu.Unlock()
 		_ = m.store(context.WithoutCancel(ctx), prev)
 		return web.CameraSettings{}, err

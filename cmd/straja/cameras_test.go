@@ -262,6 +262,16 @@ func TestCamerasAPI(t *testing.T) {
 	if n := len(segmentsOf(t, m.Addr(), "cam-new")); n < footage {
 		t.Errorf("cam-new segments after delete: %d, want its %d (footage is kept)", n, footage)
 	}
+	// An administrator granted the camera's site still reaches its footage.
+	admin := adminToken(t, m)
+	if err := m.state.SetGrants(context.Background(), "admin-tester", []state.Grant{{Kind: "site", Target: "bastion"}}); err != nil {
+		t.Fatal(err)
+	}
+	from, to := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if code, body := call(t, "GET", base+"/cameras/cam-new/segments?from="+from+"&to="+to, admin, nil); code != http.StatusOK ||
+		!strings.Contains(string(body), `"sha256"`) {
+		t.Errorf("segments of the deleted cam-new for an admin of its site: %d %s", code, body)
+	}
 	// Wait for a segment of the file's cameras that starts well after every change.
 	last := time.Now()
 	for _, id := range []string{"cam-1", "cam-2", "cam-3"} {

@@ -60,12 +60,16 @@ func retentionOptions(cfg *configs.Config, cat *storage.Catalog, st storage.Stor
 	return o
 }
 
-// recorderCameras lists the recorder's cameras for retention.
-func recorderCameras(rec *recorder.Recorder) func() []retention.Camera {
+// recorderCameras lists the recorder's cameras for retention, and the cameras deleted
+// at runtime whose footage stays under their site's policy (retired, when set).
+func recorderCameras(rec *recorder.Recorder, retired ...*cameraManager) func() []retention.Camera {
 	return func() []retention.Camera {
 		var out []retention.Camera
 		for _, c := range rec.Cameras() {
 			out = append(out, retention.Camera{ID: c.ID, Site: c.Site})
+		}
+		for _, m := range retired {
+			out = append(out, m.retiredCameras()...)
 		}
 		return out
 	}
