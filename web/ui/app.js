@@ -17,6 +17,7 @@ export const PAGES = [
   { id: 'cameras', href: '/ui/cameras.html', roles: ['itc'], key: 'cameras' },
   { id: 'audit', href: '/ui/audit.html', roles: ['admin'], key: 'audit' },
   { id: 'exports', href: '/ui/exports.html', roles: ['admin'], key: 'exports' },
+  { id: 'holds', href: '/ui/holds.html', roles: ['admin'], key: 'holds' },
   // Last, so that each role's home page stays the first one above.
   { id: 'playback', href: '/ui/playback.html', roles: ['guard', 'admin'], key: 'playback' },
 ];
