@@ -412,6 +412,30 @@ func TestCamerasAPIBadInput(t *testing.T) {
 	if !strings.Contains(string(body), `"id":"depozit"`) || !strings.Contains(string(body), `"source":"config"`) {
 		t.Errorf("sites: %s, want bastion (config) and depozit", body)
 	}
+
+	// An evidence hold on the camera: deleting it needs keep_holds.
+	admin := adminToken(t, m)
+	if err := m.state.SetGrants(context.Background(), "admin-tester", []state.Grant{{Kind: "camera", Target: "cam-x"}}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if code, body := call(t, "POST", base+"/holds", admin, map[string]any{"cameras": []string{"cam-x"},
+		"from": now.Add(-time.Hour).Format(time.RFC3339), "to": now.Format(time.RFC3339), "reason": "dosar 12/2026"}); code/100 != 2 {
+		t.Fatalf("hold on cam-x: %d %s", code, body)
+	}
+	if code, body := call(t, "DELETE", base+"/cameras/cam-x", itc, nil); code != http.StatusConflict || !strings.Contains(string(body), "keep_holds") {
+		t.Errorf("delete a held camera: %d %s, want 409 saying keep_holds", code, body)
+	}
+	if code, body := call(t, "DELETE", base+"/cameras/cam-x?keep_holds=maybe", itc, nil); code != 400 ||
+		!strings.Contains(string(body), `"field":"keep_holds"`) {
+		t.Errorf("keep_holds=maybe: %d %s, want 400 naming keep_holds", code, body)
+	}
+	if code, body := call(t, "DELETE", base+"/cameras/cam-x?keep_holds=true", itc, nil); code != http.StatusNoContent {
+		t.Errorf("delete a held camera with keep_holds: %d %s, want 204", code, body)
+	}
+	if code, body := call(t, "GET", base+"/holds", admin, nil); code != 200 || !strings.Contains(string(body), "dosar 12/2026") {
+		t.Errorf("holds after the camera was deleted: %d %s, want the hold kept", code, body)
+	}
 }
 
 // TestProbeAPI: itc probes the simulator through the API and gets its stream, or the

@@ -63,7 +63,11 @@ func dsn(path string, readOnly bool) string {
 	if readOnly {
 		return u + "?mode=ro&immutable=1"
 	}
-	return u + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
+	// Transactions take the write lock at BEGIN (every one here writes): a deferred one
+	// that reads first cannot wait for it later and fails at once with SQLITE_BUSY
+	// when another writer (the gap ledger, the audit trail) got in between.
+	return u + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +
+		"&_txlock=immediate"
 }
 
 // Close closes the database.
