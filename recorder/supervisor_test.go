@@ -30,7 +30,7 @@ const superviseFrame = 40 * time.Millisecond
 
 // superviseOptions records cameras of site bastion with 2 s segments into a disk store
 // under dir.
-func superviseOptions(t *testing.T, dir string, cams ...CameraConfig) Options {
+func superviseOptions(t testing.TB, dir string, cams ...CameraConfig) Options {
 	t.Helper()
 	st, err := storage.NewDisk(filepath.Join(dir, "segments"))
 	if err != nil {
