@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -373,6 +374,39 @@ func TestUIBrowser(t *testing.T) {
 			t.Errorf("GET /api/v1/holds after release: %d %s", code, body)
 		}
 		u.shot("admin-holds-released.png")
+	})
+
+	t.Run("admin takes a played range to the exports page", func(t *testing.T) {
+		u.t = t
+		u.navigate("/ui/playback.html?camera=bastion-gate")
+		u.waitJS(15*time.Second, "the timeline with footage", `document.documentElement.dataset.ready === 'true' &&
+			Number(document.getElementById('timeline').dataset.recorded) > 0 && !document.getElementById('export-row').hidden`)
+		u.langCheck("playback-admin") // reloads the page
+		u.waitJS(15*time.Second, "the page again", `document.documentElement.dataset.ready === 'true' &&
+			Number(document.getElementById('timeline').dataset.recorded) > 0`)
+		u.run(chromedp.Evaluate[bool](`document.getElementById('near-live').click(), true`))
+		u.waitJS(20*time.Second, "the video playing", `document.getElementById('video').currentTime > 0.5`)
+		u.run(chromedp.Evaluate[bool](`document.getElementById('mark-in').click(), window.markedAt = document.getElementById('video').currentTime, true`))
+		u.waitJS(10*time.Second, "a second more played", `document.getElementById('video').currentTime > window.markedAt + 1`)
+		u.run(chromedp.Evaluate[bool](`document.getElementById('mark-out').click(), true`))
+		href := uiEval[string](u, `document.getElementById('export').href`)
+		q, err := url.Parse(href)
+		if err != nil {
+			t.Fatal(err)
+		}
+		from, err1 := time.Parse(time.RFC3339Nano, q.Query().Get("from"))
+		to, err2 := time.Parse(time.RFC3339Nano, q.Query().Get("to"))
+		if q.Path != "/ui/exports.html" || q.Query().Get("camera") != "bastion-gate" || err1 != nil || err2 != nil ||
+			to.Sub(from) < time.Second || to.Sub(from) > 30*time.Second {
+			t.Fatalf("export link %s: want the exports page with the marked second or more of bastion-gate", href)
+		}
+		u.run(chromedp.Evaluate[bool](`document.getElementById('export').click(), true`))
+		u.waitJS(10*time.Second, "the exports page with the range", `location.pathname === '/ui/exports.html' &&
+			document.documentElement.dataset.ready === 'true' && document.getElementById('x-camera').value === 'bastion-gate'`)
+		want := from.In(bucharestLoc(t)).Format("2006-01-02T15:04:05")
+		if got := uiEval[string](u, `document.getElementById('x-from').value`); got != want {
+			t.Errorf("exports page from %q, want %q (Bucharest)", got, want)
+		}
 	})
 
 	t.Run("itc adds a user", func(t *testing.T) {
@@ -930,4 +964,13 @@ func uiGet(t *testing.T, url, cookie string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+func bucharestLoc(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation("Europe/Bucharest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
 }

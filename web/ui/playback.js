@@ -49,6 +49,11 @@ const el = {
   previewTime: document.getElementById('preview-time'),
   legend: document.getElementById('legend'),
   video: document.getElementById('video'),
+  exportRow: document.getElementById('export-row'),
+  markIn: document.getElementById('mark-in'),
+  markOut: document.getElementById('mark-out'),
+  range: document.getElementById('range'),
+  exportLink: document.getElementById('export'),
   clock: document.getElementById('clock'),
   state: document.getElementById('state'),
 };
@@ -63,6 +68,7 @@ let loads = 0; // only the latest timeline load may show
 let dragging = false;
 let hoverTimer = 0;
 let stillVideo = null;
+let marks = { from: null, to: null }; // ms: the range to export (administrators)
 
 function showError(err) {
   bindText(el.error, err ? () => (err instanceof ApiError ? err.text() : T.playback.failed) : null);
@@ -206,7 +212,28 @@ function onEnded() {
 function showClock() {
   const w = currentWall();
   bindText(el.clock, w === null ? null : () => fmtDateTime(w));
+  showRange();
   draw();
+}
+
+/** exportRange is the marked range, or else the window playing. */
+function exportRange() {
+  const from = marks.from ?? (movie && movie.from);
+  const to = marks.to ?? (movie && movie.to);
+  return from != null && to != null && to > from ? { from, to } : null;
+}
+
+/** showRange shows the range "Export this range" takes to the exports page. */
+function showRange() {
+  if (el.exportRow.hidden) return;
+  const r = exportRange();
+  bindText(el.range, r ? () => `${fmtDateTime(r.from)} – ${fmtTime(r.to)}` : null);
+  const q = new URLSearchParams({ camera });
+  if (r) {
+    q.set('from', new Date(r.from).toISOString());
+    q.set('to', new Date(r.to).toISOString());
+  }
+  el.exportLink.href = `/ui/exports.html?${q}`;
 }
 
 /** showPreview draws the keyframe at or before t (still.mp4) in the hover box. */
@@ -250,7 +277,10 @@ function renderLegend() {
 }
 
 async function init() {
-  if (!(await startPage('playback'))) return;
+  const me = await startPage('playback');
+  if (!me) return;
+  // Exports are for administrators; the exports page takes the range.
+  el.exportRow.hidden = me.role !== 'admin';
   const cams = await api('/api/v1/cameras');
   for (const c of cams) {
     const o = data('option', c.name || c.id);
@@ -270,6 +300,7 @@ async function init() {
   el.camera.addEventListener('change', () => {
     camera = el.camera.value;
     movie = null;
+    marks = { from: null, to: null };
     el.video.removeAttribute('src');
     el.video.load();
     loadTimeline();
@@ -292,6 +323,14 @@ async function init() {
     setDay(todayInput());
     loadTimeline();
     play(Date.now() - NEAR_LIVE_MS, { live: true });
+  });
+  el.markIn.addEventListener('click', () => {
+    marks.from = currentWall();
+    showRange();
+  });
+  el.markOut.addEventListener('click', () => {
+    marks.to = currentWall();
+    showRange();
   });
   el.speed.addEventListener('change', () => {
     el.video.playbackRate = Number(el.speed.value);

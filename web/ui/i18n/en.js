@@ -277,6 +277,12 @@ export default {
     showing: 'Picture from:',
     noCameras: 'You have access to no camera.',
     failed: 'Playback failed.',
+    markIn: 'Range start',
+    markInTitle: 'The range to export starts at the picture shown',
+    markOut: 'Range end',
+    markOutTitle: 'The range to export ends at the picture shown',
+    exportRange: 'Export this range',
+    exportTitle: 'Open the exports page with this camera and range',
     legend: {
       recorded: 'Recorded',
       activity: 'Activity (motion)',

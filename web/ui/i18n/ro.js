@@ -279,6 +279,12 @@ export default {
     showing: 'Imagine din:',
     noCameras: 'Nu aveți acces la nicio cameră.',
     failed: 'Redarea a eșuat.',
+    markIn: 'Început interval',
+    markInTitle: 'Intervalul de exportat începe la imaginea afișată',
+    markOut: 'Sfârșit interval',
+    markOutTitle: 'Intervalul de exportat se termină la imaginea afișată',
+    exportRange: 'Exportă intervalul',
+    exportTitle: 'Deschide pagina de exporturi cu această cameră și acest interval',
     legend: {
       recorded: 'Înregistrat',
       activity: 'Activitate (mișcare)',
