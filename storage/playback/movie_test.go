@@ -405,3 +405,43 @@ func TestMovieH265(t *testing.T) {
 	t.Logf("sample entry: %s", out)
 	checkMovie(t, data, t0.Add(time.Second), t0.Add(7*time.Second), t0)
 }
+
+// TestMovieBFrames stitches footage with B-frames: composition offsets are kept and
+// the edit list still starts playback at from.
+func TestMovieBFrames(t *testing.T) {
+	if testing.Short() {
+		t.Skip("encodes a clip")
+	}
+	ffmpeg := testutil.NeedTool(t, "ffmpeg")
+	path := filepath.Join(t.TempDir(), "bframes.mp4")
+	out, err := exec.Command(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "8",
+		"-pix_fmt", "yuv420p", "-c:v", "libx264", "-bf", "2", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
+		"-b:v", "1000k", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, out)
+	}
+	c, err := clip.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, cat := playbacktest.NewDisk(t)
+	for i := range 2 {
+		data := playbacktest.ClipSegment(t, c, i*100, 100)
+		playbacktest.Store(t, st, cat, playbacktest.Segment(t, "gate", t0.Add(time.Duration(i)*4*time.Second), data), data)
+	}
+	from, to := t0.Add(2500*time.Millisecond), t0.Add(7*time.Second)
+	m, err := playback.New(cat, st, nil).Movie(t.Context(), "gate", from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := movieBytes(t, m)
+	checkMovie(t, data, from, to, t0.Add(2*time.Second))
+	ps := probePackets(t, writeTemp(t, data))
+	reordered := false
+	for i := 1; i < len(ps); i++ {
+		reordered = reordered || ps[i].pts < ps[i-1].pts
+	}
+	if !reordered {
+		t.Error("no packet presented before the one decoded ahead of it: composition offsets lost")
+	}
+}
