@@ -414,8 +414,8 @@ func TestUIBrowser(t *testing.T) {
 		u.logout()
 		u.fillLogin("itc", password)
 		u.waitJS(15*time.Second, "the users page", `location.pathname === '/ui/users.html' && document.querySelector('#users tbody tr[data-user="guard"]') !== null`)
-		if links := u.navLinks(); !slices.Equal(links, []string{"users", "cameras"}) {
-			t.Errorf("the itc header links %q, want users and cameras", links)
+		if links := u.navLinks(); !slices.Equal(links, []string{"users", "cameras", "health", "alerts"}) {
+			t.Errorf("the itc header links %q, want users, cameras, health and alerts", links)
 		}
 		u.langCheck("users")
 
@@ -528,6 +528,45 @@ func TestUIBrowser(t *testing.T) {
 		u.waitJS(10*time.Second, "the confirmation", `document.querySelector('tr.confirm') !== null`)
 		u.run(chromedp.Evaluate[bool](`document.querySelector('tr.confirm button.primary').click(), true`))
 		u.waitJS(10*time.Second, "the camera gone", row("poarta-noua")+` === null && !document.getElementById('status').hidden`)
+	})
+
+	t.Run("itc watches health and alerts", func(t *testing.T) {
+		u.t = t
+		u.navigate("/ui/health.html")
+		row := `document.querySelector('#cameras tbody tr[data-camera="bastion-gate"]')`
+		u.waitJS(20*time.Second, "bastion-gate online with its figures", `document.documentElement.dataset.ready === 'true' && `+
+			row+`?.dataset.state === 'online' && `+row+`.cells[4].textContent === '50'`)
+		if s := uiEval[string](u, `document.getElementById('s-status').dataset.status`); s != "ok" {
+			t.Errorf("service status %q, want ok", s)
+		}
+		u.langCheck("health")
+		// The gaps of the last day: none for a camera recording since the start.
+		u.run(chromedp.Evaluate[bool](row + `.querySelector('.gaps-toggle').click(), true`))
+		u.waitJS(10*time.Second, "its gaps", `document.querySelector('tr.gaps[data-gaps-of="bastion-gate"] [data-i18n="health.noGaps"]') !== null`)
+		u.shot("itc-health.png")
+
+		u.navigate("/ui/alerts.html")
+		rule := func(id string) string {
+			return fmt.Sprintf(`document.querySelector('#rules tbody tr[data-rule=%q]')`, id)
+		}
+		u.waitJS(10*time.Second, "the demo's rules", `document.documentElement.dataset.ready === 'true' && `+rule("camera-offline")+` !== null`)
+		// A share given as a percentage: the API's reason shows at the field.
+		u.run(chromedp.Evaluate[bool](`document.getElementById('f-id').value = 'spool-aproape-plin',
+			document.getElementById('f-kind').value = 'spool_usage',
+			document.getElementById('f-kind').dispatchEvent(new Event('change')),
+			document.getElementById('f-threshold').value = '80',
+			document.getElementById('rule').requestSubmit(), true`))
+		u.waitJS(10*time.Second, "the threshold refused", `document.getElementById('f-threshold').getAttribute('aria-invalid') === 'true'`)
+		u.run(chromedp.Evaluate[bool](`document.getElementById('f-threshold').value = '0.8',
+			document.getElementById('rule').requestSubmit(), true`))
+		u.waitJS(10*time.Second, "the new rule", rule("spool-aproape-plin")+`?.cells[5].textContent === 'această pagină'`)
+		u.langCheck("alerts")
+		u.shot("itc-alerts.png")
+		u.run(chromedp.Evaluate[bool](rule("spool-aproape-plin") + `.querySelector('button').click(), true`))
+		u.waitJS(10*time.Second, "the rule deleted", rule("spool-aproape-plin")+` === null && !document.getElementById('status').hidden`)
+		if locked := uiEval[bool](u, rule("camera-offline")+`.querySelector("button") === null`); !locked {
+			t.Error("a rule of the configuration file can be deleted on the page")
+		}
 	})
 
 	all := []string{"bastion-courtyard", "bastion-gate", "palat-entrance", "palat-hall"}
