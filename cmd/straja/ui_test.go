@@ -127,6 +127,8 @@ func TestUIBrowser(t *testing.T) {
 			t.Errorf("the guard's header links %q, want live and playback", links)
 		}
 		u.waitJS(5*time.Second, "the summary counting both tiles live", `document.getElementById('summary').textContent === '2 camere, 2 în direct'`)
+		// Camera states come from the event stream; the list is polled only slowly.
+		u.waitJS(10*time.Second, "the event stream open", `window.strajaEvents.open === true`)
 		if who := uiEval[string](u, `document.getElementById('user').innerText`); !strings.Contains(who, "guard") || !strings.Contains(who, "Agent de pază") {
 			t.Errorf("user menu %q lacks the username or the role", who)
 		}

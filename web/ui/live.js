@@ -2,8 +2,10 @@
 // one WHEP player per tile, reconnecting by itself after network blips, service
 // restarts and camera outages.
 //
-// The camera list is polled from the API (which leaves out cameras the user has no
-// grant for); each tile reconciles what the API says (online, offline, cannot be
+// The camera list comes from the API (which leaves out cameras the user has no grant
+// for), read again as soon as the event stream (GET /api/v1/events) says a camera
+// changed state, and polled slowly besides; without the stream it is polled every few
+// seconds. Each tile reconciles what the API says (online, offline, cannot be
 // shown live) with the state of its player. The chosen layout (1, 4, 9 or 16 tiles)
 // is one screen: tiles are sized from the window, more cameras go on further pages.
 
@@ -12,7 +14,8 @@ import { T, fmtTime, onLangChange } from './strings.js';
 import { api, bindText, goToLogin, h, startPage } from './app.js';
 
 const API = '/api/v1/cameras';
-const POLL_MS = 3000; // camera list refresh
+const POLL_MS = 3000; // camera list refresh without the event stream
+const POLL_EVENTS_MS = 30000; // with it: events say when to read the list again
 const WATCH_MS = 2000; // player health check
 const STALL_MS = 6000; // no new frame for this long while connected: start over
 const DISCONNECT_GRACE_MS = 3000; // ICE "disconnected" often heals by itself
@@ -494,6 +497,32 @@ function fit() {
   document.documentElement.style.setProperty('--tile-w', `${w}px`);
 }
 
+/**
+ * strajaEvents is the event stream's state, for tests and diagnostics: open, and how
+ * many camera state changes it delivered.
+ */
+const liveEvents = { open: false, cameraStates: 0 };
+window.strajaEvents = liveEvents;
+let wake = null; // ends poll's wait early
+let dirty = false; // an event came while the list was being read
+
+/** listen opens the event stream; the browser reconnects it by itself. */
+function listen() {
+  const es = new EventSource('/api/v1/events');
+  es.addEventListener('open', () => {
+    liveEvents.open = true;
+  });
+  es.addEventListener('error', () => {
+    liveEvents.open = false; // poll at the fast pace until it is back
+    if (wake) wake();
+  });
+  es.addEventListener('camera_state', () => {
+    liveEvents.cameraStates++;
+    dirty = true;
+    if (wake) wake();
+  });
+}
+
 /** poll refreshes the camera list for ever; failures show the banner and keep going. */
 async function poll() {
   for (;;) {
@@ -514,7 +543,17 @@ async function poll() {
     } catch {
       setBanner(true);
     }
-    await new Promise((r) => setTimeout(r, POLL_MS));
+    if (dirty) {
+      dirty = false;
+      await new Promise((r) => setTimeout(r, 100)); // gather a burst of changes
+      continue;
+    }
+    await new Promise((r) => {
+      wake = r;
+      setTimeout(r, liveEvents.open ? POLL_EVENTS_MS : POLL_MS);
+    });
+    wake = null;
+    dirty = false;
   }
 }
 
@@ -594,6 +633,7 @@ async function init() {
     setBanner(true); // the service is down; poll keeps trying
   }
   setLayout(layout);
+  listen();
   poll();
   document.documentElement.dataset.ready = 'true';
 }
