@@ -182,6 +182,24 @@ func TestUIBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("a camera cut off shows from the event stream", func(t *testing.T) {
+		u.t = t
+		u.navigate("/?layout=4")
+		u.waitLive(bastion)
+		u.waitJS(10*time.Second, "the event stream open", `window.strajaEvents.open === true`)
+		before := uiEval[float64](u, `window.strajaEvents.cameraStates`)
+		if err := m.Sim.StopCamera(2); err != nil { // bastion-courtyard
+			t.Fatal(err)
+		}
+		// The list is polled every 30 s while the stream is open: the event brings it.
+		u.waitJS(15*time.Second, "the tile offline", fmt.Sprintf(`window.strajaEvents.cameraStates > %v &&
+			document.querySelector('.tile[data-camera="bastion-courtyard"]').dataset.state === 'offline'`, before))
+		if err := m.Sim.StartCamera(2); err != nil {
+			t.Fatal(err)
+		}
+		u.waitLive(bastion)
+	})
+
 	t.Run("live page in both languages", func(t *testing.T) {
 		u.t = t
 		u.waitLive(bastion)
