@@ -121,7 +121,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	// Before anything uploads or deletes: the store refuses to delete held footage
 	// from here on, and holds a lost database forgot come back from the store.
-	hr, err := holds.Open(ctx, holds.Options{State: sdb, Store: rec.Store(), Cameras: holdCameras(rec), Registerer: reg},
+	hr, err := holds.Open(ctx, holds.Options{State: sdb, Store: rec.Store(), Cameras: holdCameras(rec), Registerer: reg,
+		Segments: rec.Catalog()},
 		m.Log.With("component", "holds"))
 	if err != nil {
 		sdb.Close()

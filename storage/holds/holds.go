@@ -64,6 +64,14 @@ type Options struct {
 	Now func() time.Time
 	// Registerer gets the held bytes and segments per camera (nil: none).
 	Registerer prometheus.Registerer
+	// Segments, when set, is where held footage is counted for the metrics (the
+	// catalog's index); without it the store is listed.
+	Segments SegmentLister
+}
+
+// SegmentLister pages through catalogued segments (*storage.Catalog).
+type SegmentLister interface {
+	ListSegments(ctx context.Context, q storage.SegmentQuery, fn func(storage.Segment) error) error
 }
 
 // Registry is the set of evidence holds. Safe for concurrent use.
@@ -71,6 +79,7 @@ type Registry struct {
 	st      *state.State
 	store   storage.Store
 	cameras func() []Camera
+	segs    SegmentLister
 	now     func() time.Time
 	log     *slog.Logger
 
@@ -95,7 +104,7 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Registry, error
 	if opts.Cameras == nil {
 		opts.Cameras = func() []Camera { return nil }
 	}
-	r := &Registry{st: opts.State, store: opts.Store, cameras: opts.Cameras, now: opts.Now, log: log,
+	r := &Registry{st: opts.State, store: opts.Store, cameras: opts.Cameras, segs: opts.Segments, now: opts.Now, log: log,
 		heldBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "straja_held_bytes",
 			Help: "Bytes of stored footage under evidence holds in force, per camera."}, []string{"camera"}),
 		heldSegments: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "straja_held_segments",
@@ -425,15 +434,7 @@ func (r *Registry) lock(ctx context.Context, h retention.Hold, on bool) error {
 // force, listing the store day by day for each of h's cameras.
 func (r *Registry) eachSegment(ctx context.Context, h retention.Hold,
 	fn func(k storage.SegmentKey, site string, info storage.ObjectInfo) error) error {
-	cams := map[string]string{}
-	for _, id := range h.Cameras {
-		cams[id] = ""
-	}
-	for _, c := range r.cameras() {
-		if _, ok := cams[c.ID]; ok || h.Site != "" && c.Site == h.Site {
-			cams[c.ID] = c.Site
-		}
-	}
+	cams := r.holdCameras(h)
 	ids := make([]string, 0, len(cams))
 	for id := range cams {
 		ids = append(ids, id)
@@ -462,6 +463,47 @@ func (r *Registry) eachSegment(ctx context.Context, h retention.Hold,
 	return nil
 }
 
+// listPage is the page size of catalog listings.
+const listPage = 1000
+
+// eachCatalogued is eachSegment over the catalog: one index range per camera and page.
+func (r *Registry) eachCatalogued(ctx context.Context, h retention.Hold,
+	fn func(k storage.SegmentKey, site string, info storage.ObjectInfo) error) error {
+	for id, site := range r.holdCameras(h) {
+		q := storage.SegmentQuery{Camera: id, From: h.From, To: h.To, Limit: listPage}
+		for {
+			n := 0
+			err := r.segs.ListSegments(ctx, q, func(s storage.Segment) error {
+				n++
+				q.After = s.Key
+				return fn(storage.SegmentKey{Camera: id, Start: s.Start, Duration: s.Duration}, site,
+					storage.ObjectInfo{Key: s.Key, Size: s.Size})
+			})
+			if err != nil {
+				return err
+			}
+			if n < listPage {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// holdCameras maps the cameras h names, or its site's, to their sites.
+func (r *Registry) holdCameras(h retention.Hold) map[string]string {
+	cams := map[string]string{}
+	for _, id := range h.Cameras {
+		cams[id] = ""
+	}
+	for _, c := range r.cameras() {
+		if _, ok := cams[c.ID]; ok || h.Site != "" && c.Site == h.Site {
+			cams[c.ID] = c.Site
+		}
+	}
+	return cams
+}
+
 // refreshMetrics recounts the held bytes and segments per camera. A failure leaves
 // the previous figures (and is logged): metrics never fail a change.
 func (r *Registry) refreshMetrics(ctx context.Context) {
@@ -473,14 +515,20 @@ func (r *Registry) refreshMetrics(ctx context.Context) {
 		if !h.Active(now) {
 			continue
 		}
-		err := r.eachSegment(ctx, h, func(k storage.SegmentKey, _ string, info storage.ObjectInfo) error {
+		count := func(k storage.SegmentKey, _ string, info storage.ObjectInfo) error {
 			if !seen[info.Key] {
 				seen[info.Key] = true
 				bytes[k.Camera] += float64(info.Size)
 				segs[k.Camera]++
 			}
 			return nil
-		})
+		}
+		var err error
+		if r.segs != nil {
+			err = r.eachCatalogued(ctx, h, count)
+		} else {
+			err = r.eachSegment(ctx, h, count)
+		}
 		if err != nil {
 			r.log.Warn("held footage not counted", "hold", h.ID, "err", err)
 			return

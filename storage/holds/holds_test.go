@@ -218,3 +218,44 @@ func gauge(g prometheus.Gauge) float64 {
 	}
 	return m.GetGauge().GetValue()
 }
+
+// The held metrics count from the catalog when there is one: a site hold over 1,500
+// one-second segments (more than a page) of one camera.
+func TestHeldMetricsFromCatalog(t *testing.T) {
+	ctx := t.Context()
+	cat, err := storage.OpenCatalog(filepath.Join(t.TempDir(), "catalog.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	segs := func(yield func(storage.Segment) bool) {
+		for i := range 2000 {
+			k := storage.SegmentKey{Camera: "palat-hall", Start: t0.Add(time.Duration(i) * time.Second), Duration: time.Second}
+			if !yield(storage.Segment{Camera: k.Camera, Start: k.Start, Duration: k.Duration, Key: k.String(), Size: 10,
+				Fragments: []storage.Fragment{{Offset: 0, Size: 10, Duration: time.Second, Key: true}}}) {
+				return
+			}
+		}
+	}
+	if err := cat.AddAll(ctx, segs); err != nil {
+		t.Fatal(err)
+	}
+	store, err := storage.NewDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(ctx, Options{State: openState(t, t.TempDir()), Store: store, Segments: cat,
+		Cameras: func() []Camera { return testCameras }, Now: func() time.Time { return t0.Add(time.Hour) }},
+		slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Create(ctx, state.Hold{Site: "palat", From: t0.Add(100 * time.Second), To: t0.Add(1600 * time.Second),
+		Reason: "incident", By: "ana"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, b := gauge(r.heldSegments.WithLabelValues("palat-hall")), gauge(r.heldBytes.WithLabelValues("palat-hall")); n != 1500 || b != 15000 {
+		t.Errorf("held palat-hall: %v segments, %v bytes; want 1500 and 15000", n, b)
+	}
+}

@@ -1,6 +1,7 @@
 package holds
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -158,5 +159,36 @@ func TestS3WithoutObjectLock(t *testing.T) {
 	}
 	if _, err := store.InitBucket(ctx); err == nil || !strings.Contains(err.Error(), "without Object Lock") {
 		t.Fatalf("init of a plain bucket: %v, want a refusal naming Object Lock", err)
+	}
+}
+
+// A held segment large enough for a multipart upload is locked as it is stored too.
+func TestS3LegalHoldMultipart(t *testing.T) {
+	ctx := t.Context()
+	o := storetest.S3FromEnv(t)
+	store, err := storage.NewS3(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := minio.New(o.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(o.AccessKey, o.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emptyLockedBucket(t, client, o.Bucket) })
+	if _, err := store.InitBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := openRegistry(t, openState(t, t.TempDir()), store, func() time.Time { return t0.Add(time.Hour) }, nil)
+	if _, err := r.Create(ctx, state.Hold{Cameras: []string{"bastion-gate"}, From: t0, To: t0.Add(time.Hour),
+		Reason: "Dosar 9/P/2026", By: "ana"}); err != nil {
+		t.Fatal(err)
+	}
+	key := minuteKeys("bastion-gate", t0, 1)[0]
+	big := make([]byte, 12<<20) // three parts of 5 MiB
+	if err := store.Put(ctx, key, bytes.NewReader(big), int64(len(big))); err != nil {
+		t.Fatal(err)
+	}
+	if !legalHold(t, client, o.Bucket, key) {
+		t.Errorf("%s (multipart) is not under a legal hold", key)
 	}
 }
