@@ -172,7 +172,8 @@ func (p *prober) run(ctx context.Context, client *gortsplib.Client, u *base.URL,
 		p.codec, p.dec = streaming.H265, dec
 		_, p.sps, _ = f.SafeParams()
 	}
-	p.enough = make(chan struct{})
+	enough := make(chan struct{}) // closed by onPacket, which clears p.enough under p.mu
+	p.enough = enough
 	if _, err := client.Setup(desc.BaseURL, medi, 0, 0); err != nil {
 		return ProbeResult{}, err
 	}
@@ -189,7 +190,7 @@ func (p *prober) run(ctx context.Context, client *gortsplib.Client, u *base.URL,
 	failed := make(chan error, 1)
 	go func() { failed <- client.Wait() }()
 	select {
-	case <-p.enough:
+	case <-enough:
 	case <-wait.C:
 	case <-ctx.Done():
 	case err := <-failed:
