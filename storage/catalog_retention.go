@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -76,4 +77,47 @@ func (c *Catalog) DeleteMany(ctx context.Context, keys []string) error {
 		return fmt.Errorf("catalog delete: %w", err)
 	}
 	return nil
+}
+
+// walkPage is how many rows one query of Walk reads.
+const walkPage = 10000
+
+// Walk calls fn with each of camera's segments in (start, key) order, oldest first,
+// without checksums or fragments, and stops at fn's first error. It reads keyset
+// pages of the covering index, so memory stays one page at any catalog size.
+func (c *Catalog) Walk(ctx context.Context, camera string, fn func(Segment) error) error {
+	afterMS, afterKey := int64(math.MinInt64), ""
+	for {
+		rows, err := c.db.QueryContext(ctx, `SELECT key, start_ms, duration_ms, size FROM segments
+			WHERE camera = ?1 AND start_ms >= ?2 AND (start_ms > ?2 OR key > ?3) ORDER BY start_ms, key LIMIT ?4`,
+			camera, afterMS, afterKey, walkPage)
+		if err != nil {
+			return fmt.Errorf("catalog walk %s: %w", camera, err)
+		}
+		n := 0
+		for rows.Next() {
+			s := Segment{Camera: camera}
+			var durMS int64
+			if err := rows.Scan(&s.Key, &afterMS, &durMS, &s.Size); err != nil {
+				rows.Close()
+				return fmt.Errorf("catalog walk %s: %w", camera, err)
+			}
+			s.Start = time.UnixMilli(afterMS).UTC()
+			s.Duration = time.Duration(durMS) * time.Millisecond
+			afterKey = s.Key
+			n++
+			if err := fn(s); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("catalog walk %s: %w", camera, err)
+		}
+		if n < walkPage {
+			return nil
+		}
+	}
 }

@@ -4,12 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/straja-nvr/straja/internal/durable"
 )
 
-// DeleteMany removes each key's file; missing ones are passed over.
+// DeleteMany removes each key's file (missing ones are passed over), then the
+// folders left empty, and syncs each folder touched once for the batch rather than
+// once a file.
 func (d *Disk) DeleteMany(ctx context.Context, keys []string) (map[string]error, error) {
 	for _, k := range keys {
 		if err := ValidKey(k); err != nil {
@@ -17,15 +25,43 @@ func (d *Disk) DeleteMany(ctx context.Context, keys []string) (map[string]error,
 		}
 	}
 	var failed map[string]error
+	dirs := map[string]bool{}
 	for _, k := range keys {
 		if err := ctx.Err(); err != nil {
 			return failed, fmt.Errorf("delete: %w", err)
 		}
-		if err := d.Delete(ctx, k); err != nil && !errors.Is(err, ErrNotFound) {
+		p := filepath.Join(d.root, filepath.FromSlash(k))
+		if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+			continue // not an object
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			if failed == nil {
 				failed = map[string]error{}
 			}
-			failed[k] = err
+			failed[k] = fmt.Errorf("delete %s: %w", k, err)
+			continue
+		}
+		dirs[filepath.Dir(p)] = true
+	}
+	// Deepest first, so a day folder goes before its month folder is tried.
+	order := make([]string, 0, len(dirs))
+	for dir := range dirs {
+		order = append(order, dir)
+	}
+	slices.SortFunc(order, func(a, b string) int {
+		return strings.Count(b, string(filepath.Separator)) - strings.Count(a, string(filepath.Separator))
+	})
+	synced := map[string]bool{}
+	for _, dir := range order {
+		for dir != d.root && os.Remove(dir) == nil {
+			dir = filepath.Dir(dir)
+		}
+		if synced[dir] {
+			continue
+		}
+		synced[dir] = true
+		if err := durable.SyncDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return failed, fmt.Errorf("delete: %w", err)
 		}
 	}
 	return failed, nil

@@ -2,6 +2,7 @@ package retention
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -121,6 +122,16 @@ func (cp *CameraPlan) Deletes(seg storage.Segment) bool {
 	return ms < cp.sizeCutMS || ms == cp.sizeCutMS && seg.Key <= cp.sizeCutKey
 }
 
+// Past reports whether seg, and every segment after it in (start, key) order, stays:
+// a run's deletion pass stops there.
+func (cp *CameraPlan) Past(seg storage.Segment) bool {
+	if !seg.Start.After(cp.ageCut) {
+		return false
+	}
+	ms := seg.Start.UnixMilli()
+	return ms > cp.sizeCutMS || ms == cp.sizeCutMS && seg.Key > cp.sizeCutKey
+}
+
 func (cp *CameraPlan) held(seg storage.Segment) bool {
 	for _, h := range cp.holds {
 		if h.Covers(cp.Camera, cp.Site, seg.Start, seg.End(), cp.now) {
@@ -213,6 +224,11 @@ func planCamera(ctx context.Context, src Source, c Camera, st Stats, pol Policy,
 			if cp.OldestKept.IsZero() {
 				cp.OldestKept = seg.Start
 			}
+			if seg.Start.After(cp.ageCut) {
+				// Every later segment starts, so ends, after the cut, and the size is
+				// within bounds: nothing more goes. The plan costs what it deletes.
+				return errStop
+			}
 			return nil
 		case cp.held(seg):
 			cp.Held++
@@ -238,7 +254,7 @@ func planCamera(ctx context.Context, src Source, c Camera, st Stats, pol Policy,
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errStop) {
 		return cp, fmt.Errorf("plan %s: %w", c.ID, err)
 	}
 	if !force && float64(cp.UnexpectedBytes) > share*float64(st.Bytes) {

@@ -486,6 +486,9 @@ func (r *Runner) deleteCamera(ctx context.Context, cp *CameraPlan, cr *CameraRun
 		return err
 	}
 	err := r.opts.Catalog.Each(ctx, cp.Camera, func(seg storage.Segment) error {
+		if cp.Past(seg) {
+			return errStop
+		}
 		if !cp.Deletes(seg) {
 			return nil
 		}
@@ -495,7 +498,7 @@ func (r *Runner) deleteCamera(ctx context.Context, cp *CameraPlan, cr *CameraRun
 		}
 		return flush()
 	})
-	if err == nil {
+	if err == nil || errors.Is(err, errStop) {
 		err = flush()
 	}
 	if err != nil {
