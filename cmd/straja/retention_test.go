@@ -125,3 +125,13 @@ func catalogKeysOf(t *testing.T, cfg *configs.Config) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// segmentOf decodes a segment key.
+func segmentOf(t *testing.T, key string) storage.Segment {
+	t.Helper()
+	k, err := storage.ParseSegmentKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return storage.Segment{Camera: k.Camera, Start: k.Start, Duration: k.Duration, Key: key}
+}
