@@ -148,8 +148,9 @@ func (s *Server) handleVideo(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, playbackError(err))
 		return
 	}
-	// One entry per movie a user plays, not per Range request of it.
-	if s.playbackSeen.first(principal(r).Username, "video", m.ETag()) {
+	// One entry per movie a user plays, not per Range request of it. A HEAD request
+	// (the page warming the next window) shows no footage.
+	if r.Method != http.MethodHead && s.playbackSeen.first(principal(r).Username, "video", m.ETag()) {
 		if err := s.note(r, audit.Event{Action: audit.ActionPlayback, Camera: id,
 			Detail: map[string]any{"from": m.Start().UTC(), "to": m.End().UTC()}}); err != nil {
 			s.writeError(w, r, err)

@@ -209,7 +209,21 @@ function onEnded() {
   else setState('end');
 }
 
+/**
+ * warmNext asks for the next window with HEAD once half of this one has played: the
+ * server reads its fragment headers then, so the switch does not wait for them.
+ */
+function warmNext() {
+  if (!movie || movie.warmed || el.video.currentTime * 1000 < (movie.to - movie.from) / 2) return;
+  movie.warmed = true;
+  const to = Math.min(movie.to + WINDOW_MS, Date.now() - SETTLED_MS);
+  if (to - movie.to < 1000) return;
+  const q = new URLSearchParams({ from: new Date(movie.to).toISOString(), to: new Date(to).toISOString() });
+  fetch(`/api/v1/cameras/${encodeURIComponent(camera)}/video.mp4?${q}`, { method: 'HEAD', credentials: 'same-origin' }).catch(() => {});
+}
+
 function showClock() {
+  warmNext();
   const w = currentWall();
   bindText(el.clock, w === null ? null : () => fmtDateTime(w));
   showRange();
