@@ -156,6 +156,18 @@ func New(ctx context.Context, opts Options, reg prometheus.Registerer, log *slog
 		e.config = append(e.config, r)
 	}
 	if opts.Store != nil {
+		// Alerts the last run left firing are judged afresh: end them in the history.
+		past, err := opts.Store.Alerts(ctx, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range past {
+			if a.Resolved.IsZero() {
+				if err := opts.Store.AlertResolved(ctx, a.ID, time.Now()); err != nil {
+					return nil, err
+				}
+			}
+		}
 		rows, err := opts.Store.AlertRules(ctx)
 		if err != nil {
 			return nil, err
