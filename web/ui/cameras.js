@@ -1,4 +1,5 @@
-// cameras.js — the cameras page (IT&C): every camera with its health at a glance, and
+// cameras.js — the cameras page (IT&C): every camera with its health at a glance
+// (refreshed on each camera state event, and every 10 s for the figures), and
 // adding, editing and deleting the cameras added here. The add and edit form probes
 // the camera first and shows what it sends before saving. Passwords are write-only:
 // the field stays empty, and an edit that leaves it empty keeps the stored one.
@@ -30,7 +31,8 @@ let cameras = [];
 let sites = [];
 let editing = null; // the id of the camera being edited, or null when adding
 let confirming = null; // the id whose deletion awaits confirmation
-const REFRESH_MS = 5000;
+// State changes arrive as events; the poll refreshes bitrate and frame rate.
+const REFRESH_MS = 10000;
 
 /** say shows an outcome (fn gives the text in the active language) and clears errors. */
 function say(fn) {
@@ -286,7 +288,17 @@ async function init() {
   });
   await load();
   document.documentElement.dataset.ready = 'true';
-  setInterval(() => load().catch((err) => showError(errorBox, err)), REFRESH_MS);
+  const reload = () => load().catch((err) => showError(errorBox, err));
+  setInterval(reload, REFRESH_MS);
+  let pending = null;
+  const es = new EventSource('/api/v1/events');
+  es.addEventListener('camera_state', () => {
+    if (pending) return; // once, however many events arrive meanwhile
+    pending = setTimeout(() => {
+      pending = null;
+      reload();
+    }, 300);
+  });
 }
 
 init().catch((err) => showError(errorBox, err));
