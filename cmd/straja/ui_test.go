@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -252,8 +253,8 @@ func TestUIBrowser(t *testing.T) {
 		u.navigate("/ui/login.html")
 		u.fillLogin("admin", password)
 		u.waitJS(15*time.Second, "the audit page", `location.pathname === '/ui/audit.html' && document.documentElement.dataset.ready === 'true'`)
-		if links := u.navLinks(); !slices.Equal(links, []string{"audit", "exports", "holds", "playback"}) {
-			t.Errorf("the admin's header links %q, want audit, exports, holds and playback", links)
+		if links := u.navLinks(); !slices.Equal(links, []string{"audit", "exports", "holds", "verify", "playback"}) {
+			t.Errorf("the admin's header links %q, want audit, exports, holds, verify and playback", links)
 		}
 		guardLive := `[...document.querySelectorAll('#entries tbody tr')].filter(tr => tr.cells.length === 6 &&
 			tr.cells[3].dataset.action === 'live.start' && tr.cells[1].textContent === 'guard')`
@@ -341,6 +342,71 @@ func TestUIBrowser(t *testing.T) {
 			t.Errorf("GET %s: %d %s", href, code, body)
 		}
 		u.langCheck("exports")
+
+		// The Verify page checks the bundle in the browser, and names what a change broke.
+		bundleURL := uiEval[string](u, `document.querySelector('#exports tbody tr[data-state="done"] a[data-file="bundle.zip"]').href`)
+		code, bundle := uiGet(t, bundleURL, u.cookie())
+		if code != http.StatusOK {
+			t.Fatalf("GET %s: %d", bundleURL, code)
+		}
+		dir := t.TempDir()
+		good := filepath.Join(dir, "bundle.zip")
+		bad := filepath.Join(dir, "tampered.zip")
+		if err := os.WriteFile(good, []byte(bundle), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		flipped := []byte(bundle)
+		flipped[len(flipped)/3] ^= 0x01 // inside the clip, the zip's first and largest entry
+		if err := os.WriteFile(bad, flipped, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// The three files apart, the manifest edited.
+		zr, err := zip.NewReader(strings.NewReader(bundle), int64(len(bundle)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var apart []string
+		for _, f := range zr.File {
+			if f.Name == "key.pem" || f.Name == "README.txt" {
+				continue
+			}
+			rc, _ := f.Open()
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			if f.Name == "manifest.json" {
+				b = []byte(strings.Replace(string(b), "42/2026", "43/2026", 1))
+			}
+			p := filepath.Join(dir, f.Name)
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			apart = append(apart, p)
+		}
+		u.navigate("/ui/verify.html")
+		u.waitJS(10*time.Second, "the verify page", `document.documentElement.dataset.ready === 'true'`)
+		verify := func(files []string, want, failed string) {
+			t.Helper()
+			if _, err := chromedp.Run(u.ctx, chromedp.SetUploadFiles("#v-files", files)); err != nil {
+				t.Fatal(err)
+			}
+			u.run(chromedp.Evaluate[bool](`document.getElementById('result').hidden = true,
+				document.getElementById('check').requestSubmit(), true`))
+			u.waitJS(30*time.Second, "the verdict", `!document.getElementById('result').hidden`)
+			got := uiEval[[]string](u, `[document.getElementById('result').dataset.result, document.getElementById('result').dataset.failed,
+				document.getElementById('result').innerText]`)
+			if got[0] != want || got[1] != failed {
+				t.Errorf("verify %v: %q (failed %q), want %q %q\n%s", files, got[0], got[1], want, failed, got[2])
+			}
+		}
+		verify([]string{good}, "ok", "")
+		if txt := uiEval[string](u, `document.getElementById('result').innerText`); !strings.Contains(txt, "Export autentic") ||
+			!strings.Contains(txt, "Solicitare Poliția Timișoara 42/2026") {
+			t.Errorf("verdict of a good bundle: %s", txt)
+		}
+		u.shot("admin-verify.png")
+		u.langCheck("verify")
+		verify([]string{bad}, "fail", "clip")
+		verify(apart, "fail", "signature")
 	})
 
 	t.Run("admin holds footage and releases it", func(t *testing.T) {

@@ -20,6 +20,7 @@ export const PAGES = [
   { id: 'audit', href: '/ui/audit.html', roles: ['admin'], key: 'audit' },
   { id: 'exports', href: '/ui/exports.html', roles: ['admin'], key: 'exports' },
   { id: 'holds', href: '/ui/holds.html', roles: ['admin'], key: 'holds' },
+  { id: 'verify', href: '/ui/verify.html', roles: ['admin'], key: 'verify' },
   // Last, so that each role's home page stays the first one above.
   { id: 'playback', href: '/ui/playback.html', roles: ['guard', 'admin'], key: 'playback' },
 ];
