@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,17 +283,17 @@ func testRanges(t *testing.T, st playback.ObjectReader, cat playback.Catalog) {
 	}
 }
 
-// countingStore counts the bytes the movie reads.
+// countingStore counts the bytes the movie reads (concurrently, while it is made).
 type countingStore struct {
 	storage.Store
-	read int64
+	read atomic.Int64
 }
 
 func (c *countingStore) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
 	if n < 0 {
 		return nil, errors.New("whole-object read")
 	}
-	c.read += n
+	c.read.Add(n)
 	return c.Store.Get(ctx, key, off, n)
 }
 
@@ -311,17 +312,17 @@ func TestMovieReadsOnlyTheRange(t *testing.T) {
 	for _, s := range segs {
 		moofs += s.Fragments[0].Offset + int64(len(s.Fragments))*16<<10
 	}
-	if cs.read > moofs {
-		t.Errorf("making the movie read %d bytes, more than the inits and moofs (%d)", cs.read, moofs)
+	if cs.read.Load() > moofs {
+		t.Errorf("making the movie read %d bytes, more than the inits and moofs (%d)", cs.read.Load(), moofs)
 	}
-	cs.read = 0
+	cs.read.Store(0)
 	if err := m.WriteRange(t.Context(), io.Discard, m.Size()/2, 1000); err != nil {
 		t.Fatal(err)
 	}
-	if cs.read < 1000 || cs.read > 1000+4096 { // plus a moof it may stream past
-		t.Errorf("1000 bytes of the movie read %d bytes of objects", cs.read)
+	if n := cs.read.Load(); n < 1000 || n > 1000+4096 { // plus a moof it may stream past
+		t.Errorf("1000 bytes of the movie read %d bytes of objects", n)
 	}
-	cs.read = 0
+	cs.read.Store(0)
 	if err := m.WriteRange(t.Context(), io.Discard, 0, m.Size()); err != nil {
 		t.Fatal(err)
 	}
@@ -329,8 +330,8 @@ func TestMovieReadsOnlyTheRange(t *testing.T) {
 	for _, s := range segs {
 		total += s.Size
 	}
-	if cs.read > total {
-		t.Errorf("the whole movie read %d bytes, more than the %d of its segments", cs.read, total)
+	if cs.read.Load() > total {
+		t.Errorf("the whole movie read %d bytes, more than the %d of its segments", cs.read.Load(), total)
 	}
 }
 
