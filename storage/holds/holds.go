@@ -87,8 +87,11 @@ type Registry struct {
 
 	write    sync.Mutex // one change (create, release, sweep) at a time
 	imported bool       // the store's holds were imported; guarded by write
-	mu       sync.RWMutex
-	inForce  []retention.Hold // unreleased holds
+	// saved is, per hold, the release time of its copy in the store as this process
+	// wrote or read it (zero: unreleased); guarded by write.
+	saved   map[string]time.Time
+	mu      sync.RWMutex
+	inForce []retention.Hold // unreleased holds
 }
 
 var _ retention.HoldSource = (*Registry)(nil)
@@ -105,6 +108,7 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Registry, error
 		opts.Cameras = func() []Camera { return nil }
 	}
 	r := &Registry{st: opts.State, store: opts.Store, cameras: opts.Cameras, segs: opts.Segments, now: opts.Now, log: log,
+		saved: map[string]time.Time{},
 		heldBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "straja_held_bytes",
 			Help: "Bytes of stored footage under evidence holds in force, per camera."}, []string{"camera"}),
 		heldSegments: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "straja_held_segments",
@@ -316,6 +320,8 @@ func (r *Registry) complete(ctx context.Context, h state.Hold) error {
 	var errs []error
 	if err := r.save(ctx, h); err != nil {
 		errs = append(errs, err)
+	} else {
+		r.saved[h.ID] = h.Released
 	}
 	inForce := r.inForceNow(h)
 	switch {
@@ -360,8 +366,15 @@ func (r *Registry) Sweep(ctx context.Context) error {
 	}
 	var errs []error
 	for _, h := range all {
-		stored, err := readHold(ctx, r.store, Prefix+h.ID+".json")
-		if err == nil && stored.Released.Equal(h.Released) {
+		copied, ok := r.saved[h.ID]
+		if !ok || !copied.Equal(h.Released) {
+			// Not yet seen by this process: read the copy back once.
+			if stored, err := readHold(ctx, r.store, Prefix+h.ID+".json"); err == nil {
+				copied, ok = stored.Released, true
+				r.saved[h.ID] = copied
+			}
+		}
+		if ok && copied.Equal(h.Released) {
 			if inForce := r.inForceNow(h); inForce && h.Locks == state.LocksOn || !inForce && h.Locks == state.LocksOff {
 				continue
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -257,5 +258,60 @@ func TestHeldMetricsFromCatalog(t *testing.T) {
 	}
 	if n, b := gauge(r.heldSegments.WithLabelValues("palat-hall")), gauge(r.heldBytes.WithLabelValues("palat-hall")); n != 1500 || b != 15000 {
 		t.Errorf("held palat-hall: %v segments, %v bytes; want 1500 and 15000", n, b)
+	}
+}
+
+// downStore is a store whose server is down while down is set.
+type downStore struct {
+	storage.Store
+	down bool
+}
+
+var errDown = errors.New("store unreachable")
+
+func (d *downStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if d.down {
+		return errDown
+	}
+	return d.Store.Put(ctx, key, r, size)
+}
+
+func (d *downStore) List(ctx context.Context, prefix string, fn func(storage.ObjectInfo) error) error {
+	if d.down {
+		return errDown
+	}
+	return d.Store.List(ctx, prefix, fn)
+}
+
+// With the store down, a hold still takes effect at once, the service still starts,
+// and the next sweep completes the copy beside the footage.
+func TestStoreDown(t *testing.T) {
+	ctx := t.Context()
+	disk, err := storage.NewDisk(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &downStore{Store: disk, down: true}
+	r := openRegistry(t, openState(t, t.TempDir()), store, time.Now, nil)
+	h, err := r.Create(ctx, state.Hold{Cameras: []string{"bastion-gate"}, From: t0, To: t0.Add(time.Minute),
+		Reason: "furt", By: "ana"})
+	if err != nil {
+		t.Fatalf("create with the store down: %v", err)
+	}
+	if !r.Held(minuteKeys("bastion-gate", t0, 1)[0]) {
+		t.Error("the hold is not in force while the store is down")
+	}
+	if _, err := disk.Stat(ctx, Prefix+h.ID+".json"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("copy with the store down: %v", err)
+	}
+	if err := r.Sweep(ctx); err == nil {
+		t.Error("a sweep with the store down reported nothing")
+	}
+	store.down = false
+	if err := r.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readHold(ctx, disk, Prefix+h.ID+".json"); err != nil || got.Reason != "furt" {
+		t.Errorf("copy after the store came back: %+v, %v", got, err)
 	}
 }

@@ -192,3 +192,53 @@ func TestS3LegalHoldMultipart(t *testing.T) {
 		t.Errorf("%s (multipart) is not under a legal hold", key)
 	}
 }
+
+// When a hold expires, the sweep lifts its legal holds, so retention can delete the
+// footage; a hold released while another still covers the footage leaves it locked.
+func TestS3ExpiryAndOverlap(t *testing.T) {
+	ctx := t.Context()
+	o := storetest.S3FromEnv(t)
+	store, err := storage.NewS3(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := minio.New(o.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(o.AccessKey, o.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emptyLockedBucket(t, client, o.Bucket) })
+	if _, err := store.InitBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	keys := minuteKeys("bastion-gate", t0, 4)
+	putAll(t, store, keys)
+	now := t0.Add(time.Hour)
+	r := openRegistry(t, openState(t, t.TempDir()), store, func() time.Time { return now }, nil)
+	// Expiring: minutes 0-1; lasting: minutes 1-2.
+	if _, err := r.Create(ctx, state.Hold{Cameras: []string{"bastion-gate"}, From: t0, To: t0.Add(2 * time.Minute),
+		Reason: "cerere verificare", Expires: now.Add(time.Hour), By: "ana"}); err != nil {
+		t.Fatal(err)
+	}
+	lasting, err := r.Create(ctx, state.Hold{Site: "bastion", From: t0.Add(time.Minute), To: t0.Add(3 * time.Minute),
+		Reason: "dosar", By: "ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(2 * time.Hour)
+	if err := r.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{false, true, true, false} {
+		if got := legalHold(t, client, o.Bucket, keys[i]); got != want {
+			t.Errorf("after expiry %s: legal hold %v, want %v", keys[i], got, want)
+		}
+	}
+	if _, err := r.Release(ctx, lasting.ID, "ion", "clasat"); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if legalHold(t, client, o.Bucket, k) {
+			t.Errorf("after both ended %s is still under a legal hold", k)
+		}
+	}
+}
