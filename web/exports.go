@@ -19,6 +19,8 @@ import (
 
 // Exports runs clip exports (*export.Exporter).
 type Exports interface {
+	// Check reports what Submit would refuse (*export.InputError).
+	Check(ctx context.Context, req export.Request) error
 	Submit(ctx context.Context, req export.Request) (export.Status, error)
 	Get(ctx context.Context, id string) (export.Status, error)
 	List(ctx context.Context, cameras []string, limit int) ([]export.Status, error)
@@ -111,6 +113,10 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	u := principal(r)
 	er := export.Request{Camera: c.ID, CameraName: c.Name, Site: c.Site, SiteName: c.SiteName, From: from, To: to,
 		Reason: req.Reason, User: u.Username}
+	if err := s.exports.Check(r.Context(), er); err != nil {
+		s.writeError(w, r, exportError(err))
+		return
+	}
 	// Recorded before the export is queued, and waited for: no footage leaves the
 	// system without its entry in the trail.
 	if err := s.record(r, audit.Event{Action: audit.ActionExport, Camera: c.ID,

@@ -104,29 +104,39 @@ func (e *Exporter) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// Submit checks and queues an export; req.ID is set here. Errors: *InputError for a
-// bad field, ErrBusy when the queue is full.
-func (e *Exporter) Submit(ctx context.Context, req Request) (Status, error) {
-	req.Reason = strings.TrimSpace(req.Reason)
-	if req.Reason == "" {
-		return Status{}, &InputError{"reason", "is required: say why the footage leaves the system"}
+// Check reports what Submit would refuse req for: *InputError naming the field
+// (reason, a bad range, a range with no stored footage).
+func (e *Exporter) Check(ctx context.Context, req Request) error {
+	reason := strings.TrimSpace(req.Reason)
+	if reason == "" {
+		return &InputError{"reason", "is required: say why the footage leaves the system"}
 	}
-	if len(req.Reason) > 1000 {
-		return Status{}, &InputError{"reason", "is longer than 1000 bytes"}
+	if len(reason) > 1000 {
+		return &InputError{"reason", "is longer than 1000 bytes"}
 	}
 	if err := CheckRange(req.From, req.To, e.o.MaxRange); err != nil {
-		return Status{}, err
+		return err
 	}
 	if e.o.Footage != nil {
 		segs, err := e.o.Footage.Segments(ctx, req.Camera, req.From, req.To)
 		if err != nil {
-			return Status{}, err
+			return err
 		}
 		if len(segs) == 0 {
-			return Status{}, &InputError{"from", fmt.Sprintf("camera %s has no stored footage from %s to %s",
+			return &InputError{"from", fmt.Sprintf("camera %s has no stored footage from %s to %s",
 				req.Camera, req.From.UTC().Format(time.RFC3339), req.To.UTC().Format(time.RFC3339))}
 		}
 	}
+	return nil
+}
+
+// Submit checks (Check) and queues an export; req.ID is set here. Errors:
+// *InputError for a bad field, ErrBusy when the queue is full.
+func (e *Exporter) Submit(ctx context.Context, req Request) (Status, error) {
+	if err := e.Check(ctx, req); err != nil {
+		return Status{}, err
+	}
+	req.Reason = strings.TrimSpace(req.Reason)
 	select {
 	case e.slots <- struct{}{}:
 	default:
