@@ -109,7 +109,11 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &FieldError{"reason", "is required: say why the footage leaves the system"})
 		return
 	}
-	c, _ := s.cams.Camera(req.Camera) // mayAll let it through: it exists
+	// mayAll let it through: it exists, or was deleted at runtime and its footage stays.
+	c, ok := s.cams.Camera(req.Camera)
+	if !ok {
+		c.ID, c.Name, c.Site = req.Camera, req.Camera, s.siteOf(req.Camera)
+	}
 	u := principal(r)
 	er := export.Request{Camera: c.ID, CameraName: c.Name, Site: c.Site, SiteName: c.SiteName, From: from, To: to,
 		Reason: req.Reason, User: u.Username}

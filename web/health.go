@@ -194,7 +194,7 @@ const maxGapRange = 31 * 24 * time.Hour
 // last 24 hours): {"camera":…, "from":…, "to":…, "gaps":[{start, end, cause}]}.
 func (s *Server) handleGaps(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, ok := s.cams.Camera(id); !ok {
+	if !s.cameraKnown(r.Context(), id) {
 		s.writeError(w, r, errorf(errNotFound, "camera %q not found", id))
 		return
 	}

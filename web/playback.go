@@ -56,7 +56,7 @@ type timelineJSON struct {
 // activity over [from, to) (default: the last 24 hours), in ?buckets= steps.
 func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, ok := s.cams.Camera(id); !ok {
+	if !s.cameraKnown(r.Context(), id) {
 		s.writeError(w, r, errorf(errNotFound, "camera %q not found", id))
 		return
 	}
@@ -119,7 +119,7 @@ func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request) {
 // hour), with Range requests and an ETag so a <video> element seeks in it.
 func (s *Server) handleVideo(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, ok := s.cams.Camera(id); !ok {
+	if !s.cameraKnown(r.Context(), id) {
 		s.writeError(w, r, errorf(errNotFound, "camera %q not found", id))
 		return
 	}
@@ -164,7 +164,7 @@ func (s *Server) handleVideo(w http.ResponseWriter, r *http.Request) {
 // previews the page draws while hovering over the timeline.
 func (s *Server) handleStill(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, ok := s.cams.Camera(id); !ok {
+	if !s.cameraKnown(r.Context(), id) {
 		s.writeError(w, r, errorf(errNotFound, "camera %q not found", id))
 		return
 	}

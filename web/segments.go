@@ -53,7 +53,7 @@ type segmentsHead struct {
 // costs the same memory at any size of catalog.
 func (s *Server) handleSegments(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, ok := s.cams.Camera(id); !ok && !s.hasFootage(r.Context(), id) {
+	if !s.cameraKnown(r.Context(), id) {
 		s.writeError(w, r, errorf(errNotFound, "camera %q not found", id))
 		return
 	}
@@ -225,6 +225,15 @@ func decodeCursor(s, camera string) (string, error) {
 
 // errFound stops hasFootage's listing at the first segment.
 var errFound = errors.New("found")
+
+// cameraKnown reports whether camera id runs, or was deleted at runtime and still has
+// footage: that stays listed and playable until retention deletes it.
+func (s *Server) cameraKnown(ctx context.Context, id string) bool {
+	if _, ok := s.cams.Camera(id); ok {
+		return true
+	}
+	return s.hasFootage(ctx, id)
+}
 
 // hasFootage reports whether a camera that no longer runs (deleted at runtime) has
 // footage in the catalog: it stays listed until retention deletes it.

@@ -272,6 +272,15 @@ func TestCamerasAPI(t *testing.T) {
 		!strings.Contains(string(body), `"sha256"`) {
 		t.Errorf("segments of the deleted cam-new for an admin of its site: %d %s", code, body)
 	}
+	// And plays it.
+	if segs := segmentsOf(t, m.Addr(), "cam-new"); len(segs) > 0 {
+		s := segs[0]
+		code, body := call(t, "GET", base+"/cameras/cam-new/video.mp4?from="+s.Start.UTC().Format(time.RFC3339Nano)+
+			"&to="+s.End.UTC().Format(time.RFC3339Nano), admin, nil)
+		if code != http.StatusOK || len(body) < 1000 || !bytes.Contains(body[:64], []byte("ftyp")) {
+			t.Errorf("video.mp4 of the deleted cam-new: %d, %d bytes, want an MP4", code, len(body))
+		}
+	}
 	// Wait for a segment of the file's cameras that starts well after every change.
 	last := time.Now()
 	for _, id := range []string{"cam-1", "cam-2", "cam-3"} {
