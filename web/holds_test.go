@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -124,4 +125,31 @@ func TestHoldsAPI(t *testing.T) {
 			t.Errorf("audit %s: %s", action, rec.Body)
 		}
 	}
+}
+
+// FuzzHoldRequest: any hold request is accepted as a well-formed hold or refused
+// naming the field at fault, never a panic.
+func FuzzHoldRequest(f *testing.F) {
+	f.Add("bastion-gate", "", "2026-11-30T14:00:00+02:00", "2026-11-30T14:10:00+02:00", "furt", "")
+	f.Add("", "bastion", "2026-11-30T14:00:00Z", "2026-11-30T14:00:00Z", "x", "2099-01-01T00:00:00Z")
+	f.Add("Bad Id", "nowhere", "yesterday", "", " ", "soon")
+	s := newTestServer(f, newCatalog(f))
+	s.users.Targets.Sites = []string{"bastion"}
+	f.Fuzz(func(t *testing.T, camera, site, from, to, reason, expires string) {
+		req := holdRequest{Site: site, From: from, To: to, Reason: reason, Expires: expires}
+		if camera != "" {
+			req.Cameras = []string{camera}
+		}
+		h, err := s.checkHold(req)
+		if err != nil {
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field == "" {
+				t.Fatalf("refused without naming a field: %v", err)
+			}
+			return
+		}
+		if !h.To.After(h.From) || strings.TrimSpace(h.Reason) == "" || (len(h.Cameras) == 0) == (h.Site == "") {
+			t.Fatalf("accepted a malformed hold %+v from %+v", h, req)
+		}
+	})
 }
