@@ -130,7 +130,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.holds = hr
-	exporter, err := newExporter(ctx, m.Config, rec, sdb, m.Log)
+	exporter, err := newExporter(ctx, m.Config, rec, sdb, bus, m.Log)
 	if err != nil {
 		sdb.Close()
 		rec.Close()

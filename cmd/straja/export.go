@@ -21,6 +21,7 @@ import (
 	"github.com/straja-nvr/straja/storage/export"
 	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/web/audit"
+	"github.com/straja-nvr/straja/web/events"
 )
 
 // keysCommand runs `straja keys show|rotate`: the export signing keys.
@@ -277,7 +278,7 @@ func localUser() string {
 // newExporter sets up the service's exports: the signing key (made at first start),
 // and the queue over the recorder's catalog and store, with files in data_dir/exports.
 func newExporter(ctx context.Context, cfg *configs.Config, rec *recorder.Recorder, db *state.State,
-	log *slog.Logger) (*export.Exporter, error) {
+	bus *events.Bus, log *slog.Logger) (*export.Exporter, error) {
 	keys, err := export.OpenKeys(export.KeyDir(cfg.DataDir))
 	if err != nil {
 		return nil, err
@@ -286,5 +287,9 @@ func newExporter(ctx context.Context, cfg *configs.Config, rec *recorder.Recorde
 		MinFree: int64(cfg.Export.MinFree)}
 	return export.NewExporter(ctx, export.Options{Dir: filepath.Join(cfg.DataDir, "exports"), Builder: b, DB: db,
 		Workers: cfg.Export.Workers, Queue: cfg.Export.Queue, MaxRange: time.Duration(cfg.Export.MaxRange),
-		Footage: rec.Catalog()}, log.With("component", "export"))
+		Footage: rec.Catalog(), OnProgress: func(req export.Request, st string, p float64) {
+			// Only the export's requester sees its progress live.
+			bus.Publish(events.Event{Type: events.TypeExportProgress, Camera: req.Camera, Site: req.Site, User: req.User,
+				Data: map[string]any{"id": req.ID, "state": st, "progress": p}})
+		}}, log.With("component", "export"))
 }

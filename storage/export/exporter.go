@@ -51,6 +51,9 @@ type Options struct {
 	// Footage, when set, lets Submit refuse a range with nothing recorded at once
 	// rather than queue an export bound to fail.
 	Footage SegmentSource
+	// OnProgress, if set, hears an export's progress as it runs (each whole percent),
+	// and its end: state done or failed. It must not block.
+	OnProgress func(req Request, state string, progress float64)
 }
 
 // Exporter runs the service's exports: a bounded queue, a few workers, state in the
@@ -299,7 +302,7 @@ func (e *Exporter) run(ctx context.Context, req Request) {
 		e.fail(req.ID, err)
 		return
 	}
-	e.setProgress(req.ID, 0)
+	e.setProgress(req, 0)
 	defer func() {
 		e.mu.Lock()
 		delete(e.progress, req.ID)
@@ -315,7 +318,7 @@ func (e *Exporter) run(ctx context.Context, req Request) {
 		Manifest: filepath.Join(dir, ManifestFile), Signature: filepath.Join(dir, SignatureFile)},
 		func(done, total int64) {
 			if total > 0 {
-				e.setProgress(req.ID, float64(done)/float64(total))
+				e.setProgress(req, float64(done)/float64(total))
 			}
 		})
 	if err != nil {
@@ -325,12 +328,14 @@ func (e *Exporter) run(ctx context.Context, req Request) {
 		}
 		log.Warn("export failed", "err", err)
 		e.fail(req.ID, err)
+		e.announce(req, state.ExportFailed, 0)
 		return
 	}
 	if err := e.o.DB.FinishExport(context.WithoutCancel(ctx), req.ID, m.Clip.Size, m.Clip.SHA256, m.KeyID); err != nil {
 		log.Error("export done but not recorded", "err", err)
 		return
 	}
+	e.announce(req, state.ExportDone, 1)
 	log.Info("export done", "bytes", m.Clip.Size, "segments", len(m.Segments), "seconds", time.Since(start).Seconds())
 }
 
@@ -342,10 +347,21 @@ func (e *Exporter) fail(id string, err error) {
 	}
 }
 
-func (e *Exporter) setProgress(id string, p float64) {
+func (e *Exporter) setProgress(req Request, p float64) {
 	e.mu.Lock()
-	e.progress[id] = p
+	was, ok := e.progress[req.ID]
+	e.progress[req.ID] = p
 	e.mu.Unlock()
+	if !ok || int(p*100) != int(was*100) {
+		e.announce(req, state.ExportRunning, p)
+	}
+}
+
+// announce tells Options.OnProgress.
+func (e *Exporter) announce(req Request, st string, p float64) {
+	if e.o.OnProgress != nil {
+		e.o.OnProgress(req, st, p)
+	}
 }
 
 // newID is a random export id: 16 hex digits, safe in paths.

@@ -37,6 +37,19 @@ func TestExporter(t *testing.T) {
 	}
 	opts := export.Options{Dir: filepath.Join(dir, "exports"), DB: db, Workers: 1, Queue: 1, MaxRange: time.Hour,
 		Footage: cat, Builder: &export.Builder{Store: st, Catalog: cat, Keys: keys}}
+	var heard struct {
+		sync.Mutex
+		states []string
+		last   float64
+	}
+	opts.OnProgress = func(req export.Request, st string, p float64) {
+		heard.Lock()
+		defer heard.Unlock()
+		if n := len(heard.states); n == 0 || heard.states[n-1] != st {
+			heard.states = append(heard.states, st)
+		}
+		heard.last = p
+	}
 	ex, err := export.NewExporter(t.Context(), opts, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +71,18 @@ func TestExporter(t *testing.T) {
 	if s.State != state.ExportDone || s.Progress != 1 || s.ClipSize == 0 || len(s.ClipSHA256) != 64 {
 		t.Fatalf("export = %+v", s)
 	}
+	// Its progress was announced as it ran, then its end (the live event stream's feed).
+	testutil.WaitFor(t, 10*time.Second, "the end announced", func() bool {
+		heard.Lock()
+		defer heard.Unlock()
+		return len(heard.states) > 0 && heard.states[len(heard.states)-1] == state.ExportDone
+	})
+	heard.Lock()
+	if strings.Join(heard.states, ",") != "running,done" || heard.last != 1 {
+		t.Errorf("progress heard: %v ending at %v; want running, then done at 1", heard.states, heard.last)
+	}
+	heard.Unlock()
+	opts.OnProgress = nil
 	var zb bytes.Buffer
 	if err := ex.WriteBundle(t.Context(), &zb, s.ID); err != nil {
 		t.Fatal(err)
