@@ -13,6 +13,10 @@ import (
 type Alerts struct {
 	Webhook AlertWebhook `yaml:"webhook,omitempty"`
 	Rules   []AlertRule  `yaml:"rules,omitempty"`
+	// TamperWindow is how far back the tamper rule's median bitrate reaches
+	// (1m..24h; default 1h). It is sampled 360 times over the window (at most once a
+	// second) and judged once a twelfth of the window is held.
+	TamperWindow Duration `yaml:"tamper_window,omitempty"`
 }
 
 // AlertWebhook receives each alert's transitions (firing, resolved) as a JSON POST
@@ -51,6 +55,9 @@ func (r AlertRule) Rule() alerts.Rule {
 }
 
 func (c *Config) fillAlertDefaults() {
+	if c.Alerts.TamperWindow == 0 {
+		c.Alerts.TamperWindow = Duration(time.Hour)
+	}
 	if c.Alerts.Webhook.Attempts == 0 {
 		c.Alerts.Webhook.Attempts = 6
 	}
@@ -74,6 +81,9 @@ func (c *Config) validateAlerts(bad func(path, format string, args ...any)) {
 	}
 	if err := checkRange(w.Timeout, time.Second, time.Minute); err != "" {
 		bad("alerts.webhook.timeout", "%s", err)
+	}
+	if err := checkRange(c.Alerts.TamperWindow, time.Minute, 24*time.Hour); err != "" {
+		bad("alerts.tamper_window", "%s", err)
 	}
 	ids := map[string]int{}
 	for i, r := range c.Alerts.Rules {

@@ -166,7 +166,8 @@ func (a alertSource) AlertService() alerts.ServiceFigures {
 // alertOptions wires alerting from cfg: its rules, and the webhook with the secret
 // from the environment.
 func alertOptions(cfg *configs.Config, reg prometheus.Registerer, log *slog.Logger) (alerts.Options, error) {
-	var opts alerts.Options
+	window := time.Duration(cfg.Alerts.TamperWindow)
+	opts := alerts.Options{TamperWindow: window, TamperSample: window / 360}
 	for _, r := range cfg.Alerts.Rules {
 		opts.Rules = append(opts.Rules, r.Rule())
 	}

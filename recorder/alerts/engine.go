@@ -94,7 +94,7 @@ type Options struct {
 	Interval time.Duration
 	// TamperSample and TamperWindow set the tamper rule's median: a bitrate sample
 	// every TamperSample (0: 10 s) over the last TamperWindow (0: 1 h); it judges
-	// once TamperMinSamples (0: 30) are held.
+	// once TamperMinSamples are held (0: those of a twelfth of the window, at most 30).
 	TamperSample, TamperWindow time.Duration
 	TamperMinSamples           int
 }
@@ -131,7 +131,10 @@ func New(ctx context.Context, opts Options, reg prometheus.Registerer, log *slog
 		opts.TamperWindow = time.Hour
 	}
 	if opts.TamperMinSamples <= 0 {
-		opts.TamperMinSamples = 30
+		// A twelfth of the window, in the samples actually taken (at most one per
+		// Interval): 30 with the defaults.
+		every := max(opts.TamperSample, opts.Interval)
+		opts.TamperMinSamples = min(30, max(3, int(opts.TamperWindow/12/every)))
 	}
 	e := &Engine{opts: opts, log: log, pending: map[string]time.Time{}, active: map[string]*Alert{},
 		bitrates: map[string]*history{}}

@@ -272,6 +272,28 @@ func (s *Server) StartCamera(i int) error {
 	return nil
 }
 
+// SetClip makes camera i send cl from now on, as a camera whose picture changes
+// (a lens covered: a far lower bitrate). A running camera restarts on the new clip,
+// which drops its clients; they reconnect as after StartCamera.
+func (s *Server) SetClip(i int, cl *clip.Clip) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.camera(i)
+	if err != nil {
+		return err
+	}
+	was := c.running()
+	c.stop()
+	c.clip = cl
+	if was {
+		if err := c.start(s.rtsp); err != nil {
+			return fmt.Errorf("start camera %d: %w", i, err)
+		}
+	}
+	c.log.Info("camera clip changed")
+	return nil
+}
+
 // camera returns camera i of a started server; s.mu must be held.
 func (s *Server) camera(i int) (*camera, error) {
 	if s.state != stateStarted {
