@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -84,6 +85,7 @@ type Registry struct {
 	log     *slog.Logger
 
 	heldBytes, heldSegments *prometheus.GaugeVec
+	sites                   atomic.Pointer[siteCache]
 
 	write    sync.Mutex // one change (create, release, sweep) at a time
 	imported bool       // the store's holds were imported; guarded by write
@@ -209,13 +211,23 @@ func (r *Registry) covered(k storage.SegmentKey, site string, now time.Time, exc
 	return false
 }
 
+// siteOf is camera's site, from a map of the cameras kept for a second: a batch of
+// deletes asks for every key, and listing the cameras is not free.
 func (r *Registry) siteOf(camera string) string {
-	for _, c := range r.cameras() {
-		if c.ID == camera {
-			return c.Site
-		}
+	if c := r.sites.Load(); c != nil && time.Since(c.at) < time.Second {
+		return c.site[camera]
 	}
-	return ""
+	c := &siteCache{at: time.Now(), site: map[string]string{}}
+	for _, cam := range r.cameras() {
+		c.site[cam.ID] = cam.Site
+	}
+	r.sites.Store(c)
+	return c.site[camera]
+}
+
+type siteCache struct {
+	at   time.Time
+	site map[string]string // camera -> site
 }
 
 // HeldCameras says which cameras a hold in force covers (by camera or site), so a
