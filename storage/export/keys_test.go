@@ -125,3 +125,26 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// FuzzVerifyManifest feeds VerifyManifest what a stranger may hand over: it never
+// panics, and accepts only the exact bytes that were signed.
+func FuzzVerifyManifest(f *testing.F) {
+	k, err := OpenKeys(f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	id, priv, _ := k.Signer()
+	m := &Manifest{Format: ManifestFormat, KeyID: id, Clip: ClipEntry{File: "clip.mp4", Size: 1, SHA256: "00"}}
+	signed, _ := m.Marshal()
+	sig := Sign(priv, signed)
+	f.Add(signed, sig)
+	f.Add([]byte(`{"format":"straja-export-1","key_id":"`+id+`"}`), sig)
+	f.Add([]byte(`{"format":"straja-export-1","key_id":"../../x"}`), []byte{1, 2})
+	f.Add([]byte(`[]`), []byte{})
+	f.Fuzz(func(t *testing.T, manifest, s []byte) {
+		got, err := VerifyManifest(manifest, s, k.Public)
+		if err == nil && (string(manifest) != string(signed) || string(s) != string(sig) || got.KeyID != id) {
+			t.Errorf("accepted a manifest that was not signed: %q", manifest)
+		}
+	})
+}
