@@ -48,6 +48,7 @@ func TestUIServesEmbeddedPage(t *testing.T) {
 		{"/ui/login.html", "text/html; charset=utf-8", `src="/ui/login.js"`},
 		{"/ui/users.html", "text/html; charset=utf-8", `src="/ui/users.js"`},
 		{"/ui/audit.html", "text/html; charset=utf-8", `src="/ui/audit.js"`},
+		{"/ui/retention.html", "text/html; charset=utf-8", `src="/ui/retention.js"`},
 		{"/ui/style.css", "text/css; charset=utf-8", ".tile"},
 	} {
 		resp, err := http.Get(srv.URL + tc.path)

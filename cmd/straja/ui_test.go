@@ -500,8 +500,8 @@ func TestUIBrowser(t *testing.T) {
 		u.logout()
 		u.fillLogin("itc", password)
 		u.waitJS(15*time.Second, "the users page", `location.pathname === '/ui/users.html' && document.querySelector('#users tbody tr[data-user="guard"]') !== null`)
-		if links := u.navLinks(); !slices.Equal(links, []string{"users", "cameras", "health", "alerts"}) {
-			t.Errorf("the itc header links %q, want users, cameras, health and alerts", links)
+		if links := u.navLinks(); !slices.Equal(links, []string{"users", "cameras", "health", "alerts", "retention"}) {
+			t.Errorf("the itc header links %q, want users, cameras, health, alerts and retention", links)
 		}
 		u.langCheck("users")
 
@@ -653,6 +653,46 @@ func TestUIBrowser(t *testing.T) {
 		if locked := uiEval[bool](u, rule("camera-offline")+`.querySelector("button") === null`); !locked {
 			t.Error("a rule of the configuration file can be deleted on the page")
 		}
+	})
+
+	t.Run("itc previews a retention policy, then saves it", func(t *testing.T) {
+		u.t = t
+		u.navigate("/ui/retention.html")
+		u.waitJS(10*time.Second, "the retention page", `document.documentElement.dataset.ready === 'true' &&
+			document.querySelector('#policies tbody tr[data-policy="default"]') !== null`)
+		u.langCheck("retention")
+		fill := func(age, justification string) {
+			u.run(chromedp.Evaluate[bool](fmt.Sprintf(`document.getElementById('p-name').value = 'poarta',
+				document.getElementById('p-cameras').value = 'bastion-gate',
+				document.getElementById('p-max_age').value = %q,
+				document.getElementById('p-justification').value = %q,
+				document.getElementById('p-name').dispatchEvent(new Event('input')),
+				document.getElementById('preview').click(), true`, age, justification)))
+		}
+		// The API's refusals mark the field they name.
+		fill("-1h", "")
+		u.waitJS(10*time.Second, "max_age refused", `document.getElementById('p-max_age').getAttribute('aria-invalid') === 'true' &&
+			!document.getElementById('editor-error').hidden && document.getElementById('save').disabled`)
+		fill("45d", "")
+		u.waitJS(10*time.Second, "the justification asked for", `document.getElementById('p-justification').getAttribute('aria-invalid') === 'true'`)
+		fill("45d", "Poarta auto: incidente raportate târziu")
+		u.waitJS(10*time.Second, "the plan shown, saving allowed", `!document.getElementById('plan-box').hidden &&
+			document.querySelector('#plan tbody tr[data-camera="bastion-gate"]') !== null && !document.getElementById('save').disabled`)
+		// A change after the preview needs a new one before saving.
+		u.run(chromedp.Evaluate[bool](`document.getElementById('p-max_age').value = '40d',
+			document.getElementById('p-max_age').dispatchEvent(new Event('input')), true`))
+		u.waitJS(5*time.Second, "saving blocked until the new plan is seen", `document.getElementById('save').disabled`)
+		u.run(chromedp.Evaluate[bool](`document.getElementById('preview').click(), true`))
+		u.waitJS(10*time.Second, "saving allowed again", `!document.getElementById('save').disabled`)
+		u.run(chromedp.Evaluate[bool](`document.getElementById('editor').requestSubmit(), true`))
+		u.waitJS(10*time.Second, "the policy listed as set here", `document.querySelector('#policies tbody tr[data-policy="poarta"]')?.dataset.source === 'api'`)
+		if code, body := uiGet(t, u.base+"/api/v1/cameras/bastion-gate", u.cookie()); code != http.StatusOK ||
+			!strings.Contains(body, `"retention_policy":"poarta"`) {
+			t.Errorf("GET /api/v1/cameras/bastion-gate: %d %s, want retention_policy poarta", code, body)
+		}
+		u.run(chromedp.Evaluate[bool](`document.getElementById('run').requestSubmit(), true`))
+		u.waitJS(30*time.Second, "a manual run listed", `document.querySelector('#runs tbody tr[data-kind="manual"]') !== null`)
+		u.shot("itc-retention.png")
 	})
 
 	all := []string{"bastion-courtyard", "bastion-gate", "palat-entrance", "palat-hall"}

@@ -17,6 +17,7 @@ export const PAGES = [
   { id: 'cameras', href: '/ui/cameras.html', roles: ['itc'], key: 'cameras' },
   { id: 'health', href: '/ui/health.html', roles: ['itc'], key: 'health' },
   { id: 'alerts', href: '/ui/alerts.html', roles: ['itc'], key: 'alerts' },
+  { id: 'retention', href: '/ui/retention.html', roles: ['itc'], key: 'retention' },
   { id: 'audit', href: '/ui/audit.html', roles: ['admin'], key: 'audit' },
   { id: 'exports', href: '/ui/exports.html', roles: ['admin'], key: 'exports' },
   { id: 'holds', href: '/ui/holds.html', roles: ['admin'], key: 'holds' },
