@@ -16,6 +16,7 @@ import (
 	"github.com/straja-nvr/straja/recorder/camsim"
 	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/streaming"
+	"github.com/straja-nvr/straja/web"
 	"github.com/straja-nvr/straja/web/audit"
 	"github.com/straja-nvr/straja/web/auth"
 )
@@ -505,4 +506,32 @@ func TestProbeAPI(t *testing.T) {
 	if l := logs.String(); strings.Contains(l, "Parola-API-5521") || strings.Contains(l, "wrong-pw-1") {
 		t.Errorf("a probe password is in the log:\n%s", l)
 	}
+}
+
+// FuzzCameraSettings: whatever the API is sent, checking it never panics, and an error
+// never quotes the password, whether given in its field or in the URL.
+func FuzzCameraSettings(f *testing.F) {
+	cfg := configs.Default()
+	cfg.Sites = []configs.Site{{ID: "bastion", Name: "Bastionul Theresia"}}
+	m := newCameraManager(&cfg, slog.New(slog.DiscardHandler))
+	f.Add("cam-1", "rtsp://10.0.0.1/s", "", "operator", "Parola-Fuzz-1", "tcp", "10s")
+	f.Add("Cam_1", "rtsp://op:Parola-Fuzz-1@10.0.0.1:554/s", "rtsp://u:p@10.0.0.1/sub", "", "", "sctp", "soon")
+	f.Add("x", "http://[::1/s", "rtsp://%zz", "op", "Parola-Fuzz-1", "", "1h")
+	f.Fuzz(func(t *testing.T, id, url, liveURL, user, password, transport, readTimeout string) {
+		in := web.CameraSettings{ID: id, Name: "X", Site: "bastion", URL: url, LiveURL: liveURL, Username: user,
+			Password: password, Transport: transport, ReadTimeout: readTimeout}
+		c, err := m.check(in, nil)
+		if err == nil {
+			if _, err := c.recorderConfig("Bastionul Theresia"); err != nil {
+				t.Fatalf("accepted settings %+v do not run: %v", in, err)
+			}
+			return
+		}
+		for _, secret := range []string{password, c.Password} {
+			// Short ones may be words of the messages themselves.
+			if len(secret) >= 12 && strings.Contains(err.Error(), secret) && !strings.Contains(id+user+transport+readTimeout, secret) {
+				t.Fatalf("error %q quotes the password %q", err, secret)
+			}
+		}
+	})
 }
