@@ -25,10 +25,12 @@ import (
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/export"
 	"github.com/straja-nvr/straja/storage/state"
+	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/web/auth"
 )
 
-// TestExportCommand records a camera into disk and into MinIO, exports three segments'
+// TestExportCommand records a camera into disk and into MinIO (and an H.265 camera
+// into disk), exports three segments
 // worth with `straja export`, and checks the result the way a court expert would:
 // `straja verify`, openssl and sha256sum with the published PEM key, and ffprobe.
 // A flipped byte in the clip, an edited manifest and a key it was not signed with
@@ -39,9 +41,13 @@ func TestExportCommand(t *testing.T) {
 		t.Skip("records for ~8 s")
 	}
 	testutil.NeedTool(t, "ffprobe")
-	for _, backend := range []string{"disk", "s3"} {
+	for _, backend := range []string{"disk", "s3", "disk-h265"} {
 		t.Run(backend, func(t *testing.T) {
-			sim := startSim(t, 1, camsimOpts())
+			opts, codec := camsimOpts(), "h264"
+			if backend == "disk-h265" {
+				opts.Codecs, codec = map[int]streaming.Codec{1: "h265"}, "hevc"
+			}
+			sim := startSim(t, 1, opts)
 			cfg := baseConfig(t, t.TempDir(), sim, 1)
 			if backend == "s3" {
 				useS3(t, cfg)
@@ -75,8 +81,8 @@ func TestExportCommand(t *testing.T) {
 				t.Errorf("manifest = %s", mb)
 			}
 			p := testutil.FFprobe(t, out)
-			if d := p.Duration - to.Sub(from); p.Codec != "h264" || !p.FirstKey || d > frame || d < -frame {
-				t.Errorf("ffprobe of the clip: %+v; want h264 from a keyframe, %v within a frame", p, to.Sub(from))
+			if d := p.Duration - to.Sub(from); p.Codec != codec || !p.FirstKey || d > frame || d < -frame {
+				t.Errorf("ffprobe of the clip: %+v; want %s from a keyframe, %v within a frame", p, codec, to.Sub(from))
 			}
 
 			verify := func(args ...string) (string, error) {
