@@ -30,8 +30,8 @@ import (
 )
 
 // TestExportCommand records a camera into disk and into MinIO (and an H.265 camera
-// into disk), exports three segments
-// worth with `straja export`, and checks the result the way a court expert would:
+// into disk), exports three segments' worth with `straja export`, and checks the
+// result the way a court expert would:
 // `straja verify`, openssl and sha256sum with the published PEM key, and ffprobe.
 // A flipped byte in the clip, an edited manifest and a key it was not signed with
 // each fail, naming what; a source segment changed in the store fails the export,
