@@ -135,6 +135,9 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Registry, error
 	if g, ok := opts.Store.(storage.HoldGuard); ok {
 		g.SetHeld(r.Held)
 	}
+	if r.segs != nil { // a local index: counting now costs little
+		r.refreshMetrics(ctx)
+	}
 	return r, nil
 }
 
