@@ -405,6 +405,28 @@ func TestCamerasAPIBadInput(t *testing.T) {
 	if code, body := call(t, "POST", base+"/cameras", itc, good(func(c map[string]any) { c["site"] = "depozit" })); code != 201 {
 		t.Fatalf("camera on the new site: %d %s", code, body)
 	}
+	// Grants may name the runtime site at once.
+	if code, body := call(t, "PUT", base+"/users/tester/grants", itc, map[string]any{"grants": []state.Grant{
+		{Kind: "site", Target: "depozit"}}}); code != http.StatusOK {
+		t.Errorf("grant the runtime site: %d %s", code, body)
+	}
+	// A live-only camera with a substream: both are kept as given.
+	if code, body := call(t, "POST", base+"/cameras", itc, good(func(c map[string]any) {
+		c["id"], c["site"], c["record"], c["live_url"] = "cam-live", "depozit", false, "rtsp://127.0.0.1:1/sub"
+	})); code != 201 || !strings.Contains(string(body), `"record":false`) || !strings.Contains(string(body), `"live_url":"rtsp://127.0.0.1:1/sub"`) {
+		t.Errorf("live-only camera: %d %s", code, body)
+	}
+	var live []map[string]any
+	getJSON(t, base+"/cameras", &live) // the tester, now granted site depozit
+	found := false
+	for _, c := range live {
+		if c["id"] == "cam-live" {
+			found = c["record"] == false
+		}
+	}
+	if !found {
+		t.Errorf("cameras for a guard of site depozit: %v, want cam-live with record false", live)
+	}
 	if code, body := call(t, "DELETE", base+"/sites/depozit", itc, nil); code != 409 || !strings.Contains(string(body), "cam-x") {
 		t.Errorf("delete a site with a camera: %d %s, want 409 naming cam-x", code, body)
 	}
