@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,12 @@ func TestHoldsEndToEnd(t *testing.T) {
 			// Hold the second segment only; and, from now on, what is still being
 			// recorded (it reaches the store after the hold is set).
 			past := setHold(t, m, tok, "cam-1", segs[1].Start.Add(time.Millisecond), segs[1].End.Add(-time.Millisecond))
+			if got := metricLine(t, m, `straja_held_bytes{camera="cam-1"}`); got != strconv.FormatInt(segs[1].Size, 10) {
+				t.Errorf("straja_held_bytes of cam-1 = %q, want the held segment's %d bytes", got, segs[1].Size)
+			}
+			if got := metricLine(t, m, `straja_held_segments{camera="cam-1"}`); got != "1" {
+				t.Errorf("straja_held_segments of cam-1 = %q, want 1", got)
+			}
 			setAt := time.Now()
 			live := setHold(t, m, tok, "cam-1", setAt, setAt.Add(time.Hour))
 			var later apiSegment
@@ -213,6 +220,26 @@ func TestHoldsEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// metricLine is the value of the /metrics line starting with series, "" without one.
+func metricLine(t *testing.T, m *Main, series string) string {
+	t.Helper()
+	resp, err := http.Get(m.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // removeAllVersions removes every version of key with the bucket owner's credentials,
