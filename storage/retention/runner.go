@@ -221,6 +221,12 @@ func (r *Runner) all(api []Policy) []Policy {
 // Start schedules each policy's runs and starts the full-disk guard. Jobs run with
 // ctx, the service's; Close stops them.
 func (r *Runner) Start(ctx context.Context) {
+	// The age metric has figures from the start, not from the first run.
+	if cams, err := r.opts.Catalog.Cameras(ctx); err == nil {
+		for _, c := range cams {
+			r.noteOldest(ctx, c)
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reschedule = func() { r.scheduleLocked(ctx) }
