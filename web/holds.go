@@ -91,13 +91,22 @@ func (s *Server) holdCameras(h state.Hold) []string {
 }
 
 // mayHold checks the caller's hold right on what h covers: every camera, and for a
-// site hold the site itself when it has no camera yet.
+// site hold the site itself when it has no camera yet. A camera deleted since the
+// hold was set is judged by the site it had then.
 func (s *Server) mayHold(r *http.Request, h state.Hold) error {
 	cams := s.holdCameras(h)
 	if h.Site != "" && len(cams) == 0 && !principal(r).May(auth.RightHold, "", h.Site) {
 		return errorf(errForbidden, "you may not %s site %q", rightVerb[auth.RightHold], h.Site)
 	}
-	return s.mayAll(r, auth.RightHold, cams)
+	known := make([]string, 0, len(cams))
+	for _, id := range cams {
+		if _, ok := s.cams.Camera(id); ok || h.CameraSites[id] == "" {
+			known = append(known, id)
+		} else if !principal(r).May(auth.RightHold, id, h.CameraSites[id]) {
+			return errorf(errForbidden, "you may not %s camera %q", rightVerb[auth.RightHold], id)
+		}
+	}
+	return s.mayAll(r, auth.RightHold, known)
 }
 
 func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request) {
@@ -139,6 +148,14 @@ func (s *Server) handleAddHold(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.By = principal(r).Username
+	for _, id := range h.Cameras {
+		if c, ok := s.cams.Camera(id); ok && c.Site != "" {
+			if h.CameraSites == nil {
+				h.CameraSites = map[string]string{}
+			}
+			h.CameraSites[id] = c.Site
+		}
+	}
 	h, err = s.holds.Create(r.Context(), h)
 	if err != nil {
 		s.writeError(w, r, err)

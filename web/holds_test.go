@@ -9,12 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/holds"
 	"github.com/straja-nvr/straja/storage/state"
 )
 
-func holdServer(t *testing.T) *Server {
+func holdServer(t *testing.T, opts ...func(*Options)) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := state.Open(t.Context(), filepath.Join(dir, "holds.db"))
@@ -33,7 +34,41 @@ func holdServer(t *testing.T) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(reg.Close)
-	return authServer(t, func(o *Options) { o.Holds = reg })
+	return authServer(t, append(opts, func(o *Options) { o.Holds = reg })...)
+}
+
+// changingCameras is a camera list a test edits.
+type changingCameras struct{ fakeCameras }
+
+func (c *changingCameras) Cameras() []recorder.CameraStatus { return c.fakeCameras.Cameras() }
+func (c *changingCameras) Camera(id string) (recorder.CameraStatus, bool) {
+	return c.fakeCameras.Camera(id)
+}
+
+// TestReleaseHoldOfDeletedCamera: an admin granted a site still sees and releases a
+// hold on a camera of that site after the camera is deleted (judged by the site it had
+// when the hold was set).
+func TestReleaseHoldOfDeletedCamera(t *testing.T) {
+	cams := &changingCameras{fakeCameras{{ID: "bastion-gate", Site: "bastion"}, {ID: "palat-hall", Site: "palat"}}}
+	s := holdServer(t, func(o *Options) { o.Cameras = cams })
+	rec := serve(s, jsonRequest("admin", "POST", "/api/v1/holds",
+		`{"cameras":["bastion-gate"],"from":"2026-11-30T14:00:00Z","to":"2026-11-30T14:10:00Z","reason":"furt"}`))
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	var h holdJSON
+	if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil {
+		t.Fatal(err)
+	}
+	cams.fakeCameras = cams.fakeCameras[1:] // bastion-gate deleted
+	rec = serve(s, newRequestAs("admin", "GET", "/api/v1/holds", nil))
+	if !strings.Contains(rec.Body.String(), h.ID) {
+		t.Errorf("the hold of a deleted camera is no longer listed: %s", rec.Body)
+	}
+	rec = serve(s, newRequestAs("admin", "DELETE", "/api/v1/holds/"+h.ID+"?reason=clasat", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("release of the deleted camera's hold: %d %s", rec.Code, rec.Body)
+	}
 }
 
 func jsonRequest(role, method, target, body string) *http.Request {

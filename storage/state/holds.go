@@ -27,6 +27,12 @@ const holdsSchema = `CREATE TABLE holds (
 	locks          INTEGER NOT NULL DEFAULT 0
 ) STRICT;`
 
+// holdCameraSitesSchema keeps, with a hold, the site each of its cameras had when it
+// was set: a camera deleted later is still known by its site to whoever may release
+// the hold.
+const holdCameraSitesSchema = `ALTER TABLE holds ADD COLUMN camera_sites TEXT NOT NULL DEFAULT '{}'
+	CHECK (json_valid(camera_sites));`
+
 // Hold is a stored evidence hold. Times are UTC with millisecond precision; a zero
 // Expires means until released, a zero Released that it is not released.
 type Hold struct {
@@ -43,6 +49,8 @@ type Hold struct {
 	ReleasedBy    string    `json:"released_by,omitempty"`
 	ReleaseReason string    `json:"release_reason,omitempty"`
 	Locks         Locks     `json:"-"`
+	// CameraSites is the site of each camera when the hold was set.
+	CameraSites map[string]string `json:"camera_sites,omitempty"`
 }
 
 // Locks is how far the storage locks of a hold's footage are.
@@ -65,11 +73,19 @@ func (s *State) AddHold(ctx context.Context, h Hold) error {
 	if err != nil {
 		return fmt.Errorf("state add hold: %w", err)
 	}
+	sites := h.CameraSites
+	if sites == nil {
+		sites = map[string]string{}
+	}
+	sj, err := json.Marshal(sites)
+	if err != nil {
+		return fmt.Errorf("state add hold: %w", err)
+	}
 	res, err := s.db.ExecContext(ctx, `INSERT INTO holds (id, cameras, site, from_ms, to_ms, reason, expires_ms,
-		created_ms, created_by, released_ms, released_by, release_reason, locks)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		created_ms, created_by, released_ms, released_by, release_reason, locks, camera_sites)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		h.ID, string(cj), h.Site, h.From.UnixMilli(), h.To.UnixMilli(), h.Reason, ms(h.Expires),
-		h.Created.UnixMilli(), h.By, ms(h.Released), h.ReleasedBy, h.ReleaseReason, h.Locks)
+		h.Created.UnixMilli(), h.By, ms(h.Released), h.ReleasedBy, h.ReleaseReason, h.Locks, string(sj))
 	if err != nil {
 		return fmt.Errorf("state add hold %s: %w", h.ID, err)
 	}
@@ -126,7 +142,7 @@ func (s *State) Holds(ctx context.Context) ([]Hold, error) {
 
 func (s *State) queryHolds(ctx context.Context, tail string, args ...any) ([]Hold, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, cameras, site, from_ms, to_ms, reason, expires_ms, created_ms,
-		created_by, released_ms, released_by, release_reason, locks FROM holds `+tail, args...)
+		created_by, released_ms, released_by, release_reason, locks, camera_sites FROM holds `+tail, args...)
 	if err != nil {
 		return nil, fmt.Errorf("state holds: %w", err)
 	}
@@ -134,14 +150,20 @@ func (s *State) queryHolds(ctx context.Context, tail string, args ...any) ([]Hol
 	var out []Hold
 	for rows.Next() {
 		var h Hold
-		var cams string
+		var cams, sites string
 		var from, to, expires, created, released int64
 		if err := rows.Scan(&h.ID, &cams, &h.Site, &from, &to, &h.Reason, &expires, &created, &h.By, &released,
-			&h.ReleasedBy, &h.ReleaseReason, &h.Locks); err != nil {
+			&h.ReleasedBy, &h.ReleaseReason, &h.Locks, &sites); err != nil {
 			return nil, fmt.Errorf("state holds: %w", err)
 		}
 		if err := json.Unmarshal([]byte(cams), &h.Cameras); err != nil {
 			return nil, fmt.Errorf("state hold %s cameras: %w", h.ID, err)
+		}
+		if err := json.Unmarshal([]byte(sites), &h.CameraSites); err != nil {
+			return nil, fmt.Errorf("state hold %s camera sites: %w", h.ID, err)
+		}
+		if len(h.CameraSites) == 0 {
+			h.CameraSites = nil
 		}
 		h.From, h.To, h.Created = time.UnixMilli(from).UTC(), time.UnixMilli(to).UTC(), time.UnixMilli(created).UTC()
 		h.Expires, h.Released = fromMS(expires), fromMS(released)

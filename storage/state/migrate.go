@@ -63,6 +63,7 @@ var migrations = []migration{
 	{name: "exports", sql: exportsSchema},
 	{name: "retention", sql: retentionSchema},
 	{name: "holds", sql: holdsSchema},
+	{name: "hold camera sites", sql: holdCameraSitesSchema},
 }
 
 // SchemaVersion is the schema version this binary creates and understands.

@@ -191,6 +191,17 @@ var fixtures = []struct {
 			}
 		},
 	},
+	{ // 11: the sites of a hold's cameras
+		seed: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `UPDATE holds SET camera_sites = '{"roof-east":"depozit"}' WHERE id = '9f3a'`)
+		},
+		check: func(t *testing.T, s *State) {
+			h, err := s.Hold(t.Context(), "9f3a")
+			if err != nil || h.CameraSites["roof-east"] != "depozit" {
+				t.Errorf("hold camera sites after upgrade = %v, %v; want roof-east in depozit", h.CameraSites, err)
+			}
+		},
+	},
 }
 
 func mustExec(t *testing.T, db *sql.DB, query string) {
