@@ -114,6 +114,12 @@ func (r *Runner) Emergency(ctx context.Context) (Run, error) {
 	if err != nil || need <= 0 {
 		return Run{}, err
 	}
+	r.mu.Lock()
+	futile := r.opts.Now().Before(r.futileUntil)
+	r.mu.Unlock()
+	if futile {
+		return Run{}, nil // the last one found nothing it could delete: not a run every check
+	}
 	if err := r.acquire(ctx); err != nil {
 		return Run{}, err
 	}
@@ -125,8 +131,17 @@ func (r *Runner) Emergency(ctx context.Context) (Run, error) {
 		return run, err
 	}
 	runErr := r.emergency(ctx, &run, need)
+	if d, _, _, _ := run.Totals(); d == 0 {
+		r.mu.Lock()
+		r.futileUntil = r.opts.Now().Add(futileWait)
+		r.mu.Unlock()
+	}
 	return run, r.finish(ctx, &run, runErr)
 }
+
+// futileWait is how long the guard waits after an emergency run that could delete
+// nothing (all held, or the store refusing) before it records another.
+const futileWait = 5 * time.Minute
 
 // errStop ends a walk over a camera's footage early.
 var errStop = errors.New("stop")

@@ -136,6 +136,8 @@ type Runner struct {
 	api      []Policy // policies set through the API
 	cron     *cron.Cron
 	oldest   map[string]time.Time // camera -> start of its oldest footage, after the last run
+	// futileUntil: the last emergency run could delete nothing; the next waits.
+	futileUntil time.Time
 	stopped  bool
 	guardEnd context.CancelFunc
 	guardWG  sync.WaitGroup

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -416,6 +417,28 @@ func TestEmergencyDeletesOldestUnheld(t *testing.T) {
 	// Within limits now: nothing happens, nothing is recorded.
 	if run, err := r.Emergency(t.Context()); err != nil || run.ID != 0 {
 		t.Errorf("second emergency = %+v, %v; want none", run, err)
+	}
+}
+
+// TestEmergencyAllHeld: short of space with only held footage left, one emergency run
+// says so, and the next checks record nothing for a while.
+
+func TestEmergencyAllHeld(t *testing.T) {
+	g := newRig(t, nil)
+	g.record(t, "bastion-gate", 5, runNow.Add(-time.Hour))
+	hold := retention.Hold{Cameras: []string{"bastion-gate"}, From: runNow.Add(-2 * time.Hour), To: runNow}
+	r := g.runner(t, retention.RunnerOptions{Now: clock(), Holds: retention.StaticHolds{hold},
+		Guard: retention.Guard{Path: "/unused", MinFreeBytes: 1 << 30,
+			Space: func(string) (int64, int64, error) { return 0, 1 << 40, nil }}})
+	run, err := r.Emergency(t.Context())
+	if err == nil || run.ID == 0 || !strings.Contains(run.Error, "held") {
+		t.Fatalf("emergency with all footage held = %+v, %v; want a recorded run saying so", run, err)
+	}
+	if n := len(g.consistent(t)); n != 5 {
+		t.Errorf("%d segments left, want the 5 held", n)
+	}
+	if again, err := r.Emergency(t.Context()); err != nil || again.ID != 0 {
+		t.Errorf("the next check = %+v, %v; want no new run right after a futile one", again, err)
 	}
 }
 
