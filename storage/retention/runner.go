@@ -131,17 +131,17 @@ type Runner struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	mu       sync.Mutex // guards the fields below
-	pols     *Policies
-	api      []Policy // policies set through the API
-	cron     *cron.Cron
-	oldest   map[string]time.Time // camera -> start of its oldest footage, after the last run
+	mu     sync.Mutex // guards the fields below
+	pols   *Policies
+	api    []Policy // policies set through the API
+	cron   *cron.Cron
+	oldest map[string]time.Time // camera -> start of its oldest footage, after the last run
 	// futileUntil: the last emergency run could delete nothing; the next waits.
 	futileUntil time.Time
-	stopped  bool
-	guardEnd context.CancelFunc
-	guardWG  sync.WaitGroup
-	retired  []context.Context // done when a replaced cron's jobs have returned
+	stopped     bool
+	guardEnd    context.CancelFunc
+	guardWG     sync.WaitGroup
+	retired     []context.Context // done when a replaced cron's jobs have returned
 	// reschedule replaces the cron after a policy change; set by Start, it holds
 	// the service's context for the jobs.
 	reschedule func()
