@@ -211,3 +211,47 @@ func TestGapLedgerServiceKilled(t *testing.T) {
 		t.Errorf("gap ends %v, before the restart at %v", g[0].End, restarted)
 	}
 }
+
+// TestGapLedgerCameraRemoved: a runtime camera deleted through the API leaves a
+// camera_removed gap that lasts; its footage's gaps stay listed.
+func TestGapLedgerCameraRemoved(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end: ~15 s")
+	}
+	sim := startSim(t, 2, camsim.Options{})
+	cfg := baseConfig(t, t.TempDir(), sim, 1)
+	m := startMain(t, cfg)
+	itc := itcToken(t, m)
+	base := m.URL() + "/api/v1"
+	if code, body := call(t, "POST", base+"/cameras", itc, map[string]any{"id": "cam-extra", "name": "Extra",
+		"site": "bastion", "url": sim.URL(2), "transport": "tcp"}); code != http.StatusCreated {
+		t.Fatalf("add camera: %d %s", code, body)
+	}
+	testutil.WaitFor(t, 20*time.Second, "cam-extra footage stored", func() bool {
+		segs, err := m.rec.Segments(t.Context(), "cam-extra", time.Now().Add(-time.Hour), time.Now())
+		return err == nil && len(segs) > 0
+	})
+	removed := time.Now()
+	if code, body := call(t, "DELETE", base+"/cameras/cam-extra", itc, nil); code != http.StatusNoContent {
+		t.Fatalf("delete camera: %d %s", code, body)
+	}
+	var g []apiGap
+	testutil.WaitFor(t, 10*time.Second, "the removal in the ledger", func() bool {
+		code, body := call(t, "GET", base+"/cameras/cam-extra/gaps?from="+removed.Add(-time.Hour).UTC().Format(time.RFC3339), itc, nil)
+		if code != http.StatusOK {
+			return false
+		}
+		var out struct {
+			Gaps []apiGap `json:"gaps"`
+		}
+		if err := json.Unmarshal(body, &out); err != nil {
+			t.Fatal(err)
+		}
+		g = out.Gaps
+		return len(g) > 0
+	})
+	if len(g) != 1 || g[0].Cause != "camera_removed" || g[0].End != nil ||
+		g[0].Start.Before(removed.Add(-2*time.Second)) || g[0].Start.After(time.Now()) {
+		t.Errorf("cam-extra gaps after its removal: %+v; want one lasting camera_removed gap from about %v", g, removed)
+	}
+}
