@@ -69,6 +69,7 @@ type Ledger struct {
 	log      *slog.Logger
 	queue    chan recorder.Event
 	lost     atomic.Uint64 // events dropped on a full queue
+	applied  atomic.Uint64 // events written (or failed to be)
 	interval time.Duration
 
 	mu   sync.Mutex // guards open; held only by Start and Run's writes
@@ -182,6 +183,7 @@ func (l *Ledger) apply(ctx context.Context, ev recorder.Event) {
 	if err := l.write(ctx, ev); err != nil {
 		l.log.Error("gap ledger not written", "camera", ev.Camera, "err", err)
 	}
+	l.applied.Add(1)
 }
 
 func (l *Ledger) write(ctx context.Context, ev recorder.Event) error {
