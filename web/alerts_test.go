@@ -2,9 +2,13 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -88,4 +92,57 @@ func TestAlertRulesAPI(t *testing.T) {
 	if len(actions) != len(want) || actions[0] != want[0] || actions[2] != want[2] {
 		t.Errorf("audited %v, want %v", actions, want)
 	}
+}
+
+// FuzzParseRange: any from/to either parses into a range no longer than the maximum,
+// from before to, or is refused naming from or to.
+func FuzzParseRange(f *testing.F) {
+	f.Add("2026-11-30T10:00:00Z", "2026-11-30T11:00:00Z")
+	f.Add("", "")
+	f.Add("yesterday", "")
+	f.Add("2026-11-30T10:00:00Z", "2025-11-30T10:00:00Z")
+	f.Add("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999+14:00")
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, from, to string) {
+		q := url.Values{}
+		if from != "" {
+			q.Set("from", from)
+		}
+		if to != "" {
+			q.Set("to", to)
+		}
+		r := httptest.NewRequest("GET", "/api/v1/cameras/gate/gaps?"+q.Encode(), nil)
+		a, b, err := parseRange(r, now, 24*time.Hour, maxGapRange)
+		var fe *FieldError
+		switch {
+		case err == nil:
+			if !a.Before(b) || b.Sub(a) > maxGapRange {
+				t.Errorf("from=%q to=%q gave [%v, %v)", from, to, a, b)
+			}
+		case !errors.As(err, &fe) || (fe.Field != "from" && fe.Field != "to"):
+			t.Errorf("from=%q to=%q: %v, want a field error naming from or to", from, to, err)
+		}
+	})
+}
+
+// FuzzAlertRule: any rule body is accepted by Check or refused naming a field it has.
+func FuzzAlertRule(f *testing.F) {
+	f.Add("dark", "camera_offline", "", 30.0, 0.0, 0.0)
+	f.Add("tamper", "tamper", "gate", 20.0, 0.3, 4.0)
+	f.Add("x", "spool_usage", "", -1.0, 80.0, 2.0)
+	fields := map[string]bool{"id": true, "kind": true, "camera": true, "for_s": true, "threshold": true, "high": true}
+	f.Fuzz(func(t *testing.T, id, kind, camera string, forS, threshold, high float64) {
+		r := alerts.Rule{ID: id, Kind: alerts.Kind(kind), Camera: camera, ForS: forS, Threshold: threshold, High: high}
+		err := r.Check()
+		if err == nil {
+			if !(r.ForS >= 0 && r.ForS <= 86400) || r.Threshold != r.Threshold || r.High != r.High {
+				t.Errorf("%+v accepted", r)
+			}
+			return
+		}
+		var fe *alerts.FieldError
+		if !errors.As(err, &fe) || !fields[fe.Field] {
+			t.Errorf("%+v: %v, want a field error naming a rule field", r, err)
+		}
+	})
 }

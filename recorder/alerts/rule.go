@@ -8,6 +8,7 @@ package alerts
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"time"
 
@@ -117,8 +118,11 @@ func (r Rule) Check() error {
 			bad("camera", "%v", err)
 		}
 	}
-	if r.ForS < 0 || r.ForS > maxFor {
+	if !(r.ForS >= 0 && r.ForS <= maxFor) { // NaN too
 		bad("for_s", "must be 0 to %d seconds", maxFor)
+	}
+	if math.IsNaN(r.Threshold) || math.IsInf(r.Threshold, 0) {
+		bad("threshold", "must be a number")
 	}
 	switch r.Kind {
 	case KindRecordingLag, KindClockOffset:
