@@ -25,7 +25,8 @@ type AlertWebhook struct {
 	// URL is the http(s) address; empty sends no webhook.
 	URL string `yaml:"url,omitempty"`
 	// SecretEnv names the environment variable holding the signing secret (required
-	// with url); the secret itself never appears in the file or the logs.
+	// with url, or with a rule's webhook); the secret itself never appears in the file
+	// or the logs.
 	SecretEnv string `yaml:"secret_env,omitempty"`
 	// Attempts bounds the tries of one transition (1..20; default 6), with backoff
 	// from 1 s doubling up to a minute.
@@ -46,12 +47,15 @@ type AlertRule struct {
 	// tamper); High is tamper's multiple of the median bitrate.
 	Threshold float64 `yaml:"threshold,omitempty"`
 	High      float64 `yaml:"high,omitempty"`
+	// Webhook, if set, receives this rule's transitions instead of
+	// alerts.webhook.url, signed with the same secret.
+	Webhook string `yaml:"webhook,omitempty"`
 }
 
 // Rule converts r for the alerts engine.
 func (r AlertRule) Rule() alerts.Rule {
 	return alerts.Rule{ID: r.ID, Kind: alerts.Kind(r.Kind), Camera: r.Camera, ForS: time.Duration(r.For).Seconds(),
-		Threshold: r.Threshold, High: r.High}
+		Threshold: r.Threshold, High: r.High, Webhook: r.Webhook}
 }
 
 func (c *Config) fillAlertDefaults() {
@@ -103,6 +107,9 @@ func (c *Config) validateAlerts(bad func(path, format string, args ...any)) {
 					bad(fmt.Sprintf("alerts.rules[%d].%s", i, field), "%s", fe.Msg)
 				}
 			}
+		}
+		if r.Webhook != "" && w.SecretEnv == "" {
+			bad(fmt.Sprintf("alerts.rules[%d].webhook", i), "needs alerts.webhook.secret_env: the environment variable holding the signing secret")
 		}
 		if j, dup := ids[r.ID]; dup {
 			bad(fmt.Sprintf("alerts.rules[%d].id", i), "%q is also alerts.rules[%d]", r.ID, j)

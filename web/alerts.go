@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/straja-nvr/straja/recorder/alerts"
@@ -16,6 +17,8 @@ type AlertBoard interface {
 	Rules() []alerts.Rule
 	PutRule(ctx context.Context, r alerts.Rule) (created bool, err error)
 	DeleteRule(ctx context.Context, id string) error
+	// Webhooks reports whether a rule may name a webhook (a signing secret is set).
+	Webhooks() bool
 	Active() []alerts.Alert
 	Recent(ctx context.Context, limit int) ([]alerts.Alert, error)
 }
@@ -71,6 +74,7 @@ type alertRuleBody struct {
 	ForS      float64     `json:"for_s"`
 	Threshold float64     `json:"threshold"`
 	High      float64     `json:"high"`
+	Webhook   string      `json:"webhook"`
 	Source    string      `json:"source"` // ignored: rules from the API are "api"
 }
 
@@ -90,9 +94,14 @@ func (s *Server) handlePutAlertRule(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &FieldError{"id", "must be the rule in the path, or left out"})
 		return
 	}
-	rule := alerts.Rule{ID: id, Kind: b.Kind, Camera: b.Camera, ForS: b.ForS, Threshold: b.Threshold, High: b.High}
+	rule := alerts.Rule{ID: id, Kind: b.Kind, Camera: b.Camera, ForS: b.ForS, Threshold: b.Threshold, High: b.High,
+		Webhook: b.Webhook}
 	if err := rule.Check(); err != nil {
 		s.writeError(w, r, ruleFieldError(err))
+		return
+	}
+	if rule.Webhook != "" && !s.alerts.Webhooks() {
+		s.writeError(w, r, &FieldError{"webhook", "no signing secret is configured (alerts.webhook.secret_env), so no webhook can be sent"})
 		return
 	}
 	if rule.Camera != "" {
@@ -109,7 +118,7 @@ func (s *Server) handlePutAlertRule(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.record(r, audit.Event{Action: audit.ActionAlertRulePut, Camera: rule.Camera,
 		Detail: map[string]any{"rule": rule.ID, "kind": rule.Kind, "for_s": rule.ForS, "threshold": rule.Threshold,
-			"high": rule.High}}); err != nil {
+			"high": rule.High, "webhook_host": webhookHost(rule.Webhook)}}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -170,4 +179,13 @@ func ruleFieldError(err error) error {
 		return &FieldError{fe.Field, fe.Msg}
 	}
 	return err
+}
+
+// webhookHost is the host a webhook URL posts to, for the audit trail: its path or
+// query may carry a token.
+func webhookHost(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Host
+	}
+	return ""
 }

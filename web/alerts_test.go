@@ -53,6 +53,8 @@ func TestAlertRulesAPI(t *testing.T) {
 		{"x", `{"kind":"spool_usage","threshold":80}`, "threshold"},
 		{"x", `{"kind":"camera_offline","for_s":"soon"}`, "for_s"},
 		{"x", `{"id":"y","kind":"camera_offline"}`, "id"},
+		{"x", `{"kind":"camera_offline","webhook":"ftp://alerte.cj.local/x"}`, "webhook"},
+		{"x", `{"kind":"camera_offline","webhook":"https://alerte.cj.local/x"}`, "webhook"}, // no signing secret here
 	} {
 		if code, e := put(tc.id, tc.body); code != http.StatusBadRequest || e.Field != tc.field {
 			t.Errorf("PUT %s %s: %d %+v; want 400 naming %s", tc.id, tc.body, code, e, tc.field)

@@ -172,8 +172,8 @@ func alertOptions(cfg *configs.Config, reg prometheus.Registerer, log *slog.Logg
 		opts.Rules = append(opts.Rules, r.Rule())
 	}
 	w := cfg.Alerts.Webhook
-	if w.URL == "" {
-		return opts, nil
+	if w.SecretEnv == "" {
+		return opts, nil // no secret, no webhook (configs requires one with any URL)
 	}
 	secret, ok := os.LookupEnv(w.SecretEnv)
 	if !ok || secret == "" {

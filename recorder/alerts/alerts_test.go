@@ -267,3 +267,32 @@ func TestRetentionStoppedHook(t *testing.T) {
 	var nilEngine *Engine
 	nilEngine.RetentionStopped("no alerting wired") // a service without alerting ignores it
 }
+
+// TestRuleWebhook: a rule naming its own webhook sends its transitions there, signed
+// with the same secret; the others go to the default one.
+func TestRuleWebhook(t *testing.T) {
+	def, own := &receiver{}, &receiver{}
+	ds, os := httptest.NewServer(def), httptest.NewServer(own)
+	defer ds.Close()
+	defer os.Close()
+	wh, err := NewWebhook(WebhookOptions{URL: ds.URL, Secret: []byte("s3cret")}, prometheus.NewRegistry(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, Options{Webhook: wh, Rules: []Rule{
+		{ID: "dark", Kind: KindCameraOffline},
+		{ID: "dark-desk", Kind: KindCameraOffline, Camera: "gate", Webhook: os.URL + "/desk"},
+	}})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); wh.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	e.evaluate(ctx, t0, []CameraFigures{{ID: "gate", Since: t0}}, ServiceFigures{})
+	waitFor(t, "both deliveries", func() bool { return len(def.payloads()) == 1 && len(own.payloads()) == 1 })
+	if d, o := def.payloads()[0].Alert.Rule, own.payloads()[0].Alert.Rule; d != "dark" || o != "dark-desk" {
+		t.Errorf("default webhook got %s, the rule's own got %s", d, o)
+	}
+	if _, err := e.PutRule(t.Context(), Rule{ID: "x", Kind: KindTamper, Threshold: 0.3, Webhook: "file:///etc/passwd"}); err == nil {
+		t.Error("a file: webhook was accepted")
+	}
+}

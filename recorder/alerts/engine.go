@@ -77,6 +77,8 @@ type Alert struct {
 	// Detail says what was seen, in figures (no camera address or secret).
 	Detail string `json:"detail"`
 
+	hook string // the rule's own webhook, if any
+
 	id int64 // in the history
 }
 
@@ -154,6 +156,9 @@ func New(ctx context.Context, opts Options, reg prometheus.Registerer, log *slog
 		if seen[r.ID] {
 			return nil, fmt.Errorf("alerts.rules[%d].id: %q is used twice", i, r.ID)
 		}
+		if r.Webhook != "" && opts.Webhook == nil {
+			return nil, fmt.Errorf("alerts.rules[%d].webhook: needs alerts.webhook.secret_env to sign with", i)
+		}
 		seen[r.ID] = true
 		r.Source = SourceConfig
 		e.config = append(e.config, r)
@@ -189,6 +194,10 @@ func New(ctx context.Context, opts Options, reg prometheus.Registerer, log *slog
 	return e, nil
 }
 
+// Webhooks reports whether transitions can be sent to webhooks (a signing secret is
+// configured).
+func (e *Engine) Webhooks() bool { return e.opts.Webhook != nil }
+
 // ErrReadOnly is returned when the API changes a rule of the configuration.
 var ErrReadOnly = errors.New("the rule comes from the configuration file; change it there")
 
@@ -208,6 +217,9 @@ func (e *Engine) PutRule(ctx context.Context, r Rule) (created bool, err error) 
 	r.Source = SourceAPI
 	if err := r.Check(); err != nil {
 		return false, err
+	}
+	if r.Webhook != "" && e.opts.Webhook == nil {
+		return false, &FieldError{"webhook", "no signing secret is configured (alerts.webhook.secret_env), so no webhook can be sent"}
 	}
 	spec, err := json.Marshal(r)
 	if err != nil {
@@ -422,7 +434,7 @@ func (e *Engine) evaluate(ctx context.Context, now time.Time, cams []CameraFigur
 				return
 			}
 			a := &Alert{Rule: r.ID, Kind: r.Kind, Camera: camera, Site: site, Status: StatusFiring, Started: now.UTC(),
-				Detail: v.detail}
+				Detail: v.detail, hook: r.Webhook}
 			e.active[k] = a
 			e.firing.WithLabelValues(r.ID, string(r.Kind), camera).Set(1)
 			cp := *a

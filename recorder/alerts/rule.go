@@ -75,6 +75,9 @@ type Rule struct {
 	// High is, for tamper, the multiple of the median bitrate above which the
 	// camera is also judged tampered with (0: never).
 	High float64 `json:"high,omitempty"`
+	// Webhook, if set, receives this rule's transitions instead of the default
+	// webhook (alerts.webhook.url), signed with the same secret.
+	Webhook string `json:"webhook,omitempty"`
 	// Source is where the rule comes from: config (read only) or api. Set by the engine.
 	Source string `json:"source"`
 }
@@ -139,6 +142,11 @@ func (r Rule) Check() error {
 		}
 		if r.High != 0 && !(r.High > 1 && r.High <= 100) {
 			bad("high", "a multiple of the camera's median bitrate: 0 (off) or more than 1, at most 100")
+		}
+	}
+	if r.Webhook != "" {
+		if why := CheckWebhookURL(r.Webhook); why != "" {
+			bad("webhook", "%s", why)
 		}
 	}
 	if r.Kind != KindTamper && r.High != 0 {

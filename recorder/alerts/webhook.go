@@ -23,7 +23,8 @@ const SignatureHeader = "X-Straja-Signature"
 
 // WebhookOptions configure a Webhook.
 type WebhookOptions struct {
-	// URL is the http(s) address transitions are POSTed to.
+	// URL is the http(s) address transitions are POSTed to, unless their rule names
+	// its own; "" sends only those of rules that do.
 	URL string
 	// Secret keys the HMAC-SHA256 signature. It is never logged.
 	Secret []byte
@@ -49,7 +50,7 @@ type Payload struct {
 type Webhook struct {
 	opts    WebhookOptions
 	log     *slog.Logger
-	queue   chan Alert
+	queue   chan delivery
 	results *prometheus.CounterVec
 }
 
@@ -76,8 +77,10 @@ func CheckWebhookURL(raw string) string {
 
 // NewWebhook returns a webhook and registers its delivery counter on reg.
 func NewWebhook(opts WebhookOptions, reg prometheus.Registerer, log *slog.Logger) (*Webhook, error) {
-	if why := CheckWebhookURL(opts.URL); why != "" {
-		return nil, fmt.Errorf("alerts.webhook.url: %s", why)
+	if opts.URL != "" {
+		if why := CheckWebhookURL(opts.URL); why != "" {
+			return nil, fmt.Errorf("alerts.webhook.url: %s", why)
+		}
 	}
 	if len(opts.Secret) == 0 {
 		return nil, fmt.Errorf("alerts.webhook.secret_env: the secret is empty")
@@ -97,7 +100,7 @@ func NewWebhook(opts WebhookOptions, reg prometheus.Registerer, log *slog.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w := &Webhook{opts: opts, log: log, queue: make(chan Alert, webhookQueue),
+	w := &Webhook{opts: opts, log: log, queue: make(chan delivery, webhookQueue),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "straja_alert_webhook_total",
 			Help: "Alert webhook deliveries, by result (ok, retry, failed, dropped)."}, []string{"result"})}
 	if reg != nil {
@@ -108,10 +111,24 @@ func NewWebhook(opts WebhookOptions, reg prometheus.Registerer, log *slog.Logger
 	return w, nil
 }
 
-// enqueue queues a transition; never blocks. A full queue drops it (and says so).
+// delivery is one transition for one receiver.
+type delivery struct {
+	url   string
+	alert Alert
+}
+
+// enqueue queues a transition for its rule's receiver, or the default one; never
+// blocks. A full queue drops it (and says so).
 func (w *Webhook) enqueue(a Alert) {
+	url := a.hook
+	if url == "" {
+		url = w.opts.URL
+	}
+	if url == "" {
+		return
+	}
 	select {
-	case w.queue <- a:
+	case w.queue <- delivery{url, a}:
 	default:
 		w.results.WithLabelValues("dropped").Inc()
 		w.log.Error("alert webhook queue full: transition not delivered", "rule", a.Rule, "camera", a.Camera)
@@ -124,8 +141,8 @@ func (w *Webhook) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case a := <-w.queue:
-			w.deliver(ctx, a)
+		case d := <-w.queue:
+			w.deliver(ctx, d.url, d.alert)
 		}
 	}
 }
@@ -137,7 +154,7 @@ func Sign(secret, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-func (w *Webhook) deliver(ctx context.Context, a Alert) {
+func (w *Webhook) deliver(ctx context.Context, url string, a Alert) {
 	body, err := json.Marshal(Payload{Status: a.Status, Alert: a, Sent: time.Now().UTC()})
 	if err != nil {
 		w.log.Error("alert webhook body not encoded", "err", err)
@@ -146,7 +163,7 @@ func (w *Webhook) deliver(ctx context.Context, a Alert) {
 	sig := Sign(w.opts.Secret, body)
 	wait := w.opts.Backoff
 	for attempt := 1; ; attempt++ {
-		retry, err := w.post(ctx, body, sig, a.Status)
+		retry, err := w.post(ctx, url, body, sig, a.Status)
 		if err == nil {
 			w.results.WithLabelValues("ok").Inc()
 			return
@@ -171,10 +188,10 @@ func (w *Webhook) deliver(ctx context.Context, a Alert) {
 }
 
 // post makes one attempt; retry says whether another may succeed.
-func (w *Webhook) post(ctx context.Context, body []byte, sig string, status Status) (retry bool, err error) {
+func (w *Webhook) post(ctx context.Context, target string, body []byte, sig string, status Status) (retry bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, w.opts.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.opts.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return false, err
 	}
