@@ -18,6 +18,7 @@ const f = {
   for_s: el('f-for'),
   threshold: el('f-threshold'),
   high: el('f-high'),
+  webhook: el('f-webhook'),
 };
 const REFRESH_MS = 5000;
 let cameras = [];
@@ -152,6 +153,7 @@ async function save(ev) {
   if (PER_CAMERA.includes(kind) && f.camera.value) body.camera = f.camera.value;
   if (!f.threshold.closest('.field').hidden && f.threshold.value !== '') body.threshold = Number(f.threshold.value);
   if (!f.high.closest('.field').hidden && f.high.value !== '') body.high = Number(f.high.value);
+  if (f.webhook.value.trim()) body.webhook = f.webhook.value.trim();
   const id = f.id.value.trim();
   try {
     if (!id) throw Object.assign(new Error(), { field: 'id', text: () => T.alerts.add.idRequired });

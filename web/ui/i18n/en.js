@@ -537,6 +537,8 @@ export default {
       high: 'Or above (times the median)',
       highHint: 'Tampering only: a bitrate this many times its median also fires (0: off).',
       submit: 'Save rule',
+      webhook: 'Webhook of this rule (optional)',
+      webhookHint: 'An http(s) address that receives this rule\'s alerts instead of the configured webhook, signed with the same secret.',
     },
     thresholdHint: {
       camera_offline: 'Not used: the camera is offline or not.',

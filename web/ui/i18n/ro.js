@@ -539,6 +539,8 @@ export default {
       high: 'Sau peste (ori mediana)',
       highHint: 'Doar pentru sabotaj: un debit de atâtea ori peste mediană declanșează și el alerta (0: oprit).',
       submit: 'Salvează regula',
+      webhook: 'Webhook-ul acestei reguli (opțional)',
+      webhookHint: 'O adresă http(s) care primește alertele acestei reguli în locul webhook-ului configurat, semnate cu același secret.',
     },
     thresholdHint: {
       camera_offline: 'Nefolosit: camera este sau nu deconectată.',
