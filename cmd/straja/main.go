@@ -132,11 +132,15 @@ func serve(ctx context.Context, m *Main, stdout io.Writer) error {
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
-	metrics := "/metrics"
-	if u := m.MetricsURL(); u != "" {
-		metrics = u
+	// Metrics need metrics.token or metrics.listen: say where, or that they are off.
+	metrics := "metrics off: set metrics.token or metrics.listen"
+	switch u := m.MetricsURL(); {
+	case u != "":
+		metrics = "metrics at " + u
+	case m.Config.Metrics.Token != "":
+		metrics = "metrics at /metrics with the bearer token metrics.token"
 	}
-	fmt.Fprintf(stdout, "Straja is running: open %s/ (metrics at %s). Ctrl-C stops it.\n", m.URL(), metrics)
+	fmt.Fprintf(stdout, "Straja is running: open %s/ (%s). Ctrl-C stops it.\n", m.URL(), metrics)
 	select {
 	case <-ctx.Done():
 		return m.Close()
