@@ -2,7 +2,7 @@
 // login page), the header with the user menu and the language switch, and texts
 // that follow the language.
 
-import { T, t, setLang, currentLang, LANGS, onLangChange } from './strings.js';
+import { T, t, setLang, currentLang, LANGS, onLangChange, applyStatic } from './strings.js';
 
 /** LOGIN_PAGE is where a 401 sends the browser. */
 export const LOGIN_PAGE = '/ui/login.html';
@@ -122,6 +122,7 @@ onLangChange(() => {
  */
 export async function startPage(page) {
   const roles = PAGES.find((p) => p.id === page).roles;
+  mountHeader();
   setupLangSwitch();
   let me = null;
   try {
@@ -149,6 +150,43 @@ export async function startPage(page) {
     return null;
   }
   return me || {};
+}
+
+/**
+ * mountHeader puts what every page's header shares around the page's own controls
+ * (the live grid's layouts, say): the brand and the page links first, the user menu
+ * and the language switch last. The pages' HTML holds only their own part.
+ */
+function mountHeader() {
+  const header = document.querySelector('header.top');
+  const brand = h('span', 'brand');
+  brand.textContent = 'Straja';
+  brand.translate = false;
+  const nav = h('nav', 'nav');
+  nav.id = 'nav';
+  nav.dataset.i18nAriaLabel = 'nav.label';
+  header.prepend(brand, nav);
+  if (header.children.length === 2) header.append(h('span', 'spacer')); // nothing of the page's own
+  const user = h('span', 'user');
+  user.id = 'user';
+  user.hidden = true;
+  const who = h('span', 'who');
+  who.dataset.i18nTitle = 'nav.user';
+  const name = h('strong');
+  name.id = 'user-name';
+  name.translate = false;
+  const role = h('span');
+  role.id = 'user-role';
+  who.append(name, ' ', role);
+  const out = h('button', '', 'nav.logout');
+  out.type = 'button';
+  out.id = 'logout';
+  user.append(who, out);
+  const lang = h('button', 'lang');
+  lang.type = 'button';
+  lang.id = 'lang';
+  header.append(user, lang);
+  applyStatic(header);
 }
 
 function renderNav(page, me) {
