@@ -175,8 +175,8 @@ func parseAuditQuery(r *http.Request) (q audit.Query, csvOut bool, err error) {
 		t    *time.Time
 	}{{"from", &q.From}, {"to", &q.To}} {
 		if s := v.Get(f.name); s != "" {
-			if *f.t, err = time.Parse(time.RFC3339Nano, s); err != nil {
-				return q, false, &FieldError{f.name, fmt.Sprintf("want an RFC 3339 time such as 2026-11-25T14:00:00Z, got %q", truncate(s, 64))}
+			if *f.t, err = parseTime(s, f.name, time.Time{}); err != nil {
+				return q, false, err
 			}
 		}
 	}

@@ -95,12 +95,12 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(errExportsOff, "export is not running on this server"))
 		return
 	}
-	from, err := parseExportTime("from", req.From)
+	from, err := parseTime(req.From, "from", time.Time{})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	to, err := parseExportTime("to", req.To)
+	to, err := parseTime(req.To, "to", time.Time{})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -289,19 +289,6 @@ func (s *Server) handleExportKeys(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// parseExportTime reads an RFC 3339 time of the body field name.
-func parseExportTime(name, v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, &FieldError{name, "is required (RFC 3339, e.g. 2026-11-25T14:05:00Z)"}
-	}
-	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
-		return time.Time{}, &FieldError{name, fmt.Sprintf("want an RFC 3339 time such as 2026-11-25T14:05:00Z, got %q",
-			truncate(v, 64))}
-	}
-	return t.UTC(), nil
 }
 
 // exportError turns the exporter's errors into the HTTP layer's.

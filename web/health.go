@@ -228,17 +228,11 @@ func (s *Server) handleGaps(w http.ResponseWriter, r *http.Request) {
 // before to), no longer apart than max.
 func parseRange(r *http.Request, now time.Time, span, max time.Duration) (from, to time.Time, err error) {
 	v := r.URL.Query()
-	to = now.UTC()
-	if s := v.Get("to"); s != "" {
-		if to, err = time.Parse(time.RFC3339Nano, s); err != nil {
-			return from, to, &FieldError{"to", fmt.Sprintf("want an RFC 3339 time such as 2026-11-25T14:05:00Z, got %q", truncate(s, 64))}
-		}
+	if to, err = parseTime(v.Get("to"), "to", now.UTC()); err != nil {
+		return from, to, err
 	}
-	from = to.Add(-span)
-	if s := v.Get("from"); s != "" {
-		if from, err = time.Parse(time.RFC3339Nano, s); err != nil {
-			return from, to, &FieldError{"from", fmt.Sprintf("want an RFC 3339 time such as 2026-11-25T14:00:00Z, got %q", truncate(s, 64))}
-		}
+	if from, err = parseTime(v.Get("from"), "from", to.Add(-span)); err != nil {
+		return from, to, err
 	}
 	if !from.Before(to) {
 		return from, to, &FieldError{"from", "must be before to"}

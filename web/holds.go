@@ -61,21 +61,6 @@ type holdRequest struct {
 	Expires string   `json:"expires"`
 }
 
-// parseHoldTime reads an RFC 3339 time of field; required fields must be given.
-func parseHoldTime(field, v string, required bool) (time.Time, error) {
-	if v == "" {
-		if required {
-			return time.Time{}, &FieldError{Field: field, Msg: "is required (RFC 3339, e.g. 2026-11-30T14:05:00+02:00)"}
-		}
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
-		return time.Time{}, &FieldError{Field: field, Msg: "must be an RFC 3339 time, e.g. 2026-11-30T14:05:00+02:00"}
-	}
-	return t.UTC(), nil
-}
-
 // holdCameras is what a hold covers now: its cameras, or its site's.
 func (s *Server) holdCameras(h state.Hold) []string {
 	if h.Site == "" {
@@ -233,17 +218,19 @@ func (s *Server) checkHold(req holdRequest) (state.Hold, error) {
 		h.Site = req.Site
 	}
 	var err error
-	if h.From, err = parseHoldTime("from", req.From, true); err != nil {
+	if h.From, err = parseTime(req.From, "from", time.Time{}); err != nil {
 		return h, err
 	}
-	if h.To, err = parseHoldTime("to", req.To, true); err != nil {
+	if h.To, err = parseTime(req.To, "to", time.Time{}); err != nil {
 		return h, err
 	}
 	if !h.To.After(h.From) {
 		return h, &FieldError{Field: "to", Msg: "must be after from"}
 	}
-	if h.Expires, err = parseHoldTime("expires", req.Expires, false); err != nil {
-		return h, err
+	if req.Expires != "" {
+		if h.Expires, err = parseTime(req.Expires, "expires", time.Time{}); err != nil {
+			return h, err
+		}
 	}
 	if !h.Expires.IsZero() && !h.Expires.After(time.Now()) {
 		return h, &FieldError{Field: "expires", Msg: "must be in the future (leave it out to hold until released)"}

@@ -212,7 +212,9 @@ func (s *Server) serveMovie(w http.ResponseWriter, r *http.Request, m *playback.
 	http.ServeContent(w, r, "", time.Time{}, rd)
 }
 
-// parseTime reads an RFC 3339 time; empty gives def.
+// parseTime reads the RFC 3339 time of a parameter or body field, in UTC; empty
+// gives def, or an error naming the field when def is zero (required). Every time the
+// API reads goes through it.
 func parseTime(v, field string, def time.Time) (time.Time, error) {
 	if v == "" {
 		if def.IsZero() {

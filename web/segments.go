@@ -157,26 +157,11 @@ func appendSegment(b []byte, sg storage.Segment) []byte {
 // before to), limit and next; a bad one is a *FieldError naming it.
 func parseSegmentQuery(r *http.Request, camera string, now time.Time) (storage.SegmentQuery, error) {
 	v := r.URL.Query()
-	q := storage.SegmentQuery{Camera: camera, To: now.UTC(), Limit: defaultSegmentLimit}
+	q := storage.SegmentQuery{Camera: camera, Limit: defaultSegmentLimit}
 	var err error
-	if s := v.Get("to"); s != "" {
-		if q.To, err = time.Parse(time.RFC3339Nano, s); err != nil {
-			return q, &FieldError{"to", fmt.Sprintf("want an RFC 3339 time such as 2026-11-25T14:05:00Z, got %q", truncate(s, 64))}
-		}
+	if q.From, q.To, err = parseRange(r, now, time.Hour, maxSegmentRange); err != nil {
+		return q, err
 	}
-	q.From = q.To.Add(-time.Hour)
-	if s := v.Get("from"); s != "" {
-		if q.From, err = time.Parse(time.RFC3339Nano, s); err != nil {
-			return q, &FieldError{"from", fmt.Sprintf("want an RFC 3339 time such as 2026-11-25T14:00:00Z, got %q", truncate(s, 64))}
-		}
-	}
-	if !q.From.Before(q.To) {
-		return q, &FieldError{"from", "must be before to"}
-	}
-	if q.To.Sub(q.From) > maxSegmentRange {
-		return q, &FieldError{"to", fmt.Sprintf("range longer than %v (31 days): ask for less at a time", maxSegmentRange)}
-	}
-	q.From, q.To = q.From.UTC(), q.To.UTC()
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxSegmentLimit {
