@@ -52,16 +52,24 @@ type timelineJSON struct {
 	Detail   bool      `json:"activity_detail"`
 }
 
+// playbackCamera is the path's camera when it has footage to play and playback runs.
+func (s *Server) playbackCamera(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	if !s.cameraKnown(r.Context(), id) {
+		return "", errorf(errNotFound, "camera %q not found", id)
+	}
+	if s.player == nil {
+		return "", errorf(errPlaybackOff, "playback is not running on this server")
+	}
+	return id, nil
+}
+
 // handleTimeline answers a camera's recorded stretches, gaps (with causes) and
 // activity over [from, to) (default: the last 24 hours), in ?buckets= steps.
 func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !s.cameraKnown(r.Context(), id) {
-		s.writeError(w, r, errorf(errNotFound, "camera %q not found", id))
-		return
-	}
-	if s.player == nil {
-		s.writeError(w, r, errorf(errPlaybackOff, "playback is not running on this server"))
+	id, err := s.playbackCamera(r)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	now := time.Now()
@@ -118,13 +126,9 @@ func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request) {
 // handleVideo serves the MP4 of a camera's footage over [from, to) (at most an
 // hour), with Range requests and an ETag so a <video> element seeks in it.
 func (s *Server) handleVideo(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !s.cameraKnown(r.Context(), id) {
-		s.writeError(w, r, errorf(errNotFound, "camera %q not found", id))
-		return
-	}
-	if s.player == nil {
-		s.writeError(w, r, errorf(errPlaybackOff, "playback is not running on this server"))
+	id, err := s.playbackCamera(r)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	now := time.Now()
@@ -163,13 +167,9 @@ func (s *Server) handleVideo(w http.ResponseWriter, r *http.Request) {
 // handleStill serves the keyframe at or before ?at= as a one-picture MP4, for the
 // previews the page draws while hovering over the timeline.
 func (s *Server) handleStill(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !s.cameraKnown(r.Context(), id) {
-		s.writeError(w, r, errorf(errNotFound, "camera %q not found", id))
-		return
-	}
-	if s.player == nil {
-		s.writeError(w, r, errorf(errPlaybackOff, "playback is not running on this server"))
+	id, err := s.playbackCamera(r)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	now := time.Now()
