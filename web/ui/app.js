@@ -2,7 +2,7 @@
 // login page), the header with the user menu and the language switch, and texts
 // that follow the language.
 
-import { T, t, setLang, currentLang, LANGS, onLangChange, applyStatic } from './strings.js';
+import { T, t, setLang, currentLang, LANGS, onLangChange, applyStatic, utcToBucharestInput } from './strings.js';
 
 /** LOGIN_PAGE is where a 401 sends the browser. */
 export const LOGIN_PAGE = '/ui/login.html';
@@ -245,4 +245,24 @@ export function data(tag, text, cls) {
   el.translate = false;
   el.textContent = text;
   return el;
+}
+
+/**
+ * fillRangeFromURL takes ?camera=&from=&to= (RFC 3339), as the playback page links to
+ * the exports and holds pages, into a camera select and two Bucharest time inputs;
+ * without from, the range is the last spanMs.
+ */
+export function fillRangeFromURL(camera, from, to, spanMs) {
+  const q = new URLSearchParams(location.search);
+  const cam = q.get('camera');
+  if (cam && [...camera.options].some((o) => o.value === cam)) camera.value = cam;
+  for (const [name, input] of [['from', from], ['to', to]]) {
+    const d = q.get(name) ? new Date(q.get(name)) : null;
+    if (d && !isNaN(d)) input.value = utcToBucharestInput(d);
+  }
+  if (!from.value) {
+    const now = Date.now();
+    from.value = utcToBucharestInput(new Date(now - spanMs));
+    to.value = utcToBucharestInput(new Date(now));
+  }
 }

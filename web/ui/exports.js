@@ -2,8 +2,8 @@
 // Bucharest time, reason), follow its progress, download the clip, its manifest and
 // signature, or the bundle with the public key and how to check it.
 
-import { T, bucharestToUTC, fmtDateTime, utcToBucharestInput } from './strings.js';
-import { ApiError, api, bindText, data, h, startPage } from './app.js';
+import { T, bucharestToUTC, fmtDateTime } from './strings.js';
+import { ApiError, api, bindText, data, fillRangeFromURL, h, startPage } from './app.js';
 
 const POLL_MS = 1500; // while an export is queued or running
 
@@ -143,22 +143,6 @@ async function submit(ev) {
   load();
 }
 
-/** fillFromURL takes ?camera=&from=&to= (RFC 3339), as the playback page links here. */
-function fillFromURL() {
-  const q = new URLSearchParams(location.search);
-  const cam = q.get('camera');
-  if (cam && [...fields.camera.options].some((o) => o.value === cam)) fields.camera.value = cam;
-  for (const name of ['from', 'to']) {
-    const d = q.get(name) ? new Date(q.get(name)) : null;
-    if (d && !isNaN(d)) fields[name].value = utcToBucharestInput(d);
-  }
-  if (!fields.from.value) {
-    // Default: the last five minutes.
-    const now = Date.now();
-    fields.from.value = utcToBucharestInput(new Date(now - 5 * 60 * 1000));
-    fields.to.value = utcToBucharestInput(new Date(now));
-  }
-}
 
 async function init() {
   if (!(await startPage('exports'))) return;
@@ -171,7 +155,7 @@ async function init() {
   } catch (err) {
     showError(err);
   }
-  fillFromURL();
+  fillRangeFromURL(fields.camera, fields.from, fields.to, 5 * 60 * 1000);
   form.addEventListener('submit', submit);
   await load();
   document.documentElement.dataset.ready = 'true';

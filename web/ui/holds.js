@@ -2,8 +2,8 @@
 // Bucharest time, so that no retention policy deletes it; list the holds; release one
 // with a reason.
 
-import { T, bucharestToUTC, fmtDateTime, utcToBucharestInput } from './strings.js';
-import { ApiError, api, bindText, data, h, startPage } from './app.js';
+import { T, bucharestToUTC, fmtDateTime } from './strings.js';
+import { ApiError, api, bindText, data, fillRangeFromURL, h, startPage } from './app.js';
 
 const form = document.getElementById('request');
 const tbody = document.querySelector('#holds tbody');
@@ -188,22 +188,6 @@ async function submit(ev) {
   }
 }
 
-/** fillFromURL takes ?camera=&from=&to= (RFC 3339), as the playback page could link here. */
-function fillFromURL() {
-  const q = new URLSearchParams(location.search);
-  const cam = q.get('camera');
-  if (cam && [...fields.cameras.options].some((o) => o.value === cam)) fields.cameras.value = cam;
-  for (const name of ['from', 'to']) {
-    const d = q.get(name) ? new Date(q.get(name)) : null;
-    if (d && !isNaN(d)) fields[name].value = utcToBucharestInput(d);
-  }
-  if (!fields.from.value) {
-    // Default: the last hour.
-    const now = Date.now();
-    fields.from.value = utcToBucharestInput(new Date(now - 60 * 60 * 1000));
-    fields.to.value = utcToBucharestInput(new Date(now));
-  }
-}
 
 async function init() {
   if (!(await startPage('holds'))) return;
@@ -217,7 +201,7 @@ async function init() {
   } catch (err) {
     showError(errorBox, err);
   }
-  fillFromURL();
+  fillRangeFromURL(fields.cameras, fields.from, fields.to, 60 * 60 * 1000);
   form.addEventListener('submit', submit);
   await load();
   document.documentElement.dataset.ready = 'true';
