@@ -23,18 +23,7 @@ import (
 
 // itcToken makes user "itc-tester" (role itc) with an API token on m and returns it.
 func itcToken(t testing.TB, m *Main) string {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := m.state.User(ctx, "itc-tester"); err != nil {
-		if err := m.state.AddUser(ctx, "itc-tester", auth.RoleITC, "$argon2id$not-a-password"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tok, _, err := auth.NewSessions(m.state).CreateToken(ctx, "itc-tester", "tests-"+randomName(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return userToken(t, m, "itc-tester", auth.RoleITC, false)
 }
 
 // call sends a JSON request with token and returns the status and body.
@@ -320,18 +309,7 @@ func TestCamerasAPI(t *testing.T) {
 
 // adminToken makes user "admin-tester" (role admin) with an API token on m.
 func adminToken(t testing.TB, m *Main) string {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := m.state.User(ctx, "admin-tester"); err != nil {
-		if err := m.state.AddUser(ctx, "admin-tester", auth.RoleAdmin, "$argon2id$not-a-password"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tok, _, err := auth.NewSessions(m.state).CreateToken(ctx, "admin-tester", "tests-"+randomName(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return userToken(t, m, "admin-tester", auth.RoleAdmin, false)
 }
 
 // TestCamerasAPIBadInput: each bad camera or site is refused naming its field, and

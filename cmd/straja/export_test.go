@@ -24,7 +24,6 @@ import (
 	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/export"
-	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/web/auth"
 )
@@ -417,23 +416,7 @@ func recordedLive(t *testing.T, m *Main, camera string) []storage.Segment {
 // exportAdminToken makes user export-admin, an admin granted every camera, and returns an
 // API token of theirs.
 func exportAdminToken(t *testing.T, m *Main) string {
-	t.Helper()
-	ctx := context.Background()
-	if err := m.state.AddUser(ctx, "export-admin", auth.RoleAdmin, "$argon2id$not-a-password"); err != nil {
-		t.Fatal(err)
-	}
-	var grants []state.Grant
-	for _, c := range m.Config.Cameras {
-		grants = append(grants, state.Grant{Kind: "camera", Target: c.ID})
-	}
-	if err := m.state.SetGrants(ctx, "export-admin", grants); err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := auth.NewSessions(m.state).CreateToken(ctx, "export-admin", "export-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return userToken(t, m, "export-admin", auth.RoleAdmin, true)
 }
 
 // adminDo sends a request with the admin's token and decodes a 2xx JSON answer into v.

@@ -25,23 +25,7 @@ import (
 // holderToken makes user "holder", an admin granted every configured camera, and
 // returns an API token for it.
 func holderToken(t *testing.T, m *Main) string {
-	t.Helper()
-	ctx := context.Background()
-	if err := m.state.AddUser(ctx, "holder", auth.RoleAdmin, "$argon2id$not-a-password"); err != nil {
-		t.Fatal(err)
-	}
-	var grants []state.Grant
-	for _, c := range m.Config.Cameras {
-		grants = append(grants, state.Grant{Kind: "camera", Target: c.ID})
-	}
-	if err := m.state.SetGrants(ctx, "holder", grants); err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := auth.NewSessions(m.state).CreateToken(ctx, "holder", "holds-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return userToken(t, m, "holder", auth.RoleAdmin, true)
 }
 
 // callAPI sends a JSON request with tok and returns the status and body.

@@ -45,27 +45,37 @@ func (s signingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func init() { http.DefaultClient.Transport = signingTransport{base: http.DefaultTransport} }
 
+// userToken makes user username with role on m (unless it exists), granted every
+// configured camera when grantAll, and returns a new API token of theirs.
+func userToken(t testing.TB, m *Main, username, role string, grantAll bool) string {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := m.state.User(ctx, username); err != nil {
+		if err := m.state.AddUser(ctx, username, role, "$argon2id$not-a-password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if grantAll {
+		var grants []state.Grant
+		for _, c := range m.Config.Cameras {
+			grants = append(grants, state.Grant{Kind: "camera", Target: c.ID})
+		}
+		if err := m.state.SetGrants(ctx, username, grants); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, _, err := auth.NewSessions(m.state).CreateToken(ctx, username, "tests-"+randomName(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 // signInTests makes user "tester", a guard granted every configured camera, with an
 // API token that http.DefaultClient sends to m, and returns the token.
 func signInTests(t testing.TB, m *Main, addr ...string) string {
 	t.Helper()
-	ctx := context.Background()
-	if _, err := m.state.User(ctx, "tester"); err != nil {
-		if err := m.state.AddUser(ctx, "tester", auth.RoleGuard, "$argon2id$not-a-password"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var grants []state.Grant
-	for _, c := range m.Config.Cameras {
-		grants = append(grants, state.Grant{Kind: "camera", Target: c.ID})
-	}
-	if err := m.state.SetGrants(ctx, "tester", grants); err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := auth.NewSessions(m.state).CreateToken(ctx, "tester", "tests-"+randomName(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := userToken(t, m, "tester", auth.RoleGuard, true)
 	if len(addr) == 0 {
 		addr = append(addr, m.Addr())
 	}
