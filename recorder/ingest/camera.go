@@ -137,7 +137,6 @@ type Camera struct {
 	rate      []rateSample // units delivered within the last cameraRateWindow
 	rateStart time.Time    // first unit since the camera went online
 	sinceKey  int          // frames delivered since the last keyframe; -1 before the first
-	clockAt   time.Time    // when ClockOffset was last measured
 }
 
 type rateSample struct {
@@ -314,18 +313,10 @@ func (c *Camera) dropped() {
 // clockInterval is how often the camera's clock offset is measured.
 const clockInterval = time.Second
 
-// wantClock says whether the clock offset is due for a measurement at now.
-func (c *Camera) wantClock(now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return now.Sub(c.clockAt) >= clockInterval
-}
-
 // clock records the camera's clock offset measured from a packet's NTP time.
 func (c *Camera) clock(now, ntp time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.clockAt = now
 	c.status.ClockOffset, c.status.ClockKnown = ntp.Sub(now), true
 	c.m.ClockOffset.WithLabelValues(c.spec.ID).Set(c.status.ClockOffset.Seconds())
 }

@@ -134,6 +134,8 @@ type session struct {
 	start   time.Time    // monotonic base for lastAU
 	lastAU  atomic.Int64 // ns since start of the last unit delivered (or PLAY); -1 before PLAY
 	stalled atomic.Bool
+	// clockDue is when (ns since start) the camera's clock offset is next measured.
+	clockDue atomic.Int64
 
 	mu            sync.Mutex // gortsplib may switch transport, and so reader goroutine
 	codec         streaming.Codec
@@ -209,9 +211,14 @@ func (s *session) play(client *gortsplib.Client, u *base.URL) error {
 		if !ok {
 			return
 		}
-		if now := time.Now(); s.cam.wantClock(now) {
-			if ntp, ok := client.PacketNTP(medi, pkt); ok {
-				s.cam.clock(now, ntp)
+		// Once a second, on a frame's last packet (not on every packet): the camera's
+		// clock against ours, from its RTCP sender reports.
+		if pkt.Marker {
+			if now := time.Now(); int64(now.Sub(s.start)) >= s.clockDue.Load() {
+				if ntp, ok := client.PacketNTP(medi, pkt); ok {
+					s.clockDue.Store(int64(now.Sub(s.start) + clockInterval))
+					s.cam.clock(now, ntp)
+				}
 			}
 		}
 		s.onPacket(pkt, pts)
