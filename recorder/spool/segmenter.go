@@ -34,6 +34,11 @@ var ErrFull = errors.New("spool full")
 type fragmentInfo struct {
 	Start, Duration time.Duration
 	Key             bool // the fragment starts with a random access sample
+	// Shown is when the fragment's first sample is presented, from the segment's
+	// start (its key sample's presentation); PTS is that presentation time on the
+	// segment's media timeline. Together they date the fragment (prft).
+	Shown time.Duration
+	PTS   int64
 }
 
 // segmentSink receives the bytes of consecutive segments. At most one segment is open.
@@ -250,6 +255,7 @@ func (s *segmenter) flush() bool {
 		dts += int64(d)
 	}
 	start := s.fragStartDTS - s.segStartDTS
+	_, off0 := f.Timing(0)
 	s.seq++
 	f.Seq, f.BaseTime = s.seq, uint64(start)
 	err := f.MarshalHeader()
@@ -258,6 +264,8 @@ func (s *segmenter) flush() bool {
 			Start:    ticksToDuration(start),
 			Duration: ticksToDuration(ticks),
 			Key:      f.Sync(),
+			Shown:    ticksToDuration(start + int64(off0) - s.segDelay),
+			PTS:      start + int64(off0),
 		})
 	}
 	f.Reset()

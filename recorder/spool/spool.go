@@ -573,6 +573,7 @@ type writer struct {
 	out    fileAppender
 	bw     *bufio.Writer // over out
 	hstate []byte        // hash state before the fragment being written
+	prft   []byte        // the prft box before the fragment being written
 }
 
 // sha256State is a SHA-256 whose state can be saved and restored, so that a fragment
@@ -663,7 +664,11 @@ func (w *writer) create(start time.Time, init []byte) error {
 // writeFragment streams frag from the units' NALUs through a small buffer into the
 // file, hashing as it goes, and syncs.
 func (w *writer) writeFragment(frag *mp4.Fragment, fi fragmentInfo) error {
-	size := frag.Size()
+	// A prft before each moof dates the fragment, so a segment file alone says when
+	// it was recorded.
+	w.prft = mp4.AppendPrft(w.prft[:0], mp4.Prft{TrackID: mp4.TrackID, Flags: mp4.PrftCaptureTime,
+		Time: w.start.Add(fi.Shown), MediaTime: uint64(max(fi.PTS, 0))})
+	size := int64(len(w.prft)) + frag.Size()
 	if err := w.s.reserve(size); err != nil {
 		return err
 	}
@@ -673,7 +678,10 @@ func (w *writer) writeFragment(frag *mp4.Fragment, fi fragmentInfo) error {
 		w.bw = bufio.NewWriterSize(&w.out, writeBuffer)
 	}
 	w.bw.Reset(&w.out) // also clears the error of a previous failed fragment
-	_, err := frag.WriteTo(w.bw)
+	_, err := w.bw.Write(w.prft)
+	if err == nil {
+		_, err = frag.WriteTo(w.bw)
+	}
 	if err == nil {
 		err = w.bw.Flush()
 	}
@@ -702,7 +710,7 @@ func (w *writer) writeFragment(frag *mp4.Fragment, fi fragmentInfo) error {
 		w.s.mu.Unlock()
 		return fmt.Errorf("spool %s: %w", w.path, err)
 	}
-	w.frags = append(w.frags, storage.Fragment{Offset: w.size, Size: size,
+	w.frags = append(w.frags, storage.Fragment{Offset: w.size + int64(len(w.prft)), Size: frag.Size(),
 		Start: fi.Start, Duration: fi.Duration, Key: fi.Key})
 	w.s.setLag(w.camera, time.Since(w.start.Add(fi.Start+fi.Duration)))
 	w.size += size
