@@ -3,15 +3,17 @@ package playback
 import (
 	"encoding/binary"
 	"time"
+
+	"github.com/straja-nvr/straja/internal/mp4"
 )
 
 // movieTables is what the header of a movie is made of.
 type movieTables struct {
 	timescale  uint32
-	mediaTime  int64 // edit list: where in the media playback starts
-	editTicks  int64 // edit list: how long it plays
-	mediaTicks int64 // the samples' total duration
-	created    time.Time
+	mediaTime  int64     // edit list: where in the media playback starts
+	editTicks  int64     // edit list: how long it plays
+	mediaTicks int64     // the samples' total duration
+	created    time.Time // when the first picture shown was captured
 	in         *initInfo
 	samples    []sample
 	durs       []uint32 // per sample, on the movie's time axis
@@ -124,6 +126,10 @@ func (t movieTables) header(offs []int64, dataSize int64) []byte {
 			})
 		})
 	})
+	// The wall-clock time of the first picture shown, as segments date their
+	// fragments, so a clip alone says when it was recorded.
+	b = mp4.AppendPrft(b, mp4.Prft{TrackID: 1, Flags: mp4.PrftCaptureTime, Time: t.created,
+		MediaTime: uint64(max(t.mediaTime, 0))})
 	// mdat with a 64-bit size: a movie may pass 4 GiB.
 	b = be.AppendUint32(b, 1)
 	b = append(b, "mdat"...)

@@ -2,6 +2,7 @@ package playback_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"errors"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/straja-nvr/straja/internal/mp4"
 	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/playback"
@@ -94,6 +96,7 @@ func checkMovie(t *testing.T, data []byte, from, to, keyframe time.Time) {
 	if d := time.Duration(secs*float64(time.Second)) - to.Sub(from); d < -frame || d > frame {
 		t.Errorf("ffprobe duration %.3f s, want %v within a frame", secs, to.Sub(from))
 	}
+	checkPrft(t, data, from)
 	ps := probePackets(t, path)
 	if !ps[0].key {
 		t.Error("first packet is not a keyframe")
@@ -110,6 +113,36 @@ func checkMovie(t *testing.T, data []byte, from, to, keyframe time.Time) {
 	if out, err := exec.Command(testutil.NeedTool(t, "ffmpeg"), "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
 		t.Errorf("ffmpeg decoding the movie: %v %s", err, out)
 	}
+}
+
+// checkPrft checks that the movie dates its first picture shown: a prft box before the
+// mdat says when it was captured, at the media time where the edit list starts.
+func checkPrft(t *testing.T, data []byte, shown time.Time) {
+	t.Helper()
+	boxes, err := mp4.ReadBoxes(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var elst []byte
+	for i, b := range boxes {
+		switch b.Type {
+		case "moov":
+			elst, _ = mp4.Path(b.Body, "trak", "edts", "elst")
+		case "prft":
+			if i+1 >= len(boxes) || boxes[i+1].Type != "mdat" || len(elst) < 24 {
+				t.Fatalf("prft at %d is not between the moov (with an edit list) and the mdat", b.Offset)
+			}
+			p, err := mp4.ParsePrft(b.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if media := binary.BigEndian.Uint64(elst[16:]); !p.Time.Equal(shown) || p.MediaTime != media {
+				t.Errorf("prft says %v at media time %d, want %v at %d (the edit list's start)", p.Time, p.MediaTime, shown, media)
+			}
+			return
+		}
+	}
+	t.Error("the movie has no prft box")
 }
 
 func TestMovieAcrossSegments(t *testing.T) {
