@@ -142,6 +142,7 @@ func (m *Main) Run(ctx context.Context) error {
 		rec.Close()
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln = web.LimitListener(ln, web.DefaultMaxConns, web.DefaultMaxConnsPerHost)
 	var mln net.Listener
 	if a := m.Config.Metrics.Listen; a != "" {
 		if mln, err = net.Listen("tcp", a); err != nil {
