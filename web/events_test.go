@@ -8,7 +8,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/web/events"
 )
 
@@ -93,4 +95,46 @@ func TestEventsFilteredPerUser(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("anonymous events: %d, want 401", resp.StatusCode)
 	}
+}
+
+// TestEventsStreamsPerUser: one user holding streams open cannot lock the others
+// out: past maxStreamsPerUser they get 429, another user still gets a stream, and a
+// closed stream gives its place back.
+func TestEventsStreamsPerUser(t *testing.T) {
+	o := withTestUsers(t, Options{Cameras: fakeCameras{{ID: "gate"}}, Listen: "127.0.0.1:8080", Auditor: newAuditLog(t)})
+	o.Events = events.New(0, 0)
+	srv := httptest.NewServer(New(o, slog.New(slog.DiscardHandler)))
+	t.Cleanup(srv.Close)
+	open := func(role string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/api/v1/events", nil)
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: testSession(role)})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	var held []*http.Response
+	for i := range maxStreamsPerUser {
+		resp := open("guard")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("guard's stream %d: %s", i, resp.Status)
+		}
+		held = append(held, resp)
+	}
+	if resp := open("guard"); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("guard's stream %d: %s, Retry-After %q; want 429 with Retry-After", maxStreamsPerUser+1, resp.Status,
+			resp.Header.Get("Retry-After"))
+	}
+	if resp := open("admin"); resp.StatusCode != http.StatusOK {
+		t.Errorf("admin's stream while the guard holds %d: %s; want 200", maxStreamsPerUser, resp.Status)
+	}
+	held[0].Body.Close()
+	testutil.WaitFor(t, 5*time.Second, "the guard's closed stream to give its place back", func() bool {
+		resp := open("guard")
+		defer resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }

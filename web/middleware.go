@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/straja-nvr/straja/web/auth"
@@ -20,7 +21,7 @@ import (
 //
 // then, for a route of the table (routeChain):
 //
-//	authorize(Permission) -> limitInFlight -> limitBody -> deadline -> handler
+//	authorize(Permission) -> limitInFlight (limitStreams) -> limitBody -> deadline -> handler
 //
 // A request the mux does not route gets the same JSON 404/405 as any other error.
 
@@ -196,10 +197,73 @@ func (s *Server) routeChain(rt Route) http.Handler {
 		h = deadline(rt.Timeout, h)
 	}
 	h = limitBody(rt.MaxBody, h)
-	if !rt.Streaming {
+	if rt.Streaming {
+		h = s.limitStreams(h)
+	} else {
 		h = s.limitInFlight(h)
 	}
 	return s.authorize(rt.Permission, h)
+}
+
+// Caps on streaming requests in progress (video, stills, export files, live events):
+// each holds a connection, an open file and buffers for as long as its client reads.
+// Without them one user's 9,800 slow Range requests took 660 MB; and one user's
+// 256 event streams locked every other user out of live events.
+const (
+	maxStreams        = 512
+	maxStreamsPerUser = 32
+)
+
+// streamCounts counts the streaming requests in progress, in all and per user.
+type streamCounts struct {
+	mu     sync.Mutex
+	total  int
+	byUser map[string]int
+}
+
+// acquire takes a place for user, or says which cap is reached.
+func (c *streamCounts) acquire(user string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.byUser[user] >= maxStreamsPerUser:
+		return errorf(errUserStreams, "you have %d videos, downloads or event streams open; close one and try again",
+			maxStreamsPerUser)
+	case c.total >= maxStreams:
+		return errBusy
+	}
+	if c.byUser == nil {
+		c.byUser = map[string]int{}
+	}
+	c.byUser[user]++
+	c.total++
+	return nil
+}
+
+func (c *streamCounts) release(user string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byUser[user]--; c.byUser[user] <= 0 {
+		delete(c.byUser, user)
+	}
+	c.total--
+}
+
+// limitStreams caps the streaming requests in progress: 429 beyond the caller's
+// share, 503 beyond the server's.
+func (s *Server) limitStreams(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user := ""
+		if u := principal(r); u != nil {
+			user = u.Username
+		}
+		if err := s.streams.acquire(user); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		defer s.streams.release(user)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // limitInFlight caps the non-streaming requests in progress; beyond it the server

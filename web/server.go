@@ -134,6 +134,7 @@ type Server struct {
 	ui           *uiHandler
 	hosts        map[string]bool
 	inFlight     chan struct{}
+	streams      streamCounts
 	log          *slog.Logger
 	gaps         GapLister
 	service      ServiceReporter
