@@ -113,6 +113,17 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
+// caller looks the request's session or token up again, for a request that lasts
+// (an event stream): auth.ErrNoSession once the user signed out, was disabled or
+// had the token revoked; the principal holds the user's grants of now.
+func (s *Server) caller(r *http.Request) (auth.Principal, error) {
+	ri := info(r.Context())
+	if strings.HasPrefix(ri.bearer, auth.TokenPrefix) {
+		return s.sessions.LookupToken(r.Context(), ri.bearer)
+	}
+	return s.sessions.Lookup(r.Context(), ri.session)
+}
+
 // authorize decides whether the caller may use a route with permission p.
 func (s *Server) authorize(p Permission, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

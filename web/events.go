@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/straja-nvr/straja/web/auth"
@@ -21,6 +22,9 @@ const (
 	eventsMaxDuration = 10 * time.Minute
 	// eventsWriteTimeout bounds one write to a client that stopped reading.
 	eventsWriteTimeout = 10 * time.Second
+	// eventsRecheck is how often a stream looks its session or token up again: a
+	// user signed out, disabled or stripped of grants stops receiving within it.
+	eventsRecheck = 2 * time.Second
 )
 
 // mayReceive reports whether u may see ev: a camera's events need the right to view
@@ -46,8 +50,11 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(errNotFound, "live events are not running"))
 		return
 	}
-	u := principal(r)
-	sub, err := s.bus.Subscribe(func(ev events.Event) bool { return mayReceive(u, ev) })
+	// The filter runs on the publisher's goroutine; the user is looked up again while
+	// the stream lasts.
+	var who atomic.Pointer[auth.Principal]
+	who.Store(principal(r))
+	sub, err := s.bus.Subscribe(func(ev events.Event) bool { return mayReceive(who.Load(), ev) })
 	if errors.Is(err, events.ErrTooMany) {
 		s.writeError(w, r, errorf(errBusy, "too many event streams open; try again later"))
 		return
@@ -78,12 +85,20 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	defer keep.Stop()
 	end := time.NewTimer(eventsMaxDuration)
 	defer end.Stop()
+	recheck := time.NewTicker(eventsRecheck)
+	defer recheck.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return
 		case <-end.C:
 			return
+		case <-recheck.C:
+			u, err := s.caller(r)
+			if err != nil {
+				return // signed out, disabled or revoked (or the lookup failed): the client reconnects
+			}
+			who.Store(&u)
 		case <-keep.C:
 			if !write([]byte(": keep-alive\n\n")) {
 				return

@@ -3,6 +3,7 @@ package web
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -137,4 +138,43 @@ func TestEventsStreamsPerUser(t *testing.T) {
 		defer resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+}
+
+// TestEventsEndWhenUserDisabled: an open stream is not a way around disabling a
+// user: it ends within eventsRecheck, as the user's other requests get 401.
+func TestEventsEndWhenUserDisabled(t *testing.T) {
+	o := withTestUsers(t, Options{Cameras: fakeCameras{{ID: "gate"}}, Listen: "127.0.0.1:8080", Auditor: newAuditLog(t)})
+	o.Events = events.New(0, 0)
+	srv := httptest.NewServer(New(o, slog.New(slog.DiscardHandler)))
+	t.Cleanup(srv.Close)
+	for _, role := range []string{"guard", "admin"} {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/api/v1/events", nil)
+		if role == "guard" {
+			req.AddCookie(&http.Cookie{Name: sessionCookie, Value: testSession(role)})
+		} else {
+			req.Header.Set("Authorization", "Bearer "+testToken(role))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s's stream: %s", role, resp.Status)
+		}
+		ended := make(chan struct{})
+		go func() {
+			defer close(ended)
+			_, _ = io.Copy(io.Discard, resp.Body)
+		}()
+		if err := o.Users.SetDisabled(t.Context(), role, true); err != nil {
+			t.Fatal(err)
+		}
+		o.Sessions.Changed()
+		select {
+		case <-ended:
+		case <-time.After(eventsRecheck + 10*time.Second):
+			t.Errorf("%s's event stream still open after the user was disabled", role)
+		}
+	}
 }
