@@ -17,12 +17,16 @@ type migration struct {
 	name string
 	sql  string
 	fn   func(ctx context.Context, tx execer) error
+	// dirFn is fn for a step that needs the database's directory (the data directory),
+	// "" when the database is opened outside it.
+	dirFn func(ctx context.Context, tx execer, dir string) error
 }
 
 // execer is what a migration step may use: the connection holding its transaction.
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // migrations[i] takes a database from version i to version i+1.
@@ -64,6 +68,7 @@ var migrations = []migration{
 	{name: "retention", sql: retentionSchema},
 	{name: "holds", sql: holdsSchema},
 	{name: "hold camera sites", sql: holdCameraSitesSchema},
+	{name: "seal camera passwords", dirFn: sealPasswords},
 }
 
 // SchemaVersion is the schema version this binary creates and understands.
@@ -72,13 +77,18 @@ func SchemaVersion() int { return len(migrations) }
 // migrate brings db from its version up to target. Each step takes the write lock
 // before reading the version, so two processes cannot run the same step twice.
 func migrate(ctx context.Context, db *sql.DB, target int) error {
+	return migrateIn(ctx, db, target, "")
+}
+
+// migrateIn is migrate for a database in dir, the data directory.
+func migrateIn(ctx context.Context, db *sql.DB, target int, dir string) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	for {
-		done, err := step(ctx, conn, target)
+		done, err := step(ctx, conn, target, dir)
 		if err != nil || done {
 			return err
 		}
@@ -86,7 +96,7 @@ func migrate(ctx context.Context, db *sql.DB, target int) error {
 }
 
 // step applies the next migration towards target; done reports that none was left.
-func step(ctx context.Context, conn *sql.Conn, target int) (done bool, err error) {
+func step(ctx context.Context, conn *sql.Conn, target int, dir string) (done bool, err error) {
 	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
 		return false, fmt.Errorf("begin migration: %w", err)
 	}
@@ -115,6 +125,11 @@ func step(ctx context.Context, conn *sql.Conn, target int) (done bool, err error
 	}
 	if m.fn != nil {
 		if err := m.fn(ctx, conn); err != nil {
+			return false, fmt.Errorf("migration %d (%s): %w", v+1, m.name, err)
+		}
+	}
+	if m.dirFn != nil {
+		if err := m.dirFn(ctx, conn, dir); err != nil {
 			return false, fmt.Errorf("migration %d (%s): %w", v+1, m.name, err)
 		}
 	}

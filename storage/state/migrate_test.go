@@ -202,6 +202,22 @@ var fixtures = []struct {
 			}
 		},
 	},
+	{ // 12: camera passwords sealed
+		seed: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `UPDATE cameras SET spec = json_set(spec, '$.username', 'admin', '$.password_sealed', 'v1:c2VhbGVk')
+				WHERE id = 'roof-east'`)
+		},
+		check: func(t *testing.T, s *State) {
+			cams, err := s.Cameras(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := slices.IndexFunc(cams, func(c Camera) bool { return c.ID == "roof-east" })
+			if i < 0 || !strings.Contains(string(cams[i].Spec), `"password_sealed":"v1:c2VhbGVk"`) {
+				t.Errorf("cameras after upgrade = %+v, want roof-east with its sealed password as written", cams)
+			}
+		},
+	},
 }
 
 func mustExec(t *testing.T, db *sql.DB, query string) {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -48,9 +49,19 @@ func Open(ctx context.Context, path string) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}
-	if err := migrate(ctx, db, len(migrations)); err != nil {
+	before, err := userVersion(ctx, db)
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
+	}
+	if err := migrateIn(ctx, db, len(migrations), filepath.Dir(path)); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state database %s: %w", path, err)
+	}
+	if before > 0 && before < len(migrations) {
+		// Pages an upgrade rewrote (camera passwords in clear, for one) leave the WAL
+		// now rather than at some later checkpoint. Another process may hold it: not fatal.
+		_, _ = db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 	}
 	return &State{db: db, path: path}, nil
 }
