@@ -336,6 +336,10 @@ func (r *Recorder) status(cr *cameraRun) CameraStatus {
 		return st
 	}
 	cs.Stream = ingestStatus(cr.cfg.ID, cr.cam)
+	if cr.cfg.Held != "" {
+		cs.Stream = ingest.Status{ID: cr.cfg.ID, State: ingest.StateOffline, Reason: ingest.ReasonNoCredentials,
+			LastError: cr.cfg.Held}
+	}
 	cs.Lag, cs.LagKnown = r.spool.Lag(cr.cfg.ID)
 	cs.Live = cs.Stream
 	if cr.liveStream != nil {

@@ -36,6 +36,10 @@ type CameraConfig struct {
 	ReadTimeout time.Duration
 	// Record says whether segments are written; false means live view only.
 	Record bool
+	// Held, when set, says why the camera cannot be started (its password cannot be
+	// read): it is listed offline with reason ingest.ReasonNoCredentials and this text,
+	// and never connected, rather than tried with wrong credentials.
+	Held string
 }
 
 // sameIngest reports whether a and b run the camera the same way, so that a camera
@@ -314,6 +318,10 @@ func (s *supervisor) stop() {
 func (s *supervisor) startCamera(cr *cameraRun, prev *ingest.Camera) {
 	c := cr.cfg
 	log := s.log.With("camera", c.ID)
+	if c.Held != "" {
+		log.Warn("camera not started", "because", c.Held)
+		return
+	}
 	spec := ingest.Spec{ID: c.ID, URL: c.URL, Transport: c.Transport, ReadTimeout: c.ReadTimeout}
 	if s.events != nil {
 		spec.OnState = func(st ingest.Status) {

@@ -26,6 +26,8 @@ type CameraInfo struct {
 	LastFrame  *time.Time      `json:"last_frame,omitempty"`
 	Reconnects uint64          `json:"reconnects"`
 	LastError  string          `json:"last_error,omitempty"`
+	// Reason says why the camera is not online, as ingest.Reason words.
+	Reason ingest.Reason `json:"reason,omitempty"`
 	// Live says whether a browser can show the camera now; LiveCodec is what live view
 	// gets (the live_url substream when configured).
 	Live       bool            `json:"live"`
@@ -48,7 +50,7 @@ func cameraInfo(cs recorder.CameraStatus) CameraInfo {
 	st := cs.Stream
 	ci := CameraInfo{ID: cs.ID, Name: cs.Name, Site: cs.Site, SiteName: cs.SiteName, Record: cs.Record,
 		State: st.State, Codec: st.Codec, Width: st.Width, Height: st.Height, FPS: st.FPS,
-		BitrateBps: st.BitrateBps, Reconnects: st.Reconnects, LastError: st.LastError}
+		BitrateBps: st.BitrateBps, Reconnects: st.Reconnects, LastError: st.LastError, Reason: st.Reason}
 	if len(st.Audio) > 0 {
 		ci.Audio = AudioNotRecorded
 	}

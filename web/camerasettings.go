@@ -31,6 +31,9 @@ type CameraSettings struct {
 	// and where the camera comes from (SourceConfig or SourceAPI).
 	PasswordSet bool   `json:"password_set"`
 	Source      string `json:"source"`
+	// PasswordUnreadable: the stored password cannot be decrypted (the secrets key
+	// differs or is missing), so the camera is not started until it is entered again.
+	PasswordUnreadable bool `json:"password_unreadable,omitempty"`
 }
 
 // SiteSettings is a site as the API reads and writes it.

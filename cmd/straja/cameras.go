@@ -18,6 +18,7 @@ import (
 	"github.com/straja-nvr/straja/recorder"
 	"github.com/straja-nvr/straja/recorder/ingest"
 	"github.com/straja-nvr/straja/storage/retention"
+	"github.com/straja-nvr/straja/storage/secrets"
 	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/web"
 	"github.com/straja-nvr/straja/web/auth"
@@ -33,6 +34,8 @@ type cameraManager struct {
 	log *slog.Logger
 	db  *state.State
 	rec *recorder.Recorder
+	// box seals the runtime cameras' passwords in the state database.
+	box *secrets.Box
 
 	// change is held through a whole change (check, store, apply), so changes apply
 	// one at a time in the order they were stored.
@@ -47,16 +50,21 @@ type cameraManager struct {
 }
 
 // runtimeCamera is a runtime camera as the state database keeps it (cameras.spec). The
-// password is there in clear, for the RTSP client: the state database is private to
-// the service (0600), as is its backup in the store.
+// password is kept sealed with the data directory's secrets key, never in clear: the
+// state database goes into backups in the object store, the key does not.
 type runtimeCamera struct {
-	ID          string `json:"-"`
-	Name        string `json:"name"`
-	Site        string `json:"site"`
-	URL         string `json:"url"` // without user information
-	LiveURL     string `json:"live_url,omitempty"`
-	Username    string `json:"username,omitempty"`
-	Password    string `json:"password,omitempty"`
+	ID       string `json:"-"`
+	Name     string `json:"name"`
+	Site     string `json:"site"`
+	URL      string `json:"url"` // without user information
+	LiveURL  string `json:"live_url,omitempty"`
+	Username string `json:"username,omitempty"`
+	// Password is in memory only; PasswordSealed is what is stored.
+	Password       string `json:"-"`
+	PasswordSealed string `json:"password_sealed,omitempty"`
+	// Held says why the stored password cannot be read: the camera is not started
+	// until it is entered again.
+	Held        string `json:"-"`
 	Transport   string `json:"transport"`
 	ReadTimeout string `json:"read_timeout"`
 	Record      bool   `json:"record"`
@@ -68,7 +76,8 @@ type runtimeCamera struct {
 var _ web.CameraManager = (*cameraManager)(nil)
 
 func newCameraManager(cfg *configs.Config, log *slog.Logger) *cameraManager {
-	return &cameraManager{cfg: cfg, log: log, cams: map[string]runtimeCamera{}, retired: map[string]string{}}
+	return &cameraManager{cfg: cfg, log: log, box: secrets.NewBox(secrets.Path(cfg.DataDir)),
+		cams: map[string]runtimeCamera{}, retired: map[string]string{}}
 }
 
 // load reads the runtime sites and cameras and makes the recorder run them beside
@@ -108,12 +117,41 @@ func (m *cameraManager) load(ctx context.Context, db *state.State, rec *recorder
 				"delete it through the API or rename one", "camera", c.ID)
 			continue
 		}
+		m.unseal(&c)
 		cams[c.ID] = c
 	}
 	m.mu.Lock()
 	m.sites, m.cams, m.retired = kept, cams, retired
 	m.mu.Unlock()
 	return m.apply(ctx)
+}
+
+// heldKeyDiffers and heldNoKey say why a camera's password cannot be read.
+const (
+	heldKeyDiffers = "password cannot be decrypted: the secrets key differs (a state backup restored " +
+		"without its key file?); restore the key file or re-enter the password"
+	heldNoKey = "password cannot be decrypted: no secrets key in the data directory; " +
+		"restore the key file or re-enter the password"
+)
+
+// unseal reads c's sealed password, or says in c.Held why it cannot.
+func (m *cameraManager) unseal(c *runtimeCamera) {
+	if c.PasswordSealed == "" {
+		return
+	}
+	pw, err := m.box.Open(c.ID, c.PasswordSealed)
+	switch {
+	case err == nil:
+		c.Password = pw
+		return
+	case errors.Is(err, secrets.ErrNoKey):
+		c.Held = heldNoKey
+	case errors.Is(err, secrets.ErrKeyDiffers):
+		c.Held = heldKeyDiffers
+	default:
+		c.Held = "password cannot be decrypted: " + err.Error() + "; re-enter it"
+	}
+	m.log.Error("camera added through the API not started", "camera", c.ID, "because", c.Held, "key", m.box.Path())
 }
 
 // apply makes the recorder run the file's cameras and the runtime ones.
@@ -243,7 +281,7 @@ func (c runtimeCamera) recorderConfig(siteName string) (recorder.CameraConfig, e
 		return recorder.CameraConfig{}, fmt.Errorf("read_timeout: %w", err)
 	}
 	cc := recorder.CameraConfig{ID: c.ID, Name: c.Name, Site: c.Site, SiteName: siteName,
-		Transport: ingest.Transport(c.Transport), ReadTimeout: time.Duration(rt), Record: c.Record}
+		Transport: ingest.Transport(c.Transport), ReadTimeout: time.Duration(rt), Record: c.Record, Held: c.Held}
 	if cc.URL, err = c.dial(c.URL); err != nil {
 		return recorder.CameraConfig{}, fmt.Errorf("url: %w", err)
 	}
@@ -274,8 +312,8 @@ func (c runtimeCamera) dial(raw string) (string, error) {
 func (c runtimeCamera) settings() web.CameraSettings {
 	rec := c.Record
 	return web.CameraSettings{ID: c.ID, Name: c.Name, Site: c.Site, URL: c.URL, LiveURL: c.LiveURL, Username: c.Username,
-		Transport: c.Transport, ReadTimeout: c.ReadTimeout, Record: &rec, PasswordSet: c.Password != "",
-		Source: web.SourceAPI}
+		Transport: c.Transport, ReadTimeout: c.ReadTimeout, Record: &rec,
+		PasswordSet: c.Password != "" || c.PasswordSealed != "", PasswordUnreadable: c.Held != "", Source: web.SourceAPI}
 }
 
 // fileSettings is a camera of the configuration file as the API shows it.
@@ -340,7 +378,8 @@ func (m *cameraManager) check(in web.CameraSettings, prev *runtimeCamera) (runti
 		bad("username", "is required with a password")
 	}
 	if prev != nil && c.Password == "" && c.Username != "" {
-		c.Password = prev.Password
+		// Kept as it is, readable or not: restoring the key file makes it readable.
+		c.Password, c.PasswordSealed, c.Held = prev.Password, prev.PasswordSealed, prev.Held
 	}
 	var rt configs.Duration
 	if in.ReadTimeout != "" {
@@ -525,7 +564,15 @@ func (m *cameraManager) DeleteCamera(ctx context.Context, id string) (web.Camera
 	return prev.settings(), nil
 }
 
+// store writes c with its password sealed for it.
 func (m *cameraManager) store(ctx context.Context, c runtimeCamera) error {
+	if c.Password != "" {
+		sealed, err := m.box.Seal(c.ID, c.Password)
+		if err != nil {
+			return fmt.Errorf("seal the password of camera %s: %w", c.ID, err)
+		}
+		c.PasswordSealed = sealed
+	}
 	spec, err := json.Marshal(c)
 	if err != nil {
 		return err

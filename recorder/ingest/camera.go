@@ -67,6 +67,9 @@ const (
 	ReasonStalled     Reason = "stalled"      // the session is up but no decodable video arrives
 	ReasonSessionLost Reason = "session_lost" // the session failed or the camera closed it
 	ReasonStopped     Reason = "stopped"      // the service stopped the camera
+	// ReasonNoCredentials: the camera's stored password cannot be read (the secrets
+	// key differs or is missing); it is not started until the password is entered again.
+	ReasonNoCredentials Reason = "no_credentials"
 )
 
 // Status is a snapshot of one camera's ingest health.

@@ -459,6 +459,7 @@ export default {
       stalled: 'connected, but no video arrives',
       session_lost: 'the connection was lost',
       stopped: 'stopped by the service',
+      no_credentials: 'password cannot be decrypted (the secrets key differs or is missing): re-enter it on the Cameras page',
     },
     since: (t) => `since ${t}`,
     liveOnly: 'live view only, not recorded',

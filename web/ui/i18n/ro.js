@@ -461,6 +461,7 @@ export default {
       stalled: 'conectată, dar nu sosește video',
       session_lost: 'conexiunea s-a pierdut',
       stopped: 'oprită de serviciu',
+      no_credentials: 'parola nu poate fi decriptată (cheia de secrete diferă sau lipsește): introduceți-o din nou în pagina Camere',
     },
     since: (t) => `din ${t}`,
     liveOnly: 'doar vizualizare în direct, fără înregistrare',
