@@ -90,7 +90,8 @@ function render() {
       actions.append(box);
     }
     tr.append(name, data('td', c.site_name || c.site), stateCell, data('td', bitrate(c.bitrate_bps), 'nowrap'),
-      data('td', c.fps ? c.fps.toFixed(1) : '–'), data('td', c.last_error || '', 'detail'),
+      data('td', c.fps ? c.fps.toFixed(1) : '–'),
+      c.reason === 'no_credentials' ? h('td', 'detail', 'cameras.noCredentials') : data('td', c.last_error || '', 'detail'),
       h('td', '', c.source === 'api' ? 'cameras.source.api' : 'cameras.source.config'), actions);
     rows.push(tr);
     if (confirming === c.id) rows.push(confirmRow(c));
@@ -183,7 +184,11 @@ async function edit(id) {
     f.live_url.value = s.live_url || '';
     f.transport.value = s.transport || 'auto';
     f.record.checked = s.record !== false;
-    if (s.password_set) {
+    if (s.password_unreadable) {
+      // Stored, but sealed with another secrets key: it must be entered again.
+      f.password.dataset.i18nPlaceholder = 'cameras.f.unreadable';
+      f.password.placeholder = T.cameras.f.unreadable;
+    } else if (s.password_set) {
       // Write-only: the stored password is never sent; empty keeps it.
       f.password.dataset.i18nPlaceholder = 'cameras.f.unchanged';
       f.password.placeholder = T.cameras.f.unchanged;

@@ -315,6 +315,7 @@ export default {
   cameras: {
     title: 'Straja — cameras',
     heading: 'Cameras',
+    noCredentials: 'The stored password cannot be decrypted: the secrets key differs or is missing (a state backup restored without its key file?). Restore the key file, or edit the camera and enter its password again.',
     col: {
       camera: 'Camera',
       site: 'Site',
@@ -360,6 +361,7 @@ export default {
       password: 'Password',
       passwordHint: 'Never shown again once saved.',
       unchanged: 'unchanged',
+      unreadable: 'cannot be decrypted: enter it again',
       liveURL: 'Live view substream (optional)',
       liveURLHint: 'An H.264 substream for live view; the same user name and password apply.',
       transport: 'Transport',

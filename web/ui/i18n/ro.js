@@ -317,6 +317,7 @@ export default {
   cameras: {
     title: 'Straja — camere',
     heading: 'Camere',
+    noCredentials: 'Parola salvată nu poate fi decriptată: cheia de secrete diferă sau lipsește (o copie de siguranță a stării restaurată fără fișierul cheii?). Restaurați fișierul cheii sau editați camera și introduceți din nou parola.',
     col: {
       camera: 'Cameră',
       site: 'Locație',
@@ -362,6 +363,7 @@ export default {
       password: 'Parolă',
       passwordHint: 'După salvare nu mai este afișată niciodată.',
       unchanged: 'neschimbată',
+      unreadable: 'nu poate fi decriptată: introduceți-o din nou',
       liveURL: 'Flux secundar pentru vizionare (opțional)',
       liveURLHint: 'Un flux secundar H.264 pentru vizionarea în direct; se folosesc același nume și aceeași parolă.',
       transport: 'Mod de transport',
