@@ -96,8 +96,9 @@ func TestCameraPasswordAtRest(t *testing.T) {
 	if err := os.WriteFile(secrets.Path(dir), foreign, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := runCmd(t, "state", "restore", "--config", writeConfig(t, cfg)); err != nil {
-		t.Fatalf("state restore: %v\n%s", err, out)
+	if out, err := runCmd(t, "state", "restore", "--config", writeConfig(t, cfg)); err != nil ||
+		!strings.Contains(out, "1 camera password(s) cannot be decrypted with "+secrets.Path(dir)) {
+		t.Fatalf("state restore beside another key: %v; want it to say one password cannot be decrypted:\n%s", err, out)
 	}
 	m = startMain(t, cfg)
 	base, itc = m.URL()+"/api/v1", itcToken(t, m)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/straja-nvr/straja/configs"
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/storage/secrets"
 	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/web"
 	"github.com/straja-nvr/straja/web/audit"
@@ -196,6 +198,25 @@ func restoreState(ctx context.Context, cfg *configs.Config, from string, stdout 
 	return recordRestore(ctx, path, st, key, kept, stdout)
 }
 
+// unreadablePasswords counts the runtime cameras whose sealed password box cannot open.
+func unreadablePasswords(ctx context.Context, db *state.State, box *secrets.Box) (int, error) {
+	cams, err := db.Cameras(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, row := range cams {
+		var c runtimeCamera
+		if json.Unmarshal(row.Spec, &c) != nil || c.Deleted || c.PasswordSealed == "" {
+			continue
+		}
+		if _, err := box.Open(row.ID, c.PasswordSealed); err != nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // recordRestore carries the audit trail over and appends the restore to it. The
 // service is stopped (the data dir is locked), so this is the only writer.
 func recordRestore(ctx context.Context, path string, st storage.Store, key, kept string, stdout io.Writer) error {
@@ -212,6 +233,13 @@ func recordRestore(ctx context.Context, path string, st storage.Store, key, kept
 			return fmt.Errorf("state restore: %w", err)
 		}
 		fmt.Fprintf(stdout, "audit trail kept: %d entries written since the backup carried over\n", n)
+	}
+	if n, err := unreadablePasswords(ctx, db, secrets.NewBox(secrets.Path(filepath.Dir(path)))); err != nil {
+		return fmt.Errorf("state restore: %w", err)
+	} else if n > 0 {
+		fmt.Fprintf(stdout, "%d camera password(s) cannot be decrypted with %s: the backup was made with another "+
+			"secrets key. Copy that key file here (mode 0600) before starting the service, or enter the passwords "+
+			"again on the Cameras page; until then those cameras are not started.\n", n, secrets.Path(filepath.Dir(path)))
 	}
 	al, err := audit.New(ctx, db, audit.Options{Store: st}, slog.New(slog.DiscardHandler))
 	if err != nil {
