@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -26,6 +27,12 @@ type Segment struct {
 	Size      int64
 	SHA256    [32]byte
 	Fragments []Fragment
+	// Init is the segment's init section (ftyp+moov) and Samples its sample table
+	// (see SampleTableWriter), recorded so that playback need not read them from the
+	// store. Both nil when unknown: a row catalogued before they were kept, or
+	// footage they cannot describe. Only SegmentsWithTables returns them.
+	Init    []byte
+	Samples []byte
 }
 
 // End returns the end of the segment.
@@ -45,7 +52,9 @@ CREATE TABLE IF NOT EXISTS segments (
 	duration_ms INTEGER NOT NULL,
 	size        INTEGER NOT NULL,
 	sha256      BLOB NOT NULL,
-	fragments   BLOB NOT NULL -- JSON [[offset, size, start_ns, duration_ns, key 0/1], ...]
+	fragments   BLOB NOT NULL, -- JSON [[offset, size, start_ns, duration_ns, key 0/1], ...]
+	init_id     INTEGER,       -- inits.id of the segment's init section; NULL: not recorded
+	samples     BLOB           -- sample table (SampleTableWriter); NULL: not recorded
 );
 -- Covers ListSegments (keyset pages in (start, key) order read the index only,
 -- never the fragments blob) and the range scans of Segments.
@@ -54,14 +63,16 @@ DROP INDEX IF EXISTS segments_camera_start;
 -- Bounds how far before a range an overlapping segment can start, so range queries
 -- stay index scans: see Segments.
 CREATE INDEX IF NOT EXISTS segments_camera_duration ON segments (camera, duration_ms);
-`
+` + initsSchema
 
 // catalogVersion is the catalog's schema version, kept in PRAGMA user_version. A
 // catalog made before versioning (version 0 with a segments table) is version 1.
-// The catalog is a cache: a schema change bumps the version and the catalog is
-// rebuilt from the store rather than migrated. Indexes are (re)made at every open
-// by catalogSchema, so changing one needs no new version.
-const catalogVersion = 1
+// Version 2 adds each segment's init section and sample table (upgradeCatalog; old
+// rows keep working without them). Otherwise the catalog is a cache: a schema change
+// may bump the version and have the catalog rebuilt from the store rather than
+// migrated. Indexes are (re)made at every open by catalogSchema, so changing one
+// needs no new version.
+const catalogVersion = 2
 
 // OpenCatalog opens or creates the catalog database at path, in WAL mode so that
 // readers (playback) do not block the writer (recorder). A catalog written by a newer
@@ -99,6 +110,9 @@ func initCatalog(db *sql.DB) error {
 	if _, err := tx.Exec(catalogSchema); err != nil {
 		return err
 	}
+	if err := upgradeCatalog(tx); err != nil {
+		return fmt.Errorf("upgrade catalog from version %d: %w", v, err)
+	}
 	if v < catalogVersion {
 		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, catalogVersion)); err != nil {
 			return err
@@ -126,7 +140,18 @@ func (c *Catalog) Close() error { return c.db.Close() }
 // SegmentKey makes from seg's camera, start and duration, so that Rebuild, which
 // only sees keys, recreates the same row.
 func (c *Catalog) Add(ctx context.Context, seg Segment) error {
-	return addSegment(ctx, c.db, seg)
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("catalog add %s: %w", seg.Key, err)
+	}
+	defer tx.Rollback()
+	if err := addSegment(ctx, tx, seg); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("catalog add %s: %w", seg.Key, err)
+	}
+	return nil
 }
 
 // AddAll records every segment of segs, as Add does, in one transaction: all or
@@ -143,7 +168,7 @@ func (c *Catalog) AddAll(ctx context.Context, segs iter.Seq[Segment]) error {
 	}
 	defer stmt.Close()
 	for seg := range segs {
-		args, err := segmentArgs(seg)
+		args, err := segmentArgs(ctx, tx, seg)
 		if err != nil {
 			return err
 		}
@@ -158,12 +183,16 @@ func (c *Catalog) AddAll(ctx context.Context, segs iter.Seq[Segment]) error {
 }
 
 const insertSegmentSQL = `INSERT OR REPLACE INTO segments
-	(key, camera, start_ms, duration_ms, size, sha256, fragments) VALUES (?, ?, ?, ?, ?, ?, ?)`
+	(key, camera, start_ms, duration_ms, size, sha256, fragments, init_id, samples) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-func addSegment(ctx context.Context, db interface {
+// execQuerier is what adding a row needs of *sql.DB or *sql.Tx.
+type execQuerier interface {
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
-}, seg Segment) error {
-	args, err := segmentArgs(seg)
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}
+
+func addSegment(ctx context.Context, db execQuerier, seg Segment) error {
+	args, err := segmentArgs(ctx, db, seg)
 	if err != nil {
 		return err
 	}
@@ -173,8 +202,9 @@ func addSegment(ctx context.Context, db interface {
 	return nil
 }
 
-// segmentArgs checks seg's key and returns the values of insertSegmentSQL.
-func segmentArgs(seg Segment) ([]any, error) {
+// segmentArgs checks seg's key, records its init section, and returns the values of
+// insertSegmentSQL.
+func segmentArgs(ctx context.Context, db execQuerier, seg Segment) ([]any, error) {
 	want := SegmentKey{Camera: seg.Camera, Start: seg.Start, Duration: seg.Duration}.String()
 	if _, err := ParseSegmentKey(seg.Key); err != nil || seg.Key != want {
 		return nil, fmt.Errorf("catalog add %s: %w: want %s for this camera, start and duration", seg.Key, ErrInvalidKey, want)
@@ -183,28 +213,55 @@ func segmentArgs(seg Segment) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("catalog add %s: %w", seg.Key, err)
 	}
-	return []any{seg.Key, seg.Camera, seg.Start.UnixMilli(), seg.Duration.Milliseconds(), seg.Size, seg.SHA256[:], frags}, nil
+	initID, err := putInit(ctx, db, seg.Init)
+	if err != nil {
+		return nil, fmt.Errorf("catalog add %s: %w", seg.Key, err)
+	}
+	return []any{seg.Key, seg.Camera, seg.Start.UnixMilli(), seg.Duration.Milliseconds(), seg.Size, seg.SHA256[:], frags,
+		initID, nullBlob(seg.Samples)}, nil
 }
 
-// Segments returns the camera's segments that overlap [from, to), ordered by start.
+// Segments returns the camera's segments that overlap [from, to), ordered by start,
+// with their fragment lists (not their Init and Samples: see SegmentsWithTables).
 func (c *Catalog) Segments(ctx context.Context, camera string, from, to time.Time) ([]Segment, error) {
-	// start_ms >= from - longest duration lets SQLite scan only the index range
-	// around [from, to) instead of every older segment.
-	rows, err := c.db.QueryContext(ctx, `SELECT key, camera, start_ms, duration_ms, size, sha256, fragments
-		FROM segments
-		WHERE camera = ?1 AND start_ms < ?3 AND start_ms + duration_ms > ?2
-		  AND start_ms >= ?2 - (SELECT COALESCE(MAX(duration_ms), 0) FROM segments WHERE camera = ?1)
-		ORDER BY start_ms, key`, camera, from.UnixMilli(), to.UnixMilli())
+	return c.segments(ctx, camera, from, to, false)
+}
+
+// segmentsSQL selects camera ?1's segments overlapping [?2, ?3); %s is the extra
+// columns. start_ms >= from - longest duration lets SQLite scan only the index range
+// around [from, to) instead of every older segment.
+const segmentsSQL = `SELECT s.key, s.camera, s.start_ms, s.duration_ms, s.size, s.sha256, s.fragments%s
+	FROM segments s%s
+	WHERE s.camera = ?1 AND s.start_ms < ?3 AND s.start_ms + s.duration_ms > ?2
+	  AND s.start_ms >= ?2 - (SELECT COALESCE(MAX(duration_ms), 0) FROM segments WHERE camera = ?1)
+	ORDER BY s.start_ms, s.key`
+
+var (
+	segmentsQuery       = fmt.Sprintf(segmentsSQL, "", "")
+	segmentsTablesQuery = fmt.Sprintf(segmentsSQL, ", s.samples, i.data", " LEFT JOIN inits i ON i.id = s.init_id")
+)
+
+func (c *Catalog) segments(ctx context.Context, camera string, from, to time.Time, tables bool) ([]Segment, error) {
+	q := segmentsQuery
+	if tables {
+		q = segmentsTablesQuery
+	}
+	rows, err := c.db.QueryContext(ctx, q, camera, from.UnixMilli(), to.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("catalog segments %s: %w", camera, err)
 	}
 	defer rows.Close()
 	var segs []Segment
+	var prevInit []byte
 	for rows.Next() {
 		var s Segment
 		var startMS, durMS int64
 		var sum, frags []byte
-		if err := rows.Scan(&s.Key, &s.Camera, &startMS, &durMS, &s.Size, &sum, &frags); err != nil {
+		dest := []any{&s.Key, &s.Camera, &startMS, &durMS, &s.Size, &sum, &frags}
+		if tables {
+			dest = append(dest, &s.Samples, &s.Init)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("catalog segments %s: %w", camera, err)
 		}
 		s.Start = time.UnixMilli(startMS).UTC()
@@ -213,6 +270,10 @@ func (c *Catalog) Segments(ctx context.Context, camera string, from, to time.Tim
 		if s.Fragments, err = decodeFragments(frags); err != nil {
 			return nil, fmt.Errorf("catalog segments %s: fragments of %s: %w", camera, s.Key, err)
 		}
+		if bytes.Equal(s.Init, prevInit) { // consecutive segments of a session share one
+			s.Init = prevInit
+		}
+		prevInit = s.Init
 		segs = append(segs, s)
 	}
 	if err := rows.Err(); err != nil {
@@ -308,12 +369,20 @@ func (c *Catalog) Keys(ctx context.Context) ([]string, error) {
 
 // Delete forgets the segment with key; a missing key returns ErrNotFound.
 func (c *Catalog) Delete(ctx context.Context, key string) error {
-	res, err := c.db.ExecContext(ctx, `DELETE FROM segments WHERE key = ?`, key)
+	tx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("catalog delete %s: %w", key, err)
 	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		return fmt.Errorf("catalog delete %s: %w", key, ErrNotFound)
+	defer tx.Rollback()
+	found, err := deleteSegment(ctx, tx, key)
+	if err == nil && !found {
+		err = ErrNotFound
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
+		return fmt.Errorf("catalog delete %s: %w", key, err)
 	}
 	return nil
 }
@@ -342,7 +411,7 @@ func Rebuild(ctx context.Context, cat *Catalog, st Store, progress func(done, to
 	if err != nil {
 		return 0, fmt.Errorf("rebuild catalog: %w", err)
 	}
-	if _, err := cat.db.ExecContext(ctx, `DELETE FROM segments`); err != nil {
+	if _, err := cat.db.ExecContext(ctx, `DELETE FROM segments; DELETE FROM inits`); err != nil {
 		return 0, fmt.Errorf("rebuild catalog: %w", err)
 	}
 	var (
@@ -407,7 +476,7 @@ func scanObject(ctx context.Context, st Store, key string) (Segment, error) {
 		return Segment{}, fmt.Errorf("%s: %w", key, err)
 	}
 	return Segment{Camera: k.Camera, Start: k.Start, Duration: k.Duration, Key: key,
-		Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments}, nil
+		Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments, Init: idx.Init, Samples: idx.Samples}, nil
 }
 
 // encodeFragments packs fragments as rows of numbers: compact, and it keeps the

@@ -160,7 +160,10 @@ func TestRebuild(t *testing.T) {
 		}
 		k := storage.SegmentKey{Camera: camera, Start: t0.Add(time.Duration(i) * 3 * time.Second), Duration: idx.Duration}
 		sg := storage.Segment{Camera: camera, Start: k.Start, Duration: k.Duration, Key: k.String(),
-			Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments}
+			Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments, Init: idx.Init, Samples: idx.Samples}
+		if sg.Init == nil || sg.Samples == nil {
+			t.Fatalf("segment %d indexed without its init section or sample table", i)
+		}
 		if err := st.Put(ctx, sg.Key, bytes.NewReader(b), int64(len(b))); err != nil {
 			t.Fatal(err)
 		}
@@ -191,17 +194,31 @@ func TestRebuild(t *testing.T) {
 	if done != 5 || total != 5 {
 		t.Errorf("last progress = %d/%d, want 5/5", done, total)
 	}
+	// Rows as written and as rebuilt are the same, with and without the init
+	// sections and sample tables.
+	var wantNoTables []storage.Segment
+	for _, s := range want {
+		s.Init, s.Samples = nil, nil
+		wantNoTables = append(wantNoTables, s)
+	}
 	for _, cat := range []*storage.Catalog{orig, rebuilt} {
-		var got []storage.Segment
+		var got, gotTables []storage.Segment
 		for _, camera := range []string{"gate", "lobby", "ghost"} {
 			s, err := cat.Segments(ctx, camera, t0.Add(-time.Hour), t0.Add(time.Hour))
 			if err != nil {
 				t.Fatal(err)
 			}
 			got = append(got, s...)
+			if s, err = cat.SegmentsWithTables(ctx, camera, t0.Add(-time.Hour), t0.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			gotTables = append(gotTables, s...)
 		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("catalog rows differ from the segments written:\n got %+v\nwant %+v", got, want)
+		if !reflect.DeepEqual(got, wantNoTables) {
+			t.Fatalf("catalog rows differ from the segments written:\n got %+v\nwant %+v", got, wantNoTables)
+		}
+		if !reflect.DeepEqual(gotTables, want) {
+			t.Fatalf("catalog rows with tables differ from the segments written:\n got %+v\nwant %+v", gotTables, want)
 		}
 	}
 	// The torn segment as the rebuilt catalog has it: the row keeps the object's size,
@@ -300,12 +317,12 @@ func TestCatalogSchemaVersion(t *testing.T) {
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("keys of the adopted catalog = %q, %v; want its one row", keys, err)
 	}
-	if v := catalogVersion(t, old); v != 1 {
-		t.Errorf("adopted catalog has version %d, want 1", v)
+	if v := catalogVersion(t, old); v != 2 {
+		t.Errorf("adopted catalog has version %d, want 2", v)
 	}
 	openCatalog(t, filepath.Join(dir, "new.db")).Close()
-	if v := catalogVersion(t, filepath.Join(dir, "new.db")); v != 1 {
-		t.Errorf("new catalog has version %d, want 1", v)
+	if v := catalogVersion(t, filepath.Join(dir, "new.db")); v != 2 {
+		t.Errorf("new catalog has version %d, want 2", v)
 	}
 
 	// One from a newer Straja is refused and left alone.

@@ -23,6 +23,11 @@ type SegmentIndex struct {
 	// InitSize if there is none): truncating a crashed file there leaves a valid one.
 	Complete int64
 	Duration time.Duration // end of the last complete fragment
+	// Init is the bytes up to the end of moov, and Samples the sample table of the
+	// complete fragments' video samples (nil if they cannot be described: see
+	// SampleTableWriter); what the catalog keeps so that playback reads no moof.
+	Init    []byte
+	Samples []byte
 }
 
 // Fragment is one moof+mdat pair of a segment.
@@ -54,8 +59,9 @@ var errTorn = errors.New("torn box")
 // problem (InitSize, Fragments, Complete, Duration; all zero if the init is bad), so
 // crash recovery can keep them; its Size and SHA256 are then zero.
 func ScanSegment(r io.Reader) (SegmentIndex, error) {
-	sc := &scanner{h: sha256.New()}
-	sc.r = io.TeeReader(r, sc.h)
+	sc := &scanner{h: sha256.New(), inInit: true}
+	sc.table.Reset()
+	sc.r = io.TeeReader(r, sc)
 	idx, err := sc.scan()
 	if err != nil {
 		return idx, err
@@ -75,10 +81,55 @@ type scanner struct {
 	h   hash.Hash
 	off int64 // bytes consumed
 
+	init    []byte // the bytes read while looking for moov, up to maxInitSize
+	inInit  bool
+	table   SampleTableWriter
+	samples []mp4.Sample // of the last fragment parsed
+
 	timescale uint32            // of the reference track
 	trex      mp4.TrackDefaults // the reference track's ID and defaults
 	base      uint64            // first fragment's decode time
 	started   bool              // base is set
+}
+
+// maxInitSize bounds the init section the index keeps: larger ones are not ours.
+const maxInitSize = 1 << 20
+
+// Write hashes what is read and keeps the init section's bytes.
+func (sc *scanner) Write(p []byte) (int, error) {
+	sc.h.Write(p)
+	if sc.inInit {
+		if len(sc.init)+len(p) > maxInitSize {
+			sc.init, sc.inInit = nil, false
+		} else {
+			sc.init = append(sc.init, p...)
+		}
+	}
+	return len(p), nil
+}
+
+// tables fills idx's Init and Samples from what the scan kept.
+func (sc *scanner) tables(idx *SegmentIndex) {
+	if idx.InitSize > 0 && int64(len(sc.init)) >= idx.InitSize {
+		idx.Init = sc.init[:idx.InitSize:idx.InitSize]
+	}
+	if len(idx.Fragments) > 0 {
+		idx.Samples = sc.table.Table()
+	}
+}
+
+// addSamples adds fragment f's video samples to the sample table, which is dropped
+// when they do not lie back to back.
+func (sc *scanner) addSamples(f Fragment) {
+	sc.table.Fragment(int64(sc.samples[0].Offset) - f.Offset)
+	next := sc.samples[0].Offset
+	for _, s := range sc.samples {
+		if s.Offset != next {
+			sc.table.Invalidate()
+		}
+		next = s.Offset + uint64(s.Size)
+		sc.table.Add(s.Size, s.Duration, s.PTSOffset, s.Sync())
+	}
 }
 
 type boxHeader struct {
@@ -177,17 +228,21 @@ func (sc *scanner) scan() (SegmentIndex, error) {
 		}
 	}
 	idx.Complete = idx.InitSize
+	sc.inInit = false
 	for {
 		f, err := sc.fragment()
 		switch {
 		case err == io.EOF || errors.Is(err, errTorn):
+			sc.tables(&idx)
 			return idx, nil
 		case err != nil:
+			sc.tables(&idx)
 			return idx, fmt.Errorf("scan segment: %w", err)
 		}
 		if f.Size == 0 { // a box other than moof, skipped
 			continue
 		}
+		sc.addSamples(f)
 		idx.Fragments = append(idx.Fragments, f)
 		idx.Complete = sc.off
 		idx.Duration = f.Start + f.Duration
@@ -285,6 +340,7 @@ func (sc *scanner) parseMoof(moof []byte, headerSize int64, f *Fragment, dataSta
 		ticks += uint64(s.Duration)
 	}
 	f.Key = tf.Samples[0].Sync()
+	sc.samples = tf.Samples
 	decode := tf.DecodeTime
 	if !sc.started {
 		sc.base, sc.started = decode, true

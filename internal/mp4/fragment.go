@@ -198,3 +198,14 @@ func (f *Fragment) WriteTo(w io.Writer) (int64, error) {
 	}
 	return written, nil
 }
+
+// Sample returns sample i's size, duration, presentation offset and sync flag, as
+// its trun entry has them.
+func (f *Fragment) Sample(i int) (size, duration uint32, ptsOffset int32, sync bool) {
+	s := &f.samples[i]
+	return uint32(s.size), s.duration, s.ptsOffset, !s.nonSync
+}
+
+// DataOffset is where the first sample's data starts, from the start of the moof;
+// valid after MarshalHeader.
+func (f *Fragment) DataOffset() int64 { return int64(len(f.header)) }

@@ -224,7 +224,7 @@ func (s *Spool) recoverPart(rel string) (*spooled, error) {
 			"kept", idx.Size, "cut", fi.Size()-idx.Size, "reason", reason)
 	}
 	seg := storage.Segment{Camera: camera, Start: time.UnixMilli(ms).UTC(), Duration: idx.Duration,
-		Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments}
+		Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments, Init: idx.Init, Samples: idx.Samples}
 	return s.finalise(path, seg)
 }
 
@@ -245,7 +245,7 @@ func (s *Spool) scanClosed(rel string) (*spooled, error) {
 		return nil, err
 	}
 	return &spooled{path: path, seg: storage.Segment{Camera: key.Camera, Start: key.Start, Duration: idx.Duration,
-		Key: rel, Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments}}, nil
+		Key: rel, Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments, Init: idx.Init, Samples: idx.Samples}}, nil
 }
 
 // errKeysTaken reports a closed segment whose storage key, and every key after
@@ -568,7 +568,9 @@ type writer struct {
 	size               int64 // bytes written and synced
 	hash               sha256State
 	frags              []storage.Fragment
-	broken             bool // bytes past size could not be cut off: leave the file to Recover
+	init               []byte                    // the open segment's
+	table              storage.SampleTableWriter // the synced fragments' samples
+	broken             bool                      // bytes past size could not be cut off: leave the file to Recover
 
 	out    fileAppender
 	bw     *bufio.Writer // over out
@@ -657,6 +659,8 @@ func (w *writer) create(start time.Time, init []byte) error {
 	}
 	w.hash.Reset()
 	w.hash.Write(init)
+	w.table.Reset()
+	w.init = init
 	w.f, w.path, w.start, w.size, w.frags, w.broken = f, path, start, int64(len(init)), nil, false
 	return nil
 }
@@ -712,6 +716,10 @@ func (w *writer) writeFragment(frag *mp4.Fragment, fi fragmentInfo) error {
 	}
 	w.frags = append(w.frags, storage.Fragment{Offset: w.size + int64(len(w.prft)), Size: frag.Size(),
 		Start: fi.Start, Duration: fi.Duration, Key: fi.Key})
+	w.table.Fragment(frag.DataOffset())
+	for i := range frag.Len() {
+		w.table.Add(frag.Sample(i))
+	}
 	w.s.setLag(w.camera, time.Since(w.start.Add(fi.Start+fi.Duration)))
 	w.size += size
 	start := w.start.Truncate(time.Millisecond)
@@ -751,7 +759,7 @@ func (w *writer) endSegment() {
 	}
 	last := w.frags[len(w.frags)-1]
 	seg := storage.Segment{Camera: w.camera, Start: w.start, Duration: last.Start + last.Duration,
-		Size: w.size, Fragments: w.frags}
+		Size: w.size, Fragments: w.frags, Init: w.init, Samples: w.table.Table()}
 	w.hash.Sum(seg.SHA256[:0])
 	sp, err := w.s.finalise(w.path, seg)
 	if err != nil {

@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -103,6 +104,12 @@ func checkSpooled(t *testing.T, sp *Spool) []storage.Segment {
 			t.Errorf("segment %s indexed while writing as %d bytes, %v, sha %x, %v; scanned %d bytes, %v, sha %x, %v",
 				s.seg.Key, s.seg.Size, s.seg.Duration, s.seg.SHA256[:4], s.seg.Fragments,
 				idx.Size, idx.Duration, idx.SHA256[:4], idx.Fragments)
+		}
+		// The init section and sample table the catalog gets from the writer are those
+		// a catalog rebuild reads from the file.
+		if s.seg.Samples == nil || s.seg.Init == nil || !bytes.Equal(idx.Samples, s.seg.Samples) || !bytes.Equal(idx.Init, s.seg.Init) {
+			t.Errorf("segment %s: sample table written %x, scanned %x; init written %d bytes, scanned %d (equal: %v)",
+				s.seg.Key, s.seg.Samples, idx.Samples, len(s.seg.Init), len(idx.Init), bytes.Equal(idx.Init, s.seg.Init))
 		}
 		if err := sp.remove(s); err != nil {
 			t.Fatal(err)

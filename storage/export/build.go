@@ -191,6 +191,11 @@ func (v *verified) Segments(_ context.Context, camera string, from, to time.Time
 	return out, nil
 }
 
+// SegmentsWithTables is Segments: the copies' moofs are read from local files.
+func (v *verified) SegmentsWithTables(ctx context.Context, camera string, from, to time.Time) ([]storage.Segment, error) {
+	return v.Segments(ctx, camera, from, to)
+}
+
 func (v *verified) ListSegments(ctx context.Context, q storage.SegmentQuery, fn func(storage.Segment) error) error {
 	segs, _ := v.Segments(ctx, q.Camera, q.From, q.To)
 	n := 0

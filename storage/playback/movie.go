@@ -162,7 +162,16 @@ func (p *Player) movie(ctx context.Context, camera string, from, to time.Time, s
 	errs := make([]error, len(picks))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, fetchers)
+	var tables recordedTables
 	for i, pk := range picks {
+		fr, ok, err := tables.fragment(srcs, pk.src, pk.frag)
+		if err != nil {
+			return nil, fmt.Errorf("movie %s: %w", camera, err)
+		}
+		if ok {
+			frags[i] = fr
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -305,6 +314,9 @@ picks:
 
 // init reads and parses a segment's ftyp+moov.
 func (p *Player) init(ctx context.Context, src source) (*initInfo, error) {
+	if in, ok, err := p.recordedInit(src); ok {
+		return in, err
+	}
 	k := cacheKey{camera: src.seg.Camera, start: src.seg.Start.UnixMilli()}
 	if e, ok := p.cache.get(k); ok {
 		return e.init, nil

@@ -35,6 +35,9 @@ type Catalog interface {
 	// Segments returns camera's segments overlapping [from, to) ordered by start,
 	// with their fragment lists.
 	Segments(ctx context.Context, camera string, from, to time.Time) ([]storage.Segment, error)
+	// SegmentsWithTables is Segments with each segment's recorded init section and
+	// sample table where the catalog has them (storage.Segment's Init and Samples).
+	SegmentsWithTables(ctx context.Context, camera string, from, to time.Time) ([]storage.Segment, error)
 	// ListSegments pages through camera's segments without their fragment lists.
 	ListSegments(ctx context.Context, q storage.SegmentQuery, fn func(storage.Segment) error) error
 }
@@ -102,7 +105,7 @@ type source struct {
 // segments returns camera's footage overlapping [from, to): catalogued segments and,
 // where the catalog has none at that start, spooled ones.
 func (p *Player) segments(ctx context.Context, camera string, from, to time.Time) ([]source, error) {
-	segs, err := p.cat.Segments(ctx, camera, from, to)
+	segs, err := p.cat.SegmentsWithTables(ctx, camera, from, to)
 	if err != nil {
 		return nil, err
 	}

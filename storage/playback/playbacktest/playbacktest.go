@@ -66,7 +66,8 @@ func ClipSegment(tb testing.TB, c *clip.Clip, first, frames int) []byte {
 	return buf.Bytes()
 }
 
-// Segment indexes data as the recorder does and names it.
+// Segment indexes data as the recorder does (with its init section and sample
+// table) and names it.
 func Segment(tb testing.TB, camera string, start time.Time, data []byte) storage.Segment {
 	tb.Helper()
 	idx, err := storage.ScanSegment(bytes.NewReader(data))
@@ -77,7 +78,7 @@ func Segment(tb testing.TB, camera string, start time.Time, data []byte) storage
 	dur := idx.Duration.Truncate(time.Millisecond)
 	return storage.Segment{Camera: camera, Start: start, Duration: dur,
 		Key:  storage.SegmentKey{Camera: camera, Start: start, Duration: dur}.String(),
-		Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments}
+		Size: idx.Size, SHA256: idx.SHA256, Fragments: idx.Fragments, Init: idx.Init, Samples: idx.Samples}
 }
 
 // Record stores n segments of segDur (a multiple of 2 s) of the embedded clip from start, skipping the

@@ -1,0 +1,292 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// A sample table is a segment's video samples, fragment by fragment, in the compact
+// form the catalog keeps beside the segment's row, so that playback builds a movie's
+// sample tables without reading any moof from the store. Layout (varints as in
+// encoding/binary):
+//
+//	byte      format (sampleTableFormat)
+//	uvarint   fragments F, then F × (uvarint data offset from the moof's start, uvarint samples)
+//	uvarint   size of every sample, in order
+//	runs      durations: (uvarint count, uvarint ticks) until every sample is covered
+//	runs      composition offsets: (uvarint count, varint ticks) likewise
+//	runs      sync flags: alternating counts, sync first (the first may be 0)
+//
+// A fragment's samples lie back to back from its data offset, as the recorder writes
+// them. An hour at 25 fps with 1 s fragments takes about 3 bytes a sample.
+const sampleTableFormat = 1
+
+// MaxSegmentSamples bounds the samples one sample table may describe (an hour-long
+// segment at 60 fps has 216,000), so that a corrupt or hostile catalog row cannot
+// drive a large allocation.
+const MaxSegmentSamples = 1 << 20
+
+// Sample is one video sample of a segment, from its sample table.
+type Sample struct {
+	Offset    int64 // of its data in the segment object
+	Size      uint32
+	Duration  uint32 // ticks of the track's timescale
+	PTSOffset int32  // composition time minus decode time
+	Sync      bool
+}
+
+// SampleTableWriter builds a sample table as fragments are written. Its buffers are
+// kept across Reset, so recording allocates only the finished table. The zero value
+// is ready; not safe for concurrent use.
+type SampleTableWriter struct {
+	frags []tableFragment
+	sizes []byte
+	durs  []byte
+	ctos  []byte
+	syncs []byte
+	n     int // samples added
+	bad   bool
+
+	dur     uint32 // the open duration run
+	durRun  int
+	cto     int32
+	ctoRun  int
+	sync    bool // the open sync run (starts true: the first count is of sync samples)
+	syncRun int
+}
+
+type tableFragment struct {
+	dataOffset int64
+	samples    int
+}
+
+// Reset empties w for the next segment.
+func (w *SampleTableWriter) Reset() {
+	*w = SampleTableWriter{frags: w.frags[:0], sizes: w.sizes[:0], durs: w.durs[:0], ctos: w.ctos[:0],
+		syncs: w.syncs[:0], sync: true}
+}
+
+// Fragment starts the next fragment, whose first sample's data is dataOffset bytes
+// after the start of its moof.
+func (w *SampleTableWriter) Fragment(dataOffset int64) {
+	if dataOffset < 0 {
+		w.bad = true
+	}
+	w.frags = append(w.frags, tableFragment{dataOffset: dataOffset})
+}
+
+// Invalidate marks the segment as one the table cannot describe: Table returns nil.
+func (w *SampleTableWriter) Invalidate() { w.bad = true }
+
+// Add appends a sample to the current fragment, right after the previous one's data.
+func (w *SampleTableWriter) Add(size, duration uint32, ptsOffset int32, sync bool) {
+	if len(w.frags) == 0 || w.n >= MaxSegmentSamples {
+		w.bad = true
+		return
+	}
+	if w.n == 0 {
+		w.sync = true
+	}
+	w.frags[len(w.frags)-1].samples++
+	w.n++
+	w.sizes = binary.AppendUvarint(w.sizes, uint64(size))
+	if w.durRun > 0 && duration != w.dur {
+		w.durs = binary.AppendUvarint(binary.AppendUvarint(w.durs, uint64(w.durRun)), uint64(w.dur))
+		w.durRun = 0
+	}
+	w.dur = duration
+	w.durRun++
+	if w.ctoRun > 0 && ptsOffset != w.cto {
+		w.ctos = binary.AppendVarint(binary.AppendUvarint(w.ctos, uint64(w.ctoRun)), int64(w.cto))
+		w.ctoRun = 0
+	}
+	w.cto = ptsOffset
+	w.ctoRun++
+	if sync != w.sync {
+		w.syncs = binary.AppendUvarint(w.syncs, uint64(w.syncRun))
+		w.sync, w.syncRun = sync, 0
+	}
+	w.syncRun++
+}
+
+// Table returns the finished table in a new slice, or nil when there is nothing to
+// describe or the samples cannot be described (too many, a fragment without samples,
+// samples out of order).
+func (w *SampleTableWriter) Table() []byte {
+	if w.bad || w.n == 0 {
+		return nil
+	}
+	size := 1 + 2*binary.MaxVarintLen64*(1+len(w.frags)) + len(w.sizes) + len(w.durs) + len(w.ctos) + len(w.syncs) +
+		4*binary.MaxVarintLen64
+	b := make([]byte, 0, size)
+	b = append(b, sampleTableFormat)
+	b = binary.AppendUvarint(b, uint64(len(w.frags)))
+	for _, f := range w.frags {
+		if f.samples == 0 {
+			return nil
+		}
+		b = binary.AppendUvarint(binary.AppendUvarint(b, uint64(f.dataOffset)), uint64(f.samples))
+	}
+	b = append(b, w.sizes...)
+	b = append(b, w.durs...)
+	b = binary.AppendUvarint(binary.AppendUvarint(b, uint64(w.durRun)), uint64(w.dur))
+	b = append(b, w.ctos...)
+	b = binary.AppendVarint(binary.AppendUvarint(b, uint64(w.ctoRun)), int64(w.cto))
+	b = append(b, w.syncs...)
+	return binary.AppendUvarint(b, uint64(w.syncRun))
+}
+
+// ErrSampleTable is returned (wrapped) for a sample table that does not describe its
+// segment's fragments.
+var ErrSampleTable = errors.New("bad sample table")
+
+// DecodeSamples decodes the sample table of a segment whose fragments are frags: for
+// each fragment, its samples (all in one array). Sample offsets are checked to lie
+// inside their fragment; a table that does not match frags, or claims more than
+// MaxSegmentSamples samples, is an error matching ErrSampleTable.
+func DecodeSamples(table []byte, frags []Fragment) ([][]Sample, error) {
+	d := tableDecoder{b: table}
+	if v := d.byte(); v != sampleTableFormat {
+		return nil, fmt.Errorf("%w: format %d", ErrSampleTable, v)
+	}
+	if nf := d.uvarint(); nf != uint64(len(frags)) || nf == 0 {
+		return nil, fmt.Errorf("%w: %d fragments, the segment has %d", ErrSampleTable, nf, len(frags))
+	}
+	counts := make([]int, len(frags))
+	offs := make([]int64, len(frags))
+	total := 0
+	for i, f := range frags {
+		if f.Offset < 0 || f.Size < 0 || f.Offset > math.MaxInt64-f.Size {
+			return nil, fmt.Errorf("%w: fragment %d at %d of %d bytes", ErrSampleTable, i, f.Offset, f.Size)
+		}
+		off, n := d.uvarint(), d.uvarint()
+		if d.err != nil {
+			return nil, d.err
+		}
+		// Every sample takes at least a byte (its size), which bounds the allocation
+		// by the table's length as well as by the cap.
+		if n == 0 || n > uint64(MaxSegmentSamples-total) || n > uint64(len(d.b)) {
+			return nil, fmt.Errorf("%w: fragment %d claims %d samples", ErrSampleTable, i, n)
+		}
+		if off > uint64(f.Size) {
+			return nil, fmt.Errorf("%w: fragment %d: data offset %d past its %d bytes", ErrSampleTable, i, off, f.Size)
+		}
+		counts[i], offs[i] = int(n), int64(off)
+		total += int(n)
+	}
+	all := make([]Sample, total)
+	out := make([][]Sample, len(frags))
+	at := 0
+	for i, f := range frags {
+		s := all[at : at+counts[i] : at+counts[i]]
+		at += counts[i]
+		pos := f.Offset + offs[i]
+		for j := range s {
+			size := d.uvarint()
+			if size > math.MaxUint32 || int64(size) > f.Offset+f.Size-pos {
+				if d.err != nil {
+					return nil, d.err
+				}
+				return nil, fmt.Errorf("%w: fragment %d: sample %d of %d bytes at %d lies outside the fragment", ErrSampleTable, i, j, size, pos)
+			}
+			s[j].Offset, s[j].Size = pos, uint32(size)
+			pos += int64(size)
+		}
+		out[i] = s
+	}
+	for at := 0; at < total; {
+		n, v := d.uvarint(), d.uvarint()
+		if err := d.run(n, total-at, v > math.MaxUint32, "duration"); err != nil {
+			return nil, err
+		}
+		for i := range int(n) {
+			all[at+i].Duration = uint32(v)
+		}
+		at += int(n)
+	}
+	for at := 0; at < total; {
+		n, v := d.uvarint(), d.varint()
+		if err := d.run(n, total-at, v > math.MaxInt32 || v < math.MinInt32, "composition offset"); err != nil {
+			return nil, err
+		}
+		for i := range int(n) {
+			all[at+i].PTSOffset = int32(v)
+		}
+		at += int(n)
+	}
+	for at, sync, first := 0, true, true; at < total; sync, first = !sync, false {
+		n := d.uvarint()
+		if d.err != nil {
+			return nil, d.err
+		}
+		if n > uint64(total-at) || n == 0 && !first {
+			return nil, fmt.Errorf("%w: sync run of %d with %d samples left", ErrSampleTable, n, total-at)
+		}
+		for i := range int(n) {
+			all[at+i].Sync = sync
+		}
+		at += int(n)
+	}
+	if d.err == nil && len(d.b) > 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the last run", ErrSampleTable, len(d.b))
+	}
+	return out, d.err
+}
+
+// tableDecoder reads varints, keeping the first error.
+type tableDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *tableDecoder) byte() byte {
+	if len(d.b) == 0 {
+		d.fail()
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *tableDecoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *tableDecoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *tableDecoder) fail() {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: cut short or a malformed number", ErrSampleTable)
+	}
+	d.b = nil
+}
+
+// run checks a run of n samples with left samples still to cover.
+func (d *tableDecoder) run(n uint64, left int, badValue bool, what string) error {
+	switch {
+	case d.err != nil:
+		return d.err
+	case n == 0 || n > uint64(left):
+		return fmt.Errorf("%w: %s run of %d with %d samples left", ErrSampleTable, what, n, left)
+	case badValue:
+		return fmt.Errorf("%w: %s out of range", ErrSampleTable, what)
+	}
+	return nil
+}
