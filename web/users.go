@@ -132,6 +132,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.sessions.Changed()
+		s.endLive(name)
 		if err := s.record(r, audit.Event{Action: audit.ActionUserPassword, Detail: map[string]any{"username": name}}); err != nil {
 			s.writeError(w, r, err)
 			return
@@ -143,6 +144,7 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.sessions.Changed()
+		s.endLive(name)
 		action := audit.ActionUserEnable
 		if *req.Disabled {
 			action = audit.ActionUserDisable
@@ -175,6 +177,7 @@ func (s *Server) handleSetGrants(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.sessions.Changed()
+	s.endLive(name)
 	if err := s.record(r, audit.Event{Action: audit.ActionUserGrants, Detail: map[string]any{
 		"username": name, "grants": grantStrings(req.Grants)}}); err != nil {
 		s.writeError(w, r, err)

@@ -130,3 +130,18 @@ func hasType(r *http.Request, want string) bool {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return err == nil && mt == want
 }
+
+// endLive ends the live views username has open: once a user is disabled, gets a
+// new password or other grants, a view opened before must not run on (the page
+// reconnects, through the route's permission, to what the user may still see).
+func (s *Server) endLive(username string) {
+	if s.live == nil {
+		return
+	}
+	s.liveOwners.Range(func(sid, owner any) bool {
+		if owner.(string) == username {
+			_ = s.live.Delete(sid.(string)) // gone already: nothing to end
+		}
+		return true
+	})
+}

@@ -249,3 +249,42 @@ func TestLiveErrorStatuses(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveEndsWithUserChange: disabling a user, a new password or other grants end
+// the live views the user has open.
+func TestLiveEndsWithUserChange(t *testing.T) {
+	for _, change := range []struct{ method, path, body string }{
+		{"PATCH", "/api/v1/users/guard", `{"disabled":true}`},
+		{"PATCH", "/api/v1/users/guard", `{"password":"Another-Long-Pass-2026"}`},
+		{"PUT", "/api/v1/users/guard/grants", `{"grants":[]}`},
+	} {
+		t.Run(change.path+" "+change.body, func(t *testing.T) {
+			s, live := newWHEPServerOpts(t, webrtc.Options{IncludeLoopback: true, TCPPort: -1, ConnectTimeout: time.Minute})
+			offer := func(role string) {
+				t.Helper()
+				r := newRequestAs(role, "POST", "/api/v1/cameras/cam-1/whep", []byte(clientOffer(t, nil)))
+				r.Header.Set("Content-Type", "application/sdp")
+				rec := httptest.NewRecorder()
+				s.ServeHTTP(rec, r)
+				if rec.Code != http.StatusCreated {
+					t.Fatalf("offer as %s: %d %s", role, rec.Code, rec.Body)
+				}
+			}
+			offer("guard")
+			offer("guard")
+			if n := live.Sessions(); n != 2 {
+				t.Fatalf("%d live sessions before the change; want 2", n)
+			}
+			r := newRequestAs("itc", change.method, change.path, []byte(change.body))
+			r.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, r)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("%s %s: %d %s", change.method, change.path, rec.Code, rec.Body)
+			}
+			if n := live.Sessions(); n != 0 {
+				t.Errorf("%d live sessions of the guard still open after the change; want none", n)
+			}
+		})
+	}
+}
