@@ -137,8 +137,9 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		cw := csv.NewWriter(&buf)
 		_ = cw.Write([]string{"seq", "time", "actor", "user", "action", "camera", "detail", "prev_hash", "hash"})
 		for _, e := range entries {
-			_ = cw.Write([]string{strconv.FormatInt(e.Seq, 10), e.Time.Format(time.RFC3339Nano), e.Actor, e.User,
-				e.Action, e.Camera, e.Detail, hex.EncodeToString(e.PrevHash), hex.EncodeToString(e.Hash)})
+			_ = cw.Write([]string{strconv.FormatInt(e.Seq, 10), e.Time.Format(time.RFC3339Nano), csvText(e.Actor),
+				csvText(e.User), csvText(e.Action), csvText(e.Camera), csvText(e.Detail), hex.EncodeToString(e.PrevHash),
+				hex.EncodeToString(e.Hash)})
 		}
 		cw.Flush()
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
@@ -163,6 +164,16 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		out.Next = &next
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// csvText keeps a cell a spreadsheet would run as a formula (one starting with =, +,
+// -, @, a tab or a carriage return: a failed sign-in as "-a1" is enough) as text, by
+// a leading apostrophe. The JSON answer keeps the entries' exact text.
+func csvText(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
 }
 
 // parseAuditQuery reads from, to (RFC 3339), user, camera, action, limit, next and

@@ -205,3 +205,37 @@ func TestAuditAPIPagesFiltersAndCSV(t *testing.T) {
 		checkError(t, get(s, "/api/v1/audit"+tc.query), http.StatusBadRequest, tc.field, "")
 	}
 }
+
+// TestAuditCSVFormulas: a cell that a spreadsheet would run as a formula is written
+// as text in the CSV; the JSON answer keeps the text as recorded.
+func TestAuditCSVFormulas(t *testing.T) {
+	l := newAuditLog(t)
+	s := newTestServer(t, newCatalog(t), func(o *Options) { o.Auditor = l })
+	for _, ev := range []audit.Event{
+		{Actor: "=1+2", User: "-a1", Action: "login.failed"},
+		{Actor: "@sum", User: "+b", Action: "login.failed"},
+		{Actor: "\tx", User: "\ry", Action: "login.failed"},
+	} {
+		if err := l.Record(t.Context(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := get(s, "/api/v1/audit?format=csv&action=login.failed")
+	rows, err := csv.NewReader(rec.Body).ReadAll()
+	if err != nil || len(rows) != 4 {
+		t.Fatalf("csv: %d rows, %v", len(rows), err)
+	}
+	for _, row := range rows[1:] {
+		for _, cell := range row {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+				t.Errorf("csv cell %q would run as a formula (row %q)", cell, row)
+			}
+		}
+	}
+	if rows[1][2] != "'=1+2" || rows[1][3] != "'-a1" {
+		t.Errorf("csv row %q; want actor '=1+2 and user '-a1", rows[1])
+	}
+	if p := getAudit(t, s, "?action=login.failed"); len(p.Entries) != 3 || p.Entries[0].Actor != "=1+2" {
+		t.Errorf("json entries %+v; want the text as recorded", p.Entries)
+	}
+}
