@@ -266,6 +266,9 @@ func (c *Catalog) segments(ctx context.Context, camera string, from, to time.Tim
 		}
 		s.Start = time.UnixMilli(startMS).UTC()
 		s.Duration = time.Duration(durMS) * time.Millisecond
+		if err := checkRowKey(s); err != nil {
+			return nil, fmt.Errorf("catalog segments %s: %w", camera, err)
+		}
 		copy(s.SHA256[:], sum)
 		if s.Fragments, err = decodeFragments(frags); err != nil {
 			return nil, fmt.Errorf("catalog segments %s: fragments of %s: %w", camera, s.Key, err)
@@ -280,6 +283,25 @@ func (c *Catalog) segments(ctx context.Context, camera string, from, to time.Tim
 		return nil, fmt.Errorf("catalog segments %s: %w", camera, err)
 	}
 	return segs, nil
+}
+
+// checkRowKey refuses a row whose key is not the key of its camera, start and
+// duration (Add never writes one): an edited catalog must not make playback, export
+// or retention read or delete another camera's footage, or other footage than the
+// row says, through a key the store accepts.
+func checkRowKey(s Segment) error {
+	if !(SegmentKey{Camera: s.Camera, Start: s.Start, Duration: s.Duration}).Names(s.Key) {
+		return fmt.Errorf("row %q does not name %s's segment at %s lasting %s (was the catalog edited?): %w",
+			truncateKey(s.Key), s.Camera, s.Start.Format(time.RFC3339Nano), s.Duration, ErrInvalidKey)
+	}
+	return nil
+}
+
+func truncateKey(k string) string {
+	if len(k) > 200 {
+		return k[:200] + "…"
+	}
+	return k
 }
 
 // SegmentQuery selects one page of a camera's segments overlapping [From, To).

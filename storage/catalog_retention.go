@@ -101,6 +101,10 @@ func (c *Catalog) Walk(ctx context.Context, camera string, fn func(Segment) erro
 			s.Duration = time.Duration(durMS) * time.Millisecond
 			afterKey = s.Key
 			n++
+			if err := checkRowKey(s); err != nil {
+				rows.Close()
+				return fmt.Errorf("catalog walk %s: %w", camera, err)
+			}
 			if err := fn(s); err != nil {
 				rows.Close()
 				return err

@@ -444,3 +444,45 @@ func TestCatalogAddAll(t *testing.T) {
 		t.Fatalf("keys %q, want only the first batch %q", keys, want)
 	}
 }
+
+// TestCatalogEditedRowKey: a row whose key was edited to name another camera's
+// segment, another segment of the same camera or a path out of the store is refused
+// by the reads that playback, export and retention use, naming the row.
+func TestCatalogEditedRowKey(t *testing.T) {
+	s := time.Second
+	for _, tc := range []struct{ name, key string }{
+		{"other camera", seg("lobby", 2*s, 2*s).Key},
+		{"other segment", seg("gate", 60*s, 2*s).Key},
+		{"out of the store", "gate/../../../etc/passwd"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			path := filepath.Join(t.TempDir(), "catalog.db")
+			c := openCatalog(t, path)
+			for _, sg := range []storage.Segment{seg("gate", 0, 2*s), seg("gate", 2*s, 2*s), seg("lobby", 0, 2*s)} {
+				if err := c.Add(ctx, sg); err != nil {
+					t.Fatal(err)
+				}
+			}
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.ExecContext(ctx, `UPDATE segments SET key = ? WHERE key = ?`, tc.key,
+				seg("gate", 2*s, 2*s).Key); err != nil {
+				t.Fatal(err)
+			}
+			if segs, err := c.Segments(ctx, "gate", t0, t0.Add(10*s)); !errors.Is(err, storage.ErrInvalidKey) ||
+				!strings.Contains(err.Error(), tc.key) {
+				t.Errorf("Segments over the edited row: %d segments, %v; want ErrInvalidKey naming %s", len(segs), err, tc.key)
+			}
+			if err := c.Walk(ctx, "gate", func(storage.Segment) error { return nil }); !errors.Is(err, storage.ErrInvalidKey) {
+				t.Errorf("Walk over the edited row: %v; want ErrInvalidKey", err)
+			}
+			if segs, err := c.Segments(ctx, "gate", t0, t0.Add(time.Second)); err != nil || len(segs) != 1 {
+				t.Errorf("Segments beside the edited row: %d, %v; want the one untouched", len(segs), err)
+			}
+		})
+	}
+}

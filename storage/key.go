@@ -37,6 +37,45 @@ func (k SegmentKey) String() string {
 		t.Format("20060102t150405.000z"), k.Duration.Milliseconds())
 }
 
+// Names reports whether key is k's key (what String makes). The catalog checks every
+// row it hands out for reading or deleting with it: an edited row whose key names
+// another camera's footage, or other footage of the same camera, must not be read or
+// deleted as this segment. Cheap enough for every row of a month's timeline.
+func (k SegmentKey) Names(key string) bool {
+	var buf [128]byte
+	if string(k.appendKey(buf[:0])) == key {
+		return true
+	}
+	return key == k.String() // years the fast encoding does not cover
+}
+
+// appendKey appends String's encoding for a year of 0..9999, without fmt.
+func (k SegmentKey) appendKey(b []byte) []byte {
+	t := k.Start.UTC().Truncate(time.Millisecond)
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	digits := func(b []byte, n, w int) []byte {
+		for i := w - 1; i >= 0; i-- {
+			b = append(b, 0)
+		}
+		for i := len(b) - 1; i >= len(b)-w; i-- {
+			b[i] = byte('0' + n%10)
+			n /= 10
+		}
+		return b
+	}
+	b = append(append(b, k.Camera...), '/')
+	b = append(digits(b, y, 4), '/')
+	b = append(digits(b, int(mo), 2), '/')
+	b = append(digits(b, d, 2), '/')
+	b = digits(digits(digits(b, y, 4), int(mo), 2), d, 2)
+	b = append(b, 't')
+	b = digits(digits(digits(b, h, 2), mi, 2), s, 2)
+	b = append(digits(append(b, '.'), t.Nanosecond()/int(time.Millisecond), 3), 'z', '_')
+	b = strconv.AppendInt(b, k.Duration.Milliseconds(), 10)
+	return append(b, "ms.mp4"...)
+}
+
 // ParseSegmentKey decodes a key made by SegmentKey.String. It is strict: exactly the
 // strings String can produce for a valid camera ID and a non-negative duration are
 // accepted, so a parsed key re-encodes to the identical string. Errors match

@@ -124,3 +124,28 @@ func FuzzParseSegmentKey(f *testing.F) {
 		}
 	})
 }
+
+// TestSegmentKeyNames: Names accepts exactly the key String makes.
+func TestSegmentKeyNames(t *testing.T) {
+	for _, start := range []time.Time{
+		time.Date(2026, 11, 25, 21, 55, 7, 123456789, time.UTC),
+		time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("EET", 7200)),
+		time.Date(1, 1, 1, 0, 0, 0, 1e6, time.UTC),
+		time.Date(12026, 1, 2, 3, 4, 5, 0, time.UTC),
+		time.Date(-5, 1, 2, 3, 4, 5, 0, time.UTC),
+	} {
+		k := storage.SegmentKey{Camera: "bastion-gate", Start: start, Duration: 2001 * time.Millisecond}
+		if !k.Names(k.String()) {
+			t.Errorf("%v: Names(%q) = false", start, k.String())
+		}
+		for _, other := range []storage.SegmentKey{
+			{Camera: "bastion-gat", Start: start, Duration: k.Duration},
+			{Camera: k.Camera, Start: start.Add(time.Millisecond), Duration: k.Duration},
+			{Camera: k.Camera, Start: start, Duration: k.Duration + time.Millisecond},
+		} {
+			if k.Names(other.String()) {
+				t.Errorf("%v: Names(%q) = true for another key", start, other.String())
+			}
+		}
+	}
+}
