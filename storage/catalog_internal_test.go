@@ -47,7 +47,7 @@ CREATE TABLE segments (key TEXT PRIMARY KEY, camera TEXT NOT NULL, start_ms INTE
 CREATE INDEX segments_camera_start_key ON segments (camera, start_ms, key, duration_ms, size, sha256);
 CREATE INDEX segments_camera_duration ON segments (camera, duration_ms);
 PRAGMA user_version = 1;
-INSERT INTO segments VALUES ('gate/2026/11/25/20261125t140000.000z_2000ms.mp4', 'gate', 1764079200000, 2000, 2000, x'00',
+INSERT INTO segments VALUES ('gate/2025/11/25/20251125t140000.000z_2000ms.mp4', 'gate', 1764079200000, 2000, 2000, x'00',
 	'[[700,1300,0,2000000000,1]]');`
 
 // A version 1 catalog is upgraded in place: its rows keep working without init
