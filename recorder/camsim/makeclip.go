@@ -25,6 +25,11 @@ type ClipSpec struct {
 	// BFrames is the number of consecutive B-frames. Cameras rarely send
 	// them and browsers decode them badly, so the default is none.
 	BFrames int
+	// OpenGOP makes H.265 keyframes after the first CRA pictures (x265's default)
+	// whose leading pictures reference the group before; with BFrames > 0 some of
+	// each group's first frames cannot be decoded without the footage before it.
+	// Cameras usually close their groups (IDR keyframes), the default.
+	OpenGOP bool
 }
 
 func (s ClipSpec) withDefaults() ClipSpec {
@@ -63,6 +68,9 @@ func (spec ClipSpec) Make(ctx context.Context, path string) error {
 	if s.Width <= 0 || s.Height <= 0 || s.Width%2 != 0 || s.Height%2 != 0 {
 		return fmt.Errorf("make clip: size %dx%d: want positive even numbers", s.Width, s.Height)
 	}
+	if s.OpenGOP && s.Codec != streaming.H265 {
+		return fmt.Errorf("make clip: open GOPs are made for %s only", streaming.H265)
+	}
 	if s.FPS <= 0 || s.GOP <= 0 || s.BitrateKbps <= 0 || s.BFrames < 0 || s.Duration <= 0 {
 		return fmt.Errorf("make clip: fps, gop, bitrate and duration must be positive, B-frames not negative")
 	}
@@ -80,10 +88,14 @@ func (spec ClipSpec) Make(ctx context.Context, path string) error {
 			"-g", strconv.Itoa(s.GOP), "-keyint_min", strconv.Itoa(s.GOP), "-sc_threshold", "0",
 			"-bf", strconv.Itoa(s.BFrames))
 	case streaming.H265:
-		// Closed GOPs (IDR keyframes), as cameras send; x265's default opens them.
+		// Closed GOPs (IDR keyframes) unless asked, as cameras send; x265's default opens them.
+		open := 0
+		if s.OpenGOP {
+			open = 1
+		}
 		args = append(args, "-c:v", "libx265", "-preset", "veryfast", "-tag:v", "hvc1",
-			"-x265-params", fmt.Sprintf("keyint=%d:min-keyint=%d:scenecut=0:bframes=%d:open-gop=0:log-level=error",
-				s.GOP, s.GOP, s.BFrames))
+			"-x265-params", fmt.Sprintf("keyint=%d:min-keyint=%d:scenecut=0:bframes=%d:open-gop=%d:log-level=error",
+				s.GOP, s.GOP, s.BFrames, open))
 	default:
 		return fmt.Errorf("make clip: codec %q: want %s or %s", s.Codec, streaming.H264, streaming.H265)
 	}

@@ -3,6 +3,7 @@ package camsim
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -60,9 +61,41 @@ func TestMakeClipRejectsBadSpecs(t *testing.T) {
 		"no frames":  {FPS: -1},
 		"vp8":        {Codec: "vp8"},
 		"negative B": {BFrames: -1},
+		"open h264":  {OpenGOP: true},
 	} {
 		if err := spec.Make(context.Background(), filepath.Join(t.TempDir(), "x.mp4")); err == nil {
 			t.Errorf("%s: Make succeeded", name)
 		}
+	}
+}
+
+// TestMakeClipOpenGOP checks that an open-GOP clip has what such cameras send: CRA
+// keyframes after the first, each followed in decode order by pictures shown before it.
+func TestMakeClipOpenGOP(t *testing.T) {
+	p := makeClip(t, ClipSpec{Codec: streaming.H265, Width: 320, Height: 180, GOP: 25, BFrames: 4, OpenGOP: true,
+		Duration: 3 * time.Second})
+	c, err := clip.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := c.Frames()
+	cras, leading := 0, 0
+	for i, f := range frames {
+		if !f.Key || i == 0 {
+			continue
+		}
+		if !slices.ContainsFunc(f.NALUs, func(n []byte) bool { return len(n) > 0 && (n[0]>>1)&0x3f == 21 }) {
+			t.Errorf("keyframe %d is not a CRA", i)
+		}
+		cras++
+		for _, g := range frames[i+1:] {
+			if g.PTS > f.PTS {
+				break
+			}
+			leading++
+		}
+	}
+	if cras != 2 || leading == 0 {
+		t.Errorf("%d CRA keyframes after the first with %d leading pictures; want 2 with some", cras, leading)
 	}
 }

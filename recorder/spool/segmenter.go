@@ -79,9 +79,18 @@ type segmenter struct {
 	lastTicks    int64           // duration of the last sample written
 	segStartDTS  int64
 	fragStartDTS int64
-	segDelay     int64 // PTS - DTS of the segment's key sample: the stream's reorder delay
+	segDelay     int64 // earliest PTS of the key's group - the key's DTS: the stream's reorder delay
 	flushedPTS   int64 // latest presentation time among the segment's written fragments
 	seq          uint32
+
+	// A segment is dated by its earliest picture. After an H.265 CRA keyframe (open
+	// GOP) that is a leading picture, which comes after the keyframe in decode order
+	// and is shown before it: the sink is started once the first picture shown after
+	// the keyframe arrives, so that segments join exactly whichever keyframes start them.
+	pending bool
+	keyTime time.Time
+	keyPTS  int64
+	minPTS  int64 // earliest presentation time among the keyframe and its leading pictures
 
 	frag mp4.Fragment // being built: samples since fragStartDTS
 }
@@ -131,6 +140,15 @@ func (s *segmenter) write(d streaming.Delivery) {
 	s.appendSample(s.prev, dts)
 	s.lastTicks = dts
 	s.prev = nil
+	if s.pending {
+		if u.PTS < s.keyPTS { // a leading picture
+			s.minPTS = min(s.minPTS, u.PTS)
+			s.segDelay = s.minPTS - s.segStartDTS
+		} else if !s.startPending() {
+			s.begin(u)
+			return
+		}
+	}
 	if u.Key && u.DTS-s.segStartDTS >= s.segTicks {
 		if s.flush() {
 			s.endSegment()
@@ -166,7 +184,8 @@ func (s *segmenter) sameParams(p *streaming.Params) bool {
 	return true
 }
 
-// begin opens a segment at u if u is a keyframe and the sink accepts it; otherwise u is dropped.
+// begin opens a segment at u if u is a keyframe; otherwise u is dropped. The sink is
+// started once u's leading pictures are known (startPending).
 func (s *segmenter) begin(u *streaming.Unit) {
 	if !u.Key {
 		return
@@ -182,15 +201,29 @@ func (s *segmenter) begin(u *streaming.Unit) {
 		}
 		s.init = init
 	}
-	if err := s.sink.startSegment(u.Time.UTC(), s.init); err != nil {
-		s.fail(causeOf(err), err)
-		return
-	}
-	s.open = true
+	s.open, s.pending = true, true
+	s.keyTime, s.keyPTS, s.minPTS = u.Time.UTC(), u.PTS, u.PTS
 	s.epoch = u.Epoch
 	s.prev = u
 	s.segStartDTS, s.fragStartDTS, s.seq = u.DTS, u.DTS, 0
 	s.segDelay, s.flushedPTS = u.PTS-u.DTS, u.PTS
+}
+
+// startPending starts the open segment in the sink, dated by its earliest picture. If
+// the sink fails the segment is dropped and startPending reports false.
+func (s *segmenter) startPending() bool {
+	if !s.pending {
+		return true
+	}
+	s.pending = false
+	start := s.keyTime.Add(-ticksToDuration(s.keyPTS - s.minPTS))
+	if err := s.sink.startSegment(start, s.init); err != nil {
+		s.fail(causeOf(err), err)
+		s.open, s.prev = false, nil
+		s.frag.Reset()
+		return false
+	}
+	return true
 }
 
 // finish closes the open segment, if any, with the held-back sample.
@@ -246,6 +279,9 @@ func (s *segmenter) flush() bool {
 	f := &s.frag
 	if f.Len() == 0 {
 		return true
+	}
+	if !s.startPending() {
+		return false
 	}
 	ticks := int64(f.Ticks())
 	var dts int64

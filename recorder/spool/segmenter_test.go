@@ -407,3 +407,44 @@ func TestSegmenterRepeatedDTSIsACountedGap(t *testing.T) {
 		t.Errorf("second segment starts at %v, want the next keyframe at %v", sink.segs[1].start, want)
 	}
 }
+
+// TestSegmenterOpenGOP: after an H.265 CRA keyframe (open GOP) come leading pictures,
+// decoded after it and shown before it. A segment is dated by its earliest picture,
+// so segments join exactly whether a closed or an open group starts them.
+func TestSegmenterOpenGOP(t *testing.T) {
+	const frame, delay, lead = 3600, 2 * 3600, 4
+	c := loadClip(t, "h265")
+	units := c.loop(1, 1, 0) // 200 frames, a keyframe every 50
+	shown := make([]int64, len(units))
+	for i := range units {
+		shown[i] = int64(i)
+	}
+	for k := 50; k < len(units); k += 100 { // the 2nd and 4th groups are open
+		shown[k] = int64(k + lead)
+		for j := 1; j <= lead; j++ {
+			shown[k+j] = int64(k + j - 1)
+		}
+	}
+	for i, u := range units {
+		u.DTS, u.PTS = int64(i)*frame, shown[i]*frame+delay
+		u.Time = clipEpoch.Add(ticksToDuration(u.PTS))
+	}
+	var sink memSink
+	s := newSegmenter(2*time.Second, time.Second, &sink, segmenterEvents{})
+	feed(s, units)
+	s.close()
+	if len(sink.segs) != 4 {
+		t.Fatalf("%d segments, want 4", len(sink.segs))
+	}
+	for i, seg := range sink.segs {
+		// The group's earliest picture: its presentation index is its decode index.
+		if want := clipEpoch.Add(ticksToDuration(int64(i*50)*frame + delay)); !seg.start.Equal(want) {
+			t.Errorf("segment %d starts at %v, want %v (its earliest picture)", i, seg.start, want)
+		}
+		if i > 0 {
+			if prev := sink.segs[i-1]; !prev.start.Add(prev.duration()).Equal(seg.start) {
+				t.Errorf("segment %d starts at %v, the previous one ends at %v", i, seg.start, prev.start.Add(prev.duration()))
+			}
+		}
+	}
+}

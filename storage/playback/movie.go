@@ -196,6 +196,10 @@ func (p *Player) movie(ctx context.Context, camera string, from, to time.Time, s
 		srcOf   []int
 	)
 	wall := func(ticks int64) time.Time { return t0.Add(time.Duration(ticks) * time.Second / time.Duration(ts)) }
+	// With reordering, frames decoded up to a decode delay after to are shown before
+	// it: take them too (the edit list still ends the movie at to). The first
+	// keyframe's composition offset is at least that delay.
+	slack := int64(frags[0].samples[0].cto)
 picks:
 	for i, pk := range picks {
 		// Footage with other codec parameters ends the movie: one sample
@@ -208,7 +212,7 @@ picks:
 			if n := len(dts); n > 0 && base <= dts[n-1] {
 				base = dts[n-1] + 1
 			}
-			if !wall(base).Before(to) {
+			if !wall(base - slack).Before(to) {
 				break picks
 			}
 			dts = append(dts, base)
@@ -223,6 +227,15 @@ picks:
 	if len(samples) == 0 {
 		return nil, fmt.Errorf("movie %s: %w", camera, ErrNoFootage)
 	}
+	// A movie that starts at a keyframe whose leading pictures reference footage
+	// before it leaves them out.
+	lead := leadInfo{delay: int64(samples[0].cto)}
+	if !still {
+		if lead, err = p.leading(ctx, srcs, ref, samples, srcOf, dts); err != nil {
+			return nil, fmt.Errorf("movie %s: %w", camera, err)
+		}
+		samples, dts, srcOf = drop(samples, lead.drop), drop(dts, lead.drop), drop(srcOf, lead.drop)
+	}
 	durs := make([]uint32, len(samples))
 	for i := range samples {
 		if i+1 < len(samples) {
@@ -233,8 +246,8 @@ picks:
 	}
 	mediaEnd := dts[len(dts)-1] + int64(durs[len(durs)-1])
 	start := from
-	if t0.After(from) {
-		start = t0
+	if first := wall(lead.earliest); first.After(from) {
+		start = first
 	}
 	end := wall(mediaEnd)
 	if still {
@@ -271,7 +284,7 @@ picks:
 
 	edit := movieTables{
 		timescale:  ref.timescale,
-		mediaTime:  toTicks(start.Sub(t0)) + int64(samples[0].cto),
+		mediaTime:  toTicks(start.Sub(t0)) + lead.delay,
 		editTicks:  toTicks(end.Sub(start)),
 		mediaTicks: mediaEnd,
 		created:    start,
@@ -493,8 +506,9 @@ func (p *Player) fragment(ctx context.Context, src source, f storage.Fragment, i
 // Camera returns the movie's camera.
 func (m *Movie) Camera() string { return m.camera }
 
-// Start returns when playback starts: the requested from, or the first recorded
-// keyframe after it.
+// Start returns when playback starts: the requested from, or the first picture
+// recorded after it (a keyframe, or after an H.265 CRA keyframe its first leading
+// picture that does not need footage before it).
 func (m *Movie) Start() time.Time { return m.start }
 
 // End returns when playback ends: the requested to, or the end of the footage.
