@@ -35,7 +35,7 @@ type fragmentInfo struct {
 	Start, Duration time.Duration
 	Key             bool // the fragment starts with a random access sample
 	// Shown is when the fragment's first sample is presented, from the segment's
-	// start (its key sample's presentation); PTS is that presentation time on the
+	// start (its earliest picture's presentation); PTS is that presentation time on the
 	// segment's media timeline. Together they date the fragment (prft).
 	Shown time.Duration
 	PTS   int64
