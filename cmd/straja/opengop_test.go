@@ -17,6 +17,7 @@ import (
 	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/recorder/camsim"
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/storage/export"
 	"github.com/straja-nvr/straja/storage/playback"
 	"github.com/straja-nvr/straja/streaming"
 )
@@ -106,6 +107,11 @@ func TestOpenGOPCamera(t *testing.T) {
 	}
 	defer cat.Close()
 	p := playback.New(cat, st, nil)
+	keys, err := export.OpenKeys(filepath.Join(t.TempDir(), "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := false
 	for i, s := range segs[1 : len(segs)-1] {
 		if firstPicture(t, files[i+1]) != nalCRA {
 			continue
@@ -144,7 +150,32 @@ func TestOpenGOPCamera(t *testing.T) {
 			if n, want := decodedFrames(t, path), int(to.Sub(start)/(40*time.Millisecond)); n != want {
 				t.Errorf("movie from a CRA (+%v) decodes to %d frames, want %d", off, n, want)
 			}
+			if exported {
+				continue
+			}
+			// An export is cut by the same movie: its manifest's actual range is the movie's.
+			exported = true
+			dir := t.TempDir()
+			out := export.Files{Clip: filepath.Join(dir, "clip.mp4"), Manifest: filepath.Join(dir, "manifest.json"),
+				Signature: filepath.Join(dir, "manifest.json.sig")}
+			man, err := (&export.Builder{Store: st, Catalog: cat, Keys: keys}).Build(context.Background(),
+				export.Request{Camera: "cam-1", From: from, To: to}, out, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !man.Actual.From.Equal(start) || !man.Actual.To.Equal(to) {
+				t.Errorf("export from a CRA: actual range %v to %v, want %v to %v", man.Actual.From, man.Actual.To, start, to)
+			}
+			if out, err := exec.Command("ffmpeg", "-v", "error", "-i", out.Clip, "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
+				t.Errorf("ffmpeg decoding an export from a CRA: %v %s", err, out)
+			}
+			if n, want := decodedFrames(t, out.Clip), int(to.Sub(start)/(40*time.Millisecond)); n != want {
+				t.Errorf("export from a CRA decodes to %d frames, want %d", n, want)
+			}
 		}
+	}
+	if !exported {
+		t.Error("no export from a CRA was checked")
 	}
 }
 
