@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"sync"
 )
 
@@ -76,7 +75,7 @@ func (p *Player) leading(ctx context.Context, srcs []source, in *initInfo, sampl
 
 // pictureType returns the H.265 NAL unit type of the first picture slice of s, reading
 // NAL unit headers only: a sample's first bytes, then further on past a large non-slice
-// unit (parameter sets, SEI).
+// unit (parameter sets, SEI); -1 if it has none, and the sample is kept.
 func (p *Player) pictureType(ctx context.Context, src source, s sample) (int, error) {
 	const chunk = 256
 	for at := int64(0); at+5 <= int64(s.size); {
@@ -97,7 +96,7 @@ func (p *Player) pictureType(ctx context.Context, src source, s sample) (int, er
 			buf = buf[n:]
 		}
 	}
-	return 0, fmt.Errorf("segment %s: sample at %d has no picture slice", src.seg.Key, s.off)
+	return -1, nil
 }
 
 // drop returns xs without the elements at the ascending indices in idx.
