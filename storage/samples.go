@@ -142,97 +142,130 @@ func (w *SampleTableWriter) Table() []byte {
 // segment's fragments.
 var ErrSampleTable = errors.New("bad sample table")
 
-// DecodeSamples decodes the sample table of a segment whose fragments are frags: for
-// each fragment, its samples (all in one array). Sample offsets are checked to lie
-// inside their fragment; a table that does not match frags, or claims more than
-// MaxSegmentSamples samples, is an error matching ErrSampleTable.
-func DecodeSamples(table []byte, frags []Fragment) ([][]Sample, error) {
+// DecodeSamples decodes the sample table of a segment whose fragments are frags,
+// calling fn with each sample in order and the index of its fragment, so that the
+// caller fills its own tables without an array in between. It checks the whole table
+// first and calls fn only for a valid one: the samples lie inside their fragments, and
+// the table matches frags and describes at most MaxSegmentSamples samples. Otherwise
+// the error matches ErrSampleTable. It returns the number of samples.
+func DecodeSamples(table []byte, frags []Fragment, fn func(frag int, s Sample)) (int, error) {
+	total, c, err := checkSamples(table, frags)
+	if err != nil || fn == nil {
+		return total, err
+	}
+	hdr := tableDecoder{b: c.header}
+	sizes, durs, ctos, syncs := tableDecoder{b: c.sizes}, tableDecoder{b: c.durs}, tableDecoder{b: c.ctos}, tableDecoder{b: c.syncs}
+	var durLeft, ctoLeft, syncLeft uint64
+	var dur uint32
+	var cto int32
+	sync := false // flipped before the first run
+	for i, f := range frags {
+		pos := f.Offset + int64(hdr.uvarint())
+		for range hdr.uvarint() {
+			for durLeft == 0 {
+				durLeft, dur = durs.uvarint(), uint32(durs.uvarint())
+			}
+			for ctoLeft == 0 {
+				ctoLeft, cto = ctos.uvarint(), int32(ctos.varint())
+			}
+			for syncLeft == 0 {
+				syncLeft, sync = syncs.uvarint(), !sync
+			}
+			size := uint32(sizes.uvarint())
+			fn(i, Sample{Offset: pos, Size: size, Duration: dur, PTSOffset: cto, Sync: sync})
+			pos += int64(size)
+			durLeft, ctoLeft, syncLeft = durLeft-1, ctoLeft-1, syncLeft-1
+		}
+	}
+	return total, nil
+}
+
+// tableColumns are the parts of a sample table, after its format byte.
+type tableColumns struct {
+	header, sizes, durs, ctos, syncs []byte
+}
+
+// checkSamples validates a whole sample table against frags and splits it into its
+// columns.
+func checkSamples(table []byte, frags []Fragment) (int, tableColumns, error) {
+	var c tableColumns
 	d := tableDecoder{b: table}
 	if v := d.byte(); v != sampleTableFormat {
-		return nil, fmt.Errorf("%w: format %d", ErrSampleTable, v)
+		return 0, c, fmt.Errorf("%w: format %d", ErrSampleTable, v)
 	}
 	if nf := d.uvarint(); nf != uint64(len(frags)) || nf == 0 {
-		return nil, fmt.Errorf("%w: %d fragments, the segment has %d", ErrSampleTable, nf, len(frags))
+		return 0, c, fmt.Errorf("%w: %d fragments, the segment has %d", ErrSampleTable, nf, len(frags))
 	}
-	counts := make([]int, len(frags))
-	offs := make([]int64, len(frags))
+	c.header = d.b
 	total := 0
 	for i, f := range frags {
 		if f.Offset < 0 || f.Size < 0 || f.Offset > math.MaxInt64-f.Size {
-			return nil, fmt.Errorf("%w: fragment %d at %d of %d bytes", ErrSampleTable, i, f.Offset, f.Size)
+			return 0, c, fmt.Errorf("%w: fragment %d at %d of %d bytes", ErrSampleTable, i, f.Offset, f.Size)
 		}
 		off, n := d.uvarint(), d.uvarint()
 		if d.err != nil {
-			return nil, d.err
+			return 0, c, d.err
 		}
-		// Every sample takes at least a byte (its size), which bounds the allocation
-		// by the table's length as well as by the cap.
-		if n == 0 || n > uint64(MaxSegmentSamples-total) || n > uint64(len(d.b)) {
-			return nil, fmt.Errorf("%w: fragment %d claims %d samples", ErrSampleTable, i, n)
+		if n == 0 || n > uint64(MaxSegmentSamples-total) {
+			return 0, c, fmt.Errorf("%w: fragment %d claims %d samples", ErrSampleTable, i, n)
 		}
 		if off > uint64(f.Size) {
-			return nil, fmt.Errorf("%w: fragment %d: data offset %d past its %d bytes", ErrSampleTable, i, off, f.Size)
+			return 0, c, fmt.Errorf("%w: fragment %d: data offset %d past its %d bytes", ErrSampleTable, i, off, f.Size)
 		}
-		counts[i], offs[i] = int(n), int64(off)
 		total += int(n)
 	}
-	all := make([]Sample, total)
-	out := make([][]Sample, len(frags))
-	at := 0
+	c.header = c.header[:len(c.header)-len(d.b)]
+	// Sizes, fragment by fragment: each sample inside its fragment.
+	c.sizes = d.b
+	hdr := tableDecoder{b: c.header}
 	for i, f := range frags {
-		s := all[at : at+counts[i] : at+counts[i]]
-		at += counts[i]
-		pos := f.Offset + offs[i]
-		for j := range s {
+		left := f.Size - int64(hdr.uvarint())
+		for j := range hdr.uvarint() {
 			size := d.uvarint()
-			if size > math.MaxUint32 || int64(size) > f.Offset+f.Size-pos {
-				if d.err != nil {
-					return nil, d.err
-				}
-				return nil, fmt.Errorf("%w: fragment %d: sample %d of %d bytes at %d lies outside the fragment", ErrSampleTable, i, j, size, pos)
+			if d.err != nil {
+				return 0, c, d.err
 			}
-			s[j].Offset, s[j].Size = pos, uint32(size)
-			pos += int64(size)
+			if size > uint64(left) {
+				return 0, c, fmt.Errorf("%w: fragment %d: sample %d of %d bytes lies outside the fragment", ErrSampleTable, i, j, size)
+			}
+			left -= int64(size)
 		}
-		out[i] = s
 	}
+	c.sizes = c.sizes[:len(c.sizes)-len(d.b)]
+	c.durs = d.b
 	for at := 0; at < total; {
 		n, v := d.uvarint(), d.uvarint()
 		if err := d.run(n, total-at, v > math.MaxUint32, "duration"); err != nil {
-			return nil, err
-		}
-		for i := range int(n) {
-			all[at+i].Duration = uint32(v)
+			return 0, c, err
 		}
 		at += int(n)
 	}
+	c.durs = c.durs[:len(c.durs)-len(d.b)]
+	c.ctos = d.b
 	for at := 0; at < total; {
 		n, v := d.uvarint(), d.varint()
 		if err := d.run(n, total-at, v > math.MaxInt32 || v < math.MinInt32, "composition offset"); err != nil {
-			return nil, err
-		}
-		for i := range int(n) {
-			all[at+i].PTSOffset = int32(v)
+			return 0, c, err
 		}
 		at += int(n)
 	}
-	for at, sync, first := 0, true, true; at < total; sync, first = !sync, false {
+	c.ctos = c.ctos[:len(c.ctos)-len(d.b)]
+	c.syncs = d.b
+	for at, first := 0, true; at < total; first = false {
 		n := d.uvarint()
 		if d.err != nil {
-			return nil, d.err
+			return 0, c, d.err
 		}
+		// Only the first run (of sync samples) may be empty.
 		if n > uint64(total-at) || n == 0 && !first {
-			return nil, fmt.Errorf("%w: sync run of %d with %d samples left", ErrSampleTable, n, total-at)
-		}
-		for i := range int(n) {
-			all[at+i].Sync = sync
+			return 0, c, fmt.Errorf("%w: sync run of %d with %d samples left", ErrSampleTable, n, total-at)
 		}
 		at += int(n)
 	}
-	if d.err == nil && len(d.b) > 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the last run", ErrSampleTable, len(d.b))
+	if len(d.b) > 0 {
+		return 0, c, fmt.Errorf("%w: %d bytes after the last run", ErrSampleTable, len(d.b))
 	}
-	return out, d.err
+	return total, c, nil
 }
 
 // tableDecoder reads varints, keeping the first error.

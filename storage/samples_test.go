@@ -3,6 +3,7 @@ package storage_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -45,12 +46,25 @@ func randomSegment(rng *rand.Rand, w *storage.SampleTableWriter) ([]storage.Frag
 	return frags, want, w.Table()
 }
 
+// decode collects what DecodeSamples yields, per fragment.
+func decode(table []byte, frags []storage.Fragment) ([][]storage.Sample, error) {
+	out := make([][]storage.Sample, len(frags))
+	n, err := storage.DecodeSamples(table, frags, func(i int, s storage.Sample) { out[i] = append(out[i], s) })
+	if err != nil {
+		return nil, err
+	}
+	if m, _ := storage.DecodeSamples(table, frags, nil); m != n {
+		return nil, fmt.Errorf("%d samples counted, %d decoded", m, n)
+	}
+	return out, nil
+}
+
 func TestSampleTableRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var w storage.SampleTableWriter // the zero value, then reused
 	for i := range 500 {
 		frags, want, table := randomSegment(rng, &w)
-		got, err := storage.DecodeSamples(table, frags)
+		got, err := decode(table, frags)
 		if err != nil {
 			t.Fatalf("segment %d: %v", i, err)
 		}
@@ -120,29 +134,38 @@ func TestDecodeSamplesRejects(t *testing.T) {
 	var w storage.SampleTableWriter
 	frags, _, table := randomSegment(rng, &w)
 	for n := range len(table) {
-		if _, err := storage.DecodeSamples(table[:n], frags); !errors.Is(err, storage.ErrSampleTable) {
+		if _, err := decode(table[:n], frags); !errors.Is(err, storage.ErrSampleTable) {
 			t.Fatalf("table cut to %d of %d bytes: %v, want ErrSampleTable", n, len(table), err)
 		}
 	}
-	if _, err := storage.DecodeSamples(append(bytes.Clone(table), 0), frags); !errors.Is(err, storage.ErrSampleTable) {
+	if _, err := decode(append(bytes.Clone(table), 0), frags); !errors.Is(err, storage.ErrSampleTable) {
 		t.Errorf("trailing byte: %v", err)
 	}
-	if _, err := storage.DecodeSamples(table, frags[:len(frags)-1]); !errors.Is(err, storage.ErrSampleTable) {
+	if _, err := decode(table, frags[:len(frags)-1]); !errors.Is(err, storage.ErrSampleTable) {
 		t.Errorf("one fragment fewer: %v", err)
 	}
 	short := slices.Clone(frags)
 	short[0].Size -= 300
-	if _, err := storage.DecodeSamples(table, short); !errors.Is(err, storage.ErrSampleTable) {
+	if _, err := decode(table, short); !errors.Is(err, storage.ErrSampleTable) {
 		t.Errorf("samples past the fragment's end: %v", err)
 	}
 	// A fragment claiming a billion samples is refused before anything is allocated.
 	huge := []byte{1, 1, 100, 0x80, 0x94, 0xeb, 0xdc, 0x03}
 	huge = append(huge, make([]byte, 64)...)
-	if _, err := storage.DecodeSamples(huge, []storage.Fragment{{Offset: 0, Size: 1 << 40}}); !errors.Is(err, storage.ErrSampleTable) {
+	if _, err := storage.DecodeSamples(huge, []storage.Fragment{{Offset: 0, Size: 1 << 40}}, nil); !errors.Is(err, storage.ErrSampleTable) {
 		t.Errorf("a billion samples: %v", err)
 	}
-	if a := testing.AllocsPerRun(10, func() { storage.DecodeSamples(huge, []storage.Fragment{{Size: 1 << 40}}) }); a > 4 {
-		t.Errorf("refusing a huge claim took %.0f allocations", a)
+	// A million samples claimed by a short table: refused, nothing allocated.
+	big := []byte{1, 1, 100, 0x80, 0x80, 0x40}
+	big = append(big, make([]byte, 64)...)
+	called := false
+	a := testing.AllocsPerRun(10, func() {
+		if _, err := storage.DecodeSamples(big, []storage.Fragment{{Size: 1 << 40}}, func(int, storage.Sample) { called = true }); err == nil {
+			t.Error("a short table claiming a million samples was accepted")
+		}
+	})
+	if a > 2 || called {
+		t.Errorf("refusing a claim of a million samples took %.0f allocations (samples yielded: %v)", a, called)
 	}
 }
 
@@ -162,7 +185,7 @@ func FuzzDecodeSamples(f *testing.F) {
 		for i := range frags {
 			frags[i] = storage.Fragment{Offset: int64(i) * size, Size: size}
 		}
-		got, err := storage.DecodeSamples(table, frags)
+		got, err := decode(table, frags)
 		if err != nil {
 			if !errors.Is(err, storage.ErrSampleTable) {
 				t.Fatalf("error %v does not match ErrSampleTable", err)
@@ -182,7 +205,7 @@ func FuzzDecodeSamples(f *testing.F) {
 		if n > len(table) {
 			t.Fatalf("%d samples from %d bytes", n, len(table))
 		}
-		again, err := storage.DecodeSamples(w.Table(), frags)
+		again, err := decode(w.Table(), frags)
 		if err != nil || !reflect.DeepEqual(again, got) {
 			t.Fatalf("re-encoded and decoded again: %v, %v; first decoded %v", again, err, got)
 		}

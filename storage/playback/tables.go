@@ -43,24 +43,24 @@ func (t *recordedTables) fragment(srcs []source, i int, f storage.Fragment) (*fr
 	}
 	frags, ok := t.frags[i]
 	if !ok {
-		table, err := storage.DecodeSamples(seg.Samples, seg.Fragments)
+		// Checked whole first, then decoded straight into the segment's samples.
+		n, err := storage.DecodeSamples(seg.Samples, seg.Fragments, nil)
 		if err != nil {
 			return nil, true, fmt.Errorf("segment %s: %w", seg.Key, err)
 		}
-		var n int
-		for _, s := range table {
-			n += len(s)
-		}
 		all := make([]sample, 0, n)
-		holders := make([]fragment, len(table))
-		frags = make([]*fragment, len(table))
-		for j, ss := range table {
-			at := len(all)
-			for _, s := range ss {
-				all = append(all, sample{off: s.Offset, size: s.Size, dur: s.Duration, cto: s.PTSOffset, sync: s.Sync})
-			}
-			holders[j].samples = all[at:len(all):len(all)]
+		ends := make([]int, len(seg.Fragments))
+		storage.DecodeSamples(seg.Samples, seg.Fragments, func(j int, s storage.Sample) {
+			all = append(all, sample{off: s.Offset, size: s.Size, dur: s.Duration, cto: s.PTSOffset, sync: s.Sync})
+			ends[j] = len(all)
+		})
+		holders := make([]fragment, len(ends))
+		frags = make([]*fragment, len(ends))
+		at := 0
+		for j, end := range ends {
+			holders[j].samples = all[at:end:end]
 			frags[j] = &holders[j]
+			at = end
 		}
 		if t.frags == nil {
 			t.frags = make(map[int][]*fragment)
