@@ -82,7 +82,8 @@ func TestSampleTableSize(t *testing.T) {
 	for i := range 3600 {
 		w.Fragment(8 + 8 + 16 + 20 + 20 + 25*12 + 8)
 		for j := range 25 {
-			size := uint32(15000 + (i*25+j)%7*100)
+			size := uint32(18000 + (i*25+j)%7*500) // 3.6 Mbit/s of P-frames
+
 			if j == 0 && i%2 == 0 {
 				size = 120000
 			}

@@ -110,3 +110,26 @@ func BenchmarkRangedReads(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkHourTables reports what an hour of the test footage (60 one-minute
+// segments, 25 fps, 1 s fragments) adds to the catalog: its sample tables and
+// the init section every segment of a session shares, and how long decoding an hour
+// of tables takes.
+func BenchmarkHourTables(b *testing.B) {
+	data := playbacktest.SegmentBytes(b, 0, 60*25)
+	seg := playbacktest.Segment(b, "gate", t0, data)
+	var n int
+	for b.Loop() {
+		for range 60 {
+			m, err := storage.DecodeSamples(seg.Samples, seg.Fragments, func(int, storage.Sample) {})
+			if err != nil {
+				b.Fatal(err)
+			}
+			n = m
+		}
+	}
+	b.ReportMetric(float64(60*len(seg.Samples)), "table-B/hour")
+	b.ReportMetric(float64(len(seg.Samples))/float64(n), "B/sample")
+	b.ReportMetric(float64(len(seg.Init)), "init-B")
+	b.ReportMetric(float64(len(data))*8/60/1e6, "Mbit/s")
+}
