@@ -50,6 +50,11 @@ type Export struct {
 	ClipSize   int64
 	ClipSHA256 string
 	KeyID      string
+	// Deleted is when the export's files were deleted (zero: they are not), by whom
+	// (a user, or "service" once export.keep passed) and why.
+	Deleted      time.Time
+	DeletedBy    string
+	DeleteReason string
 }
 
 // AddExport stores a new export, queued.
@@ -97,13 +102,16 @@ func (s *State) FailUnfinishedExports(ctx context.Context, why string) (int64, e
 }
 
 const exportColumns = `id, camera, from_ms, to_ms, reason, username, state, error, created_ms, updated_ms,
-	clip_size, clip_sha256, key_id`
+	clip_size, clip_sha256, key_id, deleted_ms, deleted_by, delete_reason`
 
 func scanExport(row interface{ Scan(...any) error }) (Export, error) {
 	var e Export
-	var from, to, created, updated int64
+	var from, to, created, updated, deleted int64
 	err := row.Scan(&e.ID, &e.Camera, &from, &to, &e.Reason, &e.User, &e.State, &e.Error, &created, &updated,
-		&e.ClipSize, &e.ClipSHA256, &e.KeyID)
+		&e.ClipSize, &e.ClipSHA256, &e.KeyID, &deleted, &e.DeletedBy, &e.DeleteReason)
+	if deleted != 0 {
+		e.Deleted = time.UnixMilli(deleted).UTC()
+	}
 	e.From, e.To = time.UnixMilli(from).UTC(), time.UnixMilli(to).UTC()
 	e.Created, e.Updated = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
 	return e, err
@@ -137,6 +145,10 @@ func (s *State) Exports(ctx context.Context, cameras []string, limit int) ([]Exp
 	}
 	q += ` ORDER BY created_ms DESC, id DESC LIMIT ?`
 	args = append(args, limit)
+	return s.queryExports(ctx, q, args...)
+}
+
+func (s *State) queryExports(ctx context.Context, q string, args ...any) ([]Export, error) {
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("state exports: %w", err)

@@ -69,6 +69,7 @@ var migrations = []migration{
 	{name: "holds", sql: holdsSchema},
 	{name: "hold camera sites", sql: holdCameraSitesSchema},
 	{name: "seal camera passwords", dirFn: sealPasswords},
+	{name: "export deletion", sql: exportDeleteSchema},
 }
 
 // SchemaVersion is the schema version this binary creates and understands.

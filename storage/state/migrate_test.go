@@ -218,6 +218,21 @@ var fixtures = []struct {
 			}
 		},
 	},
+	{ // 13: export deletion
+		seed: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `INSERT INTO exports (id, camera, from_ms, to_ms, reason, username, state, created_ms,
+				updated_ms, deleted_ms, deleted_by, delete_reason) VALUES ('fedcba9876543210', 'roof-east', 1764500000000,
+				1764500060000, 'dosar 13/2026', 'admin.ana', 'done', 1764500100000, 1764500200000, 1764500300000,
+				'admin.dan', 'dosar clasat')`)
+		},
+		check: func(t *testing.T, s *State) {
+			e, err := s.Export(t.Context(), "fedcba9876543210")
+			if err != nil || !e.Deleted.Equal(time.UnixMilli(1764500300000)) || e.DeletedBy != "admin.dan" ||
+				e.DeleteReason != "dosar clasat" || e.User != "admin.ana" {
+				t.Errorf("deleted export after upgrade = %+v, %v; want the fixture row", e, err)
+			}
+		},
+	},
 }
 
 func mustExec(t *testing.T, db *sql.DB, query string) {

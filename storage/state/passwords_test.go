@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/straja-nvr/straja/storage/secrets"
@@ -18,7 +19,7 @@ func TestSealPasswordsFromPreviousVersion(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.db")
-	createAt(t, path, len(migrations)-1)
+	createAt(t, path, beforeSealing(t))
 	const pw1, pw2 = "Parola-Poarta-7319", `Zid"ăș/@:%40-4471`
 	db, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
@@ -98,7 +99,7 @@ func TestSealPasswordsFromPreviousVersion(t *testing.T) {
 func TestSealPasswordsMakesNoKeyWithoutPasswords(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.db")
-	createAt(t, path, len(migrations)-1)
+	createAt(t, path, beforeSealing(t))
 	s, err := Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
@@ -107,4 +108,13 @@ func TestSealPasswordsMakesNoKeyWithoutPasswords(t *testing.T) {
 	if _, err := os.Stat(secrets.Path(dir)); err == nil {
 		t.Error("a secrets key was made for a database without camera passwords")
 	}
+}
+
+// beforeSealing is the schema version before the passwords were sealed.
+func beforeSealing(t *testing.T) int {
+	i := slices.IndexFunc(migrations, func(m migration) bool { return m.name == "seal camera passwords" })
+	if i < 0 {
+		t.Fatal("no migration seals the camera passwords")
+	}
+	return i
 }
