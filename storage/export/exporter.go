@@ -48,6 +48,9 @@ type Options struct {
 	Workers  int           // exports running at once (at least 1)
 	Queue    int           // exports waiting beyond them
 	MaxRange time.Duration // the longest range one export covers
+	// Keep is how long a finished export's files stay before Expire deletes them;
+	// 0 keeps them forever.
+	Keep time.Duration
 	// Footage, when set, lets Submit refuse a range with nothing recorded at once
 	// rather than queue an export bound to fail.
 	Footage SegmentSource
@@ -207,8 +210,8 @@ func (e *Exporter) File(ctx context.Context, id, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if row.State != state.ExportDone {
-		return "", fmt.Errorf("export %s is %s: %w", id, row.State, ErrNotReady)
+	if err := ready(row); err != nil {
+		return "", err
 	}
 	return filepath.Join(e.o.Dir, row.ID, name), nil // row.ID came from newID: hex only
 }
@@ -222,8 +225,8 @@ func (e *Exporter) WriteBundle(ctx context.Context, w io.Writer, id string) erro
 	if err != nil {
 		return err
 	}
-	if row.State != state.ExportDone {
-		return fmt.Errorf("export %s is %s: %w", id, row.State, ErrNotReady)
+	if err := ready(row); err != nil {
+		return err
 	}
 	pub, err := e.o.Builder.Keys.Public(row.KeyID)
 	if err != nil {
@@ -257,6 +260,98 @@ func (e *Exporter) WriteBundle(ctx context.Context, w io.Writer, id string) erro
 		return err
 	}
 	return zw.Close()
+}
+
+// ready says why row's files cannot be read, if they cannot.
+func ready(row state.Export) error {
+	if !row.Deleted.IsZero() {
+		return fmt.Errorf("export %s was deleted %s by %s: %w", row.ID, row.Deleted.Format(time.RFC3339), row.DeletedBy,
+			state.ErrExportDeleted)
+	}
+	if row.State != state.ExportDone {
+		return fmt.Errorf("export %s is %s: %w", row.ID, row.State, ErrNotReady)
+	}
+	return nil
+}
+
+// ServiceUser is who deletes the exports whose Keep has passed.
+const ServiceUser = "service"
+
+// Delete deletes a finished export's files and marks its row deleted by by, for
+// reason (required: *InputError). The row stays, so the list still says who made it
+// and who deleted it. Errors match state.ErrNotFound, state.ErrExportBusy (queued or
+// running) or state.ErrExportDeleted.
+func (e *Exporter) Delete(ctx context.Context, id, by, reason string) (Status, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return Status{}, &InputError{"reason", "is required: say why the export is deleted"}
+	}
+	if len(reason) > 1000 {
+		return Status{}, &InputError{"reason", "is longer than 1000 bytes"}
+	}
+	row, err := e.o.DB.DeleteExport(ctx, id, by, reason)
+	if err != nil {
+		return Status{}, err
+	}
+	// Marked first: files a failed removal leaves are swept by the next Expire.
+	if err := os.RemoveAll(filepath.Join(e.o.Dir, row.ID)); err != nil { // row.ID came from newID: hex only
+		return e.status(row), fmt.Errorf("export %s deleted, but its files stay: %w", row.ID, err)
+	}
+	e.log.Info("export deleted", "export", row.ID, "camera", row.Camera, "by", by)
+	return e.status(row), nil
+}
+
+// Expire deletes, as ServiceUser, the files of the finished exports made more than
+// Keep before now, and returns them; with Keep 0 it deletes nothing. It also removes
+// what a deletion cut short left on disk.
+func (e *Exporter) Expire(ctx context.Context, now time.Time) ([]Status, error) {
+	if e.o.Keep <= 0 {
+		return nil, nil
+	}
+	rows, err := e.o.DB.ExpiredExports(ctx, now.Add(-e.o.Keep))
+	if err != nil {
+		return nil, err
+	}
+	var out []Status
+	var errs []error
+	reason := fmt.Sprintf("kept for export.keep (%s)", e.o.Keep)
+	for _, row := range rows {
+		st, err := e.Delete(ctx, row.ID, ServiceUser, reason)
+		if err != nil && st.ID == "" {
+			if !errors.Is(err, state.ErrExportDeleted) { // deleted meanwhile by a user
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+		out = append(out, st)
+	}
+	errs = append(errs, e.sweep(ctx))
+	return out, errors.Join(errs...)
+}
+
+// sweep removes the directories of deleted exports.
+func (e *Exporter) sweep(ctx context.Context) error {
+	ents, err := os.ReadDir(e.o.Dir)
+	if err != nil {
+		return fmt.Errorf("exports: %w", err)
+	}
+	var errs []error
+	for _, ent := range ents {
+		if !ent.IsDir() {
+			continue
+		}
+		row, err := e.o.DB.Export(ctx, ent.Name())
+		if err != nil || row.Deleted.IsZero() {
+			continue // in use, or not ours to judge
+		}
+		if err := os.RemoveAll(filepath.Join(e.o.Dir, row.ID)); err != nil {
+			errs = append(errs, fmt.Errorf("export %s: %w", row.ID, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Readme is the bundle's README.txt.

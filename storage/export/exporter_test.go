@@ -157,3 +157,106 @@ func TestBuildChecksSpace(t *testing.T) {
 		t.Errorf("a refused export left %d files", len(entries))
 	}
 }
+
+// Delete removes a finished export's files and keeps its row, saying who deleted it and
+// why; it refuses no reason, an unknown export and one in progress. Expire deletes, as
+// the service, what is older than Keep, and sweeps what a cut-short deletion left.
+func TestExporterDeleteAndExpire(t *testing.T) {
+	st, cat := playbacktest.NewDisk(t)
+	playbacktest.Record(t, st, cat, "gate", t0, 3, 4*time.Second)
+	dir := t.TempDir()
+	db, err := state.Open(t.Context(), filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	keys, err := export.OpenKeys(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exportsDir := filepath.Join(dir, "exports")
+	ex, err := export.NewExporter(t.Context(), export.Options{Dir: exportsDir, DB: db, Workers: 1, Queue: 4,
+		MaxRange: time.Hour, Keep: time.Hour, Footage: cat, Builder: &export.Builder{Store: st, Catalog: cat, Keys: keys}},
+		slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { ex.Run(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+	var ids []string
+	for range 2 {
+		s, err := ex.Submit(t.Context(), export.Request{Camera: "gate", From: t0.Add(time.Second),
+			To: t0.Add(5 * time.Second), Reason: "dosar 7/2026", User: "admin.ana"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, s.ID)
+	}
+	for _, id := range ids {
+		testutil.WaitFor(t, 30*time.Second, "export "+id+" done", func() bool {
+			s, err := ex.Get(t.Context(), id)
+			return err == nil && s.State == state.ExportDone
+		})
+	}
+	if err := db.AddExport(t.Context(), state.Export{ID: "00000000000000aa", Camera: "gate", From: t0, To: t0.Add(time.Second),
+		Reason: "r", User: "admin.ana"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetExportState(t.Context(), "00000000000000aa", state.ExportRunning, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	var ie *export.InputError
+	if _, err := ex.Delete(t.Context(), ids[0], "admin.dan", "  "); !errors.As(err, &ie) || ie.Field != "reason" {
+		t.Errorf("delete without a reason: %v, want an InputError naming reason", err)
+	}
+	if _, err := ex.Delete(t.Context(), "ffffffffffffffff", "admin.dan", "x"); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("delete an unknown export: %v, want ErrNotFound", err)
+	}
+	if _, err := ex.Delete(t.Context(), "00000000000000aa", "admin.dan", "x"); !errors.Is(err, state.ErrExportBusy) {
+		t.Errorf("delete a running export: %v, want ErrExportBusy", err)
+	}
+	if _, err := os.Stat(filepath.Join(exportsDir, ids[0], export.ClipFile)); err != nil {
+		t.Fatalf("a refused delete removed files, or there were none: %v", err)
+	}
+	s, err := ex.Delete(t.Context(), ids[0], "admin.dan", "dosar clasat")
+	if err != nil || s.Deleted.IsZero() || s.DeletedBy != "admin.dan" || s.DeleteReason != "dosar clasat" || s.User != "admin.ana" {
+		t.Fatalf("delete = %+v, %v", s, err)
+	}
+	if _, err := os.Stat(filepath.Join(exportsDir, ids[0])); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the deleted export's directory is still there: %v", err)
+	}
+	if _, err := ex.File(t.Context(), ids[0], export.ClipFile); !errors.Is(err, state.ErrExportDeleted) {
+		t.Errorf("file of a deleted export: %v, want ErrExportDeleted", err)
+	}
+	if err := ex.WriteBundle(t.Context(), &bytes.Buffer{}, ids[0]); !errors.Is(err, state.ErrExportDeleted) {
+		t.Errorf("bundle of a deleted export: %v, want ErrExportDeleted", err)
+	}
+
+	// Not yet an hour old: Expire keeps it.
+	if got, err := ex.Expire(t.Context(), time.Now()); err != nil || len(got) != 0 {
+		t.Fatalf("expire now = %+v, %v; want nothing", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(exportsDir, ids[1], export.ClipFile)); err != nil {
+		t.Fatal(err)
+	}
+	// A deletion cut short left its files: the next Expire sweeps them.
+	if err := os.MkdirAll(filepath.Join(exportsDir, ids[0]), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ex.Expire(t.Context(), time.Now().Add(61*time.Minute))
+	if err != nil || len(got) != 1 || got[0].ID != ids[1] || got[0].DeletedBy != export.ServiceUser ||
+		!strings.Contains(got[0].DeleteReason, "export.keep (1h0m0s)") {
+		t.Fatalf("expire an hour later = %+v, %v; want %s deleted by the service", got, err, ids[1])
+	}
+	for _, id := range ids {
+		if _, err := os.Stat(filepath.Join(exportsDir, id)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("export %s's directory is still there after expiry: %v", id, err)
+		}
+	}
+	if s, err := ex.Get(t.Context(), "00000000000000aa"); err != nil || !s.Deleted.IsZero() {
+		t.Errorf("a running export was expired: %+v, %v", s, err)
+	}
+}
