@@ -448,3 +448,23 @@ cameras: [{id: gate, name: P, site: bastion, url: "rtsp://admin@10.0.0.5/a", pas
 		t.Errorf("parse WithoutCameraSecrets with a malformed name: %v", err)
 	}
 }
+
+// export.keep: 30 days unless set; 0 (keep forever) survives loading and marshalling.
+func TestExportKeep(t *testing.T) {
+	cfg, err := Parse([]byte("listen: 127.0.0.1:8080\n"), "k.yaml")
+	if err != nil || cfg.Export.Keep != Duration(30*24*time.Hour) {
+		t.Fatalf("default export.keep = %v, %v; want 30d", cfg.Export.Keep, err)
+	}
+	cfg, err = Parse([]byte("export:\n  keep: 0\n"), "k.yaml")
+	if err != nil || cfg.Export.Keep != 0 {
+		t.Fatalf("export.keep: 0 = %v, %v; want 0 (forever)", cfg.Export.Keep, err)
+	}
+	b, err := Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(b, "m.yaml")
+	if err != nil || back.Export.Keep != 0 {
+		t.Errorf("export.keep 0 after a round trip = %v, %v", back.Export.Keep, err)
+	}
+}

@@ -15,10 +15,14 @@ type Export struct {
 	// MinFree is the free space an export must leave on the data_dir disk
 	// (default 1GiB): it is refused rather than fill the disk the spool shares.
 	MinFree ByteSize `yaml:"min_free,omitempty"`
+	// Keep is how long a finished export's files stay in data_dir/exports before the
+	// service deletes them (its row stays, marked deleted); 0 keeps them forever.
+	// Default 30d; otherwise at least 1m.
+	Keep Duration `yaml:"keep"`
 }
 
 func defaultExport() Export {
-	return Export{MaxRange: Duration(time.Hour), Workers: 1, Queue: 8, MinFree: 1 << 30}
+	return Export{MaxRange: Duration(time.Hour), Workers: 1, Queue: 8, MinFree: 1 << 30, Keep: Duration(30 * 24 * time.Hour)}
 }
 
 func (c *Config) validateExport(bad func(path, format string, args ...any)) {
@@ -33,5 +37,8 @@ func (c *Config) validateExport(bad func(path, format string, args ...any)) {
 	}
 	if c.Export.MinFree < 0 {
 		bad("export.min_free", "must not be negative")
+	}
+	if k := time.Duration(c.Export.Keep); k < 0 || (k > 0 && k < time.Minute) {
+		bad("export.keep", "must be 0 (keep exports forever) or at least 1m, got %s", c.Export.Keep)
 	}
 }
