@@ -129,6 +129,8 @@ var statuses = []status{
 	{err: errExportsOff, code: http.StatusServiceUnavailable, msg: text("export is not running on this server")},
 	{err: errExportNotReady, code: http.StatusConflict},
 	{err: export.ErrBusy, code: http.StatusTooManyRequests, retryAfter: 30},
+	{err: state.ErrExportBusy, code: http.StatusConflict},
+	{err: state.ErrExportDeleted, code: http.StatusConflict},
 	{err: context.DeadlineExceeded, code: http.StatusServiceUnavailable, msg: text("the request took too long")},
 }
 

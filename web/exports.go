@@ -27,6 +27,8 @@ type Exports interface {
 	// File returns the path of a finished export's clip, manifest or signature.
 	File(ctx context.Context, id, name string) (string, error)
 	WriteBundle(ctx context.Context, w io.Writer, id string) error
+	// Delete deletes a finished export's files, keeping its row marked deleted by by.
+	Delete(ctx context.Context, id, by, reason string) (export.Status, error)
 	Keys() ([]export.PublicKey, error)
 }
 
@@ -51,7 +53,15 @@ type exportJSON struct {
 	ClipSHA256 string            `json:"clip_sha256,omitempty"`
 	KeyID      string            `json:"key_id,omitempty"`
 	Files      map[string]string `json:"files,omitempty"` // name -> URL, once done
+	// Deleted is when its files were deleted, by whom (a user, or "service" once
+	// export.keep passed) and why; State is then "deleted".
+	Deleted      *time.Time `json:"deleted,omitempty"`
+	DeletedBy    string     `json:"deleted_by,omitempty"`
+	DeleteReason string     `json:"delete_reason,omitempty"`
 }
+
+// exportDeleted is an export's state in the API once its files are deleted.
+const exportDeleted = "deleted"
 
 func (s *Server) exportJSON(st export.Status) exportJSON {
 	out := exportJSON{ID: st.ID, Camera: st.Camera, From: st.From, To: st.To, Reason: st.Reason, User: st.User,
@@ -59,6 +69,11 @@ func (s *Server) exportJSON(st export.Status) exportJSON {
 		ClipSize: st.ClipSize, ClipSHA256: st.ClipSHA256, KeyID: st.KeyID}
 	if c, ok := s.cams.Camera(st.Camera); ok {
 		out.CameraName = c.Name
+	}
+	if !st.Deleted.IsZero() {
+		t := st.Deleted
+		out.State, out.Deleted, out.DeletedBy, out.DeleteReason = exportDeleted, &t, st.DeletedBy, st.DeleteReason
+		return out
 	}
 	if st.State == state.ExportDone {
 		out.Files = map[string]string{}
@@ -193,6 +208,10 @@ func (s *Server) handleExportFile(w http.ResponseWriter, r *http.Request) {
 	if name != export.BundleFile && name != export.ClipFile && name != export.ManifestFile && name != export.SignatureFile {
 		s.writeError(w, r, errorf(errNotFound, "an export has %s, %s, %s and %s; no %q", export.ClipFile,
 			export.ManifestFile, export.SignatureFile, export.BundleFile, truncate(name, 64)))
+		return
+	}
+	if !st.Deleted.IsZero() {
+		s.writeError(w, r, fmt.Errorf("export %s was deleted by %s: %w", st.ID, st.DeletedBy, state.ErrExportDeleted))
 		return
 	}
 	if st.State != state.ExportDone {

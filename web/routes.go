@@ -108,6 +108,8 @@ func (s *Server) routeTable() []Route {
 		{Method: "GET", Pattern: "/api/v1/exports/{id}/{file}", Handler: s.handleExportFile,
 			Permission: Role(auth.RoleAdmin), Streaming: true},
 		{Method: "GET", Pattern: "/api/v1/export-keys", Handler: s.handleExportKeys, Permission: AnyUser},
+		// Export deletion (admins; the export's camera checked with mayAll; a reason required).
+		{Method: "DELETE", Pattern: "/api/v1/exports/{id}", Handler: s.handleDeleteExport, Permission: Role(auth.RoleAdmin)},
 		// Retention: policies, dry-run plans and runs (IT&C).
 		{Method: "GET", Pattern: "/api/v1/retention/policies", Handler: s.handleRetentionPolicies,
 			Permission: Role(auth.RoleITC)},

@@ -75,6 +75,7 @@ func TestRouteTable(t *testing.T) {
 		"GET /api/v1/exports/{id} handleExportStatus role:admin",
 		"GET /api/v1/exports/{id}/{file} handleExportFile role:admin streaming",
 		"GET /api/v1/export-keys handleExportKeys user",
+		"DELETE /api/v1/exports/{id} handleDeleteExport role:admin",
 		"GET /api/v1/retention/policies handleRetentionPolicies role:itc",
 		"PUT /api/v1/retention/policies/{name} handlePutRetentionPolicy role:itc",
 		"DELETE /api/v1/retention/policies/{name} handleDeleteRetentionPolicy role:itc",

@@ -79,6 +79,8 @@ const (
 	ActionExport         = "export"            // an export requested: camera, range, reason
 	ActionExportKeys     = "export.key_rotate" // a new export signing key
 	ActionExportDownload = "export.download"   // an export's clip or bundle downloaded
+	ActionExportDelete   = "export.delete"     // an export's files deleted by an administrator, with a reason
+	ActionExportExpire   = "export.expire"     // an export's files deleted by the service: export.keep passed
 )
 
 // Event is what a caller records; the Log adds seq, time and the chain.
