@@ -22,6 +22,7 @@ import (
 	"github.com/straja-nvr/straja/recorder/camsim"
 	"github.com/straja-nvr/straja/recorder/gaps"
 	"github.com/straja-nvr/straja/storage"
+	"github.com/straja-nvr/straja/storage/export"
 	"github.com/straja-nvr/straja/storage/holds"
 	"github.com/straja-nvr/straja/storage/playback"
 	"github.com/straja-nvr/straja/storage/retention"
@@ -73,6 +74,9 @@ type Main struct {
 	metrics   *http.Server
 	metricsLn net.Listener
 	https     bool // the main listener answers HTTPS
+
+	// exports runs clip exports; its expiry job is in cron.
+	exports *export.Exporter
 }
 
 // Run opens storage and the state database, starts recording, state backups and the
@@ -136,6 +140,7 @@ func (m *Main) Run(ctx context.Context) error {
 		rec.Close()
 		return err
 	}
+	m.exports = exporter
 	ln, err := net.Listen("tcp", m.Config.Listen)
 	if err != nil {
 		sdb.Close()
@@ -243,7 +248,13 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	if m.cron, err = startStateBackups(rctx, m.Config, sdb, al, rec.Store(), m.runs, reg, m.Log); err != nil {
+	if m.cron, err = startStateBackups(rctx, m.Config, sdb, al, rec.Store(), m.runs, reg, m.Log); err == nil {
+		err = scheduleExportExpiry(rctx, m.cron, m.Config, exporter, al, m.Log)
+	}
+	if err != nil {
+		if m.cron != nil {
+			m.cron.Stop()
+		}
 		cancel()
 		rtc.Close()
 		closeListeners()

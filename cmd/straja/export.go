@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/straja-nvr/straja/configs"
@@ -287,9 +288,49 @@ func newExporter(ctx context.Context, cfg *configs.Config, rec *recorder.Recorde
 		MinFree: int64(cfg.Export.MinFree)}
 	return export.NewExporter(ctx, export.Options{Dir: filepath.Join(cfg.DataDir, "exports"), Builder: b, DB: db,
 		Workers: cfg.Export.Workers, Queue: cfg.Export.Queue, MaxRange: time.Duration(cfg.Export.MaxRange),
+		Keep:    time.Duration(cfg.Export.Keep),
 		Footage: rec.Catalog(), OnProgress: func(req export.Request, st string, p float64) {
 			// Only the export's requester sees its progress live.
 			bus.Publish(events.Event{Type: events.TypeExportProgress, Camera: req.Camera, Site: req.Site, User: req.User,
 				Data: map[string]any{"id": req.ID, "state": st, "progress": p}})
 		}}, log.With("component", "export"))
+}
+
+// exportExpiryEvery is how often the service looks for exports past export.keep: a
+// 24th of it, from a minute to an hour.
+func exportExpiryEvery(keep time.Duration) time.Duration {
+	return min(max(keep/24, time.Minute), time.Hour).Truncate(time.Second)
+}
+
+// scheduleExportExpiry adds to c the job that deletes the exports past export.keep
+// (none with keep 0). Jobs run with ctx, the service's.
+func scheduleExportExpiry(ctx context.Context, c *cron.Cron, cfg *configs.Config, ex *export.Exporter, al *audit.Log,
+	log *slog.Logger) error {
+	keep := time.Duration(cfg.Export.Keep)
+	if keep <= 0 {
+		return nil
+	}
+	log = log.With("component", "export")
+	_, err := c.AddFunc("@every "+exportExpiryEvery(keep).String(), func() { expireExports(ctx, ex, al, log, time.Now()) })
+	if err != nil {
+		return fmt.Errorf("export.keep: %w", err)
+	}
+	return nil
+}
+
+// expireExports deletes the exports past export.keep at now, each recorded in the
+// audit trail as done by the service.
+func expireExports(ctx context.Context, ex *export.Exporter, al *audit.Log, log *slog.Logger, now time.Time) {
+	gone, err := ex.Expire(ctx, now)
+	if err != nil {
+		log.Error("expired exports not all deleted", "err", err)
+	}
+	for _, st := range gone {
+		log.Info("export deleted: export.keep passed", "export", st.ID, "camera", st.Camera, "created", st.Created)
+		if err := al.Record(ctx, audit.Event{Actor: audit.ActorLocal, User: export.ServiceUser,
+			Action: audit.ActionExportExpire, Camera: st.Camera, Detail: map[string]any{"export": st.ID,
+				"reason": st.DeleteReason, "exported_by": st.User, "created": st.Created}}); err != nil {
+			log.Error("audit: export expiry not recorded", "export", st.ID, "err", err)
+		}
+	}
 }

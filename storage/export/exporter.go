@@ -314,7 +314,7 @@ func (e *Exporter) Expire(ctx context.Context, now time.Time) ([]Status, error) 
 	}
 	var out []Status
 	var errs []error
-	reason := fmt.Sprintf("kept for export.keep (%s)", e.o.Keep)
+	reason := fmt.Sprintf("kept for export.keep (%s)", shortDuration(e.o.Keep))
 	for _, row := range rows {
 		st, err := e.Delete(ctx, row.ID, ServiceUser, reason)
 		if err != nil && st.ID == "" {
@@ -330,6 +330,21 @@ func (e *Exporter) Expire(ctx context.Context, now time.Time) ([]Status, error) 
 	}
 	errs = append(errs, e.sweep(ctx))
 	return out, errors.Join(errs...)
+}
+
+// shortDuration writes d as the configuration does: 30d, 1h, 90m.
+func shortDuration(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // sweep removes the directories of deleted exports.

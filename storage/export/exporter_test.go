@@ -248,7 +248,7 @@ func TestExporterDeleteAndExpire(t *testing.T) {
 	}
 	got, err := ex.Expire(t.Context(), time.Now().Add(61*time.Minute))
 	if err != nil || len(got) != 1 || got[0].ID != ids[1] || got[0].DeletedBy != export.ServiceUser ||
-		!strings.Contains(got[0].DeleteReason, "export.keep (1h0m0s)") {
+		!strings.Contains(got[0].DeleteReason, "export.keep (1h)") {
 		t.Fatalf("expire an hour later = %+v, %v; want %s deleted by the service", got, err, ids[1])
 	}
 	for _, id := range ids {

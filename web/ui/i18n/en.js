@@ -195,6 +195,8 @@ export default {
       'site.delete': 'Site deleted',
       export: 'Export requested',
       'export.download': 'Export downloaded',
+      'export.delete': 'Export deleted',
+      'export.expire': 'Export deleted (kept long enough)',
       'export.key_rotate': 'New signing key',
       'hold.set': 'Evidence hold set',
       'hold.release': 'Evidence hold released',

@@ -197,6 +197,8 @@ export default {
       'site.delete': 'Locație ștearsă',
       export: 'Export cerut',
       'export.download': 'Export descărcat',
+      'export.delete': 'Export șters',
+      'export.expire': 'Export șters (perioada de păstrare a trecut)',
       'export.key_rotate': 'Cheie de semnare nouă',
       'hold.set': 'Reținere de probe pusă',
       'hold.release': 'Reținere de probe eliberată',
