@@ -407,6 +407,28 @@ func TestUIBrowser(t *testing.T) {
 		u.langCheck("verify")
 		verify([]string{bad}, "fail", "clip")
 		verify(apart, "fail", "signature")
+
+		// Deleting the export: a reason is asked for, then it shows as deleted, by whom and why.
+		u.navigate("/ui/exports.html")
+		u.waitJS(10*time.Second, "the exports page", `document.documentElement.dataset.ready === 'true'`)
+		askDelete := func() {
+			u.run(chromedp.Evaluate[bool](`document.querySelector('#exports tbody tr[data-state="done"] button[data-delete]').click(), true`))
+			u.waitJS(5*time.Second, "the reason asked for", `!!document.getElementById('x-delete-reason')`)
+		}
+		askDelete()
+		u.langCheck("exports-delete")
+		askDelete() // the language check reloaded the page
+		u.run(chromedp.Evaluate[bool](`document.querySelector('tr.confirm form').requestSubmit(), true`))
+		u.waitJS(5*time.Second, "the delete reason error", `!document.getElementById('error').hidden &&
+			document.getElementById('x-delete-reason').getAttribute('aria-invalid') === 'true'`)
+		u.run(chromedp.Evaluate[bool](`(() => { const i = document.getElementById('x-delete-reason');
+			i.value = 'Predat Poliției Timișoara'; i.dispatchEvent(new Event('input'));
+			document.querySelector('tr.confirm form').requestSubmit(); return true })()`))
+		u.waitJS(10*time.Second, "the export shown deleted", `[...document.querySelectorAll('#exports tbody tr')].some(tr =>
+			tr.dataset.state === 'deleted' && tr.querySelector('.deleted-by').textContent.includes('Predat Poliției Timișoara') &&
+			!tr.querySelector('a[data-file]'))`)
+		u.shot("admin-exports-deleted.png")
+		u.langCheck("exports")
 	})
 
 	t.Run("admin holds footage and releases it", func(t *testing.T) {

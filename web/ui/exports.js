@@ -1,6 +1,7 @@
 // exports.js — signed clip exports (administrators): request one (camera, range in
 // Bucharest time, reason), follow its progress, download the clip, its manifest and
-// signature, or the bundle with the public key and how to check it.
+// signature, or the bundle with the public key and how to check it; delete a finished
+// export's files with a reason (the export stays listed, marked deleted).
 
 import { T, bucharestToUTC, fmtDateTime } from './strings.js';
 import { ApiError, api, bindText, data, fillRangeFromURL, h, startPage } from './app.js';
@@ -19,14 +20,18 @@ const fields = {
 };
 const FILES = ['clip.mp4', 'manifest.json', 'manifest.json.sig', 'bundle.zip'];
 let timer = null;
+let list = [];
+let confirming = null; // the id whose deletion awaits its reason
+let deleteReason = ''; // what was typed, kept across re-renders
 
-function showError(err) {
+/** showError shows err (an ApiError, or null) and marks the field of marks it names. */
+function showError(err, marks = fields) {
   bindText(errorBox, err ? () => err.text() : null);
   errorBox.hidden = !err;
   for (const el of Object.values(fields)) el.removeAttribute('aria-invalid');
-  if (err && fields[err.field]) {
-    fields[err.field].setAttribute('aria-invalid', 'true');
-    fields[err.field].focus();
+  if (err && marks[err.field]) {
+    marks[err.field].setAttribute('aria-invalid', 'true');
+    marks[err.field].focus();
   }
 }
 
@@ -64,7 +69,70 @@ function stateCell(x) {
     const why = data('div', x.error, 'detail why');
     td.append(why);
   }
+  if (x.state === 'deleted') {
+    const by = h('div', 'detail deleted-by');
+    bindText(by, () => T.exports.deletedBy(fmtDateTime(x.deleted),
+      x.deleted_by === 'service' ? T.exports.byService : x.deleted_by, x.delete_reason));
+    td.append(by);
+  }
   return td;
+}
+
+/** deleteRow asks for the reason before deleting x's files. */
+function deleteRow(x) {
+  const tr = h('tr', 'confirm');
+  tr.dataset.confirm = x.id;
+  const td = h('td');
+  td.colSpan = 7;
+  const f = h('form', 'row');
+  f.noValidate = true;
+  const field = h('div', 'field wide');
+  const label = h('label', '', 'exports.deleteReason');
+  const input = h('input');
+  input.id = 'x-delete-reason';
+  label.htmlFor = input.id;
+  input.maxLength = 1000;
+  input.autocomplete = 'off';
+  input.value = deleteReason;
+  input.dataset.i18nPlaceholder = 'exports.deleteReasonHint';
+  input.placeholder = T.exports.deleteReasonHint;
+  input.addEventListener('input', () => { deleteReason = input.value; });
+  field.append(label, input);
+  const ok = h('button', 'primary', 'exports.deleteConfirm');
+  ok.type = 'submit';
+  const cancel = h('button', '', 'common.cancel');
+  cancel.type = 'button';
+  cancel.addEventListener('click', () => {
+    confirming = null;
+    render();
+  });
+  f.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    remove(x, input);
+  });
+  f.append(field, ok, cancel);
+  td.append(f, h('p', 'muted', 'exports.deleteHelp'));
+  tr.append(td);
+  setTimeout(() => input.focus());
+  return tr;
+}
+
+async function remove(x, input) {
+  const reason = deleteReason.trim();
+  if (!reason) {
+    showError(new ApiError(400, T.exports.deleteReasonRequired, 'reason'), { reason: input });
+    return;
+  }
+  try {
+    await api(`/api/v1/exports/${encodeURIComponent(x.id)}`, { method: 'DELETE', body: { reason } });
+    confirming = null;
+    deleteReason = '';
+    showError(null);
+    showStatus(() => T.exports.deletedNote(x.id));
+  } catch (err) {
+    showError(err, { reason: input });
+  }
+  load();
 }
 
 function filesCell(x) {
@@ -81,8 +149,9 @@ function filesCell(x) {
   return td;
 }
 
-function render(list) {
-  const rows = list.map((x) => {
+function render() {
+  const rows = [];
+  for (const x of list) {
     const tr = h('tr');
     tr.dataset.export = x.id;
     tr.dataset.state = x.state;
@@ -91,10 +160,24 @@ function render(list) {
     const range = data('td', '', 'nowrap');
     bindText(range, () => `${fmtDateTime(x.from)} – ${fmtDateTime(x.to)}`);
     range.title = `${x.from} – ${x.to}`;
+    const files = filesCell(x);
+    if (x.state === 'done' || x.state === 'failed') {
+      const del = h('button', '', 'exports.delete');
+      del.type = 'button';
+      del.dataset.delete = x.id;
+      del.addEventListener('click', () => {
+        if (confirming !== x.id) deleteReason = '';
+        confirming = x.id;
+        showStatus(null);
+        render();
+      });
+      files.append(del);
+    }
     tr.append(created, data('td', x.camera_name || x.camera), range, data('td', x.user),
-      data('td', x.reason, 'detail'), stateCell(x), filesCell(x));
-    return tr;
-  });
+      data('td', x.reason, 'detail'), stateCell(x), files);
+    rows.push(tr);
+    if (confirming === x.id) rows.push(deleteRow(x));
+  }
   if (rows.length === 0) {
     const tr = h('tr');
     const td = h('td', 'muted', 'exports.empty');
@@ -107,7 +190,6 @@ function render(list) {
 
 async function load() {
   clearTimeout(timer);
-  let list;
   try {
     list = await api('/api/v1/exports');
   } catch (err) {
@@ -115,7 +197,10 @@ async function load() {
     timer = setTimeout(load, POLL_MS * 4);
     return;
   }
-  render(list);
+  if (confirming && !list.some((x) => x.id === confirming && (x.state === 'done' || x.state === 'failed'))) {
+    confirming = null;
+  }
+  render();
   if (list.some((x) => x.state === 'queued' || x.state === 'running')) timer = setTimeout(load, POLL_MS);
 }
 
