@@ -44,7 +44,7 @@ var (
 	errUnsupportedType  = errors.New("unsupported content type")
 	errMisdirected      = errors.New("not served here")
 	errBusy             = errors.New("too many requests in progress")
-	errUserStreams      = errors.New("too many streams open for this user")
+	errCallerShare      = errors.New("too many requests in progress for this caller")
 	errLiveOff          = errors.New("live view is not running")
 )
 
@@ -122,7 +122,7 @@ var statuses = []status{
 	{err: alerts.ErrNotFound, code: http.StatusNotFound},
 	{err: errBusy, code: http.StatusServiceUnavailable, retryAfter: 1,
 		msg: text("the server is busy; try again in a moment")},
-	{err: errUserStreams, code: http.StatusTooManyRequests, retryAfter: 5},
+	{err: errCallerShare, code: http.StatusTooManyRequests, retryAfter: 5},
 	{err: ErrConflict, code: http.StatusConflict},
 	{err: errProbeLimit, code: http.StatusTooManyRequests, retryAfter: 5},
 	{err: errNoManager, code: http.StatusServiceUnavailable, msg: text("camera management is not available on this server")},

@@ -99,7 +99,7 @@ func TestEventsFilteredPerUser(t *testing.T) {
 }
 
 // TestEventsStreamsPerUser: one user holding streams open cannot lock the others
-// out: past maxStreamsPerUser they get 429, another user still gets a stream, and a
+// out: past maxStreamsPerCaller they get 429, another user still gets a stream, and a
 // closed stream gives its place back.
 func TestEventsStreamsPerUser(t *testing.T) {
 	o := withTestUsers(t, Options{Cameras: fakeCameras{{ID: "gate"}}, Listen: "127.0.0.1:8080", Auditor: newAuditLog(t)})
@@ -118,7 +118,7 @@ func TestEventsStreamsPerUser(t *testing.T) {
 		return resp
 	}
 	var held []*http.Response
-	for i := range maxStreamsPerUser {
+	for i := range maxStreamsPerCaller {
 		resp := open("guard")
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("guard's stream %d: %s", i, resp.Status)
@@ -126,11 +126,11 @@ func TestEventsStreamsPerUser(t *testing.T) {
 		held = append(held, resp)
 	}
 	if resp := open("guard"); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
-		t.Errorf("guard's stream %d: %s, Retry-After %q; want 429 with Retry-After", maxStreamsPerUser+1, resp.Status,
+		t.Errorf("guard's stream %d: %s, Retry-After %q; want 429 with Retry-After", maxStreamsPerCaller+1, resp.Status,
 			resp.Header.Get("Retry-After"))
 	}
 	if resp := open("admin"); resp.StatusCode != http.StatusOK {
-		t.Errorf("admin's stream while the guard holds %d: %s; want 200", maxStreamsPerUser, resp.Status)
+		t.Errorf("admin's stream while the guard holds %d: %s; want 200", maxStreamsPerCaller, resp.Status)
 	}
 	held[0].Body.Close()
 	testutil.WaitFor(t, 5*time.Second, "the guard's closed stream to give its place back", func() bool {

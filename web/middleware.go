@@ -1,9 +1,12 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"regexp"
@@ -21,7 +24,9 @@ import (
 //
 // then, for a route of the table (routeChain):
 //
-//	authorize(Permission) -> limitInFlight (limitStreams) -> limitBody -> deadline -> handler
+//	authorize(Permission) -> readBody -> limitInFlight -> deadline -> handler
+//
+// or, for a streaming route, authorize -> limitStreams -> limitBody -> handler.
 //
 // A request the mux does not route gets the same JSON 404/405 as any other error.
 
@@ -193,90 +198,118 @@ func (d *discardWriter) WriteHeader(code int)        { d.status = code }
 // routeChain wraps one route's handler in the per-route middleware.
 func (s *Server) routeChain(rt Route) http.Handler {
 	var h http.Handler = rt.Handler
-	if !rt.Streaming {
-		h = deadline(rt.Timeout, h)
-	}
-	h = limitBody(rt.MaxBody, h)
 	if rt.Streaming {
-		h = s.limitStreams(h)
+		h = s.limitStreams(limitBody(rt.MaxBody, h))
 	} else {
-		h = s.limitInFlight(h)
+		h = s.readBody(rt.MaxBody, s.limitInFlight(deadline(rt.Timeout, h)))
 	}
 	return s.authorize(rt.Permission, h)
 }
 
-// Caps on streaming requests in progress (video, stills, export files, live events):
-// each holds a connection, an open file and buffers for as long as its client reads.
-// Without them one user's 9,800 slow Range requests took 660 MB; and one user's
-// 256 event streams locked every other user out of live events.
+// Caps on requests in progress per caller (a user, or a client address before
+// sign-in), besides the server's. Streaming requests (video, stills, export files,
+// live events) each hold a connection, an open file and buffers for as long as the
+// client reads: without a cap one user's 9,800 slow Range requests took 660 MB, and
+// one user's 256 event streams locked every other user out of live events. Without
+// one on the others, 130 sign-ins sending their bodies slowly made every API
+// request of every user 503.
 const (
-	maxStreams        = 512
-	maxStreamsPerUser = 32
+	maxStreams           = 512
+	maxStreamsPerCaller  = 32
+	maxInFlightPerCaller = 32
 )
 
-// streamCounts counts the streaming requests in progress, in all and per user.
-type streamCounts struct {
-	mu     sync.Mutex
-	total  int
-	byUser map[string]int
+// shares counts requests in progress, in all and per caller.
+type shares struct {
+	max, perCaller int
+	// tooMany is the error past a caller's share.
+	tooMany func() error
+
+	mu       sync.Mutex
+	total    int
+	byCaller map[string]int
 }
 
-// acquire takes a place for user, or says which cap is reached.
-func (c *streamCounts) acquire(user string) error {
+// acquire takes a place for caller, or says which cap is reached.
+func (c *shares) acquire(caller string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case c.byUser[user] >= maxStreamsPerUser:
-		return errorf(errUserStreams, "you have %d videos, downloads or event streams open; close one and try again",
-			maxStreamsPerUser)
-	case c.total >= maxStreams:
+	case c.byCaller[caller] >= c.perCaller:
+		return c.tooMany()
+	case c.total >= c.max:
 		return errBusy
 	}
-	if c.byUser == nil {
-		c.byUser = map[string]int{}
+	if c.byCaller == nil {
+		c.byCaller = map[string]int{}
 	}
-	c.byUser[user]++
+	c.byCaller[caller]++
 	c.total++
 	return nil
 }
 
-func (c *streamCounts) release(user string) {
+func (c *shares) release(caller string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.byUser[user]--; c.byUser[user] <= 0 {
-		delete(c.byUser, user)
+	if c.byCaller[caller]--; c.byCaller[caller] <= 0 {
+		delete(c.byCaller, caller)
 	}
 	c.total--
 }
 
-// limitStreams caps the streaming requests in progress: 429 beyond the caller's
-// share, 503 beyond the server's.
-func (s *Server) limitStreams(next http.Handler) http.Handler {
+// callerKey names the caller a share is counted for: the user, or the client
+// address of an anonymous request.
+func callerKey(r *http.Request) string {
+	if u := principal(r); u != nil {
+		return "user:" + u.Username
+	}
+	return "addr:" + clientAddr(r)
+}
+
+// limitShare runs next within c: 429 beyond the caller's share, 503 beyond the
+// server's.
+func (s *Server) limitShare(c *shares, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		user := ""
-		if u := principal(r); u != nil {
-			user = u.Username
-		}
-		if err := s.streams.acquire(user); err != nil {
+		key := callerKey(r)
+		if err := c.acquire(key); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		defer s.streams.release(user)
+		defer c.release(key)
 		next.ServeHTTP(w, r)
 	})
 }
 
+// limitStreams caps the streaming requests in progress.
+func (s *Server) limitStreams(next http.Handler) http.Handler { return s.limitShare(&s.streams, next) }
+
 // limitInFlight caps the non-streaming requests in progress; beyond it the server
-// answers 503 at once rather than queue work it cannot finish.
+// answers at once rather than queue work it cannot finish.
 func (s *Server) limitInFlight(next http.Handler) http.Handler {
+	return s.limitShare(&s.inFlight, next)
+}
+
+// readBody reads the request body, at most max bytes (413 past it), before the
+// request takes a place among those in progress: a client sending its body slowly
+// holds its own connection only.
+func (s *Server) readBody(max int64, next http.Handler) http.Handler {
+	if max <= 0 {
+		max = defaultMaxBody
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case s.inFlight <- struct{}{}:
-			defer func() { <-s.inFlight }()
-			next.ServeHTTP(w, r)
-		default:
-			s.writeError(w, r, errBusy)
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+			var tooBig *http.MaxBytesError
+			if err != nil && !errors.As(err, &tooBig) {
+				err = errorf(errBadRequest, "the request body could not be read")
+			}
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -17,9 +17,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/storage"
 )
 
@@ -397,5 +399,68 @@ func TestHeaderSizeLimit(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /healthz: %s", resp.Status)
+	}
+}
+
+// Requests sending their bodies slowly do not take places among the requests in
+// progress (130 such sign-ins made every API request 503): the body is read first.
+func TestSlowBodiesHoldNoPlace(t *testing.T) {
+	s := newTestServer(t, newCatalog(t), func(o *Options) { o.MaxInFlight = 2 })
+	srv := httptest.NewUnstartedServer(s)
+	var active atomic.Int32 // connections whose request has begun
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateActive {
+			active.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	for range 3 {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := io.WriteString(c, "POST /api/v1/login HTTP/1.1\r\nHost: localhost\r\n"+
+			"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.WaitFor(t, 5*time.Second, "the slow sign-ins to begin", func() bool { return active.Load() == 3 })
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", srv.URL+"/api/v1/cameras", nil)
+	req.Host = "localhost"
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: testSession("admin")})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /api/v1/cameras beside 3 slow sign-ins with 2 places: %s; want 200", resp.Status)
+	}
+}
+
+// One caller cannot take every place: past its share it gets 429, and another
+// user is still served.
+func TestInFlightPerCaller(t *testing.T) {
+	bl := blockingLister{entered: make(chan struct{}, maxInFlightPerCaller), release: make(chan struct{})}
+	s := newTestServer(t, bl, func(o *Options) { o.MaxInFlight = maxInFlightPerCaller + 10 })
+	done := make(chan int, maxInFlightPerCaller)
+	for range maxInFlightPerCaller {
+		go func() { done <- get(s, "/api/v1/cameras/bastion-gate/segments").Code }()
+	}
+	for range maxInFlightPerCaller {
+		<-bl.entered
+	}
+	rec := get(s, "/api/v1/cameras")
+	checkError(t, rec, http.StatusTooManyRequests, "", "requests in progress")
+	rec = httptest.NewRecorder()
+	s.ServeHTTP(rec, newRequestAs("guard", "GET", "/api/v1/cameras", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("another user while the admin holds %d requests: %d %s", maxInFlightPerCaller, rec.Code, rec.Body)
+	}
+	close(bl.release)
+	for range maxInFlightPerCaller {
+		<-done
 	}
 }

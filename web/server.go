@@ -133,8 +133,8 @@ type Server struct {
 	lookup       func(cameraID string) (*streaming.Stream, error) // nil without Streams
 	ui           *uiHandler
 	hosts        map[string]bool
-	inFlight     chan struct{}
-	streams      streamCounts
+	inFlight     shares // non-streaming requests in progress
+	streams      shares // streaming requests in progress
 	log          *slog.Logger
 	gaps         GapLister
 	service      ServiceReporter
@@ -171,9 +171,16 @@ func New(opts Options, log *slog.Logger) *Server {
 	s := &Server{cams: opts.Cameras, mgr: opts.CameraManager, held: opts.HeldCameras, probes: newProbeLimits(), segments: opts.Segments, health: opts.Health, live: opts.Live, audit: opts.Auditor,
 		users: opts.Users, sessions: opts.Sessions, limiter: opts.Limiter, holds: opts.Holds, metricsToken: opts.MetricsToken,
 		metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}), ui: newUI(),
-		hosts: allowedHosts(opts.Listen, opts.PublicHosts), inFlight: make(chan struct{}, opts.MaxInFlight), log: log,
+		hosts: allowedHosts(opts.Listen, opts.PublicHosts), log: log,
 		gaps: opts.Gaps, service: opts.Service, runs: opts.Runs, player: opts.Player, timelineGaps: opts.TimelineGaps,
 		exports: opts.Exports, retention: opts.Retention, bus: opts.Events, alerts: opts.Alerts}
+	s.inFlight = shares{max: opts.MaxInFlight, perCaller: maxInFlightPerCaller, tooMany: func() error {
+		return errorf(errCallerShare, "you have %d requests in progress; wait for one to finish", maxInFlightPerCaller)
+	}}
+	s.streams = shares{max: maxStreams, perCaller: maxStreamsPerCaller, tooMany: func() error {
+		return errorf(errCallerShare, "you have %d videos, downloads or event streams open; close one and try again",
+			maxStreamsPerCaller)
+	}}
 	if opts.Streams != nil {
 		s.lookup = liveLookup(opts.Streams)
 	}
