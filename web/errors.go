@@ -162,11 +162,16 @@ func classify(err error) (int, errorBody, int) {
 	return http.StatusInternalServerError, errorBody{Error: "internal error"}, 0
 }
 
+// maxErrorText bounds an error message's length.
+const maxErrorText = 1024
+
 // writeError is the one place an error becomes an HTTP answer. An unexpected error
 // (500) is logged with the request ID, which the client got in X-Request-Id, so the
 // two can be matched; the known conditions are in the access log.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code, body, retry := classify(err)
+	// Messages quote what the client sent (an ID, a value): as much as a header holds.
+	body.Error = truncate(body.Error, maxErrorText)
 	if code == http.StatusInternalServerError {
 		s.log.Error("request failed", "request_id", requestID(r.Context()), "method", r.Method,
 			"path", r.URL.Path, "err", err)

@@ -464,3 +464,16 @@ func TestInFlightPerCaller(t *testing.T) {
 		<-done
 	}
 }
+
+// An error quoting what the client sent stays short, however long that was.
+func TestErrorTextBounded(t *testing.T) {
+	s := newTestServer(t, newCatalog(t))
+	long := strings.Repeat("a", 20000)
+	for _, target := range []string{"/api/v1/cameras/" + long + "/segments", "/api/v1/cameras/bastion-gate/segments?from=" + long} {
+		rec := get(s, target)
+		if rec.Code < 400 || rec.Body.Len() > maxErrorText+200 {
+			t.Errorf("GET %.60s…: %d with a %d-byte body; want an error of at most about %d bytes", target, rec.Code,
+				rec.Body.Len(), maxErrorText)
+		}
+	}
+}
