@@ -69,7 +69,12 @@ type Exporter struct {
 
 	mu       sync.Mutex
 	progress map[string]float64
+	byUser   map[string]int // exports queued or running per user
 }
+
+// userShare is how many of the places one user may take: two thirds, rounded up (6
+// of the default 9), so that one user's exports cannot keep everyone else's out.
+func (e *Exporter) userShare() int { return (2*cap(e.slots) + 2) / 3 }
 
 // NewExporter makes Dir and marks exports a previous run left unfinished as failed.
 func NewExporter(ctx context.Context, o Options, log *slog.Logger) (*Exporter, error) {
@@ -88,7 +93,7 @@ func NewExporter(ctx context.Context, o Options, log *slog.Logger) (*Exporter, e
 	}
 	cap := o.Workers + o.Queue
 	return &Exporter{o: o, log: log, queue: make(chan Request, cap), slots: make(chan struct{}, cap),
-		progress: make(map[string]float64)}, nil
+		progress: make(map[string]float64), byUser: make(map[string]int)}, nil
 }
 
 // Run runs the workers until ctx is done, then waits for them; an export running
@@ -143,9 +148,20 @@ func (e *Exporter) Submit(ctx context.Context, req Request) (Status, error) {
 		return Status{}, err
 	}
 	req.Reason = strings.TrimSpace(req.Reason)
+	e.mu.Lock()
+	n := e.byUser[req.User]
+	if n < e.userShare() {
+		e.byUser[req.User] = n + 1
+	}
+	e.mu.Unlock()
+	if n >= e.userShare() {
+		return Status{}, fmt.Errorf("%w: you have %d exports running or queued; try again when one has finished",
+			ErrBusy, n)
+	}
 	select {
 	case e.slots <- struct{}{}:
 	default:
+		e.userDone(req.User)
 		return Status{}, fmt.Errorf("%w: %d running or queued; try again when one has finished", ErrBusy, cap(e.slots))
 	}
 	req.ID = newID()
@@ -153,6 +169,7 @@ func (e *Exporter) Submit(ctx context.Context, req Request) (Status, error) {
 		To: req.To.UTC().Truncate(time.Millisecond), Reason: req.Reason, User: req.User}
 	if err := e.o.DB.AddExport(ctx, row); err != nil {
 		<-e.slots
+		e.userDone(req.User)
 		return Status{}, err
 	}
 	e.queue <- req // never blocks: the queue holds as many as there are slots
@@ -403,9 +420,18 @@ With Straja: straja verify clip.mp4 --manifest manifest.json --key key.pem
 `
 }
 
+// userDone gives back a place user held.
+func (e *Exporter) userDone(user string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.byUser[user]--; e.byUser[user] <= 0 {
+		delete(e.byUser, user)
+	}
+}
+
 // run makes one export and records how it ended.
 func (e *Exporter) run(ctx context.Context, req Request) {
-	defer func() { <-e.slots }()
+	defer func() { e.userDone(req.User); <-e.slots }()
 	log := e.log.With("export", req.ID, "camera", req.Camera)
 	if err := e.o.DB.SetExportState(ctx, req.ID, state.ExportRunning, ""); err != nil {
 		log.Error("export not started", "err", err)

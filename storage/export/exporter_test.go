@@ -260,3 +260,39 @@ func TestExporterDeleteAndExpire(t *testing.T) {
 		t.Errorf("a running export was expired: %+v, %v", s, err)
 	}
 }
+
+// One user cannot take every place in the queue: past two thirds of them their next
+// export is refused (ErrBusy) while another user's is queued.
+func TestExporterUserShare(t *testing.T) {
+	st, cat := playbacktest.NewDisk(t)
+	playbacktest.Record(t, st, cat, "gate", t0, 2, 4*time.Second)
+	dir := t.TempDir()
+	db, err := state.Open(t.Context(), filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	opts := export.Options{Dir: filepath.Join(dir, "exports"), DB: db, Workers: 1, Queue: 3, MaxRange: time.Hour,
+		Footage: cat, Builder: &export.Builder{Store: st, Catalog: cat}}
+	ex, err := export.NewExporter(t.Context(), opts, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not run: every export stays queued.
+	submit := func(user string) error {
+		_, err := ex.Submit(t.Context(), export.Request{Camera: "gate", From: t0.Add(time.Second), To: t0.Add(5 * time.Second),
+			Reason: "test", User: user})
+		return err
+	}
+	for i := range 3 {
+		if err := submit("admin"); err != nil {
+			t.Fatalf("admin's export %d of 4 places: %v", i+1, err)
+		}
+	}
+	if err := submit("admin"); !errors.Is(err, export.ErrBusy) {
+		t.Errorf("admin's fourth export of 4 places: %v; want ErrBusy", err)
+	}
+	if err := submit("admin2"); err != nil {
+		t.Errorf("another user's export while admin holds 3 of 4 places: %v", err)
+	}
+}
