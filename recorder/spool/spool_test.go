@@ -394,6 +394,22 @@ func TestRecoverAfterCrash(t *testing.T) {
 	if !bytes.Equal(stored, b[:f3.Offset]) {
 		t.Error("stored object is not the crashed file cut after its third fragment")
 	}
+	// Recovered segments are catalogued with the init section and sample table of
+	// what was kept, as a catalog rebuild would read them.
+	tabled, err := r.cat.SegmentsWithTables(context.Background(), testCamera, time.Time{}, clipEpoch.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range tabled {
+		idx, err := storage.ScanSegment(bytes.NewReader(getObject(t, r.store, s.Key)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Samples == nil || !bytes.Equal(s.Samples, idx.Samples) || s.Init == nil || !bytes.Equal(s.Init, idx.Init) {
+			t.Errorf("%s catalogued with sample table %x and a %d-byte init; the stored object has %x and %d bytes",
+				s.Key, s.Samples, len(s.Init), idx.Samples, len(idx.Init))
+		}
+	}
 }
 
 func TestSpoolCapPausesRecordingWithoutDeleting(t *testing.T) {
