@@ -30,7 +30,8 @@ type Segment struct {
 	// Init is the segment's init section (ftyp+moov) and Samples its sample table
 	// (see SampleTableWriter), recorded so that playback need not read them from the
 	// store. Both nil when unknown: a row catalogued before they were kept, or
-	// footage they cannot describe. Only SegmentsWithTables returns them.
+	// footage they cannot describe. Catalog.Segments leaves them out;
+	// SegmentsWithTables returns them.
 	Init    []byte
 	Samples []byte
 }
