@@ -320,6 +320,11 @@ func (s *supervisor) startCamera(cr *cameraRun, prev *ingest.Camera) {
 	log := s.log.With("camera", c.ID)
 	if c.Held != "" {
 		log.Warn("camera not started", "because", c.Held)
+		// Its recording has a hole from now: the gap ledger, alerts and pages hear so.
+		if s.events != nil {
+			s.events(Event{Camera: c.ID, Site: c.Site, Record: c.Record, At: time.Now(), State: ingest.StateOffline,
+				Reason: ingest.ReasonNoCredentials})
+		}
 		return
 	}
 	spec := ingest.Spec{ID: c.ID, URL: c.URL, Transport: c.Transport, ReadTimeout: c.ReadTimeout}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,20 @@ func TestCameraPasswordAtRest(t *testing.T) {
 		t.Errorf("camera gate restored without its key = %s; want offline, reason no_credentials, "+
 			"saying the key differs and to re-enter the password, never connected", body)
 	}
+	// Its recording has a hole, open while it waits for its password.
+	if err := m.state.SetGrants(t.Context(), "tester", []state.Grant{{Kind: "camera", Target: "gate"}}); err != nil {
+		t.Fatal(err)
+	}
+	held := time.Now()
+	openGap := func() bool {
+		for _, g := range gapsOfCamera(t, m.Addr(), "gate") {
+			if g.End == nil { // service_stopped after the restore, then offline
+				return true
+			}
+		}
+		return false
+	}
+	testutil.WaitFor(t, 10*time.Second, "an open gap of gate in the ledger", openGap)
 	code, body = call(t, "GET", base+"/cameras/gate/settings", itc, nil)
 	if code != http.StatusOK || !strings.Contains(string(body), `"password_unreadable":true`) {
 		t.Errorf("settings of gate restored without its key: %d %s; want password_unreadable", code, body)
@@ -135,4 +150,10 @@ func TestCameraPasswordAtRest(t *testing.T) {
 	testutil.WaitFor(t, 20*time.Second, "gate online with its password entered again", func() bool {
 		return camAs(t, base, itc, "gate").State == "online"
 	})
+	testutil.WaitFor(t, 10*time.Second, "the gap closed", func() bool { return !openGap() })
+	if gs := gapsOfCamera(t, m.Addr(), "gate"); !slices.ContainsFunc(gs, func(g apiGap) bool {
+		return g.End != nil && g.End.After(held)
+	}) {
+		t.Errorf("gaps of gate = %+v; want the time it waited for its password, closed", gs)
+	}
 }
