@@ -55,7 +55,17 @@ func (p *Player) leading(ctx context.Context, srcs []source, in *initInfo, sampl
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := 1; i < n; i++ {
-		wg.Go(func() { types[i], errs[i] = p.pictureType(ctx, srcs[srcOf[i]], samples[i]) })
+		src := srcs[srcOf[i]]
+		k := cacheKey{camera: src.seg.Camera, start: src.seg.Start.UnixMilli(), offset: samples[i].off}
+		if typ, ok := p.leads.get(k); ok {
+			types[i] = typ
+			continue
+		}
+		wg.Go(func() {
+			if types[i], errs[i] = p.pictureType(ctx, src, samples[i]); errs[i] == nil {
+				p.leads.put(k, types[i])
+			}
+		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -111,4 +121,31 @@ func drop[T any](xs []T, idx []int) []T {
 		out = append(out, x)
 	}
 	return out
+}
+
+// maxLeadTypes bounds the picture types kept: a few per keyframe a movie started at.
+const maxLeadTypes = 1 << 14
+
+// leadCache keeps the picture types of leading samples, which never change once
+// written, so that the Range requests of one movie read them once. The zero value is
+// ready; safe for concurrent use.
+type leadCache struct {
+	mu sync.Mutex
+	m  map[cacheKey]int
+}
+
+func (c *leadCache) get(k cacheKey) (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	typ, ok := c.m[k]
+	return typ, ok
+}
+
+func (c *leadCache) put(k cacheKey, typ int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxLeadTypes {
+		c.m = make(map[cacheKey]int) // start over rather than track age
+	}
+	c.m[k] = typ
 }

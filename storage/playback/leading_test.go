@@ -40,7 +40,7 @@ func hevcAU(types ...int) []byte {
 
 // TestLeading: after a CRA keyframe, the leading pictures that reference footage
 // before it (RASL) are left out and the decodable ones (RADL) kept, found by reading
-// sample headers only; a closed group costs no read.
+// sample headers only, once; a closed group costs no read.
 func TestLeading(t *testing.T) {
 	const frame, delay = 3600, 7200
 	type pic struct {
@@ -90,6 +90,11 @@ func TestLeading(t *testing.T) {
 			}
 			if n := obj.reads.Load(); n != tc.reads {
 				t.Errorf("%d reads, want %d", n, tc.reads)
+			}
+			// The next Range request of the movie reads nothing more.
+			again, err := p.leading(t.Context(), srcs, &initInfo{codec: tc.codec}, samples, make([]int, len(samples)), dts)
+			if err != nil || !slices.Equal(again.drop, li.drop) || obj.reads.Load() != tc.reads {
+				t.Errorf("again: drop %v, %d reads in all, %v; want %v, %d", again.drop, obj.reads.Load(), err, li.drop, tc.reads)
 			}
 		})
 	}

@@ -72,6 +72,7 @@ type Player struct {
 	spool Spool // nil: catalogued footage only
 
 	cache *fragmentCache
+	leads leadCache // picture types of leading samples (leading.go)
 	// now is the clock for near-live checks; tests replace it.
 	now func() time.Time
 }
