@@ -78,6 +78,7 @@ type segmenter struct {
 	prev         *streaming.Unit // held back until the next DTS gives its duration
 	lastTicks    int64           // duration of the last sample written
 	segStartDTS  int64
+	keyDTS       int64 // the keyframe's decode time as it came, which segment lengths count from
 	fragStartDTS int64
 	segDelay     int64 // earliest PTS of the key's group - the key's DTS: the stream's reorder delay
 	flushedPTS   int64 // latest presentation time among the segment's written fragments
@@ -91,6 +92,9 @@ type segmenter struct {
 	keyTime time.Time
 	keyPTS  int64
 	minPTS  int64 // earliest presentation time among the keyframe and its leading pictures
+	// joined: the segment being begun follows on from the one just closed at a
+	// keyframe; fresh: the open one does not (see skipLeading).
+	joined, fresh bool
 
 	frag mp4.Fragment // being built: samples since fragStartDTS
 }
@@ -135,6 +139,10 @@ func (s *segmenter) write(d streaming.Delivery) {
 		s.begin(u)
 		return
 	}
+	if s.pending && s.fresh && rasl(u) {
+		s.skipLeading(u)
+		return
+	}
 
 	dts := u.DTS - s.prev.DTS
 	s.appendSample(s.prev, dts)
@@ -149,9 +157,10 @@ func (s *segmenter) write(d streaming.Delivery) {
 			return
 		}
 	}
-	if u.Key && u.DTS-s.segStartDTS >= s.segTicks {
+	if u.Key && u.DTS-s.keyDTS >= s.segTicks {
 		if s.flush() {
 			s.endSegment()
+			s.joined = true
 		}
 		s.begin(u)
 		return
@@ -190,6 +199,8 @@ func (s *segmenter) begin(u *streaming.Unit) {
 	if !u.Key {
 		return
 	}
+	fresh := !s.joined
+	s.joined = false
 	if !s.sameParams(u.Params) {
 		s.params, s.init = u.Params, nil
 	}
@@ -202,11 +213,47 @@ func (s *segmenter) begin(u *streaming.Unit) {
 		s.init = init
 	}
 	s.open, s.pending = true, true
+	s.fresh = fresh
 	s.keyTime, s.keyPTS, s.minPTS = u.Time.UTC(), u.PTS, u.PTS
 	s.epoch = u.Epoch
 	s.prev = u
-	s.segStartDTS, s.fragStartDTS, s.seq = u.DTS, u.DTS, 0
+	s.segStartDTS, s.fragStartDTS, s.keyDTS, s.seq = u.DTS, u.DTS, u.DTS, 0
 	s.segDelay, s.flushedPTS = u.PTS-u.DTS, u.PTS
+}
+
+// skipLeading leaves out u, a picture that references footage before the keyframe
+// that opened a fresh segment (a new time base's first keyframe, or the first after
+// frames were lost or not written): an H.265 RASL picture after a CRA, which no
+// decoder can make. The held-back sample takes u's decode time, so that the segment's
+// timeline has no hole and it starts with its keyframe's picture.
+func (s *segmenter) skipLeading(u *streaming.Unit) {
+	if u.DTS > s.prev.PTS {
+		return // it would be decoded after it is shown: leave a longer sample
+	}
+	held := *s.prev // shared with other readers of the stream: change a copy
+	held.DTS = u.DTS
+	s.prev = &held
+	if s.frag.Len() == 0 { // the keyframe
+		s.segStartDTS, s.fragStartDTS = u.DTS, u.DTS
+		s.segDelay = s.minPTS - u.DTS
+	}
+}
+
+// rasl reports whether u is an H.265 RASL picture: shown before the CRA keyframe it
+// follows, referencing pictures before that keyframe.
+func rasl(u *streaming.Unit) bool {
+	if u.Params == nil || u.Params.Codec != streaming.H265 {
+		return false
+	}
+	for _, n := range u.NALUs {
+		if len(n) == 0 {
+			continue
+		}
+		if typ := (n[0] >> 1) & 0x3f; typ < 32 { // the first picture slice
+			return typ == 8 || typ == 9 // RASL_N, RASL_R
+		}
+	}
+	return false
 }
 
 // startPending starts the open segment in the sink, dated by its earliest picture. If

@@ -448,3 +448,76 @@ func TestSegmenterOpenGOP(t *testing.T) {
 		}
 	}
 }
+
+// TestSegmenterLeavesOutLeadingPicturesOfAFreshKeyframe: the RASL pictures after a CRA
+// keyframe that does not follow on from recorded footage (the first of a recording, the
+// first after lost frames) reference pictures never received: they are not recorded,
+// and the segment starts with its keyframe's picture. After a keyframe that continues
+// the footage they are kept.
+func TestSegmenterLeavesOutLeadingPicturesOfAFreshKeyframe(t *testing.T) {
+	const frame, delay, lead = 3600, 2 * 3600, 4
+	c := loadClip(t, "h265")
+	units := c.loop(1, 1, 0) // 200 frames, a keyframe every 50, all open here
+	shown := make([]int64, len(units))
+	for i := range units {
+		shown[i] = int64(i)
+	}
+	raslNALU := []byte{8 << 1, 1, 0xaf}
+	for k := 0; k < len(units); k += 50 {
+		shown[k] = int64(k + lead)
+		for j := 1; j <= lead; j++ {
+			shown[k+j] = int64(k + j - 1)
+			units[k+j].NALUs = [][]byte{raslNALU}
+		}
+	}
+	for i, u := range units {
+		u.DTS, u.PTS = int64(i)*frame, shown[i]*frame+delay
+		u.Time = clipEpoch.Add(ticksToDuration(u.PTS))
+	}
+	var sink memSink
+	s := newSegmenter(2*time.Second, time.Second, &sink, segmenterEvents{})
+	for i, u := range units {
+		d := streaming.Delivery{Unit: u}
+		if i == 100 {
+			d.Lost = 3 // the stream's queue overflowed before this keyframe
+		}
+		s.write(d)
+	}
+	s.close()
+	if len(sink.segs) != 4 {
+		t.Fatalf("%d segments, want 4", len(sink.segs))
+	}
+	wall := func(shown int) time.Time { return clipEpoch.Add(ticksToDuration(int64(shown)*frame + delay)) }
+	for i, want := range []struct {
+		start   time.Time
+		samples int
+	}{{wall(lead), 50 - lead}, {wall(50), 50}, {wall(100 + lead), 50 - lead}, {wall(150), 50}} {
+		seg := sink.segs[i]
+		var parts fmp4.Parts
+		if err := parts.Unmarshal(seg.data.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		var n, rasls int
+		for _, p := range parts {
+			for _, smp := range p.Tracks[0].Samples {
+				n++
+				if bytes.Equal(smp.Payload, append([]byte{0, 0, 0, 3}, raslNALU...)) {
+					rasls++
+				}
+			}
+		}
+		if n != want.samples || !seg.start.Equal(want.start) {
+			t.Errorf("segment %d: %d samples from %v, want %d from %v", i, n, seg.start, want.samples, want.start)
+		}
+		if n == 50-lead && rasls != 0 {
+			t.Errorf("segment %d keeps %d RASL pictures", i, rasls)
+		}
+		// Its frames last from its start to the next one's (or to the hole).
+		if end := seg.start.Add(seg.duration()); end != wall(50*(i+1)) {
+			t.Errorf("segment %d ends at %v, want %v", i, end, wall(50*(i+1)))
+		}
+		if first := parts[0].Tracks[0].Samples[0]; n == 50-lead && first.PTSOffset != delay {
+			t.Errorf("segment %d: keyframe shown %d ticks after it is decoded, want the stream's delay %d", i, first.PTSOffset, delay)
+		}
+	}
+}
