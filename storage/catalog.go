@@ -392,20 +392,12 @@ func (c *Catalog) Keys(ctx context.Context) ([]string, error) {
 
 // Delete forgets the segment with key; a missing key returns ErrNotFound.
 func (c *Catalog) Delete(ctx context.Context, key string) error {
-	tx, err := c.db.BeginTx(ctx, nil)
+	res, err := c.db.ExecContext(ctx, `DELETE FROM segments WHERE key = ?`, key)
 	if err != nil {
 		return fmt.Errorf("catalog delete %s: %w", key, err)
 	}
-	defer tx.Rollback()
-	found, err := deleteSegment(ctx, tx, key)
-	if err == nil && !found {
-		err = ErrNotFound
-	}
-	if err == nil {
-		err = tx.Commit()
-	}
-	if err != nil {
-		return fmt.Errorf("catalog delete %s: %w", key, err)
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("catalog delete %s: %w", key, ErrNotFound)
 	}
 	return nil
 }

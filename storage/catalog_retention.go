@@ -63,8 +63,13 @@ func (c *Catalog) DeleteMany(ctx context.Context, keys []string) error {
 		return fmt.Errorf("catalog delete: %w", err)
 	}
 	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `DELETE FROM segments WHERE key = ?`)
+	if err != nil {
+		return fmt.Errorf("catalog delete: %w", err)
+	}
+	defer stmt.Close()
 	for _, k := range keys {
-		if _, err := deleteSegment(ctx, tx, k); err != nil {
+		if _, err := stmt.ExecContext(ctx, k); err != nil {
 			return fmt.Errorf("catalog delete %s: %w", k, err)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -33,10 +32,21 @@ func upgradeCatalog(tx *sql.Tx) error {
 			}
 		}
 	}
-	// Finds whether any segment still uses an init when segments are forgotten.
-	_, err := tx.Exec(`CREATE INDEX IF NOT EXISTS segments_init ON segments (init_id) WHERE init_id IS NOT NULL`)
+	_, err := tx.Exec(initsCleanup)
 	return err
 }
+
+// initsCleanup drops an init section with the last segment that uses it, whichever
+// way rows are forgotten (retention, Delete, rebuild), inside SQLite: no round trip
+// per row. The index makes "does another segment use it" one probe.
+const initsCleanup = `
+CREATE INDEX IF NOT EXISTS segments_init ON segments (init_id) WHERE init_id IS NOT NULL;
+CREATE TRIGGER IF NOT EXISTS segments_forget_init AFTER DELETE ON segments
+WHEN OLD.init_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM segments WHERE init_id = OLD.init_id)
+BEGIN
+	DELETE FROM inits WHERE id = OLD.init_id;
+END;
+`
 
 // putInit records an init section once and returns its id, or nil for none.
 func putInit(ctx context.Context, db execQuerier, init []byte) (any, error) {
@@ -68,18 +78,3 @@ func (c *Catalog) SegmentsWithTables(ctx context.Context, camera string, from, t
 	return c.segments(ctx, camera, from, to, true)
 }
 
-// deleteSegment forgets the row with key, and its init section if no other row
-// uses it; false when there was no such row.
-func deleteSegment(ctx context.Context, tx *sql.Tx, key string) (bool, error) {
-	var initID sql.NullInt64
-	err := tx.QueryRowContext(ctx, `DELETE FROM segments WHERE key = ? RETURNING init_id`, key).Scan(&initID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil || !initID.Valid {
-		return err == nil, err
-	}
-	_, err = tx.ExecContext(ctx, `DELETE FROM inits WHERE id = ?1
-		AND NOT EXISTS (SELECT 1 FROM segments WHERE init_id = ?1)`, initID.Int64)
-	return true, err
-}

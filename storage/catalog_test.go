@@ -27,7 +27,7 @@ func seg(camera string, start time.Duration, dur time.Duration) storage.Segment 
 	}
 }
 
-func openCatalog(t *testing.T, path string) *storage.Catalog {
+func openCatalog(t testing.TB, path string) *storage.Catalog {
 	t.Helper()
 	c, err := storage.OpenCatalog(path)
 	if err != nil {
