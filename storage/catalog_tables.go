@@ -77,4 +77,3 @@ func nullBlob(b []byte) any {
 func (c *Catalog) SegmentsWithTables(ctx context.Context, camera string, from, to time.Time) ([]Segment, error) {
 	return c.segments(ctx, camera, from, to, true)
 }
-
