@@ -106,6 +106,18 @@ func (s *State) PruneSessions(ctx context.Context, idle, created time.Time) (int
 	return n, nil
 }
 
+// TrimSessions deletes userID's sessions but the newest keep, and returns how many
+// went.
+func (s *State) TrimSessions(ctx context.Context, userID int64, keep int) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?1 AND id_hash NOT IN
+		(SELECT id_hash FROM sessions WHERE user_id = ?1 ORDER BY created_ms DESC, id_hash LIMIT ?2)`, userID, keep)
+	if err != nil {
+		return 0, fmt.Errorf("state trim sessions: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
 // AddToken stores a token for username; a live token of the same name returns
 // ErrExists.
 func (s *State) AddToken(ctx context.Context, username, name string, hash []byte, now time.Time) (Token, error) {

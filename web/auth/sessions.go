@@ -30,6 +30,8 @@ const (
 	touchEvery = time.Minute
 	// maxCached bounds the cache; past it the cache starts over (entries reload).
 	maxCached = 10_000
+	// MaxSessionsPerUser bounds one user's sessions; a new one ends the oldest past it.
+	MaxSessionsPerUser = 64
 	// TokenPrefix starts every API token, so a leaked one is recognisable.
 	TokenPrefix = "straja_"
 )
@@ -84,8 +86,13 @@ func (s *Sessions) Create(ctx context.Context, u state.User, client string) (str
 	if err := s.DB.AddSession(ctx, h[:], u.ID, client, now); err != nil {
 		return "", err
 	}
-	// Opportunistic clean-up keeps the table to live sessions without a timer.
+	// Opportunistic clean-up keeps the table to live sessions without a timer, and
+	// each user to their newest MaxSessionsPerUser: signing in again and again (a
+	// script that should use a token) cannot grow the database without end.
 	if _, err := s.DB.PruneSessions(ctx, now.Add(-s.Idle), now.Add(-s.Absolute)); err != nil {
+		return "", err
+	}
+	if _, err := s.DB.TrimSessions(ctx, u.ID, MaxSessionsPerUser); err != nil {
 		return "", err
 	}
 	return secret, nil

@@ -149,3 +149,29 @@ func TestLimiter(t *testing.T) {
 		t.Error("after the others expired a new key is still refused")
 	}
 }
+
+// Signing in again and again keeps a user's newest MaxSessionsPerUser sessions: the
+// oldest end, the newest work.
+func TestSessionsPerUserBounded(t *testing.T) {
+	u, s, c := newSessions(t)
+	ctx := t.Context()
+	ana, err := u.Get(ctx, "ana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secrets []string
+	for range MaxSessionsPerUser + 5 {
+		c.t = c.t.Add(time.Second)
+		secret, err := s.Create(ctx, ana, "10.0.0.7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, secret)
+	}
+	for i, secret := range secrets {
+		_, err := s.Lookup(ctx, secret)
+		if old := i < 5; old != errors.Is(err, ErrNoSession) {
+			t.Errorf("session %d of %d: %v (the first 5 should have ended)", i+1, len(secrets), err)
+		}
+	}
+}
