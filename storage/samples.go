@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -20,7 +21,7 @@ import (
 //	runs      sync flags: alternating counts, sync first (the first may be 0)
 //
 // A fragment's samples lie back to back from its data offset, as the recorder writes
-// them. An hour at 25 fps with 1 s fragments takes about 3 bytes a sample.
+// them. A sample takes about 2–3 bytes (its size, mostly).
 const sampleTableFormat = 1
 
 // MaxSegmentSamples bounds the samples one sample table may describe (an hour-long
@@ -46,7 +47,8 @@ type SampleTableWriter struct {
 	durs  []byte
 	ctos  []byte
 	syncs []byte
-	n     int // samples added
+	out   []byte // the table is assembled here, then copied out
+	n     int    // samples added
 	bad   bool
 
 	dur     uint32 // the open duration run
@@ -65,7 +67,7 @@ type tableFragment struct {
 // Reset empties w for the next segment.
 func (w *SampleTableWriter) Reset() {
 	*w = SampleTableWriter{frags: w.frags[:0], sizes: w.sizes[:0], durs: w.durs[:0], ctos: w.ctos[:0],
-		syncs: w.syncs[:0], sync: true}
+		syncs: w.syncs[:0], out: w.out[:0], sync: true}
 }
 
 // Fragment starts the next fragment, whose first sample's data is dataOffset bytes
@@ -111,17 +113,14 @@ func (w *SampleTableWriter) Add(size, duration uint32, ptsOffset int32, sync boo
 	w.syncRun++
 }
 
-// Table returns the finished table in a new slice, or nil when there is nothing to
-// describe or the samples cannot be described (too many, a fragment without samples,
-// samples out of order).
+// Table returns the finished table in a new slice of its exact size, or nil when
+// there is nothing to describe or the samples cannot be described (too many, a
+// fragment without samples, samples not back to back).
 func (w *SampleTableWriter) Table() []byte {
 	if w.bad || w.n == 0 {
 		return nil
 	}
-	size := 1 + 2*binary.MaxVarintLen64*(1+len(w.frags)) + len(w.sizes) + len(w.durs) + len(w.ctos) + len(w.syncs) +
-		4*binary.MaxVarintLen64
-	b := make([]byte, 0, size)
-	b = append(b, sampleTableFormat)
+	b := append(w.out[:0], sampleTableFormat)
 	b = binary.AppendUvarint(b, uint64(len(w.frags)))
 	for _, f := range w.frags {
 		if f.samples == 0 {
@@ -135,7 +134,9 @@ func (w *SampleTableWriter) Table() []byte {
 	b = append(b, w.ctos...)
 	b = binary.AppendVarint(binary.AppendUvarint(b, uint64(w.ctoRun)), int64(w.cto))
 	b = append(b, w.syncs...)
-	return binary.AppendUvarint(b, uint64(w.syncRun))
+	b = binary.AppendUvarint(b, uint64(w.syncRun))
+	w.out = b
+	return bytes.Clone(b)
 }
 
 // ErrSampleTable is returned (wrapped) for a sample table that does not describe its
