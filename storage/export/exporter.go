@@ -230,7 +230,11 @@ func (e *Exporter) File(ctx context.Context, id, name string) (string, error) {
 	if err := ready(row); err != nil {
 		return "", err
 	}
-	return filepath.Join(e.o.Dir, row.ID, name), nil // row.ID came from newID: hex only
+	dir, err := e.dir(row.ID)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, name), nil
 }
 
 // WriteBundle writes the zip of a finished export: the clip, the manifest, its
@@ -249,7 +253,10 @@ func (e *Exporter) WriteBundle(ctx context.Context, w io.Writer, id string) erro
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(e.o.Dir, row.ID)
+	dir, err := e.dir(row.ID)
+	if err != nil {
+		return err
+	}
 	zw := zip.NewWriter(w)
 	add := func(name string, modified time.Time, r io.Reader) error {
 		fw, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store, Modified: modified})
@@ -306,12 +313,16 @@ func (e *Exporter) Delete(ctx context.Context, id, by, reason string) (Status, e
 	if len(reason) > 1000 {
 		return Status{}, &InputError{"reason", "is longer than 1000 bytes"}
 	}
+	dir, err := e.dir(id)
+	if err != nil {
+		return Status{}, err
+	}
 	row, err := e.o.DB.DeleteExport(ctx, id, by, reason)
 	if err != nil {
 		return Status{}, err
 	}
 	// Marked first: files a failed removal leaves are swept by the next Expire.
-	if err := os.RemoveAll(filepath.Join(e.o.Dir, row.ID)); err != nil { // row.ID came from newID: hex only
+	if err := os.RemoveAll(dir); err != nil {
 		return e.status(row), fmt.Errorf("export %s deleted, but its files stay: %w", row.ID, err)
 	}
 	e.log.Info("export deleted", "export", row.ID, "camera", row.Camera, "by", by)
@@ -375,11 +386,15 @@ func (e *Exporter) sweep(ctx context.Context) error {
 		if !ent.IsDir() {
 			continue
 		}
+		dir, err := e.dir(ent.Name())
+		if err != nil {
+			continue // not an export's
+		}
 		row, err := e.o.DB.Export(ctx, ent.Name())
 		if err != nil || row.Deleted.IsZero() {
 			continue // in use, or not ours to judge
 		}
-		if err := os.RemoveAll(filepath.Join(e.o.Dir, row.ID)); err != nil {
+		if err := os.RemoveAll(dir); err != nil {
 			errs = append(errs, fmt.Errorf("export %s: %w", row.ID, err))
 		}
 	}
@@ -501,6 +516,38 @@ func (e *Exporter) announce(req Request, st string, p float64) {
 }
 
 // newID is a random export id: 16 hex digits, safe in paths.
+// ValidID reports whether id is an export ID as Submit makes them: 16 lower-case hex
+// digits.
+func ValidID(id string) bool {
+	if len(id) != 16 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// dir is the directory of export id's files. Only a valid ID names one: a row of an
+// edited state database naming "../segments/cam" must not make a download read, or a
+// deletion or expiry remove, what is outside the exports directory (it removed a
+// camera's footage before this check).
+func (e *Exporter) dir(id string) (string, error) {
+	if !ValidID(id) {
+		return "", fmt.Errorf("export %q: not an export ID: %w", truncateID(id), state.ErrNotFound)
+	}
+	return filepath.Join(e.o.Dir, id), nil
+}
+
+func truncateID(id string) string {
+	if len(id) > 64 {
+		return id[:64] + "…"
+	}
+	return id
+}
+
 func newID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand)

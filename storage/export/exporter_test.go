@@ -296,3 +296,48 @@ func TestExporterUserShare(t *testing.T) {
 		t.Errorf("another user's export while admin holds 3 of 4 places: %v", err)
 	}
 }
+
+// A row of an edited state database whose ID is a path ("../victim") names no files:
+// downloading, deleting and expiring it touch nothing outside the exports directory.
+func TestExporterEditedRowID(t *testing.T) {
+	st, cat := playbacktest.NewDisk(t)
+	dir := t.TempDir()
+	db, err := state.Open(t.Context(), filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	victim := filepath.Join(dir, "victim")
+	if err := os.MkdirAll(victim, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(victim, export.ClipFile), []byte("footage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const id = "../victim"
+	if err := db.AddExport(t.Context(), state.Export{ID: id, Camera: "gate", From: t0, To: t0.Add(time.Second),
+		Reason: "r", User: "admin"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.FinishExport(t.Context(), id, 7, "00", "k"); err != nil {
+		t.Fatal(err)
+	}
+	opts := export.Options{Dir: filepath.Join(dir, "exports"), DB: db, Workers: 1, MaxRange: time.Hour, Keep: time.Hour,
+		Footage: cat, Builder: &export.Builder{Store: st, Catalog: cat}}
+	ex, err := export.NewExporter(t.Context(), opts, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := ex.File(t.Context(), id, export.ClipFile); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("File of %q: %q, %v; want ErrNotFound", id, p, err)
+	}
+	if _, err := ex.Delete(t.Context(), id, "admin", "cleanup"); !errors.Is(err, state.ErrNotFound) {
+		t.Errorf("Delete of %q: %v; want ErrNotFound", id, err)
+	}
+	if _, err := ex.Expire(t.Context(), time.Now().Add(24*time.Hour)); err == nil {
+		t.Errorf("Expire over a row with ID %q: no error", id)
+	}
+	if _, err := os.Stat(filepath.Join(victim, export.ClipFile)); err != nil {
+		t.Errorf("the file outside the exports directory: %v; want it kept", err)
+	}
+}
