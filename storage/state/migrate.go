@@ -70,6 +70,7 @@ var migrations = []migration{
 	{name: "hold camera sites", sql: holdCameraSitesSchema},
 	{name: "seal camera passwords", dirFn: sealPasswords},
 	{name: "export deletion", sql: exportDeleteSchema},
+	{name: "user roles", sql: rolesSchema},
 }
 
 // SchemaVersion is the schema version this binary creates and understands.

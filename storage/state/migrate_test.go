@@ -61,7 +61,7 @@ var fixtures = []struct {
 				t.Fatal(err)
 			}
 			want := []Grant{{"camera", "roof-east"}, {"site", "bastion"}}
-			if u.Role != "guard" || !u.Disabled || u.PasswordHash != "$argon2id$v=19$m=65536,t=2,p=2$c2FsdA$aGFzaA" ||
+			if !slices.Equal(u.Roles, []string{"guard"}) || !u.Disabled || u.PasswordHash != "$argon2id$v=19$m=65536,t=2,p=2$c2FsdA$aGFzaA" ||
 				!slices.Equal(u.Grants, want) || !u.Created.Equal(time.UnixMilli(1764500000000)) {
 				t.Errorf("user after upgrade = %+v, want the paznic.ion row as written with grants %v", u, want)
 			}
@@ -230,6 +230,19 @@ var fixtures = []struct {
 			if err != nil || !e.Deleted.Equal(time.UnixMilli(1764500300000)) || e.DeletedBy != "admin.dan" ||
 				e.DeleteReason != "dosar clasat" || e.User != "admin.ana" {
 				t.Errorf("deleted export after upgrade = %+v, %v; want the fixture row", e, err)
+			}
+		},
+	},
+	{ // 14: several roles per user (fixture 3's single-role guard checks the carried-over role)
+		seed: func(t *testing.T, db *sql.DB) {
+			mustExec(t, db, `INSERT INTO users (id, username, role, roles, password_hash, disabled, created_ms, updated_ms)
+				VALUES (8, 'it.mihai', 'guard', 'guard,itc', '$argon2id$v=19$m=65536,t=2,p=2$c2FsdA$aGFzaA', 0,
+				1764500000000, 1764500002000)`)
+		},
+		check: func(t *testing.T, s *State) {
+			u, err := s.User(t.Context(), "it.mihai")
+			if err != nil || !slices.Equal(u.Roles, []string{"guard", "itc"}) {
+				t.Errorf("user after upgrade = %+v, %v; want it.mihai with roles guard and itc", u, err)
 			}
 		},
 	},

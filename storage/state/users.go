@@ -35,7 +35,7 @@ var ErrExists = errors.New("already exists")
 type User struct {
 	ID           int64
 	Username     string
-	Role         string
+	Roles        []string // at least one, in the order web/auth documents them
 	PasswordHash string
 	Disabled     bool
 	Created      time.Time // UTC, millisecond precision
@@ -51,15 +51,20 @@ type Grant struct {
 
 func (g Grant) String() string { return g.Kind + ":" + g.Target }
 
-// AddUser stores a new user; a taken username returns ErrExists.
+// AddUser stores a new user with one role; a taken username returns ErrExists.
 func (s *State) AddUser(ctx context.Context, username, role, hash string) error {
-	return s.addUser(ctx, username, role, hash, false)
+	return s.addUser(ctx, username, []string{role}, hash, false)
+}
+
+// AddUserRoles stores a new user holding roles; a taken username returns ErrExists.
+func (s *State) AddUserRoles(ctx context.Context, username string, roles []string, hash string) error {
+	return s.addUser(ctx, username, roles, hash, false)
 }
 
 // AddFirstUser stores the user only if there is no user at all, in one statement so
 // two processes starting at once cannot both add one. It reports whether it did.
 func (s *State) AddFirstUser(ctx context.Context, username, role, hash string) (bool, error) {
-	err := s.addUser(ctx, username, role, hash, true)
+	err := s.addUser(ctx, username, []string{role}, hash, true)
 	if errors.Is(err, errNoRow) {
 		return false, nil
 	}
@@ -68,13 +73,17 @@ func (s *State) AddFirstUser(ctx context.Context, username, role, hash string) (
 
 var errNoRow = errors.New("no row inserted")
 
-func (s *State) addUser(ctx context.Context, username, role, hash string, onlyFirst bool) error {
+func (s *State) addUser(ctx context.Context, username string, roles []string, hash string, onlyFirst bool) error {
+	primary, list, err := joinRoles(roles)
+	if err != nil {
+		return fmt.Errorf("state add user %s: %w", username, err)
+	}
 	now := time.Now().UnixMilli()
-	q := `INSERT INTO users (username, role, password_hash, created_ms, updated_ms) SELECT ?1, ?2, ?3, ?4, ?4`
+	q := `INSERT INTO users (username, role, roles, password_hash, created_ms, updated_ms) SELECT ?1, ?2, ?3, ?4, ?5, ?5`
 	if onlyFirst {
 		q += ` WHERE NOT EXISTS (SELECT 1 FROM users)`
 	}
-	res, err := s.db.ExecContext(ctx, q, username, role, hash, now)
+	res, err := s.db.ExecContext(ctx, q, username, primary, list, hash, now)
 	if err != nil {
 		if strings.Contains(err.Error(), "UNIQUE constraint failed") {
 			return fmt.Errorf("state add user %s: %w", username, ErrExists)
@@ -115,7 +124,7 @@ func (s *State) userByID(ctx context.Context, id int64) (User, error) {
 }
 
 func (s *State) users(ctx context.Context, where string, arg any) ([]User, error) {
-	q := `SELECT u.id, u.username, u.role, u.password_hash, u.disabled, u.created_ms, u.updated_ms,
+	q := `SELECT u.id, u.username, u.role, u.roles, u.password_hash, u.disabled, u.created_ms, u.updated_ms,
 		COALESCE(g.kind, ''), COALESCE(g.target, '')
 		FROM users u LEFT JOIN grants g ON g.user_id = u.id` + where + ` ORDER BY u.username, g.kind, g.target`
 	args := []any{}
@@ -131,12 +140,16 @@ func (s *State) users(ctx context.Context, where string, arg any) ([]User, error
 	for rows.Next() {
 		var u User
 		var created, updated int64
-		var kind, target string
-		if err := rows.Scan(&u.ID, &u.Username, &u.Role, &u.PasswordHash, &u.Disabled, &created, &updated, &kind, &target); err != nil {
+		var kind, target, role, roles string
+		if err := rows.Scan(&u.ID, &u.Username, &role, &roles, &u.PasswordHash, &u.Disabled, &created, &updated, &kind, &target); err != nil {
 			return nil, fmt.Errorf("state users: %w", err)
 		}
 		if len(us) == 0 || us[len(us)-1].ID != u.ID {
 			u.Created, u.Updated = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
+			// A row written without roles (by SQL, not by this package) holds its role.
+			if u.Roles = splitRoles(roles); len(u.Roles) == 0 {
+				u.Roles = []string{role}
+			}
 			us = append(us, u)
 		}
 		if kind != "" {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,7 +94,7 @@ func TestUnknownUserCostsAHash(t *testing.T) {
 			t.Errorf("authenticate %s: %d Argon2id runs, want 1 whoever it is", tc.user, runs)
 		}
 		if tc.user == "ana" && tc.password == "Bastion-de-noapte" {
-			if err != nil || got.Username != "ana" || got.Role != RoleGuard {
+			if err != nil || got.Username != "ana" || !slices.Equal(got.Roles, []string{RoleGuard}) {
 				t.Errorf("authenticate ana = %+v, %v", got, err)
 			}
 		} else if !errors.Is(err, ErrBadCredentials) {
@@ -188,7 +189,7 @@ func TestAddFirstOnce(t *testing.T) {
 	if again, err := u.AddFirst(ctx, "admin"); again != "" || err != nil {
 		t.Errorf("second AddFirst = %q, %v; want nothing done", again, err)
 	}
-	if got, err := u.Authenticate(ctx, "admin", p); err != nil || got.Role != RoleAdmin {
+	if got, err := u.Authenticate(ctx, "admin", p); err != nil || !slices.Equal(got.Roles, []string{RoleAdmin}) {
 		t.Errorf("sign in with the printed password = %+v, %v", got, err)
 	}
 }

@@ -10,9 +10,10 @@ import (
 // Right is something a user may do with one camera's video or settings.
 type Right string
 
-// Rights, and which role holds which (roleRights). A role's rights reach only the
-// cameras granted to the user (by camera or by site), except RightView for itc, who
-// manage every camera but see no video.
+// Rights, and which role holds which (roleRights). A user holding several roles has
+// the union of their rights. A role's rights reach only the cameras granted to the
+// user (by camera or by site), except RightView for itc, who manage every camera but
+// see no video unless they also hold a video role.
 const (
 	RightView     Right = "view"     // the camera's settings and status
 	RightLive     Right = "live"     // live view
@@ -28,23 +29,63 @@ var roleRights = map[string][]Right{
 }
 
 // DefaultLookback is how far back a guard may play footage when not configured.
+// It bounds only a user whose playback right comes from guard alone: an administrator
+// who also guards reviews recordings as an administrator.
 const DefaultLookback = 7 * 24 * time.Hour
 
 // Principal is the signed-in caller of a request.
 type Principal struct {
 	UserID   int64
 	Username string
-	Role     string
+	Roles    []string // one or more
 	Grants   []state.Grant
-	// Lookback bounds how far back a guard may play footage (0: no bound).
+	// Lookback bounds how far back a guard may play footage (0: no bound); it counts
+	// only when the playback right comes from guard alone (GuardBound).
 	Lookback time.Duration
 	// Via is "session" or "token"; TokenName names the token.
 	Via       string
 	TokenName string
 }
 
-// HasRole reports whether p holds one of roles.
-func (p *Principal) HasRole(roles ...string) bool { return p != nil && slices.Contains(roles, p.Role) }
+// HasRole reports whether p holds any of roles.
+func (p *Principal) HasRole(roles ...string) bool {
+	if p == nil {
+		return false
+	}
+	for _, r := range p.Roles {
+		if slices.Contains(roles, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// Holds reports whether one of p's roles carries right r (on granted cameras).
+func (p *Principal) Holds(r Right) bool {
+	if p == nil {
+		return false
+	}
+	for _, role := range p.Roles {
+		if slices.Contains(roleRights[role], r) {
+			return true
+		}
+	}
+	return false
+}
+
+// GuardBound reports whether p's playback right comes from guard alone, which the
+// look-back bounds.
+func (p *Principal) GuardBound() bool {
+	if !p.HasRole(RoleGuard) {
+		return false
+	}
+	for _, role := range p.Roles {
+		if role != RoleGuard && slices.Contains(roleRights[role], RightPlayback) {
+			return false
+		}
+	}
+	return true
+}
 
 // Granted reports whether a grant covers the camera (directly or by its site).
 func (p *Principal) Granted(camera, site string) bool {
@@ -58,10 +99,10 @@ func (p *Principal) Granted(camera, site string) bool {
 
 // May reports whether p holds right r on the camera of that site.
 func (p *Principal) May(r Right, camera, site string) bool {
-	if p == nil || !slices.Contains(roleRights[p.Role], r) {
+	if !p.Holds(r) {
 		return false
 	}
-	if p.Role == RoleITC && r == RightView {
+	if r == RightView && p.HasRole(RoleITC) {
 		return true
 	}
 	return p.Granted(camera, site)
@@ -69,15 +110,15 @@ func (p *Principal) May(r Right, camera, site string) bool {
 
 // EarliestPlayback is the oldest time p may play footage from at now (zero: any).
 func (p *Principal) EarliestPlayback(now time.Time) time.Time {
-	if p == nil || p.Role != RoleGuard || p.Lookback <= 0 {
+	if p == nil || p.Lookback <= 0 || !p.GuardBound() {
 		return time.Time{}
 	}
 	return now.Add(-p.Lookback)
 }
 
 func principal(u state.User, lookback time.Duration) Principal {
-	p := Principal{UserID: u.ID, Username: u.Username, Role: u.Role, Grants: u.Grants}
-	if u.Role == RoleGuard {
+	p := Principal{UserID: u.ID, Username: u.Username, Roles: u.Roles, Grants: u.Grants}
+	if p.GuardBound() {
 		p.Lookback = lookback
 	}
 	return p

@@ -40,7 +40,7 @@ func TestSessionTimeouts(t *testing.T) {
 		if err != nil {
 			t.Fatalf("at %s: %v", c.t.Format("15:04"), err)
 		}
-		if p.Username != "ana" || p.Role != RoleGuard || p.Lookback != DefaultLookback || p.Via != "session" {
+		if p.Username != "ana" || !p.HasRole(RoleGuard) || p.Lookback != DefaultLookback || p.Via != "session" {
 			t.Fatalf("principal %+v", p)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"unicode"
 
@@ -54,12 +55,24 @@ func NewUsers(db *state.State, t Targets) *Users {
 	return &Users{DB: db, Hasher: NewHasher(DefaultParams, DefaultConcurrency), Targets: t}
 }
 
-// Add creates a user.
+// Add creates a user with one role.
 func (u *Users) Add(ctx context.Context, username, role, password string) error {
 	if err := CheckUsername(username); err != nil {
 		return err
 	}
 	if err := CheckRole(role); err != nil {
+		return err
+	}
+	return u.AddRoles(ctx, username, []string{role}, password)
+}
+
+// AddRoles creates a user holding roles (see CheckRoles).
+func (u *Users) AddRoles(ctx context.Context, username string, roles []string, password string) error {
+	if err := CheckUsername(username); err != nil {
+		return err
+	}
+	roles, err := CheckRoles(roles)
+	if err != nil {
 		return err
 	}
 	if err := CheckPassword(username, password); err != nil {
@@ -69,7 +82,7 @@ func (u *Users) Add(ctx context.Context, username, role, password string) error 
 	if err != nil {
 		return err
 	}
-	if err := u.DB.AddUser(ctx, username, role, hash); err != nil {
+	if err := u.DB.AddUserRoles(ctx, username, roles, hash); err != nil {
 		if errors.Is(err, state.ErrExists) {
 			return fmt.Errorf("username: %q is taken", username)
 		}
@@ -113,6 +126,28 @@ func (u *Users) SetPassword(ctx context.Context, username, password string) erro
 		return err
 	}
 	return u.DB.SetPassword(ctx, username, hash)
+}
+
+// ErrLastITC is returned (wrapped) when a change would leave no enabled itc user,
+// and so nobody to manage users.
+var ErrLastITC = errors.New("the last enabled itc user")
+
+// SetRoles replaces a user's roles (see CheckRoles) and returns them as stored. It
+// refuses to take itc from the last enabled itc user: nobody could manage users then.
+func (u *Users) SetRoles(ctx context.Context, username string, roles []string) ([]string, error) {
+	roles, err := CheckRoles(roles)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := u.user(ctx, username); err != nil {
+		return nil, err
+	}
+	err = u.DB.SetRoles(ctx, username, roles, RoleITC)
+	if errors.Is(err, state.ErrLastRole) {
+		return nil, fmt.Errorf("roles: %s is %w; give another user itc first, so someone can still manage users",
+			username, ErrLastITC)
+	}
+	return roles, err
 }
 
 // SetDisabled disables or re-enables a user.
@@ -256,6 +291,26 @@ func CheckRole(s string) error {
 		}
 	}
 	return fmt.Errorf("role: %q is not a role; use guard, admin or itc", s)
+}
+
+// CheckRoles accepts one or more of guard, admin and itc, and returns them without
+// repeats in the documented order, as they are stored.
+func CheckRoles(roles []string) ([]string, error) {
+	if len(roles) == 0 {
+		return nil, errors.New("roles: at least one role is needed (guard, admin or itc)")
+	}
+	for _, r := range roles {
+		if !slices.Contains(Roles, r) {
+			return nil, fmt.Errorf("roles: %q is not a role; use guard, admin or itc", r)
+		}
+	}
+	var out []string
+	for _, r := range Roles {
+		if slices.Contains(roles, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // CheckPassword: at least 12 characters, not the username, and not all of one kind
