@@ -161,7 +161,7 @@ func (s *Server) allowed(p Permission, r *http.Request) error {
 		if u.HasRole(p.roles...) {
 			return nil
 		}
-		return errorf(errForbidden, "the %s role may not do this", u.Role)
+		return errorf(errForbidden, "your roles (%s) may not do this", strings.Join(u.Roles, ", "))
 	case permCamera:
 		id := r.PathValue("id")
 		site := s.siteOf(id)

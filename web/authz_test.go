@@ -97,7 +97,7 @@ func TestRouteAuthorization(t *testing.T) {
 				case permRole:
 					want = slicesContains(rt.Permission.roles, role)
 				case permCamera:
-					p := auth.Principal{Role: role, Grants: []state.Grant{{Kind: "site", Target: "bastion"}}}
+					p := auth.Principal{Roles: []string{role}, Grants: []state.Grant{{Kind: "site", Target: "bastion"}}}
 					if role == auth.RoleITC {
 						p.Grants = nil
 					}
@@ -171,7 +171,7 @@ func TestCameraListFilteredPerUser(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &me); err != nil {
 		t.Fatal(err)
 	}
-	if me.Username != "guard" || me.Role != "guard" || strings.Join(me.Cameras, ",") != "bastion-gate" ||
+	if me.Username != "guard" || me.Role != "guard" || strings.Join(me.Roles, ",") != "guard" || strings.Join(me.Cameras, ",") != "bastion-gate" ||
 		me.Lookback != auth.DefaultLookback.Seconds() {
 		t.Errorf("/me of guard = %+v", me)
 	}

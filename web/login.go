@@ -100,7 +100,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	info(r.Context()).user = &auth.Principal{UserID: u.ID, Username: u.Username, Role: u.Role}
+	info(r.Context()).user = &auth.Principal{UserID: u.ID, Username: u.Username, Roles: u.Roles}
 	if err := s.record(r, audit.Event{Action: audit.ActionLogin}); err != nil {
 		_ = s.sessions.End(r.Context(), secret)
 		s.writeError(w, r, err)
@@ -127,7 +127,8 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 // meJSON is who the caller is and what they may see.
 type meJSON struct {
 	Username string        `json:"username"`
-	Role     string        `json:"role"`
+	Role     string        `json:"role"`  // the first of roles, for clients that know one
+	Roles    []string      `json:"roles"` // one or more; rights are their union
 	Grants   []state.Grant `json:"grants"`
 	Cameras  []string      `json:"cameras"`
 	Lookback float64       `json:"lookback_seconds,omitempty"`
@@ -136,7 +137,7 @@ type meJSON struct {
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 	u := principal(r)
-	out := meJSON{Username: u.Username, Role: u.Role, Grants: u.Grants, Cameras: []string{},
+	out := meJSON{Username: u.Username, Role: primaryRole(u.Roles), Roles: u.Roles, Grants: u.Grants, Cameras: []string{},
 		Lookback: u.Lookback.Seconds(), Via: u.Via}
 	if out.Grants == nil {
 		out.Grants = []state.Grant{}

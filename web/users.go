@@ -14,7 +14,8 @@ import (
 // userJSON is a user as the API shows it: never the password hash.
 type userJSON struct {
 	Username string        `json:"username"`
-	Role     string        `json:"role"`
+	Role     string        `json:"role"`  // the first of roles, for clients that know one
+	Roles    []string      `json:"roles"` // one or more, in the documented order
 	Disabled bool          `json:"disabled"`
 	Created  time.Time     `json:"created"`
 	Updated  time.Time     `json:"updated"`
@@ -26,7 +27,21 @@ func userOut(u state.User) userJSON {
 	if g == nil {
 		g = []state.Grant{}
 	}
-	return userJSON{Username: u.Username, Role: u.Role, Disabled: u.Disabled, Created: u.Created, Updated: u.Updated, Grants: g}
+	return userJSON{Username: u.Username, Role: primaryRole(u.Roles), Roles: rolesOut(u.Roles), Disabled: u.Disabled, Created: u.Created, Updated: u.Updated, Grants: g}
+}
+
+func primaryRole(roles []string) string {
+	if len(roles) == 0 {
+		return ""
+	}
+	return roles[0]
+}
+
+func rolesOut(roles []string) []string {
+	if roles == nil {
+		return []string{}
+	}
+	return roles
 }
 
 func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
@@ -44,17 +59,21 @@ func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
 
 type addUserRequest struct {
 	Username string        `json:"username"`
-	Role     string        `json:"role"`
+	Role     string        `json:"role"`  // one role, or
+	Roles    []string      `json:"roles"` // one or more
 	Password string        `json:"password"`
 	Grants   []state.Grant `json:"grants"`
 }
 
 // userError turns auth's "field: message" errors into a FieldError naming field.
 func userError(err error) error {
+	if err == nil {
+		return nil
+	}
 	if errors.Is(err, auth.ErrNoUser) {
 		return errorf(errNotFound, "%s", trimField(err, "username"))
 	}
-	for _, f := range []string{"username", "password", "role", "grants", "site", "camera", "grant", "name"} {
+	for _, f := range []string{"username", "password", "roles", "role", "grants", "site", "camera", "grant", "name"} {
 		if msg, ok := strings.CutPrefix(err.Error(), f+": "); ok {
 			if f == "site" || f == "camera" || f == "grant" {
 				f = "grants"
@@ -79,8 +98,17 @@ func (s *Server) handleAddUser(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := s.users.Add(r.Context(), req.Username, req.Role, req.Password); err != nil {
-		s.writeError(w, r, userError(err))
+	var err error
+	switch {
+	case req.Roles != nil && req.Role != "":
+		err = &FieldError{Field: "roles", Msg: "send roles or role, not both"}
+	case req.Roles != nil:
+		err = userError(s.users.AddRoles(r.Context(), req.Username, req.Roles, req.Password))
+	default:
+		err = userError(s.users.Add(r.Context(), req.Username, req.Role, req.Password))
+	}
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if len(req.Grants) > 0 {
@@ -95,7 +123,7 @@ func (s *Server) handleAddUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.record(r, audit.Event{Action: audit.ActionUserAdd, Detail: map[string]any{
-		"username": u.Username, "role": u.Role, "grants": grantStrings(u.Grants)}}); err != nil {
+		"username": u.Username, "roles": u.Roles, "grants": grantStrings(u.Grants)}}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -103,8 +131,9 @@ func (s *Server) handleAddUser(w http.ResponseWriter, r *http.Request) {
 }
 
 type updateUserRequest struct {
-	Disabled *bool   `json:"disabled"`
-	Password *string `json:"password"`
+	Disabled *bool     `json:"disabled"`
+	Password *string   `json:"password"`
+	Roles    *[]string `json:"roles"` // replaces the user's roles
 }
 
 func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
@@ -114,8 +143,8 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.Disabled == nil && req.Password == nil {
-		s.writeError(w, r, errorf(errBadRequest, "nothing to change: send disabled and/or password"))
+	if req.Disabled == nil && req.Password == nil && req.Roles == nil {
+		s.writeError(w, r, errorf(errBadRequest, "nothing to change: send disabled, password and/or roles"))
 		return
 	}
 	if req.Disabled != nil && *req.Disabled && name == principal(r).Username {
@@ -125,6 +154,20 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.users.Get(r.Context(), name); err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if req.Roles != nil { // first: a bad set changes nothing
+		roles, err := s.users.SetRoles(r.Context(), name, *req.Roles)
+		if err != nil {
+			s.writeError(w, r, userError(err))
+			return
+		}
+		s.sessions.Changed()
+		s.endLive(name) // a live view goes on only if still allowed: the player asks again
+		if err := s.record(r, audit.Event{Action: audit.ActionUserRoles, Detail: map[string]any{
+			"username": name, "roles": roles}}); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	if req.Password != nil {
 		if err := s.users.SetPassword(r.Context(), name, *req.Password); err != nil {

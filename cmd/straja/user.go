@@ -44,9 +44,9 @@ func recordCommand(ctx context.Context, cfg *configs.Config, db *state.State, ev
 // stdin is where --password-stdin reads; tests replace it.
 var stdin io.Reader = os.Stdin
 
-const userUsage = "user: want `user add|passwd|list|disable|enable|grant --config FILE ...`"
+const userUsage = "user: want `user add|passwd|list|disable|enable|grant|roles --config FILE ...`"
 
-// userCommand runs `straja user add|passwd|list|disable|enable|grant`. It works while
+// userCommand runs `straja user add|passwd|list|disable|enable|grant|roles`. It works while
 // the service runs: the state database is SQLite in WAL mode and waits up to 10 s
 // for the service's writes, and the service reads users from the database on every
 // use, so a change counts at once.
@@ -61,15 +61,17 @@ func userCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var username, role, site, camera *string
 	var fromStdin *bool
 	switch sub {
-	case "add", "passwd", "disable", "enable", "grant":
+	case "add", "passwd", "disable", "enable", "grant", "roles":
 		username = fs.String("username", "", "the user's name: 1-64 characters of a-z, 0-9, '.', '_', '-'")
 	case "list":
 	default:
 		return errors.New(userUsage)
 	}
 	switch sub {
+	case "roles":
+		role = fs.String("role", "", "the user's roles from now on: one or more of guard, admin, itc, comma-separated")
 	case "add":
-		role = fs.String("role", "", "guard, admin or itc")
+		role = fs.String("role", "", "guard, admin or itc; several comma-separated (guard,itc)")
 		fallthrough
 	case "passwd":
 		fromStdin = fs.Bool("password-stdin", false, "read the password from the first line of stdin (default: a random one, printed once)")
@@ -100,9 +102,11 @@ func userCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			grant = state.Grant{Kind: "camera", Target: *camera}
 		}
 	}
+	var roles []string
 	if role != nil {
-		if err := auth.CheckRole(*role); err != nil {
-			return fmt.Errorf("user add: --%w", err)
+		var err error
+		if roles, err = auth.CheckRoles(splitList(*role)); err != nil {
+			return fmt.Errorf("user %s: --role: %s", sub, strings.TrimPrefix(err.Error(), "roles: "))
 		}
 	}
 	var password string
@@ -131,7 +135,9 @@ func userCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	switch sub {
 	case "add":
-		err = users.Add(ctx, *username, *role, password)
+		err = users.AddRoles(ctx, *username, roles, password)
+	case "roles":
+		_, err = users.SetRoles(ctx, *username, roles)
 	case "passwd":
 		err = users.SetPassword(ctx, *username, password)
 	case "disable", "enable":
@@ -145,11 +151,12 @@ func userCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("user %s: %s", sub, flagNamed(err))
 	}
 	ev := audit.Event{Action: map[string]string{"add": audit.ActionUserAdd, "passwd": audit.ActionUserPassword,
-		"disable": audit.ActionUserDisable, "enable": audit.ActionUserEnable, "grant": audit.ActionUserGrants}[sub],
+		"disable": audit.ActionUserDisable, "enable": audit.ActionUserEnable, "grant": audit.ActionUserGrants,
+		"roles": audit.ActionUserRoles}[sub],
 		Detail: map[string]any{"username": *username, "by": "straja user " + sub}}
 	switch sub {
-	case "add":
-		ev.Detail["role"] = *role
+	case "add", "roles":
+		ev.Detail["roles"] = roles
 	case "grant":
 		ev.Detail["grant"] = grant.String()
 	}
@@ -158,7 +165,9 @@ func userCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	switch sub {
 	case "add":
-		fmt.Fprintf(stdout, "user %s added with role %s\n", *username, *role)
+		fmt.Fprintf(stdout, "user %s added with role %s\n", *username, strings.Join(roles, ","))
+	case "roles":
+		fmt.Fprintf(stdout, "roles of %s: %s\n", *username, strings.Join(roles, ","))
 	case "passwd":
 		fmt.Fprintf(stdout, "password of %s changed\n", *username)
 	case "disable":
@@ -177,6 +186,9 @@ func userCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // flagNamed turns auth's "field: why" into "--field: why", the flag the user typed.
 func flagNamed(err error) string {
 	msg := err.Error()
+	if m, ok := strings.CutPrefix(msg, "roles: "); ok {
+		return "--role: " + m
+	}
 	for _, f := range []string{"username", "role", "password", "site", "camera"} {
 		if strings.HasPrefix(msg, f+": ") {
 			return "--" + msg
@@ -236,14 +248,25 @@ func readPassword(r io.Reader) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-// listUsers prints users with role, state and grants; never hashes.
+// splitList splits a comma-separated flag value, dropping spaces and empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// listUsers prints users with roles, state and grants; never hashes.
 func listUsers(ctx context.Context, users *auth.Users, stdout io.Writer) error {
 	us, err := users.List(ctx)
 	if err != nil {
 		return err
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "USERNAME\tROLE\tDISABLED\tGRANTS")
+	fmt.Fprintln(w, "USERNAME\tROLES\tDISABLED\tGRANTS")
 	for _, u := range us {
 		grants := make([]string, len(u.Grants))
 		for i, g := range u.Grants {
@@ -253,7 +276,7 @@ func listUsers(ctx context.Context, users *auth.Users, stdout io.Writer) error {
 		if g == "" {
 			g = "-"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%v\t%s\n", u.Username, u.Role, map[bool]string{true: "yes", false: "no"}[u.Disabled], g)
+		fmt.Fprintf(w, "%s\t%s\t%v\t%s\n", u.Username, strings.Join(u.Roles, ","), map[bool]string{true: "yes", false: "no"}[u.Disabled], g)
 	}
 	return w.Flush()
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,7 +84,7 @@ func TestUserCommandRoundTrip(t *testing.T) {
 		t.Fatalf("add without --password-stdin printed %q, want the random password once", out)
 	}
 	itcPassword := m[2]
-	if u, err := signIn(t, dataDir, "itc-1", itcPassword); err != nil || u.Role != auth.RoleITC {
+	if u, err := signIn(t, dataDir, "itc-1", itcPassword); err != nil || !slices.Equal(u.Roles, []string{auth.RoleITC}) {
 		t.Errorf("sign in with the printed password: %+v, %v", u, err)
 	}
 	must(runUser(t, "", "grant", "--config", cfg, "--username", "ana.pop", "--site", "bastion"))
@@ -91,7 +92,7 @@ func TestUserCommandRoundTrip(t *testing.T) {
 	if out != "ana.pop may now see camera bastion-gate\n" {
 		t.Errorf("grant printed %q", out)
 	}
-	if u, err := signIn(t, dataDir, "ana.pop", "Bastion-de-noapte"); err != nil || u.Role != auth.RoleGuard {
+	if u, err := signIn(t, dataDir, "ana.pop", "Bastion-de-noapte"); err != nil || !slices.Equal(u.Roles, []string{auth.RoleGuard}) {
 		t.Errorf("sign in as ana.pop: %+v, %v", u, err)
 	}
 	must(runUser(t, "Alta-parola-de-zi\r\n", "passwd", "--config", cfg, "--username", "ana.pop", "--password-stdin"))
@@ -110,7 +111,7 @@ func TestUserCommandRoundTrip(t *testing.T) {
 	must(runUser(t, "", "disable", "--config", cfg, "--username", "itc-1"))
 
 	out = must(runUser(t, "", "list", "--config", cfg))
-	want := regexp.MustCompile(`(?m)^USERNAME +ROLE +DISABLED +GRANTS\nana\.pop +guard +no +camera:bastion-gate,site:bastion\nitc-1 +itc +yes +-\n$`)
+	want := regexp.MustCompile(`(?m)^USERNAME +ROLES +DISABLED +GRANTS\nana\.pop +guard +no +camera:bastion-gate,site:bastion\nitc-1 +itc +yes +-\n$`)
 	if !want.MatchString(out) {
 		t.Errorf("list printed\n%s\nwant ana.pop's grants and itc-1 disabled", out)
 	}
@@ -123,6 +124,24 @@ func TestUserCommandRoundTrip(t *testing.T) {
 	must(runUser(t, "", "enable", "--config", cfg, "--username", "itc-1"))
 	if out := must(runUser(t, "", "list", "--config", cfg)); !regexp.MustCompile(`(?m)^itc-1 +itc +no`).MatchString(out) {
 		t.Errorf("after enable, list printed\n%s", out)
+	}
+
+	// Several roles: an ITC engineer who also watches the cameras needs one account.
+	out = must(runUser(t, "Bastion-de-noapte\n", "add", "--config", cfg, "--username", "it.mihai", "--role", "itc, guard",
+		"--password-stdin"))
+	if out != "user it.mihai added with role guard,itc\n" {
+		t.Errorf("add with two roles printed %q", out)
+	}
+	if u, err := signIn(t, dataDir, "it.mihai", "Bastion-de-noapte"); err != nil || !slices.Equal(u.Roles, []string{auth.RoleGuard, auth.RoleITC}) {
+		t.Errorf("sign in as it.mihai: %+v, %v; want roles guard and itc", u, err)
+	}
+	out = must(runUser(t, "", "roles", "--config", cfg, "--username", "ana.pop", "--role", "admin,guard"))
+	if out != "roles of ana.pop: guard,admin\n" {
+		t.Errorf("roles printed %q", out)
+	}
+	if out := must(runUser(t, "", "list", "--config", cfg)); !regexp.MustCompile(`(?m)^ana\.pop +guard,admin +no`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^it\.mihai +guard,itc +no`).MatchString(out) {
+		t.Errorf("list after roles printed\n%s", out)
 	}
 }
 
@@ -142,6 +161,10 @@ func TestUserCommandBadInput(t *testing.T) {
 		{"", []string{"add", "--config", cfg, "--username", strings.Repeat("x", 65), "--role", "guard"}, "--username: 65 characters, at most 64"},
 		{"", []string{"add", "--config", cfg, "--username", "Bob", "--role", "guard"}, `--username: "Bob" has 'B'`},
 		{"", []string{"add", "--config", cfg, "--username", "bob", "--role", "root"}, `--role: "root" is not a role; use guard, admin or itc`},
+		{"", []string{"add", "--config", cfg, "--username", "bob", "--role", "guard,root"}, `user add: --role: "root" is not a role`},
+		{"", []string{"add", "--config", cfg, "--username", "bob"}, "user add: --role: at least one role is needed"},
+		{"", []string{"roles", "--config", cfg, "--username", "ana", "--role", ","}, "user roles: --role: at least one role is needed"},
+		{"", []string{"roles", "--config", cfg, "--username", "nimeni", "--role", "guard"}, `user roles: --username: no user "nimeni"`},
 		{"", []string{"add", "--config", cfg, "--username", "ana", "--role", "admin"}, `--username: "ana" is taken`},
 		{"scurt\n", []string{"add", "--config", cfg, "--username", "bob", "--role", "guard", "--password-stdin"}, "--password: 5 characters, at least 12 needed"},
 		{"bob.the.guard\n", []string{"add", "--config", cfg, "--username", "bob.the.guard", "--role", "guard", "--password-stdin"}, "--password: must not be the username"},
@@ -154,7 +177,7 @@ func TestUserCommandBadInput(t *testing.T) {
 		{"", []string{"grant", "--config", cfg, "--username", "ana", "--site", "turn"}, `--site: "turn" is not a configured site`},
 		{"", []string{"grant", "--config", cfg, "--username", "ana", "--camera", "palat-hall"}, `--camera: "palat-hall" is not a configured camera`},
 		{"", []string{"grant", "--config", cfg, "--username", "nimeni", "--site", "bastion"}, `--username: no user "nimeni"`},
-		{"", []string{"delete", "--config", cfg}, "user: want `user add|passwd|list|disable|enable|grant"},
+		{"", []string{"delete", "--config", cfg}, "user: want `user add|passwd|list|disable|enable|grant|roles"},
 		{"", []string{"list", "--config", cfg, "extra"}, `unexpected argument "extra"`},
 	} {
 		_, err := runUser(t, tc.stdin, tc.args...)
@@ -197,7 +220,7 @@ func TestFirstStartCreatesAdminOnce(t *testing.T) {
 	if strings.Contains(logs, m[1]) {
 		t.Errorf("the admin's password is in the log:\n%s", logs)
 	}
-	if u, err := signIn(t, dir, "admin", m[1]); err != nil || u.Role != auth.RoleAdmin {
+	if u, err := signIn(t, dir, "admin", m[1]); err != nil || !slices.Equal(u.Roles, []string{auth.RoleAdmin}) {
 		t.Errorf("sign in with the printed password: %+v, %v", u, err)
 	}
 	if out, _ := start(); strings.Contains(out, "created") {
@@ -239,7 +262,7 @@ func TestDemoUsers(t *testing.T) {
 		t.Errorf("demo printed %q", out)
 	}
 	for _, role := range auth.Roles {
-		if u, err := signIn(t, data, role, "Demo-parola-1"); err != nil || u.Role != role {
+		if u, err := signIn(t, data, role, "Demo-parola-1"); err != nil || !slices.Equal(u.Roles, []string{role}) {
 			t.Errorf("sign in as %s: %+v, %v", role, u, err)
 		}
 	}

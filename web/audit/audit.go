@@ -29,6 +29,7 @@ const (
 	ActionLogout       = "logout"
 	ActionUserAdd      = "user.add"
 	ActionUserGrants   = "user.grants"
+	ActionUserRoles    = "user.roles"
 	ActionUserDisable  = "user.disable"
 	ActionUserEnable   = "user.enable"
 	ActionUserPassword = "user.password"
