@@ -226,6 +226,10 @@ func parseTime(v, field string, def time.Time) (time.Time, error) {
 	if err != nil {
 		return t, &FieldError{field, fmt.Sprintf("want an RFC 3339 time such as 2026-11-25T14:05:00Z, got %q", truncate(v, 64))}
 	}
+	// 0001-01-01T00:00:00Z is the zero time, which callers read as "not given".
+	if t.Before(time.Unix(0, 0)) {
+		return t, &FieldError{field, fmt.Sprintf("%s is before 1970: no footage is that old", truncate(v, 64))}
+	}
 	return t.UTC(), nil
 }
 

@@ -134,6 +134,9 @@ func TestVideoBadInput(t *testing.T) {
 		{"/api/v1/cameras/bastion-gate/video.mp4?from=2026-11-25T14:00:00Z", 400, "to", "required"},
 		{videoURL(p0.Add(-time.Hour), p0.Add(-30*time.Minute)), 404, "", "no footage"},
 		{"/api/v1/cameras/bastion-gate/still.mp4?at=noon", 400, "at", "RFC 3339"},
+		// The zero time is not "not given".
+		{"/api/v1/cameras/bastion-gate/video.mp4?from=0001-01-01T00:00:00Z&to=0001-01-01T00:01:00Z", 400, "from", "before 1970"},
+		{"/api/v1/cameras/bastion-gate/timeline?from=1969-12-31T23:59:59Z", 400, "from", "before 1970"},
 		{"/api/v1/cameras/bastion-gate/timeline?buckets=0", 400, "buckets", "from 1"},
 		{"/api/v1/cameras/bastion-gate/timeline?from=" + p0.Format(time.RFC3339) + "&to=" + p0.Add(-time.Hour).Format(time.RFC3339),
 			400, "to", "after from"},
