@@ -104,8 +104,8 @@ func (p *Player) movie(ctx context.Context, camera string, from, to time.Time, s
 	if err != nil {
 		return nil, fmt.Errorf("movie %s: %w", camera, err)
 	}
-	// Pick the fragments: from the last keyframe at or before from, to the last one
-	// starting before to.
+	// Pick the fragments: from the last keyframe at or before from, to the first one
+	// starting at or after to.
 	type pick struct {
 		src  int
 		frag storage.Fragment
@@ -132,6 +132,11 @@ func (p *Player) movie(ctx context.Context, camera string, from, to time.Time, s
 		}
 		for _, f := range s.seg.Fragments[first:] {
 			if !s.seg.Start.Add(f.Start).Before(to) {
+				// And the next one: with reordering, the pictures it decodes first
+				// may be shown before to (the layout below takes only those).
+				if !still && len(picks) > 0 {
+					picks = append(picks, pick{i, f})
+				}
 				break
 			}
 			picks = append(picks, pick{i, f})

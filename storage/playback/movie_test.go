@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -477,5 +478,45 @@ func TestMovieBFrames(t *testing.T) {
 	}
 	if !reordered {
 		t.Error("no packet presented before the one decoded ahead of it: composition offsets lost")
+	}
+}
+
+// TestMovieBFramesEndAtFragmentBoundary checks that a movie of B-frame footage whose
+// end falls just before a fragment boundary still shows every picture before to:
+// pictures decoded in the next fragment are shown before it.
+func TestMovieBFramesEndAtFragmentBoundary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("encodes a clip")
+	}
+	ffmpeg := testutil.NeedTool(t, "ffmpeg")
+	path := filepath.Join(t.TempDir(), "bframes.mp4")
+	out, err := exec.Command(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "4",
+		"-pix_fmt", "yuv420p", "-c:v", "libx264", "-bf", "2", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
+		"-b:v", "500k", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, out)
+	}
+	c, err := clip.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, cat := playbacktest.NewDisk(t)
+	data := playbacktest.ClipSegment(t, c, 0, 100) // fragments of 25 frames: one a second
+	playbacktest.Store(t, st, cat, playbacktest.Segment(t, "gate", t0, data), data)
+	for _, to := range []time.Time{t0.Add(time.Second - 20*time.Millisecond), t0.Add(time.Second + 20*time.Millisecond), t0.Add(3*time.Second - 60*time.Millisecond)} {
+		from := t0
+		m, err := playback.New(cat, st, nil).Movie(t.Context(), "gate", from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown := make(map[int]bool)
+		for _, p := range probePackets(t, writeTemp(t, movieBytes(t, m))) {
+			shown[int(math.Round(p.pts*1000/40))] = true
+		}
+		for slot := 0; time.Duration(slot)*frame < to.Sub(from); slot++ {
+			if !shown[slot] {
+				t.Errorf("to %v: the picture at %v is missing", to.Sub(t0), time.Duration(slot)*frame)
+			}
+		}
 	}
 }
