@@ -11,6 +11,7 @@ import (
 
 	"github.com/straja-nvr/straja/streaming/webrtc"
 	"github.com/straja-nvr/straja/web/audit"
+	"github.com/straja-nvr/straja/web/auth"
 )
 
 // WHEP (RFC 9725) routes, served over the live server's Go API:
@@ -144,4 +145,34 @@ func (s *Server) endLive(username string) {
 		}
 		return true
 	})
+}
+
+// SweepLive ends, every interval until ctx ends, the live views of users that were
+// disabled or removed in the state database by another process (straja user
+// disable): the API ends them at once (endLive), but the CLI only changes the database.
+func (s *Server) SweepLive(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.sweepLive(ctx)
+		}
+	}
+}
+
+func (s *Server) sweepLive(ctx context.Context) {
+	owners := map[string]bool{}
+	s.liveOwners.Range(func(_, owner any) bool {
+		owners[owner.(string)] = true
+		return true
+	})
+	for name := range owners {
+		u, err := s.users.Get(ctx, name)
+		if errors.Is(err, auth.ErrNoUser) || err == nil && u.Disabled {
+			s.endLive(name)
+		}
+	}
 }

@@ -288,3 +288,27 @@ func TestLiveEndsWithUserChange(t *testing.T) {
 		})
 	}
 }
+
+// A user disabled in the database by another process (the CLI) loses their live
+// views at the next sweep.
+func TestLiveSweepDisabledElsewhere(t *testing.T) {
+	s, live := newWHEPServerOpts(t, webrtc.Options{IncludeLoopback: true, TCPPort: -1, ConnectTimeout: time.Minute})
+	r := newRequestAs("guard", "POST", "/api/v1/cameras/cam-1/whep", []byte(clientOffer(t, nil)))
+	r.Header.Set("Content-Type", "application/sdp")
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, r)
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("offer: %d %s", rec.Code, rec.Body)
+	}
+	s.sweepLive(t.Context())
+	if n := live.Sessions(); n != 1 {
+		t.Fatalf("%d live sessions after a sweep with the guard enabled; want 1", n)
+	}
+	if err := s.users.DB.SetDisabled(t.Context(), "guard", true); err != nil {
+		t.Fatal(err)
+	}
+	s.sweepLive(t.Context())
+	if n := live.Sessions(); n != 0 {
+		t.Errorf("%d live sessions after a sweep with the guard disabled; want none", n)
+	}
+}

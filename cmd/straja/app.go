@@ -275,6 +275,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.done = make(chan struct{})
 	m.wg.Go(func() { m.Alerts.Run(rctx, alertSource{rec}) })
 	m.wg.Go(func() { hr.Run(rctx, holdSweepInterval) })
+	m.wg.Go(func() { srv.SweepLive(rctx, liveSweepInterval) })
 	m.wg.Go(func() {
 		defer close(m.done)
 		if err := rec.Run(rctx); err != nil {
@@ -400,6 +401,10 @@ func (m *Main) Close() error {
 // holdSweepInterval is how often expired holds' storage locks are lifted and the held
 // footage recounted.
 const holdSweepInterval = time.Minute
+
+// liveSweepInterval is how soon a live view ends after its user is disabled by the
+// CLI (through the API it ends at once).
+const liveSweepInterval = 5 * time.Second
 
 // holdCameras lists the recorder's cameras with their sites, for site holds.
 func holdCameras(rec *recorder.Recorder) func() []holds.Camera {
