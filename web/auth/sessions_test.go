@@ -175,3 +175,30 @@ func TestSessionsPerUserBounded(t *testing.T) {
 		}
 	}
 }
+
+// A token stops working once its user is disabled (also by another process: after
+// the cache's recheck), and works again once enabled.
+func TestTokenOfDisabledUser(t *testing.T) {
+	u, s, c := newSessions(t)
+	ctx := t.Context()
+	secret, _, err := s.CreateToken(ctx, "ana", "script")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LookupToken(ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.DB.SetDisabled(ctx, "ana", true); err != nil { // as the CLI does: no Changed()
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(recheck)
+	if _, err := s.LookupToken(ctx, secret); !errors.Is(err, ErrNoSession) {
+		t.Errorf("token of a disabled user: %v; want ErrNoSession", err)
+	}
+	if err := u.DB.SetDisabled(ctx, "ana", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LookupToken(ctx, secret); err != nil {
+		t.Errorf("token after the user is enabled again: %v", err)
+	}
+}
