@@ -156,6 +156,7 @@ func (m *Main) Run(ctx context.Context) error {
 			rec.Close()
 			return fmt.Errorf("metrics.listen: %w", err)
 		}
+		mln = web.LimitListener(mln, metricsMaxConns, metricsMaxConns) // one scraper needs one
 	}
 	closeListeners := func() {
 		ln.Close()
@@ -401,6 +402,9 @@ func (m *Main) Close() error {
 // holdSweepInterval is how often expired holds' storage locks are lifted and the held
 // footage recounted.
 const holdSweepInterval = time.Minute
+
+// metricsMaxConns caps the loopback metrics listener's connections.
+const metricsMaxConns = 16
 
 // liveSweepInterval is how soon a live view ends after its user is disabled by the
 // CLI (through the API it ends at once).
