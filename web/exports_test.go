@@ -83,30 +83,9 @@ func TestExportInput(t *testing.T) {
 		t.Errorf("a guard's export: %d, want 403", rec.Code)
 	}
 	// A refused request exports nothing, so the trail has no export entry.
-	if n := len(exportEntries(t, s)); n != 0 {
+	if n := len(auditOf(t, s, "export")); n != 0 {
 		t.Errorf("%d export entries in the audit trail after refused requests, want 0", n)
 	}
-}
-
-// exportEntries are the audit trail's export entries.
-func exportEntries(t *testing.T, s *Server) []string {
-	t.Helper()
-	rec := serve(s, newRequestAs("admin", "GET", "/api/v1/audit?action=export", nil))
-	var page struct {
-		Entries []struct {
-			User   string          `json:"user"`
-			Camera string          `json:"camera"`
-			Detail json.RawMessage `json:"detail"`
-		} `json:"entries"`
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil {
-		t.Fatalf("audit: %d %s", rec.Code, rec.Body)
-	}
-	var out []string
-	for _, e := range page.Entries {
-		out = append(out, e.User+" "+e.Camera+" "+string(e.Detail))
-	}
-	return out
 }
 
 // An accepted export is 202 with an id; it is listed for its camera's admins, shows
@@ -147,7 +126,7 @@ func TestExportQueue(t *testing.T) {
 	if rec := postExport(s, auth.RoleAdmin, body); rec.Code != http.StatusAccepted {
 		t.Fatalf("second export: %d %s", rec.Code, rec.Body)
 	}
-	entries := exportEntries(t, s)
+	entries := auditOf(t, s, "export")
 	if len(entries) != 2 || !strings.Contains(entries[0], "admin bastion-gate") || !strings.Contains(entries[0], `"reason":"dosar 12/2026"`) ||
 		!strings.Contains(entries[0], `"from":"2026-11-25T14:00:30Z"`) {
 		t.Errorf("audit entries of two exports: %q", entries)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/straja-nvr/straja/internal/testutil"
+	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/storage/export"
 	"github.com/straja-nvr/straja/storage/playback/playbacktest"
 	"github.com/straja-nvr/straja/storage/state"
@@ -23,18 +24,7 @@ import (
 // workers stop with the context; an export left running by a stopped service is
 // failed at the next start, saying so.
 func TestExporter(t *testing.T) {
-	st, cat := playbacktest.NewDisk(t)
-	playbacktest.Record(t, st, cat, "gate", t0, 3, 4*time.Second)
-	dir := t.TempDir()
-	db, err := state.Open(t.Context(), filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	keys, err := export.OpenKeys(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, cat, db, keys, dir := exporterFixture(t)
 	opts := export.Options{Dir: filepath.Join(dir, "exports"), DB: db, Workers: 1, Queue: 1, MaxRange: time.Hour,
 		Footage: cat, Builder: &export.Builder{Store: st, Catalog: cat, Keys: keys}}
 	var heard struct {
@@ -162,18 +152,7 @@ func TestBuildChecksSpace(t *testing.T) {
 // why; it refuses no reason, an unknown export and one in progress. Expire deletes, as
 // the service, what is older than Keep, and sweeps what a cut-short deletion left.
 func TestExporterDeleteAndExpire(t *testing.T) {
-	st, cat := playbacktest.NewDisk(t)
-	playbacktest.Record(t, st, cat, "gate", t0, 3, 4*time.Second)
-	dir := t.TempDir()
-	db, err := state.Open(t.Context(), filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	keys, err := export.OpenKeys(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, cat, db, keys, dir := exporterFixture(t)
 	exportsDir := filepath.Join(dir, "exports")
 	ex, err := export.NewExporter(t.Context(), export.Options{Dir: exportsDir, DB: db, Workers: 1, Queue: 4,
 		MaxRange: time.Hour, Keep: time.Hour, Footage: cat, Builder: &export.Builder{Store: st, Catalog: cat, Keys: keys}},
@@ -340,4 +319,23 @@ func TestExporterEditedRowID(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(victim, export.ClipFile)); err != nil {
 		t.Errorf("the file outside the exports directory: %v; want it kept", err)
 	}
+}
+
+// exporterFixture records three 4-second segments of camera gate on disk and opens a
+// state database and signing keys in a temporary directory, returned for the exports.
+func exporterFixture(t *testing.T) (*storage.Disk, *storage.Catalog, *state.State, *export.Keys, string) {
+	t.Helper()
+	st, cat := playbacktest.NewDisk(t)
+	playbacktest.Record(t, st, cat, "gate", t0, 3, 4*time.Second)
+	dir := t.TempDir()
+	db, err := state.Open(t.Context(), filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	keys, err := export.OpenKeys(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, cat, db, keys, dir
 }

@@ -447,18 +447,7 @@ func TestMovieBFrames(t *testing.T) {
 	if testing.Short() {
 		t.Skip("encodes a clip")
 	}
-	ffmpeg := testutil.NeedTool(t, "ffmpeg")
-	path := filepath.Join(t.TempDir(), "bframes.mp4")
-	out, err := exec.Command(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "8",
-		"-pix_fmt", "yuv420p", "-c:v", "libx264", "-bf", "2", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
-		"-b:v", "1000k", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg: %v %s", err, out)
-	}
-	c, err := clip.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := bframeClip(t, 8)
 	st, cat := playbacktest.NewDisk(t)
 	for i := range 2 {
 		data := playbacktest.ClipSegment(t, c, i*100, 100)
@@ -488,18 +477,7 @@ func TestMovieBFramesEndAtFragmentBoundary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("encodes a clip")
 	}
-	ffmpeg := testutil.NeedTool(t, "ffmpeg")
-	path := filepath.Join(t.TempDir(), "bframes.mp4")
-	out, err := exec.Command(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "4",
-		"-pix_fmt", "yuv420p", "-c:v", "libx264", "-bf", "2", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
-		"-b:v", "500k", path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg: %v %s", err, out)
-	}
-	c, err := clip.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := bframeClip(t, 4)
 	st, cat := playbacktest.NewDisk(t)
 	data := playbacktest.ClipSegment(t, c, 0, 100) // fragments of 25 frames: one a second
 	playbacktest.Store(t, st, cat, playbacktest.Segment(t, "gate", t0, data), data)
@@ -519,4 +497,22 @@ func TestMovieBFramesEndAtFragmentBoundary(t *testing.T) {
 			}
 		}
 	}
+}
+
+// bframeClip encodes seconds of 25 fps H.264 with two B-frames and a keyframe every
+// 2 s (50 frames) with ffmpeg.
+func bframeClip(t *testing.T, seconds int) *clip.Clip {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bframes.mp4")
+	out, err := exec.Command(testutil.NeedTool(t, "ffmpeg"), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
+		"-t", strconv.Itoa(seconds), "-pix_fmt", "yuv420p", "-c:v", "libx264", "-bf", "2", "-g", "50", "-keyint_min", "50",
+		"-sc_threshold", "0", "-b:v", "1000k", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, out)
+	}
+	c, err := clip.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
