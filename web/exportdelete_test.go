@@ -1,10 +1,8 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,29 +18,7 @@ import (
 
 // deleteServer is exportServer with its state database and exports directory.
 func deleteServer(t *testing.T) (*Server, *state.State, string) {
-	t.Helper()
-	cat := newCatalog(t, minuteSegments("bastion-gate", t0, 3), minuteSegments("palat-hall", t0, 3))
-	dir := t.TempDir()
-	db, err := state.Open(context.Background(), filepath.Join(dir, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	keys, err := export.OpenKeys(filepath.Join(dir, "keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	exports := filepath.Join(dir, "exports")
-	ex, err := export.NewExporter(context.Background(), export.Options{Dir: exports,
-		Builder: &export.Builder{Keys: keys}, DB: db, Workers: 1, Queue: 4, MaxRange: time.Hour, Footage: cat},
-		slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := authServer(t, func(o *Options) {
-		o.Exports = ex
-		o.Cameras = fakeCameras{{ID: "bastion-gate", Name: "Poarta", Site: "bastion"}, {ID: "palat-hall", Site: "palat"}}
-	})
+	s, _, db, exports := exportRig(t, 4)
 	return s, db, exports
 }
 

@@ -19,6 +19,13 @@ import (
 // exportServer is authServer (admin granted site bastion only) with a real exporter
 // whose workers do not run, so exports stay queued, and a queue of two.
 func exportServer(t *testing.T) (*Server, *export.Exporter) {
+	s, ex, _, _ := exportRig(t, 1)
+	return s, ex
+}
+
+// exportRig is authServer (admin granted site bastion only) with a real exporter of
+// queue places whose workers do not run, its state database and exports directory.
+func exportRig(t *testing.T, queue int) (*Server, *export.Exporter, *state.State, string) {
 	t.Helper()
 	cat := newCatalog(t, minuteSegments("bastion-gate", t0, 3), minuteSegments("palat-hall", t0, 3))
 	dir := t.TempDir()
@@ -31,8 +38,9 @@ func exportServer(t *testing.T) (*Server, *export.Exporter) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, err := export.NewExporter(context.Background(), export.Options{Dir: filepath.Join(dir, "exports"),
-		Builder: &export.Builder{Keys: keys}, DB: db, Workers: 1, Queue: 1, MaxRange: time.Hour, Footage: cat},
+	exports := filepath.Join(dir, "exports")
+	ex, err := export.NewExporter(context.Background(), export.Options{Dir: exports,
+		Builder: &export.Builder{Keys: keys}, DB: db, Workers: 1, Queue: queue, MaxRange: time.Hour, Footage: cat},
 		slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +49,7 @@ func exportServer(t *testing.T) (*Server, *export.Exporter) {
 		o.Exports = ex
 		o.Cameras = fakeCameras{{ID: "bastion-gate", Name: "Poarta", Site: "bastion"}, {ID: "palat-hall", Site: "palat"}}
 	})
-	return s, ex
+	return s, ex, db, exports
 }
 
 func postExport(s *Server, role, body string) *httptest.ResponseRecorder {
