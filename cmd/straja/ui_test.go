@@ -529,7 +529,7 @@ func TestUIBrowser(t *testing.T) {
 
 		// A weak password: the API's reason shows, and the field is marked.
 		u.run(chromedp.Evaluate[bool](`document.getElementById('add-username').value = 'paznic.noapte',
-			document.getElementById('add-role').value = 'guard',
+			document.querySelector('#add-roles input[value="guard"]').checked = true,
 			document.getElementById('add-password').value = 'scurta',
 			document.getElementById('add').requestSubmit(), true`))
 		u.waitJS(10*time.Second, "the error", `!document.getElementById('add-error').hidden`)
@@ -560,6 +560,34 @@ func TestUIBrowser(t *testing.T) {
 		u.waitJS(10*time.Second, "the grants saved", editor+` === null && `+row+`.querySelectorAll('.grant').length === 2`)
 		if got := u.grantsOf("paznic.noapte"); !slices.Equal(got, []string{"site:bastion", "site:palat"}) {
 			t.Errorf("paznic.noapte's grants after the edit: %q, want both sites", got)
+		}
+
+		// Edit the roles: none is refused in place, then guard and itc.
+		u.run(chromedp.Evaluate[bool](row + `.querySelectorAll('.actions button')[3].click(), true`))
+		u.waitJS(10*time.Second, "the roles editor", editor+`?.dataset.editor === 'roles'`)
+		// The editor's texts follow the language (langCheck reloads, which would close it).
+		texts := editor + `.innerText`
+		ro := uiEval[string](u, texts)
+		u.run(chromedp.Evaluate[bool](`document.getElementById('lang').click(), true`))
+		u.waitJS(10*time.Second, "English", `document.documentElement.lang === 'en'`)
+		en := uiEval[string](u, texts)
+		u.run(chromedp.Evaluate[bool](`document.getElementById('lang').click(), true`))
+		u.waitJS(10*time.Second, "Romanian again", `document.documentElement.lang === 'ro'`)
+		if !strings.Contains(ro, "Personal IT&C") || !strings.Contains(en, "IT&C staff") || strings.Contains(ro+en, "⟦") {
+			t.Errorf("the roles editor in Romanian %q and in English %q", ro, en)
+		}
+		u.run(chromedp.Evaluate[bool](editor + `.querySelector('input[value="guard"]').click(), ` +
+			editor + `.querySelector('button.primary').click(), true`))
+		u.waitJS(10*time.Second, "the roles error", `!`+editor+`.querySelector('.error').hidden`)
+		if !uiEval[bool](u, editor+`.querySelector('fieldset.roles').getAttribute('aria-invalid') === 'true'`) {
+			t.Error("the roles are not marked after saving none")
+		}
+		u.run(chromedp.Evaluate[bool](editor + `.querySelector('input[value="guard"]').click(), ` +
+			editor + `.querySelector('input[value="itc"]').click(), ` +
+			editor + `.querySelector('button.primary').click(), true`))
+		u.waitJS(10*time.Second, "the roles saved", editor+` === null && `+row+`.querySelectorAll('td.roles .role').length === 2`)
+		if got := u.rolesOf("paznic.noapte"); !slices.Equal(got, []string{"guard", "itc"}) {
+			t.Errorf("paznic.noapte's roles after the edit: %q, want guard and itc", got)
 		}
 
 		// Reset the password: a weak one is refused in place, then a good one.
@@ -785,6 +813,23 @@ func TestUIBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("a guard who is also itc gets the pages of both", func(t *testing.T) {
+		u.t = t
+		u.logout()
+		u.fillLogin("paznic.noapte", "Noapte-lunga-8")
+		u.waitJS(15*time.Second, "the live page", `location.pathname === '/' && document.documentElement.dataset.ready === 'true'`)
+		if links, want := u.navLinks(), []string{"live", "users", "cameras", "health", "alerts", "retention", "playback"}; !slices.Equal(links, want) {
+			t.Errorf("guard+itc header links %q, want %q", links, want)
+		}
+		if who := uiEval[string](u, `document.getElementById('user').innerText`); !strings.Contains(who, "Agent de pază, Personal IT&C") {
+			t.Errorf("user menu %q does not name both roles", who)
+		}
+		u.navigate("/ui/users.html")
+		u.waitJS(10*time.Second, "the users page", `document.querySelector('#users tbody tr[data-user="paznic.noapte"]') !== null`)
+		u.navigate("/ui/audit.html")
+		u.waitJS(10*time.Second, "the audit page refused", `document.getElementById('forbidden') !== null`)
+	})
+
 	// Last: it locks this client address out of signing in for a minute. The wait
 	// shown can be 1 second when an earlier failure (the wrong password above) is
 	// about to leave the window.
@@ -848,6 +893,26 @@ func (u *uiSession) grantsOf(username string) []string {
 		}
 		slices.Sort(out)
 		return out
+	}
+	u.t.Fatalf("%s is not among the users: %s", username, body)
+	return nil
+}
+
+// rolesOf asks the API, with the browser's cookie, for a user's roles.
+func (u *uiSession) rolesOf(username string) []string {
+	u.t.Helper()
+	code, body := uiGet(u.t, u.base+"/api/v1/users", u.cookie())
+	var users []struct {
+		Username string   `json:"username"`
+		Roles    []string `json:"roles"`
+	}
+	if err := json.Unmarshal([]byte(body), &users); code != http.StatusOK || err != nil {
+		u.t.Fatalf("GET /api/v1/users: %d %v %q", code, err, body)
+	}
+	for _, x := range users {
+		if x.Username == username {
+			return x.Roles
+		}
 	}
 	u.t.Fatalf("%s is not among the users: %s", username, body)
 	return nil

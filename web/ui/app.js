@@ -9,7 +9,8 @@ export const LOGIN_PAGE = '/ui/login.html';
 
 /**
  * PAGES are the pages of the header, with the roles that may use each: as the
- * server's role rights have it (web/auth: only guards watch live video).
+ * server's role rights have it (web/auth: only guards watch live video). A user
+ * holding several roles gets the pages of each.
  */
 export const PAGES = [
   { id: 'live', href: '/', roles: ['guard'], key: 'live' },
@@ -26,9 +27,21 @@ export const PAGES = [
   { id: 'playback', href: '/ui/playback.html', roles: ['guard', 'admin'], key: 'playback' },
 ];
 
-/** homeFor is the first page a role may use. */
-export function homeFor(role) {
-  const p = PAGES.find((pg) => pg.roles.includes(role));
+/** rolesOf is the roles of a /api/v1/me answer (a service without users has none). */
+export function rolesOf(me) {
+  if (!me) return [];
+  if (Array.isArray(me.roles)) return me.roles;
+  return me.role ? [me.role] : [];
+}
+
+/** hasRole reports whether the user of a /api/v1/me answer holds any of roles. */
+export function hasRole(me, ...roles) {
+  return rolesOf(me).some((r) => roles.includes(r));
+}
+
+/** homeFor is the first page any of roles may use. */
+export function homeFor(roles) {
+  const p = PAGES.find((pg) => pg.roles.some((r) => roles.includes(r)));
   return p ? p.href : '/';
 }
 
@@ -118,7 +131,7 @@ onLangChange(() => {
 /**
  * startPage sets up the header of page (an id of PAGES) and resolves with the
  * signed-in user (GET /api/v1/me; {} on a service without sign-in), or null for a
- * user whose role may not use the page, who gets a notice instead.
+ * user none of whose roles may use the page, who gets a notice instead.
  */
 export async function startPage(page) {
   const roles = PAGES.find((p) => p.id === page).roles;
@@ -134,11 +147,11 @@ export async function startPage(page) {
   if (me) {
     const box = document.getElementById('user');
     bindText(document.getElementById('user-name'), () => me.username);
-    bindText(document.getElementById('user-role'), () => T.roles[me.role] || me.role);
+    bindText(document.getElementById('user-role'), () => rolesOf(me).map((r) => T.roles[r] || r).join(', '));
     box.hidden = false;
     document.getElementById('logout').addEventListener('click', logout);
   }
-  if (me && !roles.includes(me.role)) {
+  if (me && !hasRole(me, ...roles)) {
     const main = document.querySelector('main');
     main.replaceChildren();
     const p = document.createElement('p');
@@ -193,7 +206,7 @@ function renderNav(page, me) {
   const nav = document.getElementById('nav');
   nav.replaceChildren();
   for (const pg of PAGES) {
-    if (me && !pg.roles.includes(me.role)) continue; // the API would refuse it anyway
+    if (me && !hasRole(me, ...pg.roles)) continue; // the API would refuse it anyway
     const a = document.createElement('a');
     a.href = pg.href;
     a.dataset.page = pg.id;

@@ -1,8 +1,8 @@
 // login.js — the sign-in form: POST /api/v1/login, then back to the page that sent
-// the browser here (?next=), or the first page of the user's role.
+// the browser here (?next=), or the first page of the user's roles.
 
 import { T } from './strings.js';
-import { ApiError, bindText, homeFor, setupLangSwitch } from './app.js';
+import { ApiError, bindText, homeFor, rolesOf, setupLangSwitch } from './app.js';
 
 const form = document.getElementById('login');
 const user = document.getElementById('username');
@@ -72,7 +72,7 @@ async function signIn(ev) {
     if (!dest) {
       try {
         const me = await (await fetch('/api/v1/me', { cache: 'no-store', credentials: 'same-origin' })).json();
-        dest = homeFor(me.role);
+        dest = homeFor(rolesOf(me));
       } catch {
         dest = '/';
       }

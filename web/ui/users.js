@@ -1,5 +1,5 @@
 // users.js — the users page (IT&C): list, add, disable/enable, reset a password and
-// edit the sites and cameras a user may see. Errors show the API's words and mark
+// edit a user's roles and the sites and cameras they may see. Errors show the API's words and mark
 // the field it names.
 
 import { T, fmtDate } from './strings.js';
@@ -13,7 +13,7 @@ const addGrants = document.getElementById('add-grants');
 let sites = []; // [{id, name}]
 let cams = []; // [{id, name, site}]
 let users = [];
-let editor = null; // {username, kind: 'password'|'grants', row}
+let editor = null; // {username, kind: 'password'|'roles'|'grants', row}
 let addPicker = null;
 
 /** say shows an outcome (fn gives the text in the active language) and clears errors. */
@@ -64,6 +64,32 @@ function grantPicker(box, grants = []) {
   });
 }
 
+/** ROLES are the roles in the order the service documents them. */
+const ROLES = ['guard', 'admin', 'itc'];
+
+/** rolePicker fills box with a tick box per role, ticked for roles, and returns the reader. */
+function rolePicker(box, roles = []) {
+  for (const l of box.querySelectorAll('label')) l.remove();
+  for (const r of ROLES) {
+    const label = h('label');
+    const cb = h('input');
+    cb.type = 'checkbox';
+    cb.value = r;
+    cb.checked = roles.includes(r);
+    label.append(cb, ' ', h('span', '', `roles.${r}`));
+    box.append(label);
+  }
+  return () => readRoles(box);
+}
+
+function readRoles(box) {
+  return [...box.querySelectorAll('input[type=checkbox]:checked')].map((cb) => cb.value);
+}
+
+function userRoles(u) {
+  return Array.isArray(u.roles) ? u.roles : [u.role];
+}
+
 function grantChip(g) {
   const span = h('span', 'grant');
   const list = g.kind === 'site' ? sites : cams;
@@ -103,9 +129,12 @@ function render() {
       button(u.disabled ? 'users.enable' : 'users.disable', () => setDisabled(u, !u.disabled)),
       button('users.resetPassword', () => openEditor(u, 'password')),
       button('users.editGrants', () => openEditor(u, 'grants')),
+      button('users.editRoles', () => openEditor(u, 'roles')),
     );
     actions.append(box);
-    tr.append(data('td', u.username), h('td', '', `roles.${u.role}`),
+    const roles = h('td', 'roles');
+    roles.append(...userRoles(u).map((r) => h('span', 'role', `roles.${r}`)));
+    tr.append(data('td', u.username), roles,
       h('td', '', u.disabled ? 'users.disabled' : 'users.active'), grants, created, actions);
     rows.push(tr);
     if (editor && editor.username === u.username) rows.push(editor.row);
@@ -135,7 +164,7 @@ async function setDisabled(u, disabled) {
   }
 }
 
-/** openEditor opens the password or grants editor under u's row. */
+/** openEditor opens the password, roles or grants editor under u's row. */
 function openEditor(u, kind) {
   const tr = h('tr', 'editor');
   tr.dataset.editor = kind;
@@ -170,6 +199,17 @@ function openEditor(u, kind) {
     };
     submit.fields = { password: input };
     setTimeout(() => input.focus());
+  } else if (kind === 'roles') {
+    const fs = h('fieldset', 'roles');
+    fs.append(h('legend', '', 'users.add.roles'));
+    const read = rolePicker(fs, userRoles(u));
+    bar.append(save, cancel);
+    td.append(err, fs, h('p', 'hint muted', 'users.rolesHint'), bar);
+    submit = async () => {
+      await api(userPath(u), { method: 'PATCH', body: { roles: read() } });
+      return () => T.users.rolesDone(u.username);
+    };
+    submit.fields = { roles: fs };
   } else {
     const fs = h('fieldset', 'grants');
     fs.append(h('legend', '', 'users.add.grants'));
@@ -204,13 +244,13 @@ async function addUser(ev) {
   ev.preventDefault();
   const f = {
     username: document.getElementById('add-username'),
-    role: document.getElementById('add-role'),
+    roles: document.getElementById('add-roles'),
     password: document.getElementById('add-password'),
     grants: addGrants,
   };
   const box = document.getElementById('add-error');
   const submit = document.getElementById('add-submit');
-  const body = { username: f.username.value.trim(), role: f.role.value, password: f.password.value, grants: addPicker() };
+  const body = { username: f.username.value.trim(), roles: readRoles(f.roles), password: f.password.value, grants: addPicker() };
   submit.disabled = true;
   try {
     await api('/api/v1/users', { method: 'POST', body });
