@@ -148,8 +148,9 @@ func (s *Server) endLive(username string) {
 }
 
 // SweepLive ends, every interval until ctx ends, the live views of users that were
-// disabled or removed in the state database by another process (straja user
-// disable): the API ends them at once (endLive), but the CLI only changes the database.
+// disabled, removed or left without a live role in the state database by another
+// process (straja user disable, straja user roles): the API ends them at once
+// (endLive), but the CLI only changes the database.
 func (s *Server) SweepLive(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -171,7 +172,7 @@ func (s *Server) sweepLive(ctx context.Context) {
 	})
 	for name := range owners {
 		u, err := s.users.Get(ctx, name)
-		if errors.Is(err, auth.ErrNoUser) || err == nil && u.Disabled {
+		if errors.Is(err, auth.ErrNoUser) || err == nil && (u.Disabled || !(&auth.Principal{Roles: u.Roles}).Holds(auth.RightLive)) {
 			s.endLive(name)
 		}
 	}

@@ -312,3 +312,30 @@ func TestLiveSweepDisabledElsewhere(t *testing.T) {
 		t.Errorf("%d live sessions after a sweep with the guard disabled; want none", n)
 	}
 }
+
+// A user whose roles were changed by another process (straja user roles) to ones
+// without live view loses their live views at the next sweep.
+func TestLiveSweepRolesChangedElsewhere(t *testing.T) {
+	s, live := newWHEPServerOpts(t, webrtc.Options{IncludeLoopback: true, TCPPort: -1, ConnectTimeout: time.Minute})
+	r := newRequestAs("guard", "POST", "/api/v1/cameras/cam-1/whep", []byte(clientOffer(t, nil)))
+	r.Header.Set("Content-Type", "application/sdp")
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, r)
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("offer: %d %s", rec.Code, rec.Body)
+	}
+	if err := s.users.DB.SetRoles(t.Context(), "guard", []string{"guard", "itc"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.sweepLive(t.Context())
+	if n := live.Sessions(); n != 1 {
+		t.Fatalf("%d live sessions after a sweep with guard and itc; want 1", n)
+	}
+	if err := s.users.DB.SetRoles(t.Context(), "guard", []string{"itc"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.sweepLive(t.Context())
+	if n := live.Sessions(); n != 0 {
+		t.Errorf("%d live sessions after a sweep with itc only; want none", n)
+	}
+}
