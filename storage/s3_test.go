@@ -1,8 +1,11 @@
 package storage_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -26,6 +29,53 @@ func TestS3Conformance(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// TestS3ConformanceHashed runs the conformance suite with every Put made as the
+// spool makes it: one PUT signed with the bytes' SHA-256 (PutHashed).
+func TestS3ConformanceHashed(t *testing.T) {
+	storetest.S3FromEnv(t)
+	storetest.Run(t, func(t *testing.T) storage.Store {
+		s, err := storage.NewS3(t.Context(), storetest.S3FromEnv(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hashingStore{s}
+	})
+}
+
+// hashingStore puts through PutHashed, with the SHA-256 of the first size bytes.
+type hashingStore struct{ *storage.S3 }
+
+func (h hashingStore) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	return h.PutHashed(ctx, key, bytes.NewReader(b), size, sha256.Sum256(b[:min(int64(len(b)), max(size, 0))]))
+}
+
+// TestS3PutHashedMismatch checks that the server refuses bytes that do not match the
+// SHA-256 they were sent with, and stores nothing.
+func TestS3PutHashedMismatch(t *testing.T) {
+	ctx := t.Context()
+	s, err := storage.NewS3(ctx, storetest.S3FromEnv(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("segment bytes as written")
+	sum := sha256.Sum256(body)
+	body[0] ^= 1 // changed after hashing
+	if err := s.PutHashed(ctx, "cam/bad", bytes.NewReader(body), int64(len(body)), sum); err == nil {
+		t.Fatal("put with a SHA-256 that does not match the bytes succeeded")
+	}
+	if _, err := s.Stat(ctx, "cam/bad"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("stat after a refused put: %v, want not found", err)
+	}
+	body[0] ^= 1
+	if err := s.PutHashed(ctx, "cam/bad", bytes.NewReader(body), int64(len(body)), sum); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestS3Prefix checks that two stores sharing a bucket under different prefixes do

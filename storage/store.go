@@ -57,3 +57,19 @@ type Store interface {
 	// It stops at and returns the first error fn returns.
 	List(ctx context.Context, prefix string, fn func(ObjectInfo) error) error
 }
+
+// HashedPutter is a Store that can use an object's SHA-256, already computed by the
+// caller, instead of hashing the bytes again on their way (S3 signs the request with
+// it, and the server refuses a body that does not match it).
+type HashedPutter interface {
+	// PutHashed is Put for an object whose bytes have the SHA-256 sum.
+	PutHashed(ctx context.Context, key string, r io.Reader, size int64, sum [32]byte) error
+}
+
+// PutHashed stores r under key in st, handing st the bytes' SHA-256 sum if it can use it.
+func PutHashed(ctx context.Context, st Store, key string, r io.Reader, size int64, sum [32]byte) error {
+	if h, ok := st.(HashedPutter); ok {
+		return h.PutHashed(ctx, key, r, size, sum)
+	}
+	return st.Put(ctx, key, r, size)
+}

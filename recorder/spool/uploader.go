@@ -117,7 +117,8 @@ func (u *Uploader) upload(ctx context.Context, sp *spooled) error {
 			return fmt.Errorf("upload %s: %w", key, err)
 		}
 		t0 := time.Now()
-		err = u.st.Put(ctx, key, f, sp.seg.Size)
+		// The spool hashed the segment as it wrote it; the store need not again.
+		err = storage.PutHashed(ctx, u.st, key, f, sp.seg.Size, sp.seg.SHA256)
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("upload %s: %w", key, err)

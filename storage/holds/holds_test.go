@@ -3,6 +3,7 @@ package holds
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"log/slog"
@@ -37,7 +38,8 @@ func putAll(t *testing.T, st storage.Store, keys []string) {
 	t.Helper()
 	for _, k := range keys {
 		body := bytes.Repeat([]byte{'v'}, 1000)
-		if err := st.Put(t.Context(), k, bytes.NewReader(body), int64(len(body))); err != nil {
+		// As the spool stores segments: with their SHA-256.
+		if err := storage.PutHashed(t.Context(), st, k, bytes.NewReader(body), int64(len(body)), sha256.Sum256(body)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,6 +3,7 @@ package holds
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"slices"
 	"strings"
@@ -190,6 +191,14 @@ func TestS3LegalHoldMultipart(t *testing.T) {
 	}
 	if !legalHold(t, client, o.Bucket, key) {
 		t.Errorf("%s (multipart) is not under a legal hold", key)
+	}
+	// The spool's way: one PUT signed with the SHA-256 it computed.
+	key = minuteKeys("bastion-gate", t0.Add(time.Minute), 1)[0]
+	if err := store.PutHashed(ctx, key, bytes.NewReader(big), int64(len(big)), sha256.Sum256(big)); err != nil {
+		t.Fatal(err)
+	}
+	if !legalHold(t, client, o.Bucket, key) {
+		t.Errorf("%s (put with its hash) is not under a legal hold", key)
 	}
 }
 
