@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -177,19 +178,33 @@ func loadUser(ctx context.Context, bin, cfgPath string, env []string) (string, e
 }
 
 // signRequests makes http.DefaultClient send the API token with every request to
-// straja at addr, and the metrics token with its scrapes.
+// straja at addr, and the metrics token with its scrapes. Each straja (two with
+// --versus-straja) has its own tokens.
 func signRequests(addr, apiToken, metricsToken string) {
-	http.DefaultClient.Transport = bearerTransport{addr: addr, api: apiToken, metrics: metricsToken}
+	signMu.Lock()
+	defer signMu.Unlock()
+	next := bearerTransport{addr: {api: apiToken, metrics: metricsToken}}
+	if prev, ok := http.DefaultClient.Transport.(bearerTransport); ok {
+		for a, t := range prev {
+			next[a] = t
+		}
+	}
+	http.DefaultClient.Transport = next
 }
 
-type bearerTransport struct{ addr, api, metrics string }
+var signMu sync.Mutex
+
+type tokens struct{ api, metrics string }
+
+// bearerTransport signs requests by the address they go to.
+type bearerTransport map[string]tokens
 
 func (b bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.URL.Host == b.addr {
+	if t, ok := b[r.URL.Host]; ok {
 		r = r.Clone(r.Context())
-		tok := b.api
+		tok := t.api
 		if r.URL.Path == "/metrics" {
-			tok = b.metrics
+			tok = t.metrics
 		}
 		r.Header.Set("Authorization", "Bearer "+tok)
 	}
