@@ -12,6 +12,7 @@ import (
 	pion "github.com/pion/webrtc/v4"
 
 	"github.com/straja-nvr/straja/recorder/ingest"
+	"github.com/straja-nvr/straja/storage/state"
 	"github.com/straja-nvr/straja/streaming"
 	"github.com/straja-nvr/straja/streaming/clip"
 	"github.com/straja-nvr/straja/streaming/webrtc"
@@ -337,5 +338,29 @@ func TestLiveSweepRolesChangedElsewhere(t *testing.T) {
 	s.sweepLive(t.Context())
 	if n := live.Sessions(); n != 0 {
 		t.Errorf("%d live sessions after a sweep with itc only; want none", n)
+	}
+}
+
+// A guard who is also itc watches a granted camera live; an itc granted it without a
+// video role is refused.
+func TestLiveWithSeveralRoles(t *testing.T) {
+	s, live := newWHEPServerOpts(t, webrtc.Options{IncludeLoopback: true, TCPPort: -1, ConnectTimeout: time.Minute})
+	cam := state.Grant{Kind: "camera", Target: "cam-1"}
+	addRolesUser(t, s, "it.guard", []string{"guard", "itc"}, cam)
+	addRolesUser(t, s, "it.only", []string{"itc"}, cam)
+	for _, tc := range []struct {
+		user string
+		code int
+	}{{"it.only", http.StatusForbidden}, {"it.guard", http.StatusCreated}} {
+		r := newRequestAs(tc.user, "POST", "/api/v1/cameras/cam-1/whep", []byte(clientOffer(t, nil)))
+		r.Header.Set("Content-Type", "application/sdp")
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, r)
+		if rec.Code != tc.code {
+			t.Errorf("%s offers for cam-1: %d %s, want %d", tc.user, rec.Code, rec.Body, tc.code)
+		}
+	}
+	if n := live.Sessions(); n != 1 {
+		t.Errorf("%d live sessions, want the guard+itc user's only", n)
 	}
 }

@@ -824,6 +824,33 @@ func TestUIBrowser(t *testing.T) {
 		if who := uiEval[string](u, `document.getElementById('user').innerText`); !strings.Contains(who, "Agent de pază, Personal IT&C") {
 			t.Errorf("user menu %q does not name both roles", who)
 		}
+		// The live grid shows only the cameras granted, though itc lists every camera.
+		req, err := http.NewRequest("PUT", u.base+"/api/v1/users/paznic.noapte/grants",
+			strings.NewReader(`{"grants":[{"kind":"site","target":"bastion"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Cookie", u.cookie())
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("grant only bastion to paznic.noapte (as itc): %d", res.StatusCode)
+		}
+		u.navigate("/?layout=16")
+		u.waitLive(bastion)
+		tiles := uiEval[[]string](u, `[...document.querySelectorAll('.tile')].map(t => t.dataset.camera).sort()`)
+		if want := slices.Sorted(slices.Values(bastion)); !slices.Equal(tiles, want) {
+			t.Errorf("guard+itc live grid %q, want only the granted %q", tiles, want)
+		}
+		u.navigate("/ui/playback.html")
+		if got, want := uiEval[[]string](u, `[...document.getElementById('camera').options].map(o => o.value).sort()`),
+			slices.Sorted(slices.Values(bastion)); !slices.Equal(got, want) {
+			t.Errorf("guard+itc playback cameras %q, want only the granted %q", got, want)
+		}
 		u.navigate("/ui/users.html")
 		u.waitJS(10*time.Second, "the users page", `document.querySelector('#users tbody tr[data-user="paznic.noapte"]') !== null`)
 		u.navigate("/ui/audit.html")

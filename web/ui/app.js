@@ -39,6 +39,17 @@ export function hasRole(me, ...roles) {
   return rolesOf(me).some((r) => roles.includes(r));
 }
 
+/**
+ * grantedOnly keeps the cameras of list granted to the user of a /api/v1/me answer,
+ * for pages of footage: an itc user's camera list has every camera (itc sees every
+ * camera's settings), while their video rights reach only the cameras granted.
+ */
+export function grantedOnly(me, list) {
+  if (!hasRole(me, 'itc') || !Array.isArray(me.cameras)) return list;
+  const granted = new Set(me.cameras);
+  return list.filter((c) => granted.has(c.id));
+}
+
 /** homeFor is the first page any of roles may use. */
 export function homeFor(roles) {
   const p = PAGES.find((pg) => pg.roles.some((r) => roles.includes(r)));

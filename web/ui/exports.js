@@ -4,7 +4,7 @@
 // export's files with a reason (the export stays listed, marked deleted).
 
 import { T, bucharestToUTC, fmtDateTime } from './strings.js';
-import { ApiError, api, bindText, data, fillRangeFromURL, h, startPage } from './app.js';
+import { ApiError, api, bindText, data, fillRangeFromURL, grantedOnly, h, startPage } from './app.js';
 
 const POLL_MS = 1500; // while an export is queued or running
 
@@ -230,9 +230,10 @@ async function submit(ev) {
 
 
 async function init() {
-  if (!(await startPage('exports'))) return;
+  const me = await startPage('exports');
+  if (!me) return;
   try {
-    for (const c of await api('/api/v1/cameras')) {
+    for (const c of grantedOnly(me, await api('/api/v1/cameras'))) {
       const o = data('option', c.name || c.id);
       o.value = c.id;
       fields.camera.append(o);

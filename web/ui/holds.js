@@ -3,7 +3,7 @@
 // with a reason.
 
 import { T, bucharestToUTC, fmtDateTime } from './strings.js';
-import { ApiError, api, bindText, data, fillRangeFromURL, h, startPage } from './app.js';
+import { ApiError, api, bindText, data, fillRangeFromURL, grantedOnly, h, startPage } from './app.js';
 
 const form = document.getElementById('request');
 const tbody = document.querySelector('#holds tbody');
@@ -190,9 +190,10 @@ async function submit(ev) {
 
 
 async function init() {
-  if (!(await startPage('holds'))) return;
+  const me = await startPage('holds');
+  if (!me) return;
   try {
-    for (const c of await api('/api/v1/cameras')) {
+    for (const c of grantedOnly(me, await api('/api/v1/cameras'))) {
       names.set(c.id, c.name || c.id);
       const o = data('option', c.name || c.id);
       o.value = c.id;

@@ -11,7 +11,7 @@
 
 import { WHEPClient, WHEPError } from './whep.js';
 import { T, fmtTime, onLangChange } from './strings.js';
-import { api, bindText, goToLogin, h, startPage } from './app.js';
+import { api, bindText, goToLogin, grantedOnly, h, hasRole, startPage } from './app.js';
 
 const API = '/api/v1/cameras';
 const POLL_MS = 3000; // camera list refresh without the event stream
@@ -44,6 +44,9 @@ let page = 0; // index of the page of cameras shown
 let cameras = []; // the latest camera list, in site order
 let bannerOn = false;
 let loaded = false; // the camera list came at least once
+// A guard who is also itc gets every camera in the list (itc sees every camera's
+// state), but may watch only those granted (grantedOnly).
+let onlyGranted = false;
 
 /** Tile is one camera's box: video, overlay and message, and its player lifecycle. */
 class Tile {
@@ -527,7 +530,9 @@ function listen() {
 async function poll() {
   for (;;) {
     try {
-      cameras = bySite(await api(API));
+      let list = await api(API);
+      if (onlyGranted) list = grantedOnly(await api('/api/v1/me'), list); // grants may have changed
+      cameras = bySite(list);
       loaded = true;
       reconcile();
       if (bannerOn) {
@@ -628,7 +633,9 @@ async function init() {
   });
 
   try {
-    if (!(await startPage('live'))) return; // a role without live view
+    const me = await startPage('live');
+    if (!me) return; // no role with live view
+    onlyGranted = hasRole(me, 'itc');
   } catch {
     setBanner(true); // the service is down; poll keeps trying
   }

@@ -4,7 +4,7 @@
 // ago", playback speed. The <video> plays /video.mp4 windows, seeking by Range.
 
 import { T, bucharestToUTC, fmtDateTime, fmtTime, onLangChange, utcToBucharestInput } from './strings.js';
-import { ApiError, api, bindText, data, h, hasRole, startPage } from './app.js';
+import { ApiError, api, bindText, data, grantedOnly, h, hasRole, startPage } from './app.js';
 
 // Movie windows. The server allows an hour, but it reads every fragment header of a
 // window before the first byte: a jump starts a 1-minute window (under 0.1 s from
@@ -295,7 +295,7 @@ async function init() {
   if (!me) return;
   // Exports are for administrators; the exports page takes the range.
   el.exportRow.hidden = !hasRole(me, 'admin');
-  const cams = await api('/api/v1/cameras');
+  const cams = grantedOnly(me, await api('/api/v1/cameras'));
   for (const c of cams) {
     const o = data('option', c.name || c.id);
     o.value = c.id;
