@@ -33,6 +33,19 @@ func SegmentBytes(tb testing.TB, first, frames int) []byte {
 // ClipSegment returns frames frames of c from frame first as one segment.
 func ClipSegment(tb testing.TB, c *clip.Clip, first, frames int) []byte {
 	tb.Helper()
+	return clipSegment(tb, c, first, frames, time.Time{})
+}
+
+// DatedClipSegment is ClipSegment with a prft box before each fragment giving its
+// wall-clock time from start, as the recorder writes them (so segments of a looped clip
+// differ as recorded ones do).
+func DatedClipSegment(tb testing.TB, c *clip.Clip, first, frames int, start time.Time) []byte {
+	tb.Helper()
+	return clipSegment(tb, c, first, frames, start)
+}
+
+func clipSegment(tb testing.TB, c *clip.Clip, first, frames int, start time.Time) []byte {
+	tb.Helper()
 	vps, sps, pps := c.Params()
 	var codec fmp4.Codec = &fmp4.CodecH264{SPS: sps, PPS: pps}
 	if c.Codec() == streaming.H265 {
@@ -58,6 +71,11 @@ func ClipSegment(tb testing.TB, c *clip.Clip, first, frames int) []byte {
 		}
 		if err := f.MarshalHeader(); err != nil {
 			tb.Fatal(err)
+		}
+		if !start.IsZero() {
+			pts := units[i].PTS - base
+			buf.Write(mp4.AppendPrft(nil, mp4.Prft{TrackID: mp4.TrackID, Flags: mp4.PrftCaptureTime,
+				Time: start.Add(time.Duration(pts) * time.Second / streaming.ClockRate), MediaTime: uint64(max(pts, 0))}))
 		}
 		if _, err := f.WriteTo(&buf); err != nil {
 			tb.Fatal(err)
