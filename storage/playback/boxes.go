@@ -45,10 +45,13 @@ func mp4Time(t time.Time) uint32 { return uint32(t.Unix() + 2082844800) }
 
 var matrix = []uint32{0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000}
 
-// header returns ftyp, moov and the mdat header for chunk offsets offs and dataSize
-// bytes of sample data. Its length does not depend on offs or dataSize.
-func (t movieTables) header(offs []int64, dataSize int64) []byte {
-	b := make([]byte, 0, 4096+len(t.samples)*12)
+// header returns ftyp, moov and the mdat header of a movie whose sample data is
+// chunks, in order, right after it, and the size of that data. It sets each chunk's
+// vOff: the header's length does not depend on them, so the chunk offsets are
+// filled in once it is built.
+func (t movieTables) header(chunks []chunk) ([]byte, int64) {
+	b := make([]byte, 0, t.headerCap(len(chunks)))
+	co64 := 0 // where the chunk offsets go
 	b = box(b, "ftyp", func(b []byte) []byte {
 		b = append(b, "isom"...)
 		b = be.AppendUint32(b, 0x200)
@@ -121,7 +124,11 @@ func (t movieTables) header(offs []int64, dataSize int64) []byte {
 							})
 						})
 					})
-					return box(b, "stbl", func(b []byte) []byte { return t.stbl(b, offs) })
+					return box(b, "stbl", func(b []byte) []byte {
+						b = t.stbl(b, len(chunks))
+						co64 = len(b) - 8*len(chunks)
+						return b
+					})
 				})
 			})
 		})
@@ -133,7 +140,34 @@ func (t movieTables) header(offs []int64, dataSize int64) []byte {
 	// mdat with a 64-bit size: a movie may pass 4 GiB.
 	b = be.AppendUint32(b, 1)
 	b = append(b, "mdat"...)
-	return be.AppendUint64(b, uint64(16+dataSize))
+	b = be.AppendUint64(b, 0)
+	var dataSize int64
+	for i := range chunks {
+		chunks[i].vOff = int64(len(b)) + dataSize
+		be.PutUint64(b[co64+8*i:], uint64(chunks[i].vOff))
+		dataSize += chunks[i].n
+	}
+	be.PutUint64(b[len(b)-8:], uint64(16+dataSize))
+	return b, dataSize
+}
+
+// headerCap is about the length of the header, a little over: its sample tables,
+// counted, and room for the boxes around them.
+func (t movieTables) headerCap(chunks int) int {
+	n := 4096 + len(t.in.stsd) + len(t.in.hdlr) + len(t.in.vmhd) + len(t.in.dinf)
+	n += 4*len(t.samples) + 8*chunks + 12*len(t.perChunk) // stsz, co64, stsc
+	for i := range t.samples {
+		if i == 0 || t.durs[i] != t.durs[i-1] {
+			n += 8 // stts
+		}
+		if i == 0 || t.samples[i].cto != t.samples[i-1].cto {
+			n += 8 // ctts
+		}
+		if t.samples[i].sync {
+			n += 4 // stss
+		}
+	}
+	return n
 }
 
 // appendOr appends raw, or what def appends when raw is nil.
@@ -144,7 +178,8 @@ func appendOr(b, raw []byte, def func([]byte) []byte) []byte {
 	return def(b)
 }
 
-func (t movieTables) stbl(b []byte, offs []int64) []byte {
+// stbl appends the sample tables, with room for chunks chunk offsets at the end.
+func (t movieTables) stbl(b []byte, chunks int) []byte {
 	b = append(b, t.in.stsd...)
 	b = fullBox(b, "stts", 0, 0, func(b []byte) []byte {
 		at := len(b)
@@ -232,10 +267,7 @@ func (t movieTables) stbl(b []byte, offs []int64) []byte {
 		return b
 	})
 	return fullBox(b, "co64", 0, 0, func(b []byte) []byte {
-		b = be.AppendUint32(b, uint32(len(offs)))
-		for _, o := range offs {
-			b = be.AppendUint64(b, uint64(o))
-		}
-		return b
+		b = be.AppendUint32(b, uint32(chunks))
+		return append(b, make([]byte, 8*chunks)...)
 	})
 }

@@ -111,7 +111,10 @@ func (p *Player) pictureType(ctx context.Context, src source, s sample) (int, er
 
 // drop returns xs without the elements at the ascending indices in idx.
 func drop[T any](xs []T, idx []int) []T {
-	out := xs[:0:0]
+	if len(idx) == 0 {
+		return xs
+	}
+	out := xs[:0] // in place: the layout is the movie's own
 	j := 0
 	for i, x := range xs {
 		if j < len(idx) && idx[j] == i {

@@ -110,7 +110,11 @@ func (p *Player) movie(ctx context.Context, camera string, from, to time.Time, s
 		src  int
 		frag storage.Fragment
 	}
-	var picks []pick
+	nfrags := 0
+	for _, s := range srcs {
+		nfrags += len(s.seg.Fragments)
+	}
+	picks := make([]pick, 0, nfrags)
 	for i, s := range srcs {
 		first := 0
 		if len(picks) == 0 {
@@ -195,10 +199,15 @@ func (p *Player) movie(ctx context.Context, camera string, from, to time.Time, s
 	ts := int64(ref.timescale)
 	t0 := srcs[picks[0].src].seg.Start.Add(picks[0].frag.Start)
 	toTicks := func(d time.Duration) int64 { return d.Nanoseconds() / 1000 * ts / 1_000_000 }
+	// The layout holds at most every sample of the picked fragments: size it once.
+	total := 0
+	for _, fr := range frags {
+		total += len(fr.samples)
+	}
 	var (
-		dts     []int64
-		samples []sample
-		srcOf   []int
+		dts     = make([]int64, 0, total)
+		samples = make([]sample, 0, total)
+		srcOf   = make([]int, 0, total)
 	)
 	wall := func(ticks int64) time.Time { return t0.Add(time.Duration(ticks) * time.Second / time.Duration(ts)) }
 	// With reordering, frames decoded up to a decode delay after to are shown before
@@ -265,8 +274,8 @@ picks:
 	}
 
 	// Chunks: runs of contiguous samples of one source.
-	m := &Movie{p: p, camera: camera, start: start, end: end, srcs: srcs}
-	var chunkSamples []uint32
+	m := &Movie{p: p, camera: camera, start: start, end: end, srcs: srcs, chunks: make([]chunk, 0, len(picks))}
+	chunkSamples := make([]uint32, 0, len(picks))
 	for i, s := range samples {
 		if n := len(m.chunks); n > 0 {
 			c := &m.chunks[n-1]
@@ -298,20 +307,10 @@ picks:
 		durs:       durs,
 		perChunk:   chunkSamples,
 	}
-	// The header's size depends only on the table sizes: build once to learn it,
-	// then again with the real chunk offsets.
-	hdr := edit.header(make([]int64, len(m.chunks)), 0)
+	// The header's size does not depend on the chunk offsets: build it once, then
+	// fill them in.
 	var dataSize int64
-	offs := make([]int64, len(m.chunks))
-	for i := range m.chunks {
-		m.chunks[i].vOff = int64(len(hdr)) + dataSize
-		offs[i] = m.chunks[i].vOff
-		dataSize += m.chunks[i].n
-	}
-	m.header = edit.header(offs, dataSize)
-	if len(m.header) != len(hdr) {
-		return nil, fmt.Errorf("movie %s: header size changed from %d to %d", camera, len(hdr), len(m.header))
-	}
+	m.header, dataSize = edit.header(m.chunks)
 	m.size = int64(len(m.header)) + dataSize
 
 	// The ETag names the bytes: the header (all sample tables) and where each chunk
