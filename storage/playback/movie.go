@@ -34,6 +34,7 @@ type Movie struct {
 	used       []storage.Segment
 	size       int64
 	etag       string
+	footage    footageSum // the segments it was built from (moviecache.go)
 }
 
 // chunk is a run of contiguous sample bytes of one source.
@@ -83,7 +84,18 @@ func (p *Player) Movie(ctx context.Context, camera string, from, to time.Time) (
 	if err := CheckRange(from, to); err != nil {
 		return nil, err
 	}
-	return p.movie(ctx, camera, from, to, false)
+	footage, err := p.footageNow(ctx, camera, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("movie %s: %w", camera, err)
+	}
+	k := movieKey{camera: camera, from: from.UnixNano(), to: to.UnixNano()}
+	return p.movies.get(ctx, k, footage, func(ctx context.Context) (*Movie, footageSum, error) {
+		m, err := p.movie(ctx, camera, from, to, false)
+		if err != nil {
+			return nil, footageSum{}, err
+		}
+		return m, m.footage, nil
+	})
 }
 
 // Still makes a movie of one picture: the keyframe at or before at, for previews
@@ -100,7 +112,8 @@ func (p *Player) Still(ctx context.Context, camera string, at time.Time) (*Movie
 }
 
 func (p *Player) movie(ctx context.Context, camera string, from, to time.Time, still bool) (*Movie, error) {
-	srcs, err := p.segments(ctx, camera, from, to)
+	p.builds.Add(1)
+	srcs, footage, err := p.segments(ctx, camera, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("movie %s: %w", camera, err)
 	}
@@ -274,7 +287,7 @@ picks:
 	}
 
 	// Chunks: runs of contiguous samples of one source.
-	m := &Movie{p: p, camera: camera, start: start, end: end, srcs: srcs, chunks: make([]chunk, 0, len(picks))}
+	m := &Movie{p: p, camera: camera, start: start, end: end, srcs: srcs, footage: footage, chunks: make([]chunk, 0, len(picks))}
 	chunkSamples := make([]uint32, 0, len(picks))
 	for i, s := range samples {
 		if n := len(m.chunks); n > 0 {
@@ -326,7 +339,21 @@ picks:
 		h.Write(b[:])
 	}
 	m.etag = `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
+	// Reading needs only where each source is: let go of its tables and fragment
+	// list, which a cached movie would otherwise hold.
+	for i := range m.srcs {
+		m.srcs[i].seg = bare(m.srcs[i].seg)
+	}
+	for i := range m.used {
+		m.used[i] = bare(m.used[i])
+	}
 	return m, nil
+}
+
+// bare returns s without its fragment list, init section and sample table.
+func bare(s storage.Segment) storage.Segment {
+	s.Fragments, s.Init, s.Samples = nil, nil, nil
+	return s
 }
 
 // init reads and parses a segment's ftyp+moov.
@@ -525,7 +552,7 @@ func (m *Movie) Size() int64 { return m.size }
 func (m *Movie) ETag() string { return m.etag }
 
 // Segments returns the segments the movie reads, in order, with their keys and
-// SHA-256 sums from write time. A segment still being written in the spool has a
+// SHA-256 sums from write time (not their fragment lists or tables). A segment still being written in the spool has a
 // zero SHA-256.
 func (m *Movie) Segments() []storage.Segment { return m.used }
 

@@ -29,28 +29,42 @@ func BenchmarkMovieBuild(b *testing.B) {
 
 // BenchmarkConcurrentRanges is what one Range request of 64 KiB costs while 32 run
 // at once over the same hour, as a browser's <video> and several viewers make them:
-// the movie (built, or from the cache), then the ranged read from disk.
+// the movie (built for every request as before the cache, or from the cache), then
+// the ranged read from disk.
 func BenchmarkConcurrentRanges(b *testing.B) {
 	st, cat := playbacktest.NewDisk(b)
 	hourOfFootage(b, st, cat)
-	p := playback.New(cat, st, nil)
 	from := t0.Add(30 * time.Second)
-	var seed atomic.Uint64
-	b.ReportAllocs()
-	b.SetParallelism(16) // 2 cores: 32 at once
-	b.RunParallel(func(pb *testing.PB) {
-		rng := rand.New(rand.NewPCG(seed.Add(1), 9))
-		for pb.Next() {
-			m, err := p.Movie(b.Context(), "gate", from, from.Add(time.Hour))
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			const n = 64 << 10
-			if err := m.WriteRange(b.Context(), io.Discard, rng.Int64N(m.Size()-n), n); err != nil {
-				b.Error(err)
-				return
-			}
+	for _, cached := range []bool{false, true} {
+		name := "build"
+		if cached {
+			name = "cached"
 		}
-	})
+		b.Run(name, func(b *testing.B) {
+			p := playback.New(cat, st, nil)
+			movie := p.BuildMovie
+			if cached {
+				movie = p.Movie
+			}
+			var seed atomic.Uint64
+			b.ReportAllocs()
+			b.SetParallelism(16) // 2 cores: 32 at once
+			b.RunParallel(func(pb *testing.PB) {
+				rng := rand.New(rand.NewPCG(seed.Add(1), 9))
+				for pb.Next() {
+					m, err := movie(b.Context(), "gate", from, from.Add(time.Hour))
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					const n = 64 << 10
+					if err := m.WriteRange(b.Context(), io.Discard, rng.Int64N(m.Size()-n), n); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(p.Builds())/float64(b.N), "builds/op")
+		})
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/straja-nvr/straja/storage"
@@ -71,15 +72,18 @@ type Player struct {
 	store ObjectReader
 	spool Spool // nil: catalogued footage only
 
-	cache *fragmentCache
-	leads leadCache // picture types of leading samples (leading.go)
+	cache  *fragmentCache
+	leads  leadCache   // picture types of leading samples (leading.go)
+	movies *movieCache // recent movies (moviecache.go)
+	builds atomic.Int64
 	// now is the clock for near-live checks; tests replace it.
 	now func() time.Time
 }
 
 // New returns a Player over the catalog and the store; spool may be nil.
 func New(cat Catalog, store ObjectReader, spool Spool) *Player {
-	return &Player{cat: cat, store: store, spool: spool, cache: newFragmentCache(cacheSamples), now: time.Now}
+	return &Player{cat: cat, store: store, spool: spool, cache: newFragmentCache(cacheSamples),
+		movies: newMovieCache(movieCacheBytes, movieCacheEntries), now: time.Now}
 }
 
 // CheckRange validates a [from, to) request: from before to, at most MaxRange long.
@@ -104,15 +108,18 @@ type source struct {
 }
 
 // segments returns camera's footage overlapping [from, to): catalogued segments and,
-// where the catalog has none at that start, spooled ones.
-func (p *Player) segments(ctx context.Context, camera string, from, to time.Time) ([]source, error) {
+// where the catalog has none at that start, spooled ones; and the sum of all the
+// segments it looked at (see footageNow).
+func (p *Player) segments(ctx context.Context, camera string, from, to time.Time) ([]source, footageSum, error) {
 	segs, err := p.cat.SegmentsWithTables(ctx, camera, from, to)
 	if err != nil {
-		return nil, err
+		return nil, footageSum{}, err
 	}
+	f := newFootageHash()
 	out := make([]source, 0, len(segs))
 	have := make(map[int64]bool, len(segs))
 	for _, s := range segs {
+		f.catalogued(s)
 		if len(s.Fragments) == 0 {
 			continue
 		}
@@ -121,13 +128,14 @@ func (p *Player) segments(ctx context.Context, camera string, from, to time.Time
 	}
 	if p.spool != nil {
 		for _, s := range p.spool.Footage(camera, from, to) {
+			f.spooled(s)
 			if len(s.Fragments) > 0 && !have[s.Start.UnixMilli()] {
 				out = append(out, source{seg: s, spooled: true})
 			}
 		}
 		slices.SortFunc(out, func(a, b source) int { return a.seg.Start.Compare(b.seg.Start) })
 	}
-	return out, nil
+	return out, f.sum(), nil
 }
 
 // get reads a range of src. A spooled segment that was uploaded in the meantime is
