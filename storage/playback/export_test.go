@@ -20,3 +20,6 @@ func (p *Player) MovieCacheStats() (int, int64) { return p.movies.stats() }
 func (p *Player) SetMovieCache(maxBytes int64, maxEntries int) {
 	p.movies = newMovieCache(maxBytes, maxEntries)
 }
+
+// HeaderSize returns the length of m's header (ftyp, moov, mdat header).
+func (m *Movie) HeaderSize() int { return len(m.header) }

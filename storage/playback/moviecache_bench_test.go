@@ -25,6 +25,13 @@ func BenchmarkMovieBuild(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	m, err := p.Movie(b.Context(), "gate", from, from.Add(time.Hour))
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, held := p.MovieCacheStats()
+	b.ReportMetric(float64(held), "cached-B")
+	b.ReportMetric(float64(m.HeaderSize()), "header-B")
 }
 
 // BenchmarkConcurrentRanges is what one Range request of 64 KiB costs while 32 run
