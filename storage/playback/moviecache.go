@@ -53,9 +53,10 @@ type movieEntry struct {
 
 // flight is one build that requests for the same movie and footage wait for.
 type flight struct {
-	done chan struct{}
-	m    *Movie
-	err  error
+	done    chan struct{}
+	m       *Movie
+	err     error
+	waiters int // under movieCache.mu; for tests
 }
 
 type flightKey struct {
@@ -94,6 +95,7 @@ func (c *movieCache) get(ctx context.Context, k movieKey, footage footageSum,
 			return el.Value.(*movieEntry).m, nil
 		}
 		if f, ok := c.flights[fk]; ok {
+			f.waiters++
 			c.mu.Unlock()
 			select {
 			case <-f.done:
