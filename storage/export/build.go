@@ -2,16 +2,18 @@ package export
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"time"
 
@@ -56,17 +58,25 @@ type SegmentSource interface {
 	Segments(ctx context.Context, camera string, from, to time.Time) ([]storage.Segment, error)
 }
 
-// Build copies every source segment of the range from the store beside out.Clip,
-// checking each against the SHA-256 the catalog took when it was written, then
-// stitches the clip from those verified copies with playback's virtual MP4 (from the
-// keyframe at or before From, with an edit list so that it plays from From), and
-// writes it to out.Clip, then the manifest and its signature. Each segment is read
-// from the store once, and the clip holds exactly the bytes that were checked.
-// progress, if not nil, is called with bytes done of total as it goes. On error
-// nothing is left at out's paths. Errors: ErrNoFootage, ErrTampered (naming the
-// segment), ErrNoSpace.
+// Build stitches the clip of the range with playback's virtual MP4 (from the keyframe
+// at or before From, with an edit list so that it plays from From) straight from the
+// store, reading each source segment once, whole and in order: every byte of it,
+// those the clip takes and those it skips, goes through the segment's SHA-256, which
+// must match the one the catalog took when it was written, and bytes read earlier to
+// build the clip's tables must match those streamed. It writes the clip to out.Clip
+// only when every segment checked out, then the manifest and its signature. So the
+// clip holds exactly the bytes that were checked, and the hour is never held in memory
+// nor copied to disk first. progress, if not nil, is called with bytes done of total
+// as it goes. On error nothing is left at out's paths. Errors: ErrNoFootage,
+// ErrTampered (naming the segment), ErrNoSpace.
 func (b *Builder) Build(ctx context.Context, req Request, out Files, progress func(done, total int64)) (*Manifest, error) {
-	segs, err := b.Catalog.Segments(ctx, req.Camera, req.From, req.To)
+	list := b.Catalog.Segments
+	if t, ok := b.Catalog.(interface {
+		SegmentsWithTables(ctx context.Context, camera string, from, to time.Time) ([]storage.Segment, error)
+	}); ok {
+		list = t.SegmentsWithTables // the recorded tables save reading every moof first
+	}
+	segs, err := list(ctx, req.Camera, req.From, req.To)
 	if err != nil {
 		return nil, err
 	}
@@ -78,45 +88,35 @@ func (b *Builder) Build(ctx context.Context, req Request, out Files, progress fu
 		return nil, fmt.Errorf("%w: camera %s, %s to %s", ErrNoFootage, req.Camera,
 			req.From.UTC().Format(time.RFC3339), req.To.UTC().Format(time.RFC3339))
 	}
-	dir := filepath.Dir(out.Clip)
-	// Room for the copies and a clip of about their size.
-	if err := checkSpace(dir, 2*total+b.MinFree); err != nil {
+	// Room for a clip of about the segments' size.
+	if err := checkSpace(filepath.Dir(out.Clip), total+b.MinFree); err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(dir, ".segments-")
-	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	total *= 2 // the copies, then the clip
-	var done atomic.Int64
+	var done int64
 	report := func(n int64) {
+		done += n
 		if progress != nil {
-			progress(done.Add(n), total)
+			progress(done, total)
 		}
 	}
 	report(0)
-	local := &verified{dir: tmp, files: make(map[string]string, len(segs)), segs: segs}
-	for i, s := range segs {
-		if err := b.copySegment(ctx, s, filepath.Join(tmp, fmt.Sprintf("%06d.mp4", i)), report); err != nil {
-			return nil, err
-		}
-		local.files[s.Key] = filepath.Join(tmp, fmt.Sprintf("%06d.mp4", i))
-	}
-	movie, err := playback.New(local, local, nil).Movie(ctx, req.Camera, req.From, req.To)
+	src := &checked{store: b.Store, segs: segs, read: make(map[string][]span)}
+	movie, err := playback.New(src, src, nil).Movie(ctx, req.Camera, req.From, req.To)
 	if errors.Is(err, playback.ErrNoFootage) {
 		return nil, fmt.Errorf("%w: %w", ErrNoFootage, err)
 	}
 	if err != nil {
 		return nil, err
 	}
-	total += movie.Size() - total/2 // the clip's real size
+	total = movie.Size()
 	entries := make([]SourceEntry, 0, len(movie.Segments()))
 	for _, s := range movie.Segments() {
 		entries = append(entries, SourceEntry{Key: s.Key, Start: s.Start.UTC(), End: s.End().UTC(), Size: s.Size,
 			SHA256: hex.EncodeToString(s.SHA256[:])})
 	}
-	sum, err := writeClip(ctx, movie, out.Clip, report)
+	src.streaming = true
+	sum, err := writeClip(ctx, movie, out.Clip, report, func() error { return src.finish(ctx) })
+	src.close()
 	if err != nil {
 		return nil, err
 	}
@@ -146,44 +146,43 @@ func (b *Builder) Build(ctx context.Context, req Request, out Files, progress fu
 	return m, nil
 }
 
-// copySegment copies one object to path, failing with ErrTampered when its bytes
-// differ from the catalog's record of them.
-func (b *Builder) copySegment(ctx context.Context, s storage.Segment, path string, report func(int64)) error {
-	rc, err := b.Store.Get(ctx, s.Key, 0, -1)
-	if err != nil {
-		return fmt.Errorf("read segment %s: %w", s.Key, err)
-	}
-	defer rc.Close()
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), &progressReader{r: rc, ctx: ctx, report: report})
-	if err != nil {
-		return fmt.Errorf("read segment %s: %w", s.Key, err)
-	}
-	var got [32]byte
-	h.Sum(got[:0])
-	if got != s.SHA256 || n != s.Size {
-		return fmt.Errorf("%w: segment %s: stored bytes have SHA-256 %s (%d bytes), catalogued at write time as %s "+
-			"(%d bytes)", ErrTampered, s.Key, hex.EncodeToString(got[:]), n, hex.EncodeToString(s.SHA256[:]), s.Size)
-	}
-	return nil
+// checked is an export's segments as playback's catalog and object reader. While the
+// movie is built (its tables, leading pictures), reads go to the store and their bytes
+// are kept. Once streaming, each segment is read from the store once, from its start,
+// as the clip asks for its bytes in order: everything read or skipped goes through the
+// segment's SHA-256 and is compared with the bytes kept earlier, and the segment is
+// checked against the catalog when the clip moves on to the next (or at finish).
+type checked struct {
+	store     storage.Store
+	segs      []storage.Segment
+	streaming bool // set before the clip is written; reads are then sequential
+
+	mu   sync.Mutex
+	read map[string][]span // bytes read before streaming, by key
+
+	cur  *stream         // the segment being streamed
+	done map[string]bool // segments streamed and checked
 }
 
-// verified is the checked copies of an export's segments, as playback's catalog and
-// object reader: the movie sees those segments and reads only those bytes.
-type verified struct {
-	dir   string
-	files map[string]string // key -> copy
-	segs  []storage.Segment
+// span is bytes of an object read while the movie was built.
+type span struct {
+	off  int64
+	data []byte
 }
 
-func (v *verified) Segments(_ context.Context, camera string, from, to time.Time) ([]storage.Segment, error) {
+// stream is one segment being read whole.
+type stream struct {
+	seg  storage.Segment
+	rc   io.ReadCloser
+	h    hash.Hash
+	pos  int64
+	kept []span
+	buf  []byte
+}
+
+func (c *checked) Segments(_ context.Context, camera string, from, to time.Time) ([]storage.Segment, error) {
 	var out []storage.Segment
-	for _, s := range v.segs {
+	for _, s := range c.segs {
 		if s.Camera == camera && s.Start.Before(to) && s.End().After(from) {
 			out = append(out, s)
 		}
@@ -191,13 +190,13 @@ func (v *verified) Segments(_ context.Context, camera string, from, to time.Time
 	return out, nil
 }
 
-// SegmentsWithTables is Segments: the copies' moofs are read from local files.
-func (v *verified) SegmentsWithTables(ctx context.Context, camera string, from, to time.Time) ([]storage.Segment, error) {
-	return v.Segments(ctx, camera, from, to)
+// SegmentsWithTables is Segments: the segments carry the tables the catalog has.
+func (c *checked) SegmentsWithTables(ctx context.Context, camera string, from, to time.Time) ([]storage.Segment, error) {
+	return c.Segments(ctx, camera, from, to)
 }
 
-func (v *verified) ListSegments(ctx context.Context, q storage.SegmentQuery, fn func(storage.Segment) error) error {
-	segs, _ := v.Segments(ctx, q.Camera, q.From, q.To)
+func (c *checked) ListSegments(ctx context.Context, q storage.SegmentQuery, fn func(storage.Segment) error) error {
+	segs, _ := c.Segments(ctx, q.Camera, q.From, q.To)
 	n := 0
 	for _, s := range segs {
 		if q.After != "" && s.Key <= q.After || n >= q.Limit {
@@ -212,30 +211,189 @@ func (v *verified) ListSegments(ctx context.Context, q storage.SegmentQuery, fn 
 	return nil
 }
 
-func (v *verified) Get(_ context.Context, key string, off, length int64) (io.ReadCloser, error) {
-	p, ok := v.files[key]
+func (c *checked) segment(key string) (storage.Segment, bool) {
+	for _, s := range c.segs {
+		if s.Key == key {
+			return s, true
+		}
+	}
+	return storage.Segment{}, false
+}
+
+func (c *checked) Get(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
+	seg, ok := c.segment(key)
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", key, storage.ErrNotFound)
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
+	if !c.streaming {
+		// Building the movie's tables: read and keep, to compare once streamed.
+		rc, err := c.store.Get(ctx, key, off, length)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		data, err := io.ReadAll(rc)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		c.read[key] = append(c.read[key], span{off, data})
+		c.mu.Unlock()
+		return io.NopCloser(bytes.NewReader(data)), nil
 	}
-	if _, err := f.Seek(off, io.SeekStart); err != nil {
-		f.Close()
+	if c.cur == nil || c.cur.seg.Key != key {
+		if c.cur != nil {
+			if err := c.check(); err != nil {
+				return nil, err
+			}
+		}
+		if c.done[key] {
+			return nil, fmt.Errorf("read segment %s again at %d: an export reads each once", key, off)
+		}
+		rc, err := c.store.Get(ctx, key, 0, -1)
+		if err != nil {
+			return nil, fmt.Errorf("read segment %s: %w", key, err)
+		}
+		c.cur = &stream{seg: seg, rc: rc, h: sha256.New(), kept: c.read[key], buf: make([]byte, 256<<10)}
+	}
+	s := c.cur
+	if off < s.pos {
+		return nil, fmt.Errorf("read segment %s at %d after %d: an export reads each once, in order", key, off, s.pos)
+	}
+	if err := s.skip(ctx, off-s.pos); err != nil {
 		return nil, err
 	}
 	if length < 0 {
-		return f, nil
+		length = seg.Size - off
 	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{io.LimitReader(f, length), f}, nil
+	return io.NopCloser(&window{ctx: ctx, s: s, n: length}), nil
+}
+
+// check reads the rest of the current segment and compares its SHA-256 and size with
+// the catalog's.
+func (c *checked) check() error {
+	s := c.cur
+	c.cur = nil
+	defer s.rc.Close()
+	if err := s.skip(context.Background(), -1); err != nil {
+		return err
+	}
+	if c.done == nil {
+		c.done = make(map[string]bool)
+	}
+	c.done[s.seg.Key] = true
+	var got [32]byte
+	s.h.Sum(got[:0])
+	if got != s.seg.SHA256 || s.pos != s.seg.Size {
+		return fmt.Errorf("%w: segment %s: stored bytes have SHA-256 %s (%d bytes), catalogued at write time as %s "+
+			"(%d bytes)", ErrTampered, s.seg.Key, hex.EncodeToString(got[:]), s.pos, hex.EncodeToString(s.seg.SHA256[:]),
+			s.seg.Size)
+	}
+	return nil
+}
+
+// finish checks the segment being streamed and streams every other one not yet
+// checked (segments of the range the clip took nothing from are evidence too).
+func (c *checked) finish(ctx context.Context) error {
+	for _, seg := range c.segs {
+		if c.cur != nil && c.cur.seg.Key == seg.Key || c.done[seg.Key] {
+			continue
+		}
+		rc, err := c.Get(ctx, seg.Key, 0, 0)
+		if err != nil {
+			return err
+		}
+		rc.Close()
+	}
+	if c.cur != nil {
+		return c.check()
+	}
+	return nil
+}
+
+// close lets go of a segment left open by a failure.
+func (c *checked) close() {
+	if c.cur != nil {
+		c.cur.rc.Close()
+		c.cur = nil
+	}
+}
+
+// skip passes n bytes (all that is left if n < 0) through the hash.
+func (s *stream) skip(ctx context.Context, n int64) error {
+	for n != 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p := s.buf
+		if n > 0 && int64(len(p)) > n {
+			p = p[:n]
+		}
+		k, err := s.read(p)
+		n -= int64(k)
+		if err == io.EOF {
+			if n <= 0 { // n < 0: to the end
+				return nil
+			}
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return fmt.Errorf("read segment %s: %w", s.seg.Key, err)
+		}
+	}
+	return nil
+}
+
+// read reads into p, hashing the bytes and comparing them with those kept.
+func (s *stream) read(p []byte) (int, error) {
+	k, err := s.rc.Read(p)
+	p = p[:k]
+	s.h.Write(p)
+	for _, sp := range s.kept {
+		lo, hi := max(sp.off, s.pos), min(sp.off+int64(len(sp.data)), s.pos+int64(k))
+		if lo < hi && !bytes.Equal(p[lo-s.pos:hi-s.pos], sp.data[lo-sp.off:hi-sp.off]) {
+			return k, fmt.Errorf("%w: segment %s changed at byte %d while it was exported", ErrTampered, s.seg.Key, lo)
+		}
+	}
+	s.pos += int64(k)
+	return k, err
+}
+
+// window is the next n bytes of a stream.
+type window struct {
+	ctx context.Context // checked between reads: a long export stops on cancel
+	s   *stream
+	n   int64
+}
+
+func (w *window) Read(p []byte) (int, error) {
+	if w.n <= 0 {
+		return 0, io.EOF
+	}
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if int64(len(p)) > w.n {
+		p = p[:w.n]
+	}
+	k, err := w.s.read(p)
+	w.n -= int64(k)
+	if err == io.EOF {
+		if w.n > 0 {
+			err = io.ErrUnexpectedEOF
+		} else {
+			err = nil
+		}
+	}
+	if err != nil {
+		return k, fmt.Errorf("read segment %s: %w", w.s.seg.Key, err)
+	}
+	return k, nil
 }
 
 // writeClip writes movie to path through a temporary file, returning its SHA-256.
-func writeClip(ctx context.Context, movie *playback.Movie, path string, report func(int64)) (string, error) {
+// check, called once the clip's bytes are written, must pass before it is kept.
+func writeClip(ctx context.Context, movie *playback.Movie, path string, report func(int64), check func() error) (string, error) {
 	f, err := os.CreateTemp(filepath.Dir(path), ".clip-*")
 	if err != nil {
 		return "", fmt.Errorf("write clip: %w", err)
@@ -247,12 +405,15 @@ func writeClip(ctx context.Context, movie *playback.Movie, path string, report f
 		return "", err
 	}
 	h := sha256.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
+	bw := bufio.NewWriterSize(&hashingFile{f: f, h: h}, 1<<20)
 	if err := movie.WriteRange(ctx, &progressWriter{w: bw, report: report}, 0, movie.Size()); err != nil {
 		return fail(fmt.Errorf("write clip: %w", err))
 	}
 	if err := bw.Flush(); err != nil {
 		return fail(fmt.Errorf("write clip: %w", err))
+	}
+	if err := check(); err != nil {
+		return fail(err)
 	}
 	if err := f.Chmod(0o644); err != nil {
 		return fail(fmt.Errorf("write clip: %w", err))
@@ -271,18 +432,18 @@ func writeClip(ctx context.Context, movie *playback.Movie, path string, report f
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-type progressReader struct {
-	r      io.Reader
-	ctx    context.Context // checked between reads: a long export stops on cancel
-	report func(int64)
+// hashingFile writes to f and hashes the same bytes meanwhile, on another core: the
+// clip's SHA-256 then costs an hour's export no time beside its writes.
+type hashingFile struct {
+	f *os.File
+	h hash.Hash
 }
 
-func (p *progressReader) Read(b []byte) (int, error) {
-	if err := p.ctx.Err(); err != nil {
-		return 0, err
-	}
-	n, err := p.r.Read(b)
-	p.report(int64(n))
+func (w *hashingFile) Write(p []byte) (int, error) {
+	var wg sync.WaitGroup
+	wg.Go(func() { w.h.Write(p) })
+	n, err := w.f.Write(p)
+	wg.Wait()
 	return n, err
 }
 
