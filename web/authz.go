@@ -92,18 +92,19 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if s.sessions != nil {
 			var p auth.Principal
 			var err error
-			switch c, cerr := r.Cookie(sessionCookie); {
+			switch secret, ok := cookieValue(r, sessionCookie); {
 			case strings.HasPrefix(ri.bearer, auth.TokenPrefix):
 				p, err = s.sessions.LookupToken(r.Context(), ri.bearer)
-			case cerr == nil:
-				ri.session = c.Value
-				p, err = s.sessions.Lookup(r.Context(), c.Value)
+			case ok:
+				ri.session = secret
+				p, err = s.sessions.Lookup(r.Context(), secret)
 			default:
 				err = auth.ErrNoSession
 			}
 			switch {
 			case err == nil:
-				ri.user = &p
+				ri.caller = p
+				ri.user = &ri.caller
 			case !errors.Is(err, auth.ErrNoSession):
 				s.writeError(w, r, err)
 				return
@@ -111,6 +112,31 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// cookieValue is the value of r's first cookie called name, as r.Cookie gives it.
+// Session secrets are URL-safe base64, found without r.Cookie's allocations; any
+// other value is left to r.Cookie.
+func cookieValue(r *http.Request, name string) (string, bool) {
+	for _, line := range r.Header["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || k != name {
+				continue
+			}
+			if v == "" || strings.ContainsFunc(v, func(c rune) bool {
+				return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_')
+			}) {
+				c, err := r.Cookie(name)
+				if err != nil {
+					return "", false
+				}
+				return c.Value, true
+			}
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // caller looks the request's session or token up again, for a request that lasts

@@ -219,3 +219,37 @@ func TestCrossOriginRefused(t *testing.T) {
 		t.Errorf("same-origin add: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// cookieValue finds the session cookie as r.Cookie does, whatever else is sent.
+func TestCookieValueAsRequestCookie(t *testing.T) {
+	for _, header := range []string{
+		"",
+		"straja_session=abcDEF012-_",
+		"theme=dark; straja_session=abc",
+		"theme=dark;straja_session=abc;lang=ro",
+		"straja_session=",
+		`straja_session="quoted"`,
+		"straja_session=bad value; straja_session=good",
+		"straja_session=a;b; straja_session=second",
+		"straja_session=x=y",
+		"other_session=abc",
+		"  straja_session=spaced  ",
+		"straja_session=%41",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		if header != "" {
+			r.Header.Set("Cookie", header)
+		}
+		want, werr := r.Cookie(sessionCookie)
+		got, ok := cookieValue(r, sessionCookie)
+		if ok != (werr == nil) || ok && got != want.Value {
+			t.Errorf("Cookie: %s: got %q %v, want %v %v", header, got, ok, want, werr)
+		}
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Add("Cookie", "theme=dark")
+	r.Header.Add("Cookie", "straja_session=second-line")
+	if got, ok := cookieValue(r, sessionCookie); !ok || got != "second-line" {
+		t.Errorf("two Cookie lines: got %q %v", got, ok)
+	}
+}

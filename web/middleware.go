@@ -35,6 +35,7 @@ type requestInfo struct {
 	id      string
 	route   string          // the matched pattern, once dispatched
 	user    *auth.Principal // the signed-in caller, nil when anonymous
+	caller  auth.Principal  // what user points to when signed in by authenticate
 	session string          // the session cookie's secret, when one was sent
 	bearer  string          // the Authorization: Bearer secret, when one was sent
 }

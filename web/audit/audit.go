@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -105,16 +107,20 @@ var ErrClosed = errors.New("audit trail closed")
 // Hash is the SHA-256 of e's canonical encoding: a version tag, then every field,
 // prev_hash included, each length-prefixed so no two entries encode alike.
 func Hash(e Entry) []byte {
-	b := make([]byte, 0, 128+len(e.Detail))
+	h := sha256.Sum256(canonical(make([]byte, 0, 128+len(e.Detail)), e))
+	return h[:]
+}
+
+// canonical appends what Hash hashes of e to b.
+func canonical(b []byte, e Entry) []byte {
 	b = append(b, "straja-audit-1"...)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixNano()))
-	for _, s := range []string{e.Actor, e.User, e.Action, e.Camera, e.Detail, string(e.PrevHash)} {
+	for _, s := range [...]string{e.Actor, e.User, e.Action, e.Camera, e.Detail, string(e.PrevHash)} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	h := sha256.Sum256(b)
-	return h[:]
+	return b
 }
 
 // Options configure a Log.
@@ -132,7 +138,7 @@ type Log struct {
 	store storage.Store
 	log   *slog.Logger
 
-	reqs    chan *request
+	reqs    chan request
 	quit    chan struct{}
 	stopped chan struct{} // closed when the writer has returned
 	cancel  context.CancelFunc
@@ -169,7 +175,7 @@ func New(ctx context.Context, st *state.State, opts Options, log *slog.Logger) (
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	l := &Log{st: st, store: opts.Store, log: log, reqs: make(chan *request, queueSize), quit: make(chan struct{}),
+	l := &Log{st: st, store: opts.Store, log: log, reqs: make(chan request, queueSize), quit: make(chan struct{}),
 		stopped: make(chan struct{}), seq: seq, hash: hash}
 	if last, err := lastHead(ctx, opts.Store); err == nil {
 		l.anchored = last
@@ -184,7 +190,7 @@ func New(ctx context.Context, st *state.State, opts Options, log *slog.Logger) (
 // Record appends ev and returns once it is committed. Concurrent records share a
 // transaction (group commit), which is what makes the trail fast.
 func (l *Log) Record(ctx context.Context, ev Event) error {
-	r := &request{ev: ev, done: make(chan error, 1)}
+	r := request{ev: ev, done: make(chan error, 1)}
 	select {
 	case l.reqs <- r:
 	case <-l.quit:
@@ -220,7 +226,7 @@ func (l *Log) Enqueue(ev Event) error {
 	default:
 	}
 	select {
-	case l.reqs <- &request{ev: ev}:
+	case l.reqs <- request{ev: ev}:
 		return nil
 	default:
 		return fmt.Errorf("audit record %s: %w", ev.Action, ErrBacklog)
@@ -252,7 +258,13 @@ func (l *Log) Close() error {
 
 func (l *Log) write(ctx context.Context) {
 	defer close(l.stopped)
-	batch := make([]*request, 0, maxBatch)
+	// ctx ends only after the writer returned (Close); a context that can end costs
+	// database/sql and the SQLite driver a goroutine per transaction and statement.
+	ctx = context.WithoutCancel(ctx)
+	var ch chainer
+	batch := make([]request, 0, maxBatch)
+	wait := time.NewTimer(linger)
+	wait.Stop()
 	for {
 		batch = batch[:0]
 		select {
@@ -265,11 +277,11 @@ func (l *Log) write(ctx context.Context) {
 				case r := <-l.reqs:
 					batch = append(batch, r)
 					if len(batch) == maxBatch {
-						l.commit(ctx, batch)
+						l.commit(ctx, &ch, batch)
 						batch = batch[:0]
 					}
 				default:
-					l.commit(ctx, batch)
+					l.commit(ctx, &ch, batch)
 					return
 				}
 			}
@@ -283,16 +295,19 @@ func (l *Log) write(ctx context.Context) {
 				break more
 			}
 		}
-		l.commit(ctx, batch)
+		l.commit(ctx, &ch, batch)
 		// After a group nobody waits for (queued by requests), linger before taking
 		// the next: requests then queue entries without waking the writer for each
 		// one. A caller waiting in Record is never made to wait longer.
-		if !slices.ContainsFunc(batch, func(r *request) bool { return r.done != nil }) {
+		if !slices.ContainsFunc(batch, func(r request) bool { return r.done != nil }) {
+			wait.Reset(linger)
 			select {
-			case <-time.After(linger):
+			case <-wait.C:
 			case <-l.quit:
+				wait.Stop()
 			}
 		}
+		clear(batch) // the events' details are garbage once committed
 	}
 }
 
@@ -300,7 +315,7 @@ func (l *Log) write(ctx context.Context) {
 // another writer (a command run beside the service) has moved the head, the batch is
 // chained again after the new head and retried: the seq primary key makes the loser
 // of a race fail rather than fork the chain.
-func (l *Log) commit(ctx context.Context, batch []*request) {
+func (l *Log) commit(ctx context.Context, ch *chainer, batch []request) {
 	if len(batch) == 0 {
 		return
 	}
@@ -310,7 +325,7 @@ func (l *Log) commit(ctx context.Context, batch []*request) {
 		l.mu.Lock()
 		seq, prev := l.seq, l.hash
 		l.mu.Unlock()
-		rows := chain(batch, seq, prev, now)
+		rows := ch.chain(batch, seq, prev, now)
 		if err = l.st.AppendAudit(ctx, rows); err == nil {
 			last := rows[len(rows)-1]
 			l.mu.Lock()
@@ -336,27 +351,152 @@ func (l *Log) commit(ctx context.Context, batch []*request) {
 	}
 }
 
-// chain makes the entries of batch after the entry (seq, prev).
-func chain(batch []*request, seq int64, prev []byte, now time.Time) []Entry {
-	rows := make([]Entry, len(batch))
+// chainer makes the entries of batches, reusing its buffers from one batch to the
+// next: per batch it allocates the details' text and the hashes, once each.
+type chainer struct {
+	rows   []Entry
+	detail []byte // the batch's details, one after the other
+	ends   []int  // where each entry's detail ends in detail
+	buf    []byte // one entry's canonical encoding
+	keys   []string
+}
+
+// chain makes the entries of batch after the entry (seq, prev). The rows are valid
+// until the next call; their details and hashes stay valid.
+func (c *chainer) chain(batch []request, seq int64, prev []byte, now time.Time) []Entry {
+	c.detail, c.ends = c.detail[:0], c.ends[:0]
+	for _, r := range batch {
+		c.detail = c.appendDetail(c.detail, r.ev.Detail)
+		c.ends = append(c.ends, len(c.detail))
+	}
+	details := string(c.detail)
+	hashes := make([]byte, len(batch)*sha256.Size)
+	if prev == nil {
+		prev = make([]byte, sha256.Size) // the first entry follows zeros
+	}
+	c.rows = slices.Grow(c.rows[:0], len(batch))[:len(batch)]
+	start := 0
 	for i, r := range batch {
-		detail := []byte("{}")
-		if r.ev.Detail != nil {
-			var err error
-			if detail, err = json.Marshal(r.ev.Detail); err != nil {
-				detail = []byte(`{"error":"detail not encodable"}`)
+		seq++
+		e := Entry{Seq: seq, Time: now, Actor: r.ev.Actor, User: r.ev.User, Action: r.ev.Action,
+			Camera: r.ev.Camera, Detail: details[start:c.ends[i]], PrevHash: prev}
+		start = c.ends[i]
+		c.buf = canonical(c.buf[:0], e)
+		h := sha256.Sum256(c.buf)
+		e.Hash = hashes[i*sha256.Size : (i+1)*sha256.Size : (i+1)*sha256.Size]
+		copy(e.Hash, h[:])
+		c.rows[i], prev = e, e.Hash
+	}
+	return c.rows
+}
+
+// appendDetail appends d as JSON, the bytes json.Marshal gives: "{}" for none.
+func (c *chainer) appendDetail(b []byte, d map[string]any) []byte {
+	if d == nil {
+		return append(b, "{}"...)
+	}
+	if out, ok := c.appendPlain(b, d); ok {
+		return out
+	}
+	j, err := json.Marshal(d)
+	if err != nil {
+		j = []byte(`{"error":"detail not encodable"}`)
+	}
+	return append(b, j...)
+}
+
+// appendPlain encodes d without reflection when its keys and values are of the
+// kinds details hold (plain strings, times, integers, floats, booleans): then the
+// bytes are json.Marshal's (keys sorted, nothing to escape). Otherwise it reports
+// false and json.Marshal encodes d.
+func (c *chainer) appendPlain(b []byte, d map[string]any) ([]byte, bool) {
+	c.keys = c.keys[:0]
+	for k := range d {
+		if !plain(k) {
+			return b, false
+		}
+		c.keys = append(c.keys, k)
+	}
+	slices.Sort(c.keys)
+	n0 := len(b)
+	b = append(b, '{')
+	for i, k := range c.keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, k...)
+		b = append(b, '"', ':')
+		var ok bool
+		if b, ok = appendPlainValue(b, d[k]); !ok {
+			return b[:n0], false
+		}
+	}
+	return append(b, '}'), true
+}
+
+func appendPlainValue(b []byte, v any) ([]byte, bool) {
+	switch v := v.(type) {
+	case string:
+		if !plain(v) {
+			return b, false
+		}
+		b = append(b, '"')
+		b = append(b, v...)
+		return append(b, '"'), true
+	case time.Time:
+		// time.Time's MarshalJSON: RFC 3339 with nanoseconds, refused outside
+		// years 0-9999 and zone hours 0-23 (left to json.Marshal, which fails).
+		n0 := len(b)
+		b = append(b, '"')
+		b = v.AppendFormat(b, time.RFC3339Nano)
+		t := b[n0+1:]
+		if len(t) < len("2006-01-02T15:04:05Z") || t[4] != '-' {
+			return b[:n0], false
+		}
+		if t[len(t)-1] != 'Z' {
+			z := t[len(t)-len("Z07:00"):]
+			if z[0] != '+' && z[0] != '-' || z[1] > '1' && !(z[1] == '2' && z[2] <= '3') {
+				return b[:n0], false
 			}
 		}
-		seq++
-		if prev == nil {
-			prev = make([]byte, sha256.Size) // the first entry follows zeros
+		return append(b, '"'), true
+	case bool:
+		return strconv.AppendBool(b, v), true
+	case int:
+		return strconv.AppendInt(b, int64(v), 10), true
+	case int64:
+		return strconv.AppendInt(b, v, 10), true
+	case float64:
+		// encoding/json's float64: like ES6, 'e' below 1e-6 and from 1e21, with
+		// e-09 written e-9; NaN and infinities are not JSON.
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return b, false
 		}
-		e := Entry{Seq: seq, Time: now, Actor: r.ev.Actor, User: r.ev.User, Action: r.ev.Action,
-			Camera: r.ev.Camera, Detail: string(detail), PrevHash: prev}
-		e.Hash = Hash(e)
-		rows[i], prev = e, e.Hash
+		f := byte('f')
+		if a := math.Abs(v); a != 0 && (a < 1e-6 || a >= 1e21) {
+			f = 'e'
+		}
+		b = strconv.AppendFloat(b, v, f, -1, 64)
+		if n := len(b); f == 'e' && n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+		return b, true
 	}
-	return rows
+	return b, false
+}
+
+// plain reports whether json.Marshal writes s as it is between quotes: printable
+// ASCII but for the characters it escapes (", \, and <, > and & for HTML).
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 func (l *Log) anchorEvery(ctx context.Context, every time.Duration, seq int64, hash []byte) {
