@@ -42,23 +42,36 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;`
 
 // AppendAudit inserts rows in one transaction: all of them or none. The caller is the
-// one writer and has chained them after AuditHead.
+// one writer and has chained them after AuditHead. Rows go auditRowsPerInsert to a
+// statement: what database/sql and the driver spend per statement is paid per group.
 func (s *State) AppendAudit(ctx context.Context, rows []AuditRow) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("state append audit: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit
-		(seq, time_ns, actor, username, action, camera, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("state append audit: %w", err)
-	}
-	defer stmt.Close()
-	for _, r := range rows {
-		if _, err := stmt.ExecContext(ctx, r.Seq, r.Time.UnixNano(), r.Actor, r.User, r.Action, r.Camera,
-			r.Detail, r.PrevHash, r.Hash); err != nil {
-			return fmt.Errorf("state append audit seq %d: %w", r.Seq, err)
+	var stmt *sql.Stmt // for full groups
+	args := make([]any, 0, auditColumns*min(len(rows), auditRowsPerInsert))
+	for len(rows) > 0 {
+		group := rows[:min(len(rows), auditRowsPerInsert)]
+		rows = rows[len(group):]
+		args = args[:0]
+		for _, r := range group {
+			args = append(args, r.Seq, r.Time.UnixNano(), r.Actor, r.User, r.Action, r.Camera, r.Detail, r.PrevHash, r.Hash)
+		}
+		if len(group) < auditRowsPerInsert {
+			_, err = tx.ExecContext(ctx, auditInsertSQL(len(group)), args...)
+		} else {
+			if stmt == nil {
+				if stmt, err = tx.PrepareContext(ctx, auditInsertSQL(auditRowsPerInsert)); err != nil {
+					return fmt.Errorf("state append audit: %w", err)
+				}
+				defer stmt.Close()
+			}
+			_, err = stmt.ExecContext(ctx, args...)
+		}
+		if err != nil {
+			return fmt.Errorf("state append audit seq %d-%d: %w", group[0].Seq, group[len(group)-1].Seq, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -66,6 +79,28 @@ func (s *State) AppendAudit(ctx context.Context, rows []AuditRow) error {
 	}
 	return nil
 }
+
+const (
+	auditColumns       = 9
+	auditRowsPerInsert = 64 // 576 parameters, well under SQLite's limit
+)
+
+// auditInserts are the INSERT statements of 1 to auditRowsPerInsert rows, made once.
+var auditInserts = func() []string {
+	q := make([]string, auditRowsPerInsert+1)
+	var b strings.Builder
+	b.WriteString("INSERT INTO audit (seq, time_ns, actor, username, action, camera, detail, prev_hash, hash) VALUES ")
+	for n := 1; n <= auditRowsPerInsert; n++ {
+		if n > 1 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		q[n] = b.String()
+	}
+	return q
+}()
+
+func auditInsertSQL(rows int) string { return auditInserts[rows] }
 
 // AuditHead returns the last entry's seq and hash; an empty trail gives 0 and nil.
 func (s *State) AuditHead(ctx context.Context) (int64, []byte, error) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -294,4 +295,44 @@ func TestHeadStoredAtNextStart(t *testing.T) {
 		}
 		return len(heads) == 1 && heads[0].Seq == 3
 	})
+}
+
+// Entries queued faster than the writer commits go in large groups (several INSERTs
+// of many rows in one transaction); every one is stored, in order, on the chain.
+func TestQueuedEntriesInLargeGroups(t *testing.T) {
+	e := newEnv(t)
+	l := e.open(t)
+	const n = 1000
+	for i := range n {
+		ev := audit.Event{Actor: "10.20.1.7", User: "guard", Action: audit.ActionSegmentList, Camera: "bastion-gate",
+			Detail: map[string]any{"from": time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC), "i": i}}
+		for {
+			err := l.Enqueue(ev)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, audit.ErrBacklog) {
+				t.Fatal(err)
+			}
+			runtime.Gosched()
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := audit.Verify(t.Context(), e.st, e.store)
+	if err != nil || got != n {
+		t.Fatalf("verify = %d entries, %v; want %d", got, err, n)
+	}
+	i := 0
+	if err := l.List(t.Context(), audit.Query{}, func(en audit.Entry) error {
+		want := fmt.Sprintf(`{"from":"2026-11-30T08:00:00Z","i":%d}`, i)
+		if en.Seq != int64(i+1) || en.Detail != want || en.User != "guard" {
+			return fmt.Errorf("entry %d: seq %d, detail %s, user %q; want %d, %s, guard", i, en.Seq, en.Detail, en.User, i+1, want)
+		}
+		i++
+		return nil
+	}); err != nil || i != n {
+		t.Fatalf("listed %d entries: %v", i, err)
+	}
 }
