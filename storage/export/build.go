@@ -160,8 +160,9 @@ type checked struct {
 	mu   sync.Mutex
 	read map[string][]span // bytes read before streaming, by key
 
-	cur  *stream         // the segment being streamed
-	done map[string]bool // segments streamed and checked
+	cur   *stream         // the segment being streamed
+	done  map[string]bool // segments streamed and checked
+	spare [][]byte        // the blocks of the last stream, for the next
 }
 
 // span is bytes of an object read while the movie was built.
@@ -170,14 +171,97 @@ type span struct {
 	data []byte
 }
 
-// stream is one segment being read whole.
+// stream is one segment being read whole. A goroutine reads it ahead in blocks and
+// hashes them, so reading and hashing the source overlap writing the clip.
 type stream struct {
 	seg  storage.Segment
-	rc   io.ReadCloser
-	h    hash.Hash
-	pos  int64
 	kept []span
-	buf  []byte
+	pos  int64  // bytes passed on
+	skb  []byte // for skip
+
+	rc     io.ReadCloser
+	h      hash.Hash // written by the reader goroutine only
+	blocks chan block
+	free   chan []byte
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	closed bool
+
+	block, data []byte // the block being passed on, and its part not yet passed
+	err         error  // the reader's error after data: io.EOF at the end
+}
+
+type block struct {
+	buf []byte
+	n   int
+	err error
+}
+
+// readAhead is how many blocks of readBlock bytes a stream reads ahead.
+const (
+	readAhead = 4
+	readBlock = 256 << 10
+)
+
+// newStream starts reading rc, with the blocks of spare (readAhead+1 of them) or new ones.
+func newStream(seg storage.Segment, rc io.ReadCloser, kept []span, spare [][]byte) *stream {
+	for len(spare) < readAhead+1 {
+		spare = append(spare, make([]byte, readBlock))
+	}
+	s := &stream{seg: seg, kept: kept, rc: rc, h: sha256.New(), blocks: make(chan block, readAhead),
+		free: make(chan []byte, readAhead+1), stop: make(chan struct{}), skb: spare[readAhead]}
+	for _, b := range spare[:readAhead] {
+		s.free <- b
+	}
+	s.wg.Go(s.readAhead)
+	return s
+}
+
+func (s *stream) readAhead() {
+	for {
+		var buf []byte
+		select {
+		case buf = <-s.free:
+		case <-s.stop:
+			return
+		}
+		n, err := io.ReadFull(s.rc, buf)
+		s.h.Write(buf[:n])
+		if err == io.ErrUnexpectedEOF {
+			err = io.EOF
+		}
+		select {
+		case s.blocks <- block{buf, n, err}:
+		case <-s.stop:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// close stops the reader, waits for it and returns the stream's blocks.
+func (s *stream) close() [][]byte {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	close(s.stop)
+	s.rc.Close() // ends a read in progress
+	s.wg.Wait()
+	bufs := [][]byte{s.skb}
+	if s.block != nil {
+		bufs = append(bufs, s.block)
+	}
+	for len(s.free) > 0 {
+		bufs = append(bufs, <-s.free)
+	}
+	for len(s.blocks) > 0 {
+		bufs = append(bufs, (<-s.blocks).buf)
+	}
+	// Back in newStream's order: readAhead blocks, then skip's buffer.
+	return append(bufs[1:], bufs[0])
 }
 
 func (c *checked) Segments(_ context.Context, camera string, from, to time.Time) ([]storage.Segment, error) {
@@ -254,7 +338,8 @@ func (c *checked) Get(ctx context.Context, key string, off, length int64) (io.Re
 		if err != nil {
 			return nil, fmt.Errorf("read segment %s: %w", key, err)
 		}
-		c.cur = &stream{seg: seg, rc: rc, h: sha256.New(), kept: c.read[key], buf: make([]byte, 256<<10)}
+		c.cur = newStream(seg, rc, c.read[key], c.spare)
+		c.spare = nil
 	}
 	s := c.cur
 	if off < s.pos {
@@ -274,10 +359,11 @@ func (c *checked) Get(ctx context.Context, key string, off, length int64) (io.Re
 func (c *checked) check() error {
 	s := c.cur
 	c.cur = nil
-	defer s.rc.Close()
+	defer s.close()
 	if err := s.skip(context.Background(), -1); err != nil {
 		return err
 	}
+	c.spare = s.close() // the reader is done: its hash is complete
 	if c.done == nil {
 		c.done = make(map[string]bool)
 	}
@@ -314,7 +400,7 @@ func (c *checked) finish(ctx context.Context) error {
 // close lets go of a segment left open by a failure.
 func (c *checked) close() {
 	if c.cur != nil {
-		c.cur.rc.Close()
+		c.cur.close()
 		c.cur = nil
 	}
 }
@@ -325,7 +411,7 @@ func (s *stream) skip(ctx context.Context, n int64) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		p := s.buf
+		p := s.skb
 		if n > 0 && int64(len(p)) > n {
 			p = p[:n]
 		}
@@ -346,9 +432,20 @@ func (s *stream) skip(ctx context.Context, n int64) error {
 
 // read reads into p, hashing the bytes and comparing them with those kept.
 func (s *stream) read(p []byte) (int, error) {
-	k, err := s.rc.Read(p)
+	for len(s.data) == 0 && s.err == nil {
+		if s.block != nil {
+			s.free <- s.block
+		}
+		b := <-s.blocks
+		s.block, s.data, s.err = b.buf, b.buf[:b.n], b.err
+	}
+	k := copy(p, s.data)
+	s.data = s.data[k:]
+	var err error
+	if len(s.data) == 0 {
+		err = s.err
+	}
 	p = p[:k]
-	s.h.Write(p)
 	for _, sp := range s.kept {
 		lo, hi := max(sp.off, s.pos), min(sp.off+int64(len(sp.data)), s.pos+int64(k))
 		if lo < hi && !bytes.Equal(p[lo-s.pos:hi-s.pos], sp.data[lo-sp.off:hi-sp.off]) {
