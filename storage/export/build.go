@@ -47,8 +47,7 @@ type Builder struct {
 	Store   storage.Store
 	Catalog SegmentSource
 	Keys    *Keys
-	// MinFree is the free space left on the export's disk after the clip and the
-	// copies of its segments.
+	// MinFree is the free space left on the export's disk after the clip.
 	MinFree int64
 }
 

@@ -37,8 +37,8 @@ func tenMinutes(b *testing.B, st storage.Store, cat *storage.Catalog) []string {
 }
 
 // BenchmarkExport is the throughput of a whole export of a 10-minute clip (MB/s of
-// clip): every source segment read and checked against its SHA-256, the clip
-// stitched from the verified copies, written and hashed, the manifest signed. From disk
+// clip): every source segment read once and checked against its SHA-256 as the clip
+// is stitched from it, the clip written, synced and hashed, the manifest signed. From disk
 // and from MinIO; "ffmpeg-concat" is `ffmpeg -f concat -c copy` over the same
 // segment files on disk in the same run, for scale (it checks nothing).
 func BenchmarkExport(b *testing.B) {
