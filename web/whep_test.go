@@ -261,18 +261,8 @@ func TestLiveEndsWithUserChange(t *testing.T) {
 	} {
 		t.Run(change.path+" "+change.body, func(t *testing.T) {
 			s, live := newWHEPServerOpts(t, webrtc.Options{IncludeLoopback: true, TCPPort: -1, ConnectTimeout: time.Minute})
-			offer := func(role string) {
-				t.Helper()
-				r := newRequestAs(role, "POST", "/api/v1/cameras/cam-1/whep", []byte(clientOffer(t, nil)))
-				r.Header.Set("Content-Type", "application/sdp")
-				rec := httptest.NewRecorder()
-				s.ServeHTTP(rec, r)
-				if rec.Code != http.StatusCreated {
-					t.Fatalf("offer as %s: %d %s", role, rec.Code, rec.Body)
-				}
-			}
-			offer("guard")
-			offer("guard")
+			openLive(t, s, "guard")
+			openLive(t, s, "guard")
 			if n := live.Sessions(); n != 2 {
 				t.Fatalf("%d live sessions before the change; want 2", n)
 			}
@@ -294,13 +284,7 @@ func TestLiveEndsWithUserChange(t *testing.T) {
 // views at the next sweep.
 func TestLiveSweepDisabledElsewhere(t *testing.T) {
 	s, live := newWHEPServerOpts(t, webrtc.Options{IncludeLoopback: true, TCPPort: -1, ConnectTimeout: time.Minute})
-	r := newRequestAs("guard", "POST", "/api/v1/cameras/cam-1/whep", []byte(clientOffer(t, nil)))
-	r.Header.Set("Content-Type", "application/sdp")
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, r)
-	if rec.Code != http.StatusCreated {
-		t.Fatalf("offer: %d %s", rec.Code, rec.Body)
-	}
+	openLive(t, s, "guard")
 	s.sweepLive(t.Context())
 	if n := live.Sessions(); n != 1 {
 		t.Fatalf("%d live sessions after a sweep with the guard enabled; want 1", n)
@@ -318,13 +302,7 @@ func TestLiveSweepDisabledElsewhere(t *testing.T) {
 // without live view loses their live views at the next sweep.
 func TestLiveSweepRolesChangedElsewhere(t *testing.T) {
 	s, live := newWHEPServerOpts(t, webrtc.Options{IncludeLoopback: true, TCPPort: -1, ConnectTimeout: time.Minute})
-	r := newRequestAs("guard", "POST", "/api/v1/cameras/cam-1/whep", []byte(clientOffer(t, nil)))
-	r.Header.Set("Content-Type", "application/sdp")
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, r)
-	if rec.Code != http.StatusCreated {
-		t.Fatalf("offer: %d %s", rec.Code, rec.Body)
-	}
+	openLive(t, s, "guard")
 	if err := s.users.DB.SetRoles(t.Context(), "guard", []string{"guard", "itc"}, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -362,5 +340,18 @@ func TestLiveWithSeveralRoles(t *testing.T) {
 	}
 	if n := live.Sessions(); n != 1 {
 		t.Errorf("%d live sessions, want the guard+itc user's only", n)
+	}
+}
+
+// openLive opens a live view of cam-1 as role through WHEP, failing the test unless
+// it is created.
+func openLive(t *testing.T, s *Server, role string) {
+	t.Helper()
+	r := newRequestAs(role, "POST", "/api/v1/cameras/cam-1/whep", []byte(clientOffer(t, nil)))
+	r.Header.Set("Content-Type", "application/sdp")
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, r)
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("offer as %s: %d %s", role, rec.Code, rec.Body)
 	}
 }

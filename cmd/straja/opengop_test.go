@@ -58,16 +58,7 @@ func TestOpenGOPCamera(t *testing.T) {
 	for i, s := range segs {
 		file := fetch(t, st, s.Key)
 		files = append(files, file)
-		n, span := packetSpan(t, file)
-		frames += n
-		if d := span - s.Duration; d > time.Millisecond || d < -time.Millisecond {
-			t.Errorf("%s: its %d frames span %v, catalogued duration %v", s.Key, n, span, s.Duration)
-		}
-		if i > 0 {
-			if hole := s.Start.Sub(segs[i-1].End()); hole > time.Millisecond || hole < -time.Millisecond {
-				t.Errorf("%s: %v between the previous segment's end and its start", s.Key, hole)
-			}
-		}
+		frames += checkJoin(t, segs, i, file)
 		if firstPicture(t, file) == nalCRA {
 			cras++
 		}

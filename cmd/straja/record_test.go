@@ -17,6 +17,7 @@ import (
 
 	"github.com/straja-nvr/straja/internal/testutil"
 	"github.com/straja-nvr/straja/recorder/camsim"
+	"github.com/straja-nvr/straja/storage"
 	"github.com/straja-nvr/straja/streaming"
 )
 
@@ -222,16 +223,7 @@ func testBFramesCamera(t *testing.T, codec streaming.Codec) {
 		if p.Codec != map[streaming.Codec]string{streaming.H264: "h264", streaming.H265: "hevc"}[codec] || p.Width != 320 || !p.FirstKey {
 			t.Errorf("%s: %+v", s.Key, p)
 		}
-		n, span := packetSpan(t, file)
-		frames += n
-		if d := span - s.Duration; d > time.Millisecond || d < -time.Millisecond {
-			t.Errorf("%s: its %d frames span %v, catalogued duration %v", s.Key, n, span, s.Duration)
-		}
-		if i > 0 {
-			if hole := s.Start.Sub(segs[i-1].End()); hole > time.Millisecond || hole < -time.Millisecond {
-				t.Errorf("%s: %v between the previous segment's end and its start", s.Key, hole)
-			}
-		}
+		frames += checkJoin(t, segs, i, file)
 	}
 	joined := concatSegments(t, files)
 	if got := decodedFrames(t, joined); got != frames {
@@ -261,6 +253,24 @@ func concatSegments(t *testing.T, files []string) string {
 		t.Errorf("ffmpeg -f concat -c copy over %d segments:\n%s", len(files), out)
 	}
 	return joined
+}
+
+// checkJoin checks that segment i, fetched to file, lasts exactly as long as its
+// frames and starts where the one before it ends (within 1 ms), and returns how many
+// frames it holds.
+func checkJoin(t *testing.T, segs []storage.Segment, i int, file string) int {
+	t.Helper()
+	s := segs[i]
+	n, span := packetSpan(t, file)
+	if d := span - s.Duration; d > time.Millisecond || d < -time.Millisecond {
+		t.Errorf("%s: its %d frames span %v, catalogued duration %v", s.Key, n, span, s.Duration)
+	}
+	if i > 0 {
+		if hole := s.Start.Sub(segs[i-1].End()); hole > time.Millisecond || hole < -time.Millisecond {
+			t.Errorf("%s: %v between the previous segment's end and its start", s.Key, hole)
+		}
+	}
+	return n
 }
 
 // packetSpan returns how many frames the file at path holds and the time they span
