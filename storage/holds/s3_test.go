@@ -24,16 +24,7 @@ import (
 // hold lets both go.
 func TestS3LegalHolds(t *testing.T) {
 	ctx := t.Context()
-	o := storetest.S3FromEnv(t)
-	store, err := storage.NewS3(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := minio.New(o.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(o.AccessKey, o.SecretKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emptyLockedBucket(t, client, o.Bucket) })
+	store, client, o := s3Rig(t)
 	created, err := store.InitBucket(ctx)
 	if err != nil || !created {
 		t.Fatalf("init bucket: created %v, %v", created, err)
@@ -166,16 +157,7 @@ func TestS3WithoutObjectLock(t *testing.T) {
 // A held segment large enough for a multipart upload is locked as it is stored too.
 func TestS3LegalHoldMultipart(t *testing.T) {
 	ctx := t.Context()
-	o := storetest.S3FromEnv(t)
-	store, err := storage.NewS3(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := minio.New(o.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(o.AccessKey, o.SecretKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emptyLockedBucket(t, client, o.Bucket) })
+	store, client, o := s3Rig(t)
 	if _, err := store.InitBucket(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -206,16 +188,7 @@ func TestS3LegalHoldMultipart(t *testing.T) {
 // footage; a hold released while another still covers the footage leaves it locked.
 func TestS3ExpiryAndOverlap(t *testing.T) {
 	ctx := t.Context()
-	o := storetest.S3FromEnv(t)
-	store, err := storage.NewS3(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := minio.New(o.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(o.AccessKey, o.SecretKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emptyLockedBucket(t, client, o.Bucket) })
+	store, client, o := s3Rig(t)
 	if _, err := store.InitBucket(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -250,4 +223,21 @@ func TestS3ExpiryAndOverlap(t *testing.T) {
 			t.Errorf("after both ended %s is still under a legal hold", k)
 		}
 	}
+}
+
+// s3Rig opens the test bucket as a store and with a plain minio client, and empties
+// it of locked versions when the test ends.
+func s3Rig(t *testing.T) (*storage.S3, *minio.Client, storage.S3Options) {
+	t.Helper()
+	o := storetest.S3FromEnv(t)
+	store, err := storage.NewS3(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := minio.New(o.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(o.AccessKey, o.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emptyLockedBucket(t, client, o.Bucket) })
+	return store, client, o
 }

@@ -4,7 +4,7 @@
 // (GET /api/v1/events) and every few seconds.
 
 import { T, fmtDateTime } from './strings.js';
-import { api, bindText, data, h, startPage } from './app.js';
+import { api, bindText, data, h, showError, showStatus, startPage } from './app.js';
 
 const el = (id) => document.getElementById(id);
 const statusBox = el('status');
@@ -23,22 +23,12 @@ const f = {
 const REFRESH_MS = 5000;
 let cameras = [];
 
+/** say shows an outcome (fn gives the text in the active language) and clears errors. */
 function say(fn) {
-  bindText(statusBox, fn);
-  statusBox.hidden = !fn;
+  showStatus(statusBox, fn);
   showError(errorBox, null);
 }
 
-function showError(box, err, fields = {}) {
-  bindText(box, err ? () => err.text() : null);
-  box.hidden = !err;
-  for (const e of Object.values(fields)) e.removeAttribute('aria-invalid');
-  const e = err && fields[err.field];
-  if (e) {
-    e.setAttribute('aria-invalid', 'true');
-    e.focus();
-  }
-}
 
 function kindCell(kind) {
   const td = h('td');

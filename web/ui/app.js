@@ -132,6 +132,27 @@ export function bindText(el, fn) {
   el.textContent = fn();
 }
 
+/** showStatus shows an outcome in box (fn gives its text in the active language); null hides it. */
+export function showStatus(box, fn) {
+  bindText(box, fn);
+  box.hidden = !fn;
+}
+
+/**
+ * showError shows err (an ApiError, or null to clear) in box and marks the field of
+ * fields it names; fieldOf maps the API's field name to a key of fields.
+ */
+export function showError(box, err, fields = {}, fieldOf = (f) => f) {
+  bindText(box, err ? () => err.text() : null);
+  box.hidden = !err;
+  for (const el of Object.values(fields)) el.removeAttribute('aria-invalid');
+  const el = err && fields[fieldOf(err.field || '')];
+  if (el) {
+    el.setAttribute('aria-invalid', 'true');
+    if (el.focus) el.focus();
+  }
+}
+
 onLangChange(() => {
   for (const [el, fn] of bound) {
     if (el.isConnected) el.textContent = fn();

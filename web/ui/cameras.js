@@ -5,7 +5,7 @@
 // the field stays empty, and an edit that leaves it empty keeps the stored one.
 
 import { T } from './strings.js';
-import { api, bindText, data, h, startPage } from './app.js';
+import { api, bindText, data, h, showError, showStatus, startPage } from './app.js';
 
 const tbody = document.querySelector('#cameras tbody');
 const statusBox = document.getElementById('status');
@@ -36,22 +36,10 @@ const REFRESH_MS = 10000;
 
 /** say shows an outcome (fn gives the text in the active language) and clears errors. */
 function say(fn) {
-  bindText(statusBox, fn);
-  statusBox.hidden = !fn;
+  showStatus(statusBox, fn);
   showError(errorBox, null);
 }
 
-/** showError shows err (an ApiError, or null) in box and marks the field it names. */
-function showError(box, err, fields = {}) {
-  bindText(box, err ? () => err.text() : null);
-  box.hidden = !err;
-  for (const el of Object.values(fields)) el.removeAttribute('aria-invalid');
-  const el = err && fields[err.field];
-  if (el) {
-    el.setAttribute('aria-invalid', 'true');
-    el.focus();
-  }
-}
 
 function button(key, onClick, cls) {
   const b = h('button', cls, key);

@@ -4,7 +4,10 @@
 // export's files with a reason (the export stays listed, marked deleted).
 
 import { T, bucharestToUTC, fmtDateTime } from './strings.js';
-import { ApiError, api, bindText, data, fillRangeFromURL, grantedOnly, h, startPage } from './app.js';
+import {
+  ApiError, api, bindText, data, fillRangeFromURL, grantedOnly, h, showError as showFieldError,
+  showStatus as showPageStatus, startPage,
+} from './app.js';
 
 const POLL_MS = 1500; // while an export is queued or running
 
@@ -25,20 +28,8 @@ let confirming = null; // the id whose deletion awaits its reason
 let deleteReason = ''; // what was typed, kept across re-renders
 
 /** showError shows err (an ApiError, or null) and marks the field of marks it names. */
-function showError(err, marks = fields) {
-  bindText(errorBox, err ? () => err.text() : null);
-  errorBox.hidden = !err;
-  for (const el of Object.values(fields)) el.removeAttribute('aria-invalid');
-  if (err && marks[err.field]) {
-    marks[err.field].setAttribute('aria-invalid', 'true');
-    marks[err.field].focus();
-  }
-}
-
-function showStatus(fn) {
-  bindText(statusBox, fn);
-  statusBox.hidden = !fn;
-}
+const showError = (err, marks = fields) => showFieldError(errorBox, err, { ...fields, ...marks });
+const showStatus = (fn) => showPageStatus(statusBox, fn);
 
 /** readRequest turns the form into the API's body; a bad field is an ApiError naming it. */
 function readRequest() {

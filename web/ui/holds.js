@@ -3,7 +3,9 @@
 // with a reason.
 
 import { T, bucharestToUTC, fmtDateTime } from './strings.js';
-import { ApiError, api, bindText, data, fillRangeFromURL, grantedOnly, h, startPage } from './app.js';
+import {
+  ApiError, api, bindText, data, fillRangeFromURL, grantedOnly, h, showError as showFieldError, showStatus, startPage,
+} from './app.js';
 
 const form = document.getElementById('request');
 const tbody = document.querySelector('#holds tbody');
@@ -20,20 +22,8 @@ const names = new Map(); // camera id -> name
 let holds = [];
 let releasing = null; // the hold whose release form is open: { id, row }
 
-function showError(box, err, marks = fields) {
-  bindText(box, err ? () => err.text() : null);
-  box.hidden = !err;
-  for (const el of Object.values(marks)) el.removeAttribute('aria-invalid');
-  if (err && marks[err.field]) {
-    marks[err.field].setAttribute('aria-invalid', 'true');
-    marks[err.field].focus();
-  }
-}
-
-function say(fn) {
-  bindText(statusBox, fn);
-  statusBox.hidden = !fn;
-}
+const showError = (box, err, marks = fields) => showFieldError(box, err, marks);
+const say = (fn) => showStatus(statusBox, fn);
 
 /** readRequest turns the form into the API's body; a bad field is an ApiError naming it. */
 function readRequest() {

@@ -3,7 +3,7 @@
 // a run on demand.
 
 import { T, fmtDateTime } from './strings.js';
-import { ApiError, api, bindText, data, h, startPage } from './app.js';
+import { ApiError, api, bindText, data, h, showError as showFieldError, showStatus, startPage } from './app.js';
 
 const statusBox = document.getElementById('status');
 const errorBox = document.getElementById('error');
@@ -21,23 +21,9 @@ const fields = {
 };
 let previewed = ''; // the editor's contents whose plan is shown: only those may be saved
 
-function say(fn) {
-  bindText(statusBox, fn);
-  statusBox.hidden = !fn;
-}
-
-function showError(box, err) {
-  bindText(box, err ? () => err.text() : null);
-  box.hidden = !err;
-  for (const el of Object.values(fields)) el.removeAttribute('aria-invalid');
-  if (!err) return;
-  // "cameras[1]" marks the cameras field.
-  const name = (err.field || '').replace(/^policy\./, '').replace(/\[\d+\]$/, '');
-  if (fields[name]) {
-    fields[name].setAttribute('aria-invalid', 'true');
-    fields[name].focus();
-  }
-}
+const say = (fn) => showStatus(statusBox, fn);
+// "policy.cameras[1]" marks the cameras field.
+const showError = (box, err) => showFieldError(box, err, fields, (f) => f.replace(/^policy\./, '').replace(/\[\d+\]$/, ''));
 
 /** bytes writes a size for people: 1.5 GB. */
 function bytes(n) {

@@ -3,7 +3,7 @@
 // the field it names.
 
 import { T, fmtDate } from './strings.js';
-import { api, bindText, data, h, startPage } from './app.js';
+import { api, bindText, data, h, showError, showStatus, startPage } from './app.js';
 
 const tbody = document.querySelector('#users tbody');
 const statusBox = document.getElementById('status');
@@ -18,22 +18,10 @@ let addPicker = null;
 
 /** say shows an outcome (fn gives the text in the active language) and clears errors. */
 function say(fn) {
-  bindText(statusBox, fn);
-  statusBox.hidden = !fn;
+  showStatus(statusBox, fn);
   showError(errorBox, null);
 }
 
-/** showError shows err (an ApiError, or null to clear) in box and marks the field it names. */
-function showError(box, err, fields = {}) {
-  bindText(box, err ? () => err.text() : null);
-  box.hidden = !err;
-  for (const el of Object.values(fields)) el.removeAttribute('aria-invalid');
-  const el = err && fields[err.field];
-  if (el) {
-    el.setAttribute('aria-invalid', 'true');
-    if (el.focus) el.focus();
-  }
-}
 
 /**
  * grantPicker fills box with a tick box per site and per camera, ticked for grants,
