@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/straja-nvr/straja/internal/days"
 	"gopkg.in/yaml.v3"
 )
 
@@ -327,12 +328,12 @@ func TestDuration(t *testing.T) {
 		{"2h0m0s", 2 * time.Hour, "2h"},
 		{"90s", 90 * time.Second, "1m30s"},
 		{"500ms", 500 * time.Millisecond, "500ms"},
-		{"30d", 30 * day, "30d"},
+		{"30d", 30 * days.Day, "30d"},
 		{"1d12h", 36 * time.Hour, "1d12h"},
-		{"1d0h0m1s", day + time.Second, "1d1s"},
+		{"1d0h0m1s", days.Day + time.Second, "1d1s"},
 		{"0d", 0, "0s"},
 		{"0", 0, "0s"},
-		{"-1d", -day, "-24h"},
+		{"-1d", -days.Day, "-24h"},
 	} {
 		got, err := ParseDuration(tc.in)
 		if err != nil || time.Duration(got) != tc.want || got.String() != tc.str {

@@ -3,35 +3,24 @@ package retention
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/straja-nvr/straja/internal/days"
 )
 
-// ParseAge parses a Go duration ("90s", "1h30m") with an optional leading whole
-// number of days ("30d", "1d12h"), and a leading '-'.
+// maxAgeDays bounds a policy's age: beyond a century, a number is a typing error.
+const maxAgeDays = 100 * 365
+
+// ParseAge parses a policy age: a Go duration ("90s", "1h30m") with an optional
+// leading whole number of days ("30d", "1d12h"), and a leading '-'.
 func ParseAge(s string) (time.Duration, error) {
-	bad := fmt.Errorf("%q is not a duration (examples: 90s, 10m, 12h, 30d)", s)
-	rest, neg := strings.CutPrefix(strings.TrimSpace(s), "-")
-	var d time.Duration
-	if days, after, ok := strings.Cut(rest, "d"); ok {
-		n, err := strconv.ParseUint(days, 10, 32)
-		if err != nil || n > 100*365 {
-			return 0, bad
-		}
-		d, rest = time.Duration(n)*24*time.Hour, after
-		if rest == "" {
-			rest = "0"
-		}
+	const examples = "90s, 10m, 12h, 30d"
+	d, err := days.Parse(strings.TrimSpace(s), examples)
+	if err == nil && (d >= (maxAgeDays+1)*days.Day || d <= -(maxAgeDays+1)*days.Day) {
+		err = fmt.Errorf("%q is not a duration (examples: %s)", s, examples)
 	}
-	r, err := time.ParseDuration(rest)
-	if err != nil || r < 0 || d+r < d {
-		return 0, bad
-	}
-	if d += r; neg {
-		d = -d
-	}
-	return d, nil
+	return d, err
 }
 
 // policyJSON is Policy as JSON: the age written as text ("30d").

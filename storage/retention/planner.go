@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
+	"github.com/straja-nvr/straja/internal/days"
 	"github.com/straja-nvr/straja/storage"
 )
 
@@ -277,31 +277,8 @@ func containsString(list []string, s string) bool {
 
 // FormatAge writes d with a day unit for whole days ("30d", "1d12h", "90s").
 func FormatAge(d time.Duration) string {
-	const day = 24 * time.Hour
 	if d < 0 {
-		return "-" + FormatAge(-d)
+		return "-" + days.Format(-d)
 	}
-	trim := func(s string) string { // "1h0m0s" -> "1h", "10m0s" -> "10m"
-		if strings.HasSuffix(s, "m0s") {
-			s = s[:len(s)-2]
-		}
-		if strings.HasSuffix(s, "h0m") {
-			s = s[:len(s)-2]
-		}
-		return s
-	}
-	if d < day {
-		if d%time.Minute != 0 {
-			return d.String()
-		}
-		return trim(d.String())
-	}
-	s := fmt.Sprintf("%dd", d/day)
-	if rest := d % day; rest != 0 {
-		if rest%time.Minute != 0 {
-			return s + rest.String()
-		}
-		s += trim(rest.String())
-	}
-	return s
+	return days.Format(d)
 }
