@@ -144,12 +144,23 @@ func (d *Disk) Get(ctx context.Context, key string, off, length int64) (io.ReadC
 	if err == nil && (off < 0 || off > fi.Size()) {
 		err = fmt.Errorf("offset %d outside object of %d bytes", off, fi.Size())
 	}
-	if err == nil {
-		_, err = f.Seek(off, io.SeekStart)
-	}
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	rc, err := FileRange(f, off, length)
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	return rc, nil
+}
+
+// FileRange reads length bytes of f from off (to its end for a negative length) and
+// closes f when closed; on error f is closed already.
+func FileRange(f *os.File, off, length int64) (io.ReadCloser, error) {
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
 	}
 	if length < 0 {
 		return f, nil

@@ -86,17 +86,11 @@ func (s *Spool) Get(ctx context.Context, key string, off, length int64) (io.Read
 		if err != nil {
 			return nil, fmt.Errorf("spool read %s: %w", key, err)
 		}
-		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			f.Close()
+		rc, err := storage.FileRange(f, off, length)
+		if err != nil {
 			return nil, fmt.Errorf("spool read %s: %w", key, err)
 		}
-		if length < 0 {
-			return f, nil
-		}
-		return struct {
-			io.Reader
-			io.Closer
-		}{io.LimitReader(f, length), f}, nil
+		return rc, nil
 	}
 	return nil, fmt.Errorf("spool read %s: %w", key, storage.ErrNotFound)
 }
