@@ -104,7 +104,7 @@ func (s *State) FailUnfinishedExports(ctx context.Context, why string) (int64, e
 const exportColumns = `id, camera, from_ms, to_ms, reason, username, state, error, created_ms, updated_ms,
 	clip_size, clip_sha256, key_id, deleted_ms, deleted_by, delete_reason`
 
-func scanExport(row interface{ Scan(...any) error }) (Export, error) {
+func scanExport(row scanner) (Export, error) {
 	var e Export
 	var from, to, created, updated, deleted int64
 	err := row.Scan(&e.ID, &e.Camera, &from, &to, &e.Reason, &e.User, &e.State, &e.Error, &created, &updated,
@@ -149,21 +149,5 @@ func (s *State) Exports(ctx context.Context, cameras []string, limit int) ([]Exp
 }
 
 func (s *State) queryExports(ctx context.Context, q string, args ...any) ([]Export, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("state exports: %w", err)
-	}
-	defer rows.Close()
-	var out []Export
-	for rows.Next() {
-		e, err := scanExport(rows)
-		if err != nil {
-			return nil, fmt.Errorf("state exports: %w", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("state exports: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.db, "exports", scanExport, q, args...)
 }

@@ -90,29 +90,19 @@ func (s *State) Gaps(ctx context.Context, camera string, from, to time.Time, lim
 }
 
 func (s *State) gaps(ctx context.Context, query string, args ...any) ([]Gap, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("state gaps: %w", err)
-	}
-	defer rows.Close()
-	var out []Gap
-	for rows.Next() {
+	return queryAll(ctx, s.db, "gaps", func(row scanner) (Gap, error) {
 		var g Gap
 		var start int64
 		var end sql.NullInt64
-		if err := rows.Scan(&g.ID, &g.Camera, &start, &end, &g.Cause); err != nil {
-			return nil, fmt.Errorf("state gaps: %w", err)
+		if err := row.Scan(&g.ID, &g.Camera, &start, &end, &g.Cause); err != nil {
+			return g, err
 		}
 		g.Start = time.UnixMilli(start).UTC()
 		if end.Valid {
 			g.End = time.UnixMilli(end.Int64).UTC()
 		}
-		out = append(out, g)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("state gaps: %w", err)
-	}
-	return out, nil
+		return g, nil
+	}, query, args...)
 }
 
 // Heartbeat records that the service ran at t; clean says it is stopping in order.
@@ -176,26 +166,16 @@ func (s *State) DeleteAlertRule(ctx context.Context, id string) error {
 
 // AlertRules returns the rules made through the API, ordered by id.
 func (s *State) AlertRules(ctx context.Context) ([]AlertRule, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, spec, updated_ms FROM alert_rules ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("state alert rules: %w", err)
-	}
-	defer rows.Close()
-	var out []AlertRule
-	for rows.Next() {
+	return queryAll(ctx, s.db, "alert rules", func(row scanner) (AlertRule, error) {
 		var r AlertRule
 		var spec string
 		var ms int64
-		if err := rows.Scan(&r.ID, &spec, &ms); err != nil {
-			return nil, fmt.Errorf("state alert rules: %w", err)
+		if err := row.Scan(&r.ID, &spec, &ms); err != nil {
+			return r, err
 		}
 		r.Spec, r.Updated = json.RawMessage(spec), time.UnixMilli(ms).UTC()
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("state alert rules: %w", err)
-	}
-	return out, nil
+		return r, nil
+	}, `SELECT id, spec, updated_ms FROM alert_rules ORDER BY id`)
 }
 
 // Alert is one alert's life: it fired at Started and resolved at Resolved (zero while
@@ -231,28 +211,18 @@ func (s *State) AlertResolved(ctx context.Context, id int64, at time.Time) error
 
 // Alerts returns the latest limit alerts, newest first.
 func (s *State) Alerts(ctx context.Context, limit int) ([]Alert, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, rule, camera, kind, started_ms, resolved_ms, detail FROM alerts
-		ORDER BY started_ms DESC, id DESC LIMIT ?`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("state alerts: %w", err)
-	}
-	defer rows.Close()
-	var out []Alert
-	for rows.Next() {
+	return queryAll(ctx, s.db, "alerts", func(row scanner) (Alert, error) {
 		var a Alert
 		var started int64
 		var resolved sql.NullInt64
-		if err := rows.Scan(&a.ID, &a.Rule, &a.Camera, &a.Kind, &started, &resolved, &a.Detail); err != nil {
-			return nil, fmt.Errorf("state alerts: %w", err)
+		if err := row.Scan(&a.ID, &a.Rule, &a.Camera, &a.Kind, &started, &resolved, &a.Detail); err != nil {
+			return a, err
 		}
 		a.Started = time.UnixMilli(started).UTC()
 		if resolved.Valid {
 			a.Resolved = time.UnixMilli(resolved.Int64).UTC()
 		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("state alerts: %w", err)
-	}
-	return out, nil
+		return a, nil
+	}, `SELECT id, rule, camera, kind, started_ms, resolved_ms, detail FROM alerts
+		ORDER BY started_ms DESC, id DESC LIMIT ?`, limit)
 }

@@ -141,38 +141,28 @@ func (s *State) Holds(ctx context.Context) ([]Hold, error) {
 }
 
 func (s *State) queryHolds(ctx context.Context, tail string, args ...any) ([]Hold, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, cameras, site, from_ms, to_ms, reason, expires_ms, created_ms,
-		created_by, released_ms, released_by, release_reason, locks, camera_sites FROM holds `+tail, args...)
-	if err != nil {
-		return nil, fmt.Errorf("state holds: %w", err)
-	}
-	defer rows.Close()
-	var out []Hold
-	for rows.Next() {
+	return queryAll(ctx, s.db, "holds", func(row scanner) (Hold, error) {
 		var h Hold
 		var cams, sites string
 		var from, to, expires, created, released int64
-		if err := rows.Scan(&h.ID, &cams, &h.Site, &from, &to, &h.Reason, &expires, &created, &h.By, &released,
+		if err := row.Scan(&h.ID, &cams, &h.Site, &from, &to, &h.Reason, &expires, &created, &h.By, &released,
 			&h.ReleasedBy, &h.ReleaseReason, &h.Locks, &sites); err != nil {
-			return nil, fmt.Errorf("state holds: %w", err)
+			return h, err
 		}
 		if err := json.Unmarshal([]byte(cams), &h.Cameras); err != nil {
-			return nil, fmt.Errorf("state hold %s cameras: %w", h.ID, err)
+			return h, fmt.Errorf("hold %s cameras: %w", h.ID, err)
 		}
 		if err := json.Unmarshal([]byte(sites), &h.CameraSites); err != nil {
-			return nil, fmt.Errorf("state hold %s camera sites: %w", h.ID, err)
+			return h, fmt.Errorf("hold %s camera sites: %w", h.ID, err)
 		}
 		if len(h.CameraSites) == 0 {
 			h.CameraSites = nil
 		}
 		h.From, h.To, h.Created = time.UnixMilli(from).UTC(), time.UnixMilli(to).UTC(), time.UnixMilli(created).UTC()
 		h.Expires, h.Released = fromMS(expires), fromMS(released)
-		out = append(out, h)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("state holds: %w", err)
-	}
-	return out, nil
+		return h, nil
+	}, `SELECT id, cameras, site, from_ms, to_ms, reason, expires_ms, created_ms,
+		created_by, released_ms, released_by, release_reason, locks, camera_sites FROM holds `+tail, args...)
 }
 
 // ms is t in Unix milliseconds, 0 for the zero time.

@@ -47,26 +47,16 @@ func (s *State) PutRetentionPolicy(ctx context.Context, name string, spec json.R
 
 // RetentionPolicies returns the policies set through the API, by name.
 func (s *State) RetentionPolicies(ctx context.Context) ([]RetentionPolicy, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, spec, updated_ms, updated_by FROM retention_policies ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("state retention policies: %w", err)
-	}
-	defer rows.Close()
-	var out []RetentionPolicy
-	for rows.Next() {
+	return queryAll(ctx, s.db, "retention policies", func(row scanner) (RetentionPolicy, error) {
 		var p RetentionPolicy
 		var spec string
 		var ms int64
-		if err := rows.Scan(&p.Name, &spec, &ms, &p.By); err != nil {
-			return nil, fmt.Errorf("state retention policies: %w", err)
+		if err := row.Scan(&p.Name, &spec, &ms, &p.By); err != nil {
+			return p, err
 		}
 		p.Spec, p.Updated = json.RawMessage(spec), time.UnixMilli(ms).UTC()
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("state retention policies: %w", err)
-	}
-	return out, nil
+		return p, nil
+	}, `SELECT name, spec, updated_ms, updated_by FROM retention_policies ORDER BY name`)
 }
 
 // DeleteRetentionPolicy removes a policy set through the API; a missing one returns
@@ -116,20 +106,13 @@ func (s *State) FinishRetentionRun(ctx context.Context, id int64, ended time.Tim
 
 // RetentionRuns returns up to limit runs, the newest first.
 func (s *State) RetentionRuns(ctx context.Context, limit int) ([]RetentionRun, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, kind, policy, forced, started_ms, ended_ms, result, error
-		FROM retention_runs ORDER BY id DESC LIMIT ?`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("state retention runs: %w", err)
-	}
-	defer rows.Close()
-	var out []RetentionRun
-	for rows.Next() {
+	return queryAll(ctx, s.db, "retention runs", func(row scanner) (RetentionRun, error) {
 		var r RetentionRun
 		var started int64
 		var ended sql.NullInt64
 		var result sql.NullString
-		if err := rows.Scan(&r.ID, &r.Kind, &r.Policy, &r.Forced, &started, &ended, &result, &r.Error); err != nil {
-			return nil, fmt.Errorf("state retention runs: %w", err)
+		if err := row.Scan(&r.ID, &r.Kind, &r.Policy, &r.Forced, &started, &ended, &result, &r.Error); err != nil {
+			return r, err
 		}
 		r.Started = time.UnixMilli(started).UTC()
 		if ended.Valid {
@@ -138,10 +121,7 @@ func (s *State) RetentionRuns(ctx context.Context, limit int) ([]RetentionRun, e
 		if result.Valid {
 			r.Result = json.RawMessage(result.String)
 		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("state retention runs: %w", err)
-	}
-	return out, nil
+		return r, nil
+	}, `SELECT id, kind, policy, forced, started_ms, ended_ms, result, error
+		FROM retention_runs ORDER BY id DESC LIMIT ?`, limit)
 }

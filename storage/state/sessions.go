@@ -141,7 +141,7 @@ func (s *State) AddToken(ctx context.Context, username, name string, hash []byte
 
 const tokenColumns = `t.id, t.user_id, u.username, t.name, t.created_ms, t.used_ms, t.revoked_ms`
 
-func scanToken(sc interface{ Scan(...any) error }) (Token, error) {
+func scanToken(sc scanner) (Token, error) {
 	var t Token
 	var created, used, revoked int64
 	if err := sc.Scan(&t.ID, &t.UserID, &t.Username, &t.Name, &created, &used, &revoked); err != nil {
@@ -183,24 +183,8 @@ func (s *State) TouchToken(ctx context.Context, id int64, used time.Time) error 
 
 // Tokens lists tokens, revoked ones included, of one user ("" for all), by id.
 func (s *State) Tokens(ctx context.Context, username string) ([]Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+tokenColumns+`
+	return queryAll(ctx, s.db, "tokens", scanToken, `SELECT `+tokenColumns+`
 		FROM tokens t JOIN users u ON u.id = t.user_id WHERE ? = '' OR u.username = ? ORDER BY t.id`, username, username)
-	if err != nil {
-		return nil, fmt.Errorf("state tokens: %w", err)
-	}
-	defer rows.Close()
-	var out []Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("state tokens: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("state tokens: %w", err)
-	}
-	return out, nil
 }
 
 // RevokeToken revokes a user's live token by name; none such returns ErrNotFound.

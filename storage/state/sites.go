@@ -34,25 +34,15 @@ func (s *State) PutSite(ctx context.Context, id, name string) error {
 
 // Sites returns the runtime sites ordered by id.
 func (s *State) Sites(ctx context.Context) ([]Site, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, created_ms, updated_ms FROM sites ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("state sites: %w", err)
-	}
-	defer rows.Close()
-	var out []Site
-	for rows.Next() {
+	return queryAll(ctx, s.db, "sites", func(row scanner) (Site, error) {
 		var st Site
 		var created, updated int64
-		if err := rows.Scan(&st.ID, &st.Name, &created, &updated); err != nil {
-			return nil, fmt.Errorf("state sites: %w", err)
+		if err := row.Scan(&st.ID, &st.Name, &created, &updated); err != nil {
+			return st, err
 		}
 		st.Created, st.Updated = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
-		out = append(out, st)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("state sites: %w", err)
-	}
-	return out, nil
+		return st, nil
+	}, `SELECT id, name, created_ms, updated_ms FROM sites ORDER BY id`)
 }
 
 // DeleteSite removes a runtime site; a missing one returns ErrNotFound.

@@ -131,27 +131,17 @@ func (s *State) PutCamera(ctx context.Context, id string, spec json.RawMessage) 
 
 // Cameras returns the runtime cameras ordered by id.
 func (s *State) Cameras(ctx context.Context) ([]Camera, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, spec, created_ms, updated_ms FROM cameras ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("state cameras: %w", err)
-	}
-	defer rows.Close()
-	var cams []Camera
-	for rows.Next() {
+	return queryAll(ctx, s.db, "cameras", func(row scanner) (Camera, error) {
 		var c Camera
 		var spec string
 		var created, updated int64
-		if err := rows.Scan(&c.ID, &spec, &created, &updated); err != nil {
-			return nil, fmt.Errorf("state cameras: %w", err)
+		if err := row.Scan(&c.ID, &spec, &created, &updated); err != nil {
+			return c, err
 		}
 		c.Spec = json.RawMessage(spec)
 		c.Created, c.Updated = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
-		cams = append(cams, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("state cameras: %w", err)
-	}
-	return cams, nil
+		return c, nil
+	}, `SELECT id, spec, created_ms, updated_ms FROM cameras ORDER BY id`)
 }
 
 // DeleteCamera removes a runtime camera; a missing one returns ErrNotFound.
@@ -172,4 +162,29 @@ func newInstanceID() (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(b[:]), nil
+}
+
+// scanner is a row to scan: *sql.Row or *sql.Rows.
+type scanner interface{ Scan(...any) error }
+
+// queryAll runs q and returns every row as scan reads it; what names the rows in
+// errors ("state sites: ...").
+func queryAll[T any](ctx context.Context, db *sql.DB, what string, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("state %s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("state %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("state %s: %w", what, err)
+	}
+	return out, nil
 }
