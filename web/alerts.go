@@ -31,39 +31,37 @@ const (
 
 // handleAlerts answers {"active": [...], "recent": [...]}: the firing alerts, and
 // the latest of the history (?limit=, default 100), newest first.
-func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) error {
 	if s.alerts == nil {
-		s.writeError(w, r, errorf(errNotFound, "alerting is not running"))
-		return
+		return errorf(errNotFound, "alerting is not running")
 	}
 	limit := defaultRecentAlerts
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxRecentAlerts {
-			s.writeError(w, r, &FieldError{"limit", fmt.Sprintf("must be a whole number from 1 to %d", maxRecentAlerts)})
-			return
+			return &FieldError{"limit", fmt.Sprintf("must be a whole number from 1 to %d", maxRecentAlerts)}
 		}
 		limit = n
 	}
 	recent, err := s.alerts.Recent(r.Context(), limit)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if recent == nil {
 		recent = []alerts.Alert{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"active": s.alerts.Active(), "recent": recent})
+	return nil
 }
 
 // handleAlertRules lists every rule: the configuration's (source "config", read
 // only) and the API's.
-func (s *Server) handleAlertRules(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleAlertRules(w http.ResponseWriter, r *http.Request) error {
 	if s.alerts == nil {
-		s.writeError(w, r, errorf(errNotFound, "alerting is not running"))
-		return
+		return errorf(errNotFound, "alerting is not running")
 	}
 	writeJSON(w, http.StatusOK, s.alerts.Rules())
+	return nil
 }
 
 // alertRuleBody is a rule as PUT sends it; the ID is the path's.
@@ -79,53 +77,44 @@ type alertRuleBody struct {
 }
 
 // handlePutAlertRule adds or replaces an API rule: 201 when new, 200 when replaced.
-func (s *Server) handlePutAlertRule(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handlePutAlertRule(w http.ResponseWriter, r *http.Request) error {
 	if s.alerts == nil {
-		s.writeError(w, r, errorf(errNotFound, "alerting is not running"))
-		return
+		return errorf(errNotFound, "alerting is not running")
 	}
 	id := r.PathValue("rule")
 	var b alertRuleBody
 	if err := decodeJSON(r, &b); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if b.ID != "" && b.ID != id {
-		s.writeError(w, r, &FieldError{"id", "must be the rule in the path, or left out"})
-		return
+		return &FieldError{"id", "must be the rule in the path, or left out"}
 	}
 	rule := alerts.Rule{ID: id, Kind: b.Kind, Camera: b.Camera, ForS: b.ForS, Threshold: b.Threshold, High: b.High,
 		Webhook: b.Webhook}
 	if err := rule.Check(); err != nil {
-		s.writeError(w, r, ruleFieldError(err))
-		return
+		return ruleFieldError(err)
 	}
 	if rule.Webhook != "" && !s.alerts.Webhooks() {
-		s.writeError(w, r, &FieldError{"webhook", "no signing secret is configured (alerts.webhook.secret_env), so no webhook can be sent"})
-		return
+		return &FieldError{"webhook", "no signing secret is configured (alerts.webhook.secret_env), so no webhook can be sent"}
 	}
 	if rule.Camera != "" {
 		if _, ok := s.cams.Camera(rule.Camera); !ok {
-			s.writeError(w, r, &FieldError{"camera", fmt.Sprintf("no camera %q", rule.Camera)})
-			return
+			return &FieldError{"camera", fmt.Sprintf("no camera %q", rule.Camera)}
 		}
 	}
 	for _, cur := range s.alerts.Rules() {
 		if cur.ID == id && cur.Source == alerts.SourceConfig {
-			s.writeError(w, r, alerts.ErrReadOnly)
-			return
+			return alerts.ErrReadOnly
 		}
 	}
 	if err := s.record(r, audit.Event{Action: audit.ActionAlertRulePut, Camera: rule.Camera,
 		Detail: map[string]any{"rule": rule.ID, "kind": rule.Kind, "for_s": rule.ForS, "threshold": rule.Threshold,
 			"high": rule.High, "webhook_host": webhookHost(rule.Webhook)}}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	created, err := s.alerts.PutRule(r.Context(), rule)
 	if err != nil {
-		s.writeError(w, r, ruleFieldError(err))
-		return
+		return ruleFieldError(err)
 	}
 	rule.Source = alerts.SourceAPI
 	status := http.StatusOK
@@ -133,34 +122,31 @@ func (s *Server) handlePutAlertRule(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 	}
 	writeJSON(w, status, rule)
+	return nil
 }
 
 // handleDeleteAlertRule deletes an API rule; its firing alerts resolve.
-func (s *Server) handleDeleteAlertRule(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleDeleteAlertRule(w http.ResponseWriter, r *http.Request) error {
 	if s.alerts == nil {
-		s.writeError(w, r, errorf(errNotFound, "alerting is not running"))
-		return
+		return errorf(errNotFound, "alerting is not running")
 	}
 	id := r.PathValue("rule")
 	if !ruleExists(s.alerts.Rules(), id) {
-		s.writeError(w, r, errorf(errNotFound, "no alert rule %q", truncate(id, 64)))
-		return
+		return errorf(errNotFound, "no alert rule %q", truncate(id, 64))
 	}
 	for _, cur := range s.alerts.Rules() {
 		if cur.ID == id && cur.Source == alerts.SourceConfig {
-			s.writeError(w, r, alerts.ErrReadOnly)
-			return
+			return alerts.ErrReadOnly
 		}
 	}
 	if err := s.record(r, audit.Event{Action: audit.ActionAlertRuleDelete, Detail: map[string]any{"rule": id}}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.alerts.DeleteRule(r.Context(), id); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func ruleExists(rules []alerts.Rule, id string) bool {

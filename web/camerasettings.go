@@ -99,211 +99,187 @@ func (s *Server) manager() (CameraManager, error) {
 }
 
 // handleCameraSettings shows one camera's settings, for the edit form.
-func (s *Server) handleCameraSettings(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleCameraSettings(w http.ResponseWriter, r *http.Request) error {
 	m, err := s.manager()
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	all, err := m.CameraSettings(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	id := r.PathValue("id")
 	for _, c := range all {
 		if c.ID == id {
 			writeJSON(w, http.StatusOK, shown(c))
-			return
+			return nil
 		}
 	}
 	s.writeError(w, r, NotFound("camera %q not found", id))
+	return nil
 }
 
-func (s *Server) handleAddCamera(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleAddCamera(w http.ResponseWriter, r *http.Request) error {
 	m, err := s.manager()
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	var req CameraSettings
 	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if req.ID == "probe" {
-		s.writeError(w, r, &FieldError{Field: "id", Msg: `"probe" is reserved (POST /api/v1/cameras/probe)`})
-		return
+		return &FieldError{Field: "id", Msg: `"probe" is reserved (POST /api/v1/cameras/probe)`}
 	}
 	c, err := m.AddCamera(r.Context(), req)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	c = shown(c)
 	if err := s.record(r, audit.Event{Action: audit.ActionCameraAdd, Camera: c.ID, Detail: map[string]any{
 		"settings": auditSettings(c)}}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, c)
+	return nil
 }
 
-func (s *Server) handleUpdateCamera(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleUpdateCamera(w http.ResponseWriter, r *http.Request) error {
 	m, err := s.manager()
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	var req CameraSettings
 	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	id := r.PathValue("id")
 	if req.ID != "" && req.ID != id {
-		s.writeError(w, r, &FieldError{Field: "id", Msg: "cannot be changed: add a new camera and delete this one"})
-		return
+		return &FieldError{Field: "id", Msg: "cannot be changed: add a new camera and delete this one"}
 	}
 	req.ID = id
 	newPassword := req.Password != ""
 	before, after, err := m.UpdateCamera(r.Context(), id, req)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	after = shown(after)
 	if err := s.record(r, audit.Event{Action: audit.ActionCameraUpdate, Camera: id, Detail: map[string]any{
 		"before": auditSettings(before), "after": auditSettings(after), "password_changed": newPassword}}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, after)
+	return nil
 }
 
-func (s *Server) handleDeleteCamera(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleDeleteCamera(w http.ResponseWriter, r *http.Request) error {
 	m, err := s.manager()
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	id := r.PathValue("id")
 	keep, err := boolParam(r, "keep_holds")
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if s.held != nil && !keep {
 		held, err := s.held.HeldCameras(r.Context())
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 		if held[id] {
-			s.writeError(w, r, Conflict("camera %q has footage under an evidence hold; delete with keep_holds=true "+
-				"to remove the camera and keep its held footage (and every other) as it is", id))
-			return
+			return Conflict("camera %q has footage under an evidence hold; delete with keep_holds=true "+
+				"to remove the camera and keep its held footage (and every other) as it is", id)
 		}
 	}
 	c, err := m.DeleteCamera(r.Context(), id)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.record(r, audit.Event{Action: audit.ActionCameraDelete, Camera: id, Detail: map[string]any{
 		"settings": auditSettings(shown(c)), "keep_holds": keep}}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (s *Server) handleSites(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleSites(w http.ResponseWriter, r *http.Request) error {
 	m, err := s.manager()
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	sites, err := m.Sites(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if sites == nil {
 		sites = []SiteSettings{}
 	}
 	writeJSON(w, http.StatusOK, sites)
+	return nil
 }
 
-func (s *Server) handleAddSite(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleAddSite(w http.ResponseWriter, r *http.Request) error {
 	m, err := s.manager()
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	var req SiteSettings
 	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	st, err := m.AddSite(r.Context(), req)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.record(r, audit.Event{Action: audit.ActionSiteAdd, Detail: map[string]any{"id": st.ID, "name": st.Name}}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, st)
+	return nil
 }
 
-func (s *Server) handleUpdateSite(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleUpdateSite(w http.ResponseWriter, r *http.Request) error {
 	m, err := s.manager()
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	var req SiteSettings
 	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	id := r.PathValue("id")
 	if req.ID != "" && req.ID != id {
-		s.writeError(w, r, &FieldError{Field: "id", Msg: "cannot be changed"})
-		return
+		return &FieldError{Field: "id", Msg: "cannot be changed"}
 	}
 	req.ID = id
 	before, after, err := m.UpdateSite(r.Context(), id, req)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.record(r, audit.Event{Action: audit.ActionSiteUpdate, Detail: map[string]any{"id": id,
 		"before": map[string]any{"name": before.Name}, "after": map[string]any{"name": after.Name}}}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, after)
+	return nil
 }
 
-func (s *Server) handleDeleteSite(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleDeleteSite(w http.ResponseWriter, r *http.Request) error {
 	m, err := s.manager()
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	st, err := m.DeleteSite(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.record(r, audit.Event{Action: audit.ActionSiteDelete, Detail: map[string]any{"id": st.ID, "name": st.Name}}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // shown is c as a response carries it: never a password.

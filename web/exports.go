@@ -92,37 +92,30 @@ type exportRequest struct {
 }
 
 // handleExport queues an export: 202 and the export, whose state the client polls.
-func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) error {
 	var req exportRequest
 	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if req.Camera == "" {
-		s.writeError(w, r, &FieldError{"camera", "is required"})
-		return
+		return &FieldError{"camera", "is required"}
 	}
 	if err := s.mayAll(r, auth.RightExport, []string{req.Camera}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if s.exports == nil {
-		s.writeError(w, r, errorf(errExportsOff, "export is not running on this server"))
-		return
+		return errorf(errExportsOff, "export is not running on this server")
 	}
 	from, err := parseTime(req.From, "from", time.Time{})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	to, err := parseTime(req.To, "to", time.Time{})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if strings.TrimSpace(req.Reason) == "" {
-		s.writeError(w, r, &FieldError{"reason", "is required: say why the footage leaves the system"})
-		return
+		return &FieldError{"reason", "is required: say why the footage leaves the system"}
 	}
 	// mayAll let it through: it exists, or was deleted at runtime and its footage stays.
 	c, ok := s.cams.Camera(req.Camera)
@@ -133,49 +126,46 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	er := export.Request{Camera: c.ID, CameraName: c.Name, Site: c.Site, SiteName: c.SiteName, From: from, To: to,
 		Reason: req.Reason, User: u.Username}
 	if err := s.exports.Check(r.Context(), er); err != nil {
-		s.writeError(w, r, exportError(err))
-		return
+		return exportError(err)
 	}
 	// Recorded before the export is queued, and waited for: no footage leaves the
 	// system without its entry in the trail.
 	if err := s.record(r, audit.Event{Action: audit.ActionExport, Camera: c.ID,
 		Detail: map[string]any{"from": from.UTC(), "to": to.UTC(), "reason": strings.TrimSpace(req.Reason)}}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	st, err := s.exports.Submit(r.Context(), er)
 	if err != nil {
-		s.writeError(w, r, exportError(err))
-		return
+		return exportError(err)
 	}
 	w.Header().Set("Location", exportsPath+st.ID)
 	writeJSON(w, http.StatusAccepted, s.exportJSON(st))
+	return nil
 }
 
 // handleExportStatus shows one export: state, progress, error, files once done.
-func (s *Server) handleExportStatus(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleExportStatus(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.exportOf(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, s.exportJSON(st))
+	return nil
 }
 
 // handleExports lists the newest exports of the cameras the caller may export.
-func (s *Server) handleExports(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleExports(w http.ResponseWriter, r *http.Request) error {
 	limit := 100
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			s.writeError(w, r, &FieldError{"limit", "must be a whole number from 1 to 1000"})
-			return
+			return &FieldError{"limit", "must be a whole number from 1 to 1000"}
 		}
 		limit = n
 	}
 	if s.exports == nil {
 		writeJSON(w, http.StatusOK, []exportJSON{})
-		return
+		return nil
 	}
 	u := principal(r)
 	cams := []string{}
@@ -186,43 +176,38 @@ func (s *Server) handleExports(w http.ResponseWriter, r *http.Request) {
 	}
 	list, err := s.exports.List(r.Context(), cams, limit)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := make([]exportJSON, len(list))
 	for i, st := range list {
 		out[i] = s.exportJSON(st)
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // handleExportFile sends one file of a finished export; downloading footage is
 // recorded in the audit trail.
-func (s *Server) handleExportFile(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleExportFile(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.exportOf(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	name := r.PathValue("file")
 	if name != export.BundleFile && name != export.ClipFile && name != export.ManifestFile && name != export.SignatureFile {
-		s.writeError(w, r, errorf(errNotFound, "an export has %s, %s, %s and %s; no %q", export.ClipFile,
-			export.ManifestFile, export.SignatureFile, export.BundleFile, truncate(name, 64)))
-		return
+		return errorf(errNotFound, "an export has %s, %s, %s and %s; no %q", export.ClipFile,
+			export.ManifestFile, export.SignatureFile, export.BundleFile, truncate(name, 64))
 	}
 	if !st.Deleted.IsZero() {
-		s.writeError(w, r, fmt.Errorf("export %s was deleted by %s: %w", st.ID, st.DeletedBy, state.ErrExportDeleted))
-		return
+		return fmt.Errorf("export %s was deleted by %s: %w", st.ID, st.DeletedBy, state.ErrExportDeleted)
 	}
 	if st.State != state.ExportDone {
-		s.writeError(w, r, errorf(errExportNotReady, "export %s is %s: its files are there once it is done", st.ID, st.State))
-		return
+		return errorf(errExportNotReady, "export %s is %s: its files are there once it is done", st.ID, st.State)
 	}
 	if name == export.ClipFile || name == export.BundleFile {
 		if err := s.note(r, audit.Event{Action: audit.ActionExportDownload, Camera: st.Camera,
 			Detail: map[string]any{"export": st.ID, "file": name}}); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	w.Header().Set("Cache-Control", "private, no-store")
@@ -231,29 +216,26 @@ func (s *Server) handleExportFile(w http.ResponseWriter, r *http.Request) {
 		// Made as it is sent, from the files on disk: no second copy of the clip.
 		w.Header().Set("Content-Type", "application/zip")
 		if r.Method == http.MethodHead {
-			return
+			return nil
 		}
 		if err := s.exports.WriteBundle(r.Context(), w, st.ID); err != nil {
 			s.log.Warn("export bundle cut short", "request_id", requestID(r.Context()), "export", st.ID, "err", err)
 			panic(http.ErrAbortHandler) // the status is sent: cut the response so the zip is not taken as whole
 		}
-		return
+		return nil
 	}
 	path, err := s.exports.File(r.Context(), st.ID, name)
 	if err != nil {
-		s.writeError(w, r, exportError(err))
-		return
+		return exportError(err)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	switch name {
 	case export.ClipFile:
@@ -265,6 +247,7 @@ func (s *Server) handleExportFile(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("ETag", `"`+st.ClipSHA256+"-"+name+`"`)
 	http.ServeContent(w, r, "", fi.ModTime(), f)
+	return nil
 }
 
 // exportOf looks up the path's export, refusing an export of a camera the caller
@@ -295,19 +278,19 @@ type exportKeyJSON struct {
 }
 
 // handleExportKeys lists the export signing keys' public halves, current first.
-func (s *Server) handleExportKeys(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleExportKeys(w http.ResponseWriter, r *http.Request) error {
 	out := []exportKeyJSON{}
 	if s.exports != nil {
 		keys, err := s.exports.Keys()
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 		for _, k := range keys {
 			out = append(out, exportKeyJSON{ID: k.ID, Current: k.Current, Created: k.Created, PEM: k.PEM})
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // exportError turns the exporter's errors into the HTTP layer's.

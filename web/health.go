@@ -171,13 +171,13 @@ func (s *Server) handleServiceHealth(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleCameraHealth answers one camera's figures.
-func (s *Server) handleCameraHealth(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleCameraHealth(w http.ResponseWriter, r *http.Request) error {
 	c, ok := s.cams.Camera(r.PathValue("id"))
 	if !ok {
-		s.writeError(w, r, errorf(errNotFound, "camera %q not found", r.PathValue("id")))
-		return
+		return errorf(errNotFound, "camera %q not found", r.PathValue("id"))
 	}
 	writeJSON(w, http.StatusOK, cameraHealth(c))
+	return nil
 }
 
 // gapJSON is one gap as the API shows it; End is null while it lasts.
@@ -192,25 +192,21 @@ const maxGapRange = 31 * 24 * time.Hour
 
 // handleGaps answers a camera's recording gaps overlapping [from, to) (default: the
 // last 24 hours): {"camera":…, "from":…, "to":…, "gaps":[{start, end, cause}]}.
-func (s *Server) handleGaps(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleGaps(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if !s.cameraKnown(r.Context(), id) {
-		s.writeError(w, r, errorf(errNotFound, "camera %q not found", id))
-		return
+		return errorf(errNotFound, "camera %q not found", id)
 	}
 	if s.gaps == nil {
-		s.writeError(w, r, errorf(errNotFound, "the gap ledger is not running"))
-		return
+		return errorf(errNotFound, "the gap ledger is not running")
 	}
 	from, to, err := parseRange(r, time.Now(), 24*time.Hour, maxGapRange)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	list, err := s.gaps.Gaps(r.Context(), id, from, to)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := struct {
 		Camera string    `json:"camera"`
@@ -222,6 +218,7 @@ func (s *Server) handleGaps(w http.ResponseWriter, r *http.Request) {
 		out.Gaps = append(out.Gaps, gapJSON{Start: g.Start.UTC(), End: timePtr(g.End), Cause: g.Cause})
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // parseRange reads ?from= and ?to= (RFC 3339; to defaults to now, from to span

@@ -94,15 +94,13 @@ func (s *Server) mayHold(r *http.Request, h state.Hold) error {
 	return s.mayAll(r, auth.RightHold, known)
 }
 
-func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request) error {
 	if s.holds == nil {
-		s.writeError(w, r, errNoHolds)
-		return
+		return errNoHolds
 	}
 	all, err := s.holds.List(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := []holdJSON{}
 	for _, h := range all {
@@ -111,26 +109,23 @@ func (s *Server) handleHolds(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
-func (s *Server) handleAddHold(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleAddHold(w http.ResponseWriter, r *http.Request) error {
 	if s.holds == nil {
-		s.writeError(w, r, errNoHolds)
-		return
+		return errNoHolds
 	}
 	var req holdRequest
 	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	h, err := s.checkHold(req)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.mayHold(r, h); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	h.By = principal(r).Username
 	for _, id := range h.Cameras {
@@ -143,8 +138,7 @@ func (s *Server) handleAddHold(w http.ResponseWriter, r *http.Request) {
 	}
 	h, err = s.holds.Create(r.Context(), h)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	detail := holdDetail(h)
 	detail["from"], detail["to"], detail["reason"] = h.From, h.To, h.Reason
@@ -152,10 +146,10 @@ func (s *Server) handleAddHold(w http.ResponseWriter, r *http.Request) {
 		detail["expires"] = h.Expires
 	}
 	if err := s.record(r, audit.Event{Action: audit.ActionHoldSet, Camera: oneCamera(h.Cameras), Detail: detail}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, s.holdOut(h))
+	return nil
 }
 
 // holdDetail is the audit detail naming hold h, plus more key-value pairs.
@@ -245,28 +239,24 @@ type releaseRequest struct {
 }
 
 // handleReleaseHold releases a hold: the reason comes in a JSON body or ?reason=.
-func (s *Server) handleReleaseHold(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleReleaseHold(w http.ResponseWriter, r *http.Request) error {
 	if s.holds == nil {
-		s.writeError(w, r, errNoHolds)
-		return
+		return errNoHolds
 	}
 	reason := r.URL.Query().Get("reason")
 	if reason == "" && r.Header.Get("Content-Type") != "" {
 		var req releaseRequest
 		if err := decodeJSON(r, &req); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 		reason = req.Reason
 	}
 	reason = strings.TrimSpace(reason)
 	switch {
 	case reason == "":
-		s.writeError(w, r, &FieldError{Field: "reason", Msg: "is required: say why the hold is released"})
-		return
+		return &FieldError{Field: "reason", Msg: "is required: say why the hold is released"}
 	case len(reason) > maxHoldReason:
-		s.writeError(w, r, &FieldError{Field: "reason", Msg: "is longer than 1000 bytes"})
-		return
+		return &FieldError{Field: "reason", Msg: "is longer than 1000 bytes"}
 	}
 	id := r.PathValue("hold")
 	h, err := s.holds.Get(r.Context(), id)
@@ -274,22 +264,19 @@ func (s *Server) handleReleaseHold(w http.ResponseWriter, r *http.Request) {
 		err = errorf(errNotFound, "hold %s not found", quote(id))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.mayHold(r, h); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	h, err = s.holds.Release(r.Context(), id, principal(r).Username, reason)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.record(r, audit.Event{Action: audit.ActionHoldRelease, Camera: oneCamera(h.Cameras),
 		Detail: holdDetail(h, "reason", reason)}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, s.holdOut(h))
+	return nil
 }

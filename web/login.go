@@ -49,79 +49,70 @@ type loginRequest struct {
 // handleLogin signs a user in: 204 and a session cookie. Five failures within a
 // minute for one account or one client address lock both out for the rest of that
 // minute: 429 without checking the password.
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
 	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := auth.CheckUsername(req.Username); err != nil {
-		s.writeError(w, r, &FieldError{Field: "username", Msg: trimField(err, "username")})
-		return
+		return &FieldError{Field: "username", Msg: trimField(err, "username")}
 	}
 	if req.Password == "" || len(req.Password) > 4096 {
-		s.writeError(w, r, &FieldError{Field: "password", Msg: "must be 1 to 4096 bytes"})
-		return
+		return &FieldError{Field: "password", Msg: "must be 1 to 4096 bytes"}
 	}
 	client := clientAddr(r)
 	keys := []string{"user:" + req.Username, "addr:" + client}
 	if locked, wait := s.limiter.Locked(keys...); locked {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		s.writeError(w, r, errorf(errLockedOut, "too many failed sign-ins; try again in %d seconds",
-			int(math.Ceil(wait.Seconds()))))
-		return
+		return errorf(errLockedOut, "too many failed sign-ins; try again in %d seconds",
+			int(math.Ceil(wait.Seconds())))
 	}
 	u, err := s.users.Authenticate(r.Context(), req.Username, req.Password)
 	if errors.Is(err, auth.ErrBadCredentials) {
 		locked := s.limiter.Fail(keys...)
 		ev := audit.Event{Action: audit.ActionLoginFailed, User: req.Username}
 		if err := s.record(r, ev); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 		if len(locked) > 0 {
 			ev = audit.Event{Action: audit.ActionLockout, User: req.Username,
 				Detail: map[string]any{"locked": locked, "for_seconds": s.limiter.Window.Seconds()}}
 			if err := s.record(r, ev); err != nil {
-				s.writeError(w, r, err)
-				return
+				return err
 			}
 		}
-		s.writeError(w, r, errorf(errUnauthenticated, "wrong username or password"))
-		return
+		return errorf(errUnauthenticated, "wrong username or password")
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	s.limiter.Reset("user:" + req.Username)
 	secret, err := s.sessions.Create(r.Context(), u, client)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	info(r.Context()).user = &auth.Principal{UserID: u.ID, Username: u.Username, Roles: u.Roles}
 	if err := s.record(r, audit.Event{Action: audit.ActionLogin}); err != nil {
 		_ = s.sessions.End(r.Context(), secret)
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	http.SetCookie(w, sessionCookieFor(r, secret, s.sessions.Absolute))
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // handleLogout ends the caller's session and deletes its cookie.
-func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	if ri := info(r.Context()); ri.session != "" {
 		if err := s.sessions.End(r.Context(), ri.session); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	_ = s.record(r, audit.Event{Action: audit.ActionLogout}) // the session is over either way
 	http.SetCookie(w, sessionCookieFor(r, "", -1))
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // meJSON is who the caller is and what they may see.

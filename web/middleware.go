@@ -199,6 +199,9 @@ func (d *discardWriter) WriteHeader(code int)        { d.status = code }
 // routeChain wraps one route's handler in the per-route middleware.
 func (s *Server) routeChain(rt Route) http.Handler {
 	var h http.Handler = rt.Handler
+	if rt.API != nil {
+		h = s.api(rt.API)
+	}
 	if rt.Streaming {
 		h = s.limitStreams(limitBody(rt.MaxBody, h))
 	} else {

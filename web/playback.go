@@ -66,49 +66,42 @@ func (s *Server) playbackCamera(r *http.Request) (string, error) {
 
 // handleTimeline answers a camera's recorded stretches, gaps (with causes) and
 // activity over [from, to) (default: the last 24 hours), in ?buckets= steps.
-func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.playbackCamera(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	now := time.Now()
 	v := r.URL.Query()
 	to, err := parseTime(v.Get("to"), "to", now)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	from, err := parseTime(v.Get("from"), "from", to.Add(-defaultTimelineRange))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	buckets := defaultTimelineBuckets
 	if b := v.Get("buckets"); b != "" {
 		if buckets, err = strconv.Atoi(b); err != nil || buckets < 1 || buckets > playback.MaxBuckets {
-			s.writeError(w, r, &FieldError{"buckets", fmt.Sprintf("must be a whole number from 1 to %d", playback.MaxBuckets)})
-			return
+			return &FieldError{"buckets", fmt.Sprintf("must be a whole number from 1 to %d", playback.MaxBuckets)}
 		}
 	}
 	// A guard sees the timeline from the oldest footage they may play.
 	if earliest := principal(r).EarliestPlayback(now); from.Before(earliest) {
 		if !to.After(earliest) {
-			s.writeError(w, r, lookbackError("to", earliest))
-			return
+			return lookbackError("to", earliest)
 		}
 		from = earliest
 	}
 	tl, err := s.player.Timeline(r.Context(), id, from, to, buckets, s.timelineGaps)
 	if err != nil {
-		s.writeError(w, r, playbackError(err))
-		return
+		return playbackError(err)
 	}
 	if s.playbackSeen.first(principal(r).Username, "timeline", id, from.Truncate(time.Minute).String(), to.Truncate(time.Minute).String()) {
 		if err := s.note(r, audit.Event{Action: audit.ActionPlaybackTimeline, Camera: id,
 			Detail: map[string]any{"from": from, "to": to}}); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	out := timelineJSON{Camera: id, From: tl.From.UTC(), To: tl.To.UTC(), Recorded: []spanJSON{}, Gaps: []timelineGapJSON{},
@@ -121,85 +114,76 @@ func (s *Server) handleTimeline(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // handleVideo serves the MP4 of a camera's footage over [from, to) (at most an
 // hour), with Range requests and an ETag so a <video> element seeks in it.
-func (s *Server) handleVideo(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleVideo(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.playbackCamera(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	now := time.Now()
 	v := r.URL.Query()
 	from, err := parseTime(v.Get("from"), "from", time.Time{})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	to, err := parseTime(v.Get("to"), "to", time.Time{})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if earliest := principal(r).EarliestPlayback(now); !from.IsZero() && from.Before(earliest) {
-		s.writeError(w, r, lookbackError("from", earliest))
-		return
+		return lookbackError("from", earliest)
 	}
 	m, err := s.player.Movie(r.Context(), id, from, to)
 	if err != nil {
-		s.writeError(w, r, playbackError(err))
-		return
+		return playbackError(err)
 	}
 	// One entry per movie a user plays, not per Range request of it. A HEAD request
 	// (the page warming the next window) shows no footage.
 	if r.Method != http.MethodHead && s.playbackSeen.first(principal(r).Username, "video", m.ETag()) {
 		if err := s.note(r, audit.Event{Action: audit.ActionPlayback, Camera: id,
 			Detail: map[string]any{"from": m.Start().UTC(), "to": m.End().UTC()}}); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	s.serveMovie(w, r, m, "private, no-cache")
+	return nil
 }
 
 // handleStill serves the keyframe at or before ?at= as a one-picture MP4, for the
 // previews the page draws while hovering over the timeline.
-func (s *Server) handleStill(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleStill(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.playbackCamera(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	now := time.Now()
 	at, err := parseTime(r.URL.Query().Get("at"), "at", time.Time{})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if earliest := principal(r).EarliestPlayback(now); at.Before(earliest) {
-		s.writeError(w, r, lookbackError("at", earliest))
-		return
+		return lookbackError("at", earliest)
 	}
 	m, err := s.player.Still(r.Context(), id, at)
 	if err != nil {
-		s.writeError(w, r, playbackError(err))
-		return
+		return playbackError(err)
 	}
 	if earliest := principal(r).EarliestPlayback(now); m.Start().Before(earliest) {
-		s.writeError(w, r, lookbackError("at", earliest))
-		return
+		return lookbackError("at", earliest)
 	}
 	// Hovering asks for many pictures: one entry per user and camera a few minutes.
 	if s.playbackSeen.first(principal(r).Username, "still", id) {
 		if err := s.note(r, audit.Event{Action: audit.ActionPlaybackPreview, Camera: id,
 			Detail: map[string]any{"at": m.Start().UTC()}}); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	s.serveMovie(w, r, m, "private, max-age=3600")
+	return nil
 }
 
 func (s *Server) serveMovie(w http.ResponseWriter, r *http.Request, m *playback.Movie, cache string) {

@@ -37,16 +37,16 @@ type policiesJSON struct {
 	Effective map[string]string  `json:"effective"` // camera ID -> policy name
 }
 
-func (s *Server) handleRetentionPolicies(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleRetentionPolicies(w http.ResponseWriter, r *http.Request) error {
 	if s.retention == nil {
-		s.writeError(w, r, errRetentionOff)
-		return
+		return errRetentionOff
 	}
 	out := policiesJSON{Policies: s.retention.Policies(), Effective: map[string]string{}}
 	for _, c := range s.cams.Cameras() {
 		out.Effective[c.ID] = s.retention.Resolve(c.ID, c.Site).Name
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // retentionError turns the retention package's errors into the API's: a bad field
@@ -73,52 +73,46 @@ func decodePolicy(r *http.Request, p any) error {
 	return retentionError(decodeJSON(r, p))
 }
 
-func (s *Server) handlePutRetentionPolicy(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handlePutRetentionPolicy(w http.ResponseWriter, r *http.Request) error {
 	if s.retention == nil {
-		s.writeError(w, r, errRetentionOff)
-		return
+		return errRetentionOff
 	}
 	name := r.PathValue("name")
 	var p retention.Policy
 	if err := decodePolicy(r, &p); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if p.Name != "" && p.Name != name {
-		s.writeError(w, r, &FieldError{Field: "name", Msg: fmt.Sprintf("%q differs from the policy in the path, %q", truncate(p.Name, 64), truncate(name, 64))})
-		return
+		return &FieldError{Field: "name", Msg: fmt.Sprintf("%q differs from the policy in the path, %q", truncate(p.Name, 64), truncate(name, 64))}
 	}
 	p.Name = name
 	u := principal(r)
 	saved, err := s.retention.PutPolicy(r.Context(), p, u.Username)
 	if err != nil {
-		s.writeError(w, r, retentionError(err))
-		return
+		return retentionError(err)
 	}
 	if err := s.record(r, audit.Event{Action: audit.ActionRetentionPolicySet, Detail: map[string]any{
 		"policy": saved.Name, "sites": saved.Sites, "cameras": saved.Cameras, "max_age": retention.FormatAge(saved.MaxAge),
 		"max_bytes": saved.MaxBytes, "schedule": saved.Schedule, "justification": saved.Justification}}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, saved)
+	return nil
 }
 
-func (s *Server) handleDeleteRetentionPolicy(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleDeleteRetentionPolicy(w http.ResponseWriter, r *http.Request) error {
 	if s.retention == nil {
-		s.writeError(w, r, errRetentionOff)
-		return
+		return errRetentionOff
 	}
 	name := r.PathValue("name")
 	if err := s.retention.DeletePolicy(r.Context(), name, principal(r).Username); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.record(r, audit.Event{Action: audit.ActionRetentionPolicyDelete, Detail: map[string]any{"policy": name}}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // planRequest asks for a dry run, optionally as if Policy were set (the editor's
@@ -136,26 +130,22 @@ type planJSON struct {
 	SafetyStops int   `json:"safety_stops"`
 }
 
-func (s *Server) handleRetentionPlan(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleRetentionPlan(w http.ResponseWriter, r *http.Request) error {
 	if s.retention == nil {
-		s.writeError(w, r, errRetentionOff)
-		return
+		return errRetentionOff
 	}
 	var req planRequest
 	if r.ContentLength != 0 {
 		if err := decodePolicy(r, &req); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	if req.Policy != nil && req.Policy.Name == "" {
-		s.writeError(w, r, &FieldError{Field: "policy.name", Msg: "is required"})
-		return
+		return &FieldError{Field: "policy.name", Msg: "is required"}
 	}
 	plan, err := s.retention.Plan(r.Context(), req.Policy, req.Force)
 	if err != nil {
-		s.writeError(w, r, retentionError(err))
-		return
+		return retentionError(err)
 	}
 	if plan.Cameras == nil {
 		plan.Cameras = []retention.CameraPlan{}
@@ -163,60 +153,56 @@ func (s *Server) handleRetentionPlan(w http.ResponseWriter, r *http.Request) {
 	out := planJSON{Plan: plan}
 	out.Delete, out.DeleteBytes, out.SafetyStops = plan.Totals()
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 type runRequest struct {
 	Force bool `json:"force"`
 }
 
-func (s *Server) handleRetentionRun(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleRetentionRun(w http.ResponseWriter, r *http.Request) error {
 	if s.retention == nil {
-		s.writeError(w, r, errRetentionOff)
-		return
+		return errRetentionOff
 	}
 	var req runRequest
 	if r.ContentLength != 0 {
 		if err := decodeJSON(r, &req); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	run, runErr := s.retention.Run(r.Context(), retention.KindManual, "", req.Force)
 	if run.ID == 0 && runErr != nil {
-		s.writeError(w, r, runErr)
-		return
+		return runErr
 	}
 	deleted, bytes, errs, stops := run.Totals()
 	if err := s.record(r, audit.Event{Action: audit.ActionRetentionRun, Detail: map[string]any{
 		"run": run.ID, "kind": run.Kind, "forced": run.Forced, "deleted": deleted, "bytes": bytes, "errors": errs,
 		"safety_stops": stops, "error": run.Error}}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, run)
+	return nil
 }
 
-func (s *Server) handleRetentionRuns(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleRetentionRuns(w http.ResponseWriter, r *http.Request) error {
 	if s.retention == nil {
-		s.writeError(w, r, errRetentionOff)
-		return
+		return errRetentionOff
 	}
 	limit := 50
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
-			s.writeError(w, r, &FieldError{Field: "limit", Msg: "must be a whole number from 1 to 1000"})
-			return
+			return &FieldError{Field: "limit", Msg: "must be a whole number from 1 to 1000"}
 		}
 		limit = n
 	}
 	runs, err := s.retention.Runs(r.Context(), limit)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if runs == nil {
 		runs = []retention.Run{}
 	}
 	writeJSON(w, http.StatusOK, runs)
+	return nil
 }

@@ -209,10 +209,11 @@ func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) { s.metrics.ServeHTTP(w, r) }
 
-func (s *Server) handleUI(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleUI(w http.ResponseWriter, r *http.Request) error {
 	if !s.ui.serve(w, r) {
 		s.writeError(w, r, errorf(errNotFound, "no such page: %s", truncate(r.URL.Path, 200)))
 	}
+	return nil
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
@@ -263,15 +264,15 @@ func (s *Server) cameraSources(ctx context.Context) map[string]string {
 	return out
 }
 
-func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) error {
 	c, ok := s.cams.Camera(r.PathValue("id"))
 	if !ok {
-		s.writeError(w, r, errorf(errNotFound, "camera %q not found", r.PathValue("id")))
-		return
+		return errorf(errNotFound, "camera %q not found", r.PathValue("id"))
 	}
 	ci := s.cameraInfo(c)
 	ci.Source = s.cameraSources(r.Context())[c.ID]
 	writeJSON(w, http.StatusOK, ci)
+	return nil
 }
 
 // cameraInfo is cameraInfo with the camera's effective retention policy.

@@ -44,17 +44,17 @@ func rolesOut(roles []string) []string {
 	return roles
 }
 
-func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) error {
 	us, err := s.users.List(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	out := make([]userJSON, len(us))
 	for i, u := range us {
 		out[i] = userOut(u)
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 type addUserRequest struct {
@@ -85,17 +85,15 @@ func userError(err error) error {
 	return err
 }
 
-func (s *Server) handleAddUser(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleAddUser(w http.ResponseWriter, r *http.Request) error {
 	var req addUserRequest
 	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	// Grants are checked before the user exists, so a bad one adds nobody.
 	for _, g := range req.Grants {
 		if err := s.users.CheckGrant(g); err != nil {
-			s.writeError(w, r, userError(err))
-			return
+			return userError(err)
 		}
 	}
 	var err error
@@ -108,26 +106,23 @@ func (s *Server) handleAddUser(w http.ResponseWriter, r *http.Request) {
 		err = userError(s.users.Add(r.Context(), req.Username, req.Role, req.Password))
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if len(req.Grants) > 0 {
 		if err := s.users.SetGrants(r.Context(), req.Username, req.Grants); err != nil {
-			s.writeError(w, r, userError(err))
-			return
+			return userError(err)
 		}
 	}
 	u, err := s.users.Get(r.Context(), req.Username)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.record(r, audit.Event{Action: audit.ActionUserAdd, Detail: map[string]any{
 		"username": u.Username, "roles": u.Roles, "grants": grantStrings(u.Grants)}}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, userOut(u))
+	return nil
 }
 
 type updateUserRequest struct {
@@ -136,55 +131,46 @@ type updateUserRequest struct {
 	Roles    *[]string `json:"roles"` // replaces the user's roles
 }
 
-func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("username")
 	var req updateUserRequest
 	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if req.Disabled == nil && req.Password == nil && req.Roles == nil {
-		s.writeError(w, r, errorf(errBadRequest, "nothing to change: send disabled, password and/or roles"))
-		return
+		return errorf(errBadRequest, "nothing to change: send disabled, password and/or roles")
 	}
 	if req.Disabled != nil && *req.Disabled && name == principal(r).Username {
-		s.writeError(w, r, &FieldError{Field: "disabled", Msg: "you cannot disable yourself"})
-		return
+		return &FieldError{Field: "disabled", Msg: "you cannot disable yourself"}
 	}
 	if _, err := s.users.Get(r.Context(), name); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if req.Roles != nil { // first: a bad set changes nothing
 		roles, err := s.users.SetRoles(r.Context(), name, *req.Roles)
 		if err != nil {
-			s.writeError(w, r, userError(err))
-			return
+			return userError(err)
 		}
 		s.sessions.Changed()
 		s.endLive(name) // a live view goes on only if still allowed: the player asks again
 		if err := s.record(r, audit.Event{Action: audit.ActionUserRoles, Detail: map[string]any{
 			"username": name, "roles": roles}}); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	if req.Password != nil {
 		if err := s.users.SetPassword(r.Context(), name, *req.Password); err != nil {
-			s.writeError(w, r, userError(err))
-			return
+			return userError(err)
 		}
 		s.sessions.Changed()
 		s.endLive(name)
 		if err := s.record(r, audit.Event{Action: audit.ActionUserPassword, Detail: map[string]any{"username": name}}); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	if req.Disabled != nil {
 		if err := s.users.SetDisabled(r.Context(), name, *req.Disabled); err != nil {
-			s.writeError(w, r, userError(err))
-			return
+			return userError(err)
 		}
 		s.sessions.Changed()
 		s.endLive(name)
@@ -193,40 +179,37 @@ func (s *Server) handleUpdateUser(w http.ResponseWriter, r *http.Request) {
 			action = audit.ActionUserDisable
 		}
 		if err := s.record(r, audit.Event{Action: action, Detail: map[string]any{"username": name}}); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	s.writeUser(w, r, name)
+	return nil
 }
 
 type grantsRequest struct {
 	Grants []state.Grant `json:"grants"`
 }
 
-func (s *Server) handleSetGrants(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleSetGrants(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("username")
 	var req grantsRequest
 	if err := decodeJSON(r, &req); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if req.Grants == nil {
-		s.writeError(w, r, &FieldError{Field: "grants", Msg: "is required (an empty list removes every grant)"})
-		return
+		return &FieldError{Field: "grants", Msg: "is required (an empty list removes every grant)"}
 	}
 	if err := s.users.SetGrants(r.Context(), name, req.Grants); err != nil {
-		s.writeError(w, r, userError(err))
-		return
+		return userError(err)
 	}
 	s.sessions.Changed()
 	s.endLive(name)
 	if err := s.record(r, audit.Event{Action: audit.ActionUserGrants, Detail: map[string]any{
 		"username": name, "grants": grantStrings(req.Grants)}}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	s.writeUser(w, r, name)
+	return nil
 }
 
 func (s *Server) writeUser(w http.ResponseWriter, r *http.Request, name string) {

@@ -29,28 +29,24 @@ const (
 	offerTimeout = 10 * time.Second
 )
 
-func (s *Server) handleWHEPOffer(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleWHEPOffer(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if !hasType(r, "application/sdp") {
-		s.writeError(w, r, errorf(errUnsupportedType, "content type must be application/sdp"))
-		return
+		return errorf(errUnsupportedType, "content type must be application/sdp")
 	}
 	offer, err := readBody(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if s.live == nil || s.lookup == nil {
-		s.writeError(w, r, errLiveOff)
-		return
+		return errLiveOff
 	}
 	st, err := s.lookup(id)
 	if err == nil && st == nil {
 		err = webrtc.ErrUnavailable
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), offerTimeout)
 	defer cancel()
@@ -59,22 +55,21 @@ func (s *Server) handleWHEPOffer(w http.ResponseWriter, r *http.Request) {
 	client, _, _ := net.SplitHostPort(r.RemoteAddr)
 	answer, sid, err := s.live.Offer(ctx, webrtc.OfferRequest{CameraID: id, Stream: st, SDP: offer, Client: client})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	s.liveOwners.Store(sid, principal(r).Username)
 	short := sid[:min(8, len(sid))]
 	if err := s.note(r, audit.Event{Action: audit.ActionLiveStart, Camera: id,
 		Detail: map[string]any{"session": short}}); err != nil {
 		_ = s.live.Delete(sid) // no unrecorded live view
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", sessionPath+sid)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusCreated)
 	_, _ = w.Write(answer)
+	return nil
 }
 
 func (s *Server) handleWHEPOptions(w http.ResponseWriter, r *http.Request) {
@@ -83,37 +78,33 @@ func (s *Server) handleWHEPOptions(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) handleWHEPPatch(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleWHEPPatch(w http.ResponseWriter, r *http.Request) error {
 	if !hasType(r, "application/trickle-ice-sdpfrag") {
-		s.writeError(w, r, errorf(errUnsupportedType, "content type must be application/trickle-ice-sdpfrag"))
-		return
+		return errorf(errUnsupportedType, "content type must be application/trickle-ice-sdpfrag")
 	}
 	frag, err := readBody(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if s.live == nil {
-		s.writeError(w, r, errLiveOff)
-		return
+		return errLiveOff
 	}
 	if err := s.live.Patch(r.PathValue("sid"), frag); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (s *Server) handleWHEPDelete(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleWHEPDelete(w http.ResponseWriter, r *http.Request) error {
 	if s.live == nil {
-		s.writeError(w, r, errLiveOff)
-		return
+		return errLiveOff
 	}
 	if err := s.live.Delete(r.PathValue("sid")); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 // readBody reads a request body, which the route's MaxBody bounds (past it:
