@@ -411,9 +411,13 @@ func (f *ffmpegTarget) waitRecording(ctx context.Context, timeout time.Duration)
 			return false, err
 		}
 		for _, p := range f.outs {
+			// A first file of 64 KiB holds a fragment; so does one that ffmpeg
+			// closed for the next (a low-bitrate camera's short segment stays smaller).
 			fi, err := os.Stat(p)
 			if err != nil || fi.Size() < 64<<10 {
-				return false, nil
+				if _, err := os.Stat(strings.Replace(p, "out000", "out001", 1)); err != nil {
+					return false, nil
+				}
 			}
 		}
 		return true, nil
